@@ -1,0 +1,103 @@
+/** Core's part of the YAML config. Every field documents itself and has a default. */
+export const coreConfigSchema = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    server: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'The HTTP listener.',
+      properties: {
+        host: { type: 'string', default: '0.0.0.0', description: 'Address to listen on (env HOST).' },
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 4000, description: 'Port to listen on (env PORT); 0 picks a free one.' },
+        bodyLimit: { type: 'integer', minimum: 1, default: 33554432, description: 'Largest accepted request body in bytes (default 32 MiB); larger gets 413.' },
+        shutdownGraceMs: { type: 'integer', minimum: 0, default: 30000, description: 'On SIGTERM/SIGINT, how long in-flight requests (streams included) may run before they are cut.' },
+        publicUrl: { type: 'string', pattern: '^https?://', description: 'Base URL clients use to reach the gateway (for rewritten batch results_url). Default: from the request Host header.' },
+        keepAliveTimeoutMs: { type: 'integer', minimum: 0, default: 65000, description: 'Idle keep-alive timeout for client connections.' },
+      },
+    },
+    log: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'pino logging to stdout.',
+      properties: {
+        level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', description: 'Minimum log level (env LOG_LEVEL).' },
+        accessLog: { type: 'boolean', default: true, description: 'One info line per proxied request.' },
+      },
+    },
+    providers: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'Upstream providers, by name.',
+      properties: {
+        anthropic: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          description: 'The Anthropic pass-through mounted at /anthropic.',
+          properties: {
+            baseUrl: { type: 'string', pattern: '^https?://', description: 'Upstream base URL (env ANTHROPIC_BASE_URL, default https://api.anthropic.com). A path prefix is kept.' },
+            apiKey: { type: 'string', minLength: 1, description: 'The real upstream key, sent as x-api-key (env ANTHROPIC_API_KEY). Never logged.' },
+            timeoutMs: { type: 'integer', minimum: 1, default: 600000, description: 'Time to wait for upstream response headers before 504 timeout_error.' },
+            idleTimeoutMs: { type: 'integer', minimum: 1, default: 300000, description: 'Longest silence allowed inside an upstream response body (streams).' },
+            connections: { type: 'integer', minimum: 1, default: 256, description: 'Most open connections to the upstream.' },
+          },
+        },
+      },
+    },
+    plugins: {
+      type: 'array',
+      default: [],
+      description: 'Plugins to load, in any order (priority decides the order hooks run).',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['use'],
+        properties: {
+          use: { type: 'string', minLength: 1, description: 'Package name (e.g. @tollgate/plugin-auth) or a path to an ES module, relative to the config file.' },
+          priority: { type: 'integer', description: "Overrides the plugin's own priority." },
+          enabled: { type: 'boolean', default: true, description: 'Set false to keep the entry but not load it.' },
+          config: { type: 'object', default: {}, description: "The plugin's own options, validated by its schema." },
+        },
+      },
+    },
+  },
+} as const;
+
+export interface PluginEntry {
+  use: string;
+  priority?: number;
+  enabled: boolean;
+  config: Record<string, unknown>;
+}
+
+export interface AnthropicProviderConfig {
+  baseUrl?: string;
+  apiKey?: string;
+  timeoutMs: number;
+  idleTimeoutMs: number;
+  connections: number;
+}
+
+/** The validated config with every default applied. */
+export interface GatewayConfig {
+  server: {
+    host: string;
+    port: number;
+    bodyLimit: number;
+    shutdownGraceMs: number;
+    publicUrl?: string;
+    keepAliveTimeoutMs: number;
+  };
+  log: { level: string; accessLog: boolean };
+  providers: { anthropic: AnthropicProviderConfig };
+  plugins: PluginEntry[];
+  /** Directory relative plugin paths resolve against (the config file's). */
+  baseDir?: string;
+  /** The config file, for error messages. */
+  source?: string;
+}

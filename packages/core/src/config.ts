@@ -1,0 +1,206 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { Ajv, type ErrorObject } from 'ajv';
+import { LineCounter, parseDocument, isScalar, visit, type Document } from 'yaml';
+import { GatewayError } from './errors.js';
+import { coreConfigSchema, type GatewayConfig } from './config-schema.js';
+
+type Env = Record<string, string | undefined>;
+/** Turns a path inside the config document into `file:line:col`. */
+type Locate = (path: readonly (string | number)[]) => string;
+
+const locations = new WeakMap<object, Locate>();
+const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+const WHOLE_ENV_REF = /^\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}$/;
+
+/**
+ * Reads, substitutes `${ENV}` / `${ENV:-default}`, validates against core's schema and
+ * applies defaults, then fills unset fields from the environment (PORT, HOST, LOG_LEVEL,
+ * ANTHROPIC_BASE_URL, ANTHROPIC_API_KEY). Errors name the file, line, column and path.
+ *
+ * @example
+ * const config = await loadConfig('tollgate.yaml', process.env);
+ */
+export async function loadConfig(file: string, env: Env = process.env): Promise<GatewayConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new GatewayError('TG_ERR_CONFIG', `cannot read config file ${file}: ${(err as Error).message}`);
+  }
+  return parseConfig(text, { source: file, baseDir: dirname(resolve(file)), env });
+}
+
+/**
+ * Same as `loadConfig` for YAML text (or an already-parsed object when `text` is an object).
+ *
+ * @example
+ * const config = parseConfig('server: { port: 0 }', { env: {} });
+ */
+export function parseConfig(
+  text: string | Record<string, unknown>,
+  options: { source?: string; baseDir?: string; env?: Env } = {},
+): GatewayConfig {
+  const env = options.env ?? process.env;
+  const source = options.source ?? '<config>';
+  let raw: unknown;
+  let locate: Locate = (path) => `${source}: ${formatPath(path)}`;
+  if (typeof text === 'string') {
+    const lines = new LineCounter();
+    const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+    if (doc.errors.length > 0) {
+      const e = doc.errors[0];
+      const pos = e.linePos?.[0];
+      throw new GatewayError('TG_ERR_CONFIG', `${source}${pos ? `:${pos.line}:${pos.col}` : ''}: invalid YAML: ${e.message.split('\n')[0]}`);
+    }
+    locate = (path) => `${source}${nodePosition(doc, lines, path)}: ${formatPath(path)}`;
+    substituteEnv(doc, env, locate);
+    raw = doc.toJS() ?? {};
+  } else {
+    raw = structuredClone(text);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new GatewayError('TG_ERR_CONFIG', `${source}: the config must be a mapping`);
+  }
+  const given = raw as { server?: { port?: unknown; host?: unknown }; log?: { level?: unknown } };
+  const explicit = { port: given.server?.port !== undefined, host: given.server?.host !== undefined, level: given.log?.level !== undefined };
+  validate(coreConfigSchema, raw, [], locate);
+  const config = raw as GatewayConfig;
+  applyEnvFallbacks(config, env, explicit);
+  config.source = source;
+  config.baseDir = options.baseDir ?? process.cwd();
+  locations.set(config, locate);
+  return config;
+}
+
+/** True for a config that came out of `loadConfig`/`parseConfig`. */
+export function isLoadedConfig(value: unknown): value is GatewayConfig {
+  return typeof value === 'object' && value !== null && locations.has(value);
+}
+
+/**
+ * Validates `value` in place (defaults applied) against a JSON Schema; throws a
+ * TG_ERR_CONFIG GatewayError listing every problem with its location.
+ *
+ * @example
+ * validateSection(plugin.configSchema, entry.config, ['plugins', 0, 'config'], config);
+ */
+export function validateSection(schema: object, value: unknown, at: (string | number)[], config?: GatewayConfig): void {
+  const locate = (config && locations.get(config)) ?? ((path: readonly (string | number)[]) => `${config?.source ?? '<config>'}: ${formatPath(path)}`);
+  validate(schema, value, at, locate);
+}
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
+const compiled = new WeakMap<object, ReturnType<Ajv['compile']>>();
+
+function validate(schema: object, value: unknown, at: (string | number)[], locate: Locate): void {
+  let check = compiled.get(schema);
+  if (!check) {
+    check = ajv.compile(schema);
+    compiled.set(schema, check);
+  }
+  if (check(value)) return;
+  const problems = (check.errors ?? []).map((e) => describe(e, value, at, locate));
+  throw new GatewayError('TG_ERR_CONFIG', `invalid config:\n  ${[...new Set(problems)].join('\n  ')}`);
+}
+
+function describe(e: ErrorObject, root: unknown, at: (string | number)[], locate: Locate): string {
+  const path = [...at, ...pointerToPath(e.instancePath)];
+  const actual = pointerToPath(e.instancePath).reduce<unknown>((v, k) => (v as Record<string | number, unknown>)?.[k], root);
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const key = (e.params as { additionalProperty: string }).additionalProperty;
+      return `${locate([...path, key])}: unknown key "${key}"`;
+    }
+    case 'required':
+      return `${locate(path)}: missing required key "${(e.params as { missingProperty: string }).missingProperty}"`;
+    case 'enum':
+      return `${locate(path)}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}, got ${JSON.stringify(actual)}`;
+    case 'type':
+      return `${locate(path)}: expected ${(e.params as { type: string }).type}, got ${JSON.stringify(actual)}`;
+    default:
+      return `${locate(path)}: ${e.message ?? 'invalid'}, got ${JSON.stringify(actual)}`;
+  }
+}
+
+function pointerToPath(pointer: string): (string | number)[] {
+  if (pointer === '') return [];
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+}
+
+function formatPath(path: readonly (string | number)[]): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? p : `.${p}`;
+  return out === '' ? '(root)' : out;
+}
+
+function nodePosition(doc: Document, lines: LineCounter, path: readonly (string | number)[]): string {
+  // Walk down as far as the document goes, so an unknown key still points at its parent.
+  for (let n = path.length; n >= 0; n--) {
+    const node = doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+    if (node && typeof node === 'object' && node.range) {
+      const pos = lines.linePos(node.range[0]);
+      return `:${pos.line}:${pos.col}`;
+    }
+    // A key's own position: the pair in its parent map.
+    if (n > 0) {
+      const parent = doc.getIn(path.slice(0, n - 1), true) as { items?: { key?: { value?: unknown; range?: [number, number, number] } }[] } | undefined;
+      const pair = parent?.items?.find((it) => it.key?.value === path[n - 1]);
+      if (pair?.key?.range) {
+        const pos = lines.linePos(pair.key.range[0]);
+        return `:${pos.line}:${pos.col}`;
+      }
+    }
+  }
+  return '';
+}
+
+function substituteEnv(doc: Document, env: Env, locate: Locate): void {
+  const missing: string[] = [];
+  visit(doc, {
+    Scalar(_key, node, path) {
+      if (typeof node.value !== 'string' || !node.value.includes('${')) return;
+      const original = node.value;
+      const replaced = original.replace(ENV_REF, (_m, name: string, fallback: string | undefined) => {
+        const v = env[name];
+        if (v !== undefined && v !== '') return v;
+        if (fallback !== undefined) return fallback;
+        const keys = path.filter((p) => isScalar((p as { key?: unknown }).key)).map((p) => String(((p as { key: { value: unknown } }).key).value));
+        missing.push(`${locate(keys)}: environment variable ${name} is not set (use \${${name}:-default} for a default)`);
+        return '';
+      });
+      // `port: ${PORT:-4000}` should be the number 4000, not the string "4000".
+      node.value = WHOLE_ENV_REF.test(original) ? scalarValue(replaced) : replaced;
+    },
+  });
+  if (missing.length > 0) throw new GatewayError('TG_ERR_CONFIG', `invalid config:\n  ${missing.join('\n  ')}`);
+}
+
+function scalarValue(text: string): unknown {
+  if (/^-?\d+(\.\d+)?$/.test(text)) return Number(text);
+  if (text === 'true' || text === 'false') return text === 'true';
+  return text;
+}
+
+const LEVELS: readonly string[] = coreConfigSchema.properties.log.properties.level.enum;
+
+// Env fills what the file leaves unset; the file wins when both are given.
+function applyEnvFallbacks(config: GatewayConfig, env: Env, explicit: { port: boolean; host: boolean; level: boolean }): void {
+  if (!explicit.port && env.PORT) {
+    const port = Number(env.PORT);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new GatewayError('TG_ERR_CONFIG', `PORT must be an integer 0-65535, got ${JSON.stringify(env.PORT)}`);
+    config.server.port = port;
+  }
+  if (!explicit.host && env.HOST) config.server.host = env.HOST;
+  if (!explicit.level && env.LOG_LEVEL) {
+    if (!LEVELS.includes(env.LOG_LEVEL)) throw new GatewayError('TG_ERR_CONFIG', `LOG_LEVEL must be one of ${LEVELS.join(', ')}, got ${JSON.stringify(env.LOG_LEVEL)}`);
+    config.log.level = env.LOG_LEVEL;
+  }
+  const anthropic = config.providers.anthropic;
+  anthropic.baseUrl ??= env.ANTHROPIC_BASE_URL || 'https://api.anthropic.com';
+  anthropic.apiKey ??= env.ANTHROPIC_API_KEY || undefined;
+}

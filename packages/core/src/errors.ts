@@ -1,0 +1,81 @@
+/** Stable error codes. Each maps to one HTTP status and one Anthropic-style error type. */
+export const ERROR_CODES = {
+  TG_ERR_BAD_REQUEST: [400, 'invalid_request_error'],
+  TG_ERR_INVALID_JSON: [400, 'invalid_request_error'],
+  TG_ERR_BAD_PATH: [400, 'invalid_request_error'],
+  TG_ERR_AUTH_MISSING_KEY: [401, 'authentication_error'],
+  TG_ERR_AUTH_INVALID_KEY: [401, 'authentication_error'],
+  TG_ERR_FORBIDDEN: [403, 'permission_error'],
+  TG_ERR_NOT_FOUND: [404, 'not_found_error'],
+  TG_ERR_METHOD_NOT_ALLOWED: [405, 'invalid_request_error'],
+  TG_ERR_BODY_TOO_LARGE: [413, 'request_too_large'],
+  TG_ERR_RATE_LIMITED: [429, 'rate_limit_error'],
+  TG_ERR_INTERNAL: [500, 'api_error'],
+  TG_ERR_UPSTREAM_UNREACHABLE: [502, 'api_error'],
+  TG_ERR_UPSTREAM_FAILED: [502, 'api_error'],
+  TG_ERR_UNAVAILABLE: [503, 'api_error'],
+  TG_ERR_UPSTREAM_TIMEOUT: [504, 'timeout_error'],
+  TG_ERR_SHUTTING_DOWN: [503, 'overloaded_error'],
+  // Boot-time errors: never sent on the wire.
+  TG_ERR_CONFIG: [500, 'api_error'],
+  TG_ERR_PLUGIN: [500, 'api_error'],
+} as const satisfies Record<string, readonly [number, string]>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface GatewayErrorOptions {
+  /** Override the status the code maps to. */
+  status?: number;
+  /** Override the Anthropic error type the code maps to. */
+  type?: string;
+  /** Extra response headers, e.g. `retry-after`. */
+  headers?: Record<string, string>;
+  cause?: unknown;
+}
+
+/**
+ * The one error type the gateway throws. Its `code` is stable; the wire shape is decided in
+ * one place (`errorBody`).
+ *
+ * @example
+ * throw new GatewayError('TG_ERR_AUTH_INVALID_KEY', 'invalid api key');
+ */
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly type: string;
+  readonly headers: Record<string, string> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: GatewayErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'GatewayError';
+    this.code = code;
+    this.status = options.status ?? ERROR_CODES[code][0];
+    this.type = options.type ?? ERROR_CODES[code][1];
+    this.headers = options.headers;
+  }
+}
+
+/**
+ * Converts anything thrown into a GatewayError; unknown errors become a generic 500 whose
+ * message never leaks internals.
+ *
+ * @example
+ * const gwErr = toGatewayError(new Error('boom')); // TG_ERR_INTERNAL, 500
+ */
+export function toGatewayError(err: unknown): GatewayError {
+  if (err instanceof GatewayError) return err;
+  return new GatewayError('TG_ERR_INTERNAL', 'internal gateway error', { cause: err });
+}
+
+/**
+ * The Anthropic error body: `{"type":"error","error":{"type":…,"message":…},"request_id":…}`.
+ *
+ * @example
+ * errorBody(new GatewayError('TG_ERR_NOT_FOUND', 'no such route'), 'req_1');
+ */
+export function errorBody(err: GatewayError, requestId?: string): string {
+  const body: Record<string, unknown> = { type: 'error', error: { type: err.type, message: err.message } };
+  if (requestId !== undefined) body.request_id = requestId;
+  return JSON.stringify(body);
+}

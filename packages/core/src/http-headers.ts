@@ -1,0 +1,57 @@
+import type { IncomingHttpHeaders } from 'node:http';
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1) and headers the proxy recomputes. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+const REQUEST_DROPPED = new Set([...HOP_BY_HOP, 'host', 'content-length', 'expect']);
+
+/**
+ * Copies request headers for forwarding, without hop-by-hop headers, `host`,
+ * `content-length` (recomputed from the body), anything the `connection` header names, and
+ * the extra names given (credentials).
+ *
+ * @example
+ * forwardableRequestHeaders(req.headers, new Set(['x-api-key', 'authorization']));
+ */
+export function forwardableRequestHeaders(headers: IncomingHttpHeaders, drop: ReadonlySet<string>): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  const named = headers.connection ? connectionTokens(headers.connection) : undefined;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || REQUEST_DROPPED.has(name) || drop.has(name) || named?.has(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+/**
+ * Copies response headers for relaying, without hop-by-hop headers.
+ *
+ * @example
+ * res.writeHead(status, relayableResponseHeaders(upstreamHeaders));
+ */
+export function relayableResponseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  const connection = headers.connection;
+  const named = connection ? connectionTokens(Array.isArray(connection) ? connection.join(',') : connection) : undefined;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || HOP_BY_HOP.has(name) || named?.has(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+function connectionTokens(value: string): Set<string> {
+  return new Set(value.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean));
+}

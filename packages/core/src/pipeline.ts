@@ -1,0 +1,93 @@
+import { inject, injectable } from 'tsyringe';
+import type { LoadedPlugin, Outcome, PluginHooks, Reply } from './plugin.js';
+import type { RequestContext, SseEvent, UpstreamRequest, UpstreamResponseHead } from './context.js';
+import { PLUGINS } from './tokens.js';
+
+type Hook<K extends keyof PluginHooks> = { plugin: string; fn: NonNullable<PluginHooks[K]> };
+
+const isPromise = (v: unknown): v is Promise<unknown> => typeof (v as Promise<unknown> | undefined)?.then === 'function';
+
+/**
+ * The plugin chain. Request-side hooks run from high priority to low, response-side hooks
+ * from low to high, so every phase sees the plugins in one consistent order. Hooks that
+ * return plain values cost no promise; a hook that returns a promise is awaited.
+ */
+@injectable()
+export class Pipeline {
+  private readonly request: Hook<'onRequest'>[];
+  private readonly beforeUpstreamHooks: Hook<'beforeUpstream'>[];
+  private readonly headers: Hook<'onResponseHeaders'>[];
+  private readonly chunk: Hook<'onChunk'>[];
+  private readonly complete: Hook<'onComplete'>[];
+
+  constructor(@inject(PLUGINS) plugins: LoadedPlugin[]) {
+    const highFirst = [...plugins].sort((a, b) => b.priority - a.priority);
+    const lowFirst = [...highFirst].reverse();
+    const pick = <K extends keyof PluginHooks>(list: LoadedPlugin[], key: K): Hook<K>[] =>
+      list.flatMap((p) => {
+        const fn = p.hooks[key] as ((...args: unknown[]) => unknown) | undefined;
+        return fn ? [{ plugin: p.name, fn: fn.bind(p.hooks) as NonNullable<PluginHooks[K]> }] : [];
+      });
+    this.request = pick(highFirst, 'onRequest');
+    this.beforeUpstreamHooks = pick(highFirst, 'beforeUpstream');
+    this.headers = pick(lowFirst, 'onResponseHeaders');
+    this.chunk = pick(lowFirst, 'onChunk');
+    this.complete = pick(lowFirst, 'onComplete');
+  }
+
+  get hasChunkHooks(): boolean {
+    return this.chunk.length > 0;
+  }
+
+  /** Runs `onRequest` hooks; the first `Reply` stops the chain. Throws what a hook throws. */
+  async onRequest(ctx: RequestContext): Promise<Reply | undefined> {
+    for (const h of this.request) {
+      let r = h.fn(ctx);
+      if (isPromise(r)) r = await r;
+      if (r) return r;
+    }
+    return undefined;
+  }
+
+  async beforeUpstream(ctx: RequestContext, upstream: UpstreamRequest): Promise<void> {
+    for (const h of this.beforeUpstreamHooks) {
+      const r = h.fn(ctx, upstream);
+      if (isPromise(r)) await r;
+    }
+  }
+
+  /** Returns a promise only when some hook did. */
+  onResponseHeaders(ctx: RequestContext, head: UpstreamResponseHead): void | Promise<void> {
+    for (let i = 0; i < this.headers.length; i++) {
+      const r = this.headers[i].fn(ctx, head);
+      if (isPromise(r)) return r.then(() => this.headersFrom(i + 1, ctx, head));
+    }
+  }
+
+  private async headersFrom(start: number, ctx: RequestContext, head: UpstreamResponseHead): Promise<void> {
+    for (let i = start; i < this.headers.length; i++) await this.headers[i].fn(ctx, head);
+  }
+
+  /** A failing tap is logged and skipped: the bytes have already gone to the client. */
+  onChunk(ctx: RequestContext, event: SseEvent): void {
+    for (const h of this.chunk) {
+      try {
+        h.fn(ctx, event);
+      } catch (err) {
+        ctx.log.error({ plugin: h.plugin, err }, 'onChunk hook failed');
+      }
+    }
+  }
+
+  /** Every hook runs even when one fails; failures are logged with the request id. */
+  async onComplete(ctx: RequestContext, outcome: Outcome): Promise<void> {
+    for (const h of this.complete) {
+      try {
+        const r = h.fn(ctx, outcome);
+        if (isPromise(r)) await r;
+      } catch (err) {
+        ctx.log.error({ plugin: h.plugin, err }, 'onComplete hook failed');
+      }
+    }
+  }
+}

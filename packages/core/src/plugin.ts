@@ -1,0 +1,103 @@
+import type { DependencyContainer, InjectionToken } from 'tsyringe';
+import type { EventEmitter } from 'eventemitter3';
+import type { Logger } from 'pino';
+import type { GatewayEvents } from './events.js';
+import type { RequestContext, UpstreamRequest, UpstreamResponseHead, SseEvent } from './context.js';
+import type { GatewayConfig } from './config-schema.js';
+import type { RouteHandler } from './router.js';
+
+/** A short-circuit answer from `onRequest`: the upstream is not called. */
+export interface Reply {
+  status: number;
+  headers?: Record<string, string>;
+  /** Serialized as JSON. */
+  body?: unknown;
+}
+
+/** How a request ended, passed to `onComplete` exactly once. */
+export interface Outcome {
+  status: number;
+  aborted: boolean;
+  error?: { code: string; type: string; message: string };
+}
+
+/**
+ * The hooks a plugin may return from `setup`. Request-side hooks run from high priority to
+ * low, response-side hooks from low to high. Each returns a value or a promise; none takes a
+ * callback. To stop a request, throw a `GatewayError` or return a `Reply` from `onRequest`.
+ */
+export interface PluginHooks {
+  /** Request side: authenticate, read metadata, enforce policy. */
+  onRequest?(ctx: RequestContext): void | Reply | Promise<void | Reply>;
+  /** The last edit before the upstream call (headers, credential, body). */
+  beforeUpstream?(ctx: RequestContext, upstream: UpstreamRequest): void | Promise<void>;
+  /** Upstream status and headers arrived; the client has not seen them yet. */
+  onResponseHeaders?(ctx: RequestContext, head: UpstreamResponseHead): void | Promise<void>;
+  /** One parsed SSE event. Synchronous: the bytes have already gone to the client. */
+  onChunk?(ctx: RequestContext, event: SseEvent): void;
+  /** Exactly once per request: success, upstream error, gateway error, abort or short-circuit. */
+  onComplete?(ctx: RequestContext, outcome: Outcome): void | Promise<void>;
+}
+
+/** What `setup` receives: the plugin's validated config and the gateway's services. */
+export interface PluginApi<C = Record<string, unknown>> {
+  /** This plugin's config, validated against its schema with defaults applied. */
+  readonly config: C;
+  /** The gateway's whole config (read-only). */
+  readonly gatewayConfig: Readonly<GatewayConfig>;
+  /** A child logger with `plugin: <name>`. */
+  readonly log: Logger;
+  /** The environment the gateway was started with. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly events: EventEmitter<GatewayEvents>;
+  /** This gateway's DI container (one per gateway instance). */
+  readonly container: DependencyContainer;
+  /** Registers a value under a token for other plugins. */
+  provide<T>(token: InjectionToken<T>, value: T): void;
+  /** Resolves a token some plugin (or core) provided. */
+  resolve<T>(token: InjectionToken<T>): T;
+  /** True when a token has been provided. */
+  has(token: InjectionToken<unknown>): boolean;
+  /** Adds an HTTP route outside the provider mounts, e.g. an admin API. */
+  route(method: string, path: string, handler: RouteHandler): void;
+  /** Adds a readiness check reported by /health/readiness. */
+  readiness(name: string, check: () => Promise<boolean> | boolean): void;
+  /** Runs at shutdown, after in-flight requests finish, in reverse plugin order. */
+  onClose(fn: () => void | Promise<void>): void;
+}
+
+/** A plugin as its author writes it. */
+export interface PluginDefinition<C = any> {
+  /** Unique; also the log field `plugin`. */
+  name: string;
+  /** Bands: 1000 edge, 900 auth, 800 metadata, 700 policy, 100-500 accounting/exporters. */
+  priority: number;
+  /** JSON Schema of the plugin's config; ajv validates it and applies defaults. */
+  configSchema?: object;
+  /** Names of plugins that must be loaded too. */
+  dependencies?: string[];
+  setup(api: PluginApi<C>): PluginHooks | void | Promise<PluginHooks | void>;
+}
+
+/** A plugin after setup, as the pipeline holds it. */
+export interface LoadedPlugin {
+  name: string;
+  priority: number;
+  hooks: PluginHooks;
+}
+
+/**
+ * Declares a plugin. An identity function that gives the definition its types.
+ *
+ * @example
+ * export default definePlugin({
+ *   name: 'hello',
+ *   priority: 500,
+ *   setup(api) {
+ *     return { onComplete(ctx, outcome) { api.log.info({ reqId: ctx.id, status: outcome.status }, 'done'); } };
+ *   },
+ * });
+ */
+export function definePlugin<C = Record<string, unknown>>(definition: PluginDefinition<C>): PluginDefinition<C> {
+  return definition;
+}

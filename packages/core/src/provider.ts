@@ -1,0 +1,43 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { RequestContext, RouteKind, SseEvent, Usage } from './context.js';
+
+/** Reads usage (and errors) from a stream one event at a time, in O(1) memory. */
+export interface StreamUsageTap {
+  onEvent(event: SseEvent): void;
+  /** The usage so far (partial for aborted or failed streams). */
+  usage(): Usage | undefined;
+  /** The error an `error` event reported, if any. */
+  error(): { type: string; message: string } | undefined;
+}
+
+/**
+ * A provider described as data plus pure functions. The pipeline never names a provider:
+ * adding one is a new adapter, not a change to core.
+ */
+export interface ProviderAdapter {
+  readonly name: string;
+  /** Where the provider is mounted on the gateway, e.g. `/anthropic`. */
+  readonly mountPath: string;
+  /** The upstream origin, e.g. `https://api.anthropic.com`. */
+  readonly origin: string;
+  /** A path prefix of the upstream base URL ('' when none). */
+  readonly basePath: string;
+  readonly timeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly connections: number;
+  /** Route class of a path below the mount (query excluded). */
+  classify(method: string, path: string): RouteKind;
+  /** Reads model, stream flag and attribution from the body; strips gateway-only fields. */
+  prepare(ctx: RequestContext): void;
+  /** The headers to send upstream: client credentials and hop-by-hop removed, upstream key added. */
+  upstreamHeaders(clientHeaders: IncomingHttpHeaders, ctx: RequestContext): Record<string, string | string[]>;
+  /** Usage from a non-streaming JSON response body. */
+  usageFromJson(body: unknown): Usage | undefined;
+  createStreamTap(): StreamUsageTap;
+  /** Whether an SSE event is the first generated content (time to first token). */
+  isContentEvent(event: SseEvent): boolean;
+  /** Whether a successful JSON response on this route must be rewritten before the client sees it. */
+  rewritesResponse(ctx: RequestContext): boolean;
+  /** Rewrites a response body (e.g. a batch's results_url) to point at the gateway. */
+  rewriteResponse(body: unknown, gatewayBase: string): unknown;
+}

@@ -1,0 +1,195 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { GatewayError } from '../errors.js';
+import { forwardableRequestHeaders } from '../http-headers.js';
+import type { AnthropicProviderConfig } from '../config-schema.js';
+import type { RequestContext, RouteKind, SseEvent, Usage } from '../context.js';
+import type { ProviderAdapter, StreamUsageTap } from '../provider.js';
+
+const CLIENT_CREDENTIALS = new Set(['x-api-key', 'authorization']);
+const BATCHES = '/v1/messages/batches';
+
+type Json = Record<string, unknown>;
+
+/**
+ * The Anthropic pass-through: native API in and out, mounted at `/anthropic`.
+ *
+ * @example
+ * const adapter = createAnthropicAdapter({ baseUrl: 'https://api.anthropic.com', apiKey: 'sk-ant-…', timeoutMs: 600000, idleTimeoutMs: 300000, connections: 256 });
+ */
+export function createAnthropicAdapter(config: AnthropicProviderConfig): ProviderAdapter {
+  const base = new URL(config.baseUrl ?? 'https://api.anthropic.com');
+  const basePath = base.pathname.replace(/\/+$/, '');
+  const apiKey = config.apiKey;
+
+  return {
+    name: 'anthropic',
+    mountPath: '/anthropic',
+    origin: base.origin,
+    basePath,
+    timeoutMs: config.timeoutMs,
+    idleTimeoutMs: config.idleTimeoutMs,
+    connections: config.connections,
+
+    classify,
+
+    prepare(ctx) {
+      if (!expectsJson(ctx.request.method, ctx.route.kind, ctx.route.upstreamPath)) return;
+      const body = ctx.request.json();
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+        throw new GatewayError('TG_ERR_INVALID_JSON', 'request body must be a JSON object');
+      }
+      readAttribution(ctx, body as Json);
+    },
+
+    upstreamHeaders(clientHeaders: IncomingHttpHeaders, ctx: RequestContext) {
+      const headers = forwardableRequestHeaders(clientHeaders, CLIENT_CREDENTIALS);
+      if (apiKey !== undefined) headers['x-api-key'] = apiKey;
+      // Bodies we rewrite must arrive uncompressed.
+      if (this.rewritesResponse(ctx)) delete headers['accept-encoding'];
+      return headers;
+    },
+
+    usageFromJson(body) {
+      const usage = (body as Json | undefined)?.usage;
+      return usage && typeof usage === 'object' ? normalizeUsage(usage as Json) : undefined;
+    },
+
+    createStreamTap: () => new AnthropicStreamTap(),
+
+    isContentEvent: (event) => event.event === 'content_block_delta',
+
+    rewritesResponse(ctx) {
+      return ctx.route.kind === 'batches' && !pathOnly(ctx.route.upstreamPath).endsWith('/results');
+    },
+
+    rewriteResponse(body, gatewayBase) {
+      const target = `${gatewayBase}/anthropic`;
+      const fix = (batch: unknown): void => {
+        const b = batch as Json | null;
+        if (b && typeof b.results_url === 'string') b.results_url = pointAtGateway(b.results_url, basePath, target);
+      };
+      fix(body);
+      const data = (body as Json | null)?.data;
+      if (Array.isArray(data)) data.forEach(fix);
+      return body;
+    },
+  };
+}
+
+function pathOnly(path: string): string {
+  const q = path.indexOf('?');
+  return q === -1 ? path : path.slice(0, q);
+}
+
+function classify(method: string, path: string): RouteKind {
+  if (path === '/v1/messages') return 'messages';
+  if (path === '/v1/messages/count_tokens') return 'count_tokens';
+  if (path === BATCHES || path.startsWith(`${BATCHES}/`)) return 'batches';
+  if (path === '/v1/models' || path.startsWith('/v1/models/')) return 'models';
+  return 'other';
+}
+
+function expectsJson(method: string, kind: RouteKind, upstreamPath: string): boolean {
+  if (method !== 'POST') return false;
+  if (kind === 'messages' || kind === 'count_tokens') return true;
+  return kind === 'batches' && pathOnly(upstreamPath) === BATCHES;
+}
+
+function readAttribution(ctx: RequestContext, body: Json): void {
+  if (typeof body.model === 'string') ctx.route.model = body.model;
+  ctx.route.stream = body.stream === true;
+  let endUser: string | undefined;
+  if ('litellm_metadata' in body) {
+    const meta = body.litellm_metadata as Json | null;
+    if (meta !== null && (typeof meta !== 'object' || Array.isArray(meta))) {
+      throw new GatewayError('TG_ERR_BAD_REQUEST', 'litellm_metadata must be an object');
+    }
+    const tags = meta?.tags;
+    if (tags !== undefined && (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string'))) {
+      throw new GatewayError('TG_ERR_BAD_REQUEST', 'litellm_metadata.tags must be an array of strings');
+    }
+    if (meta?.user !== undefined && typeof meta.user !== 'string') {
+      throw new GatewayError('TG_ERR_BAD_REQUEST', 'litellm_metadata.user must be a string');
+    }
+    if (tags) ctx.tags = tags as string[];
+    endUser = meta?.user as string | undefined;
+    delete body.litellm_metadata;
+    ctx.request.setJson(body);
+  }
+  const userId = (body.metadata as Json | undefined)?.user_id;
+  ctx.endUser = endUser ?? (typeof userId === 'string' ? userId : undefined);
+}
+
+function pointAtGateway(url: string, basePath: string, target: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return url;
+  }
+  const path = basePath && parsed.pathname.startsWith(basePath) ? parsed.pathname.slice(basePath.length) : parsed.pathname;
+  return `${target}${path}${parsed.search}`;
+}
+
+const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/**
+ * Anthropic usage → provider-neutral usage. Cache writes without the 5m/1h split count as 5m,
+ * the default TTL.
+ *
+ * @example
+ * normalizeUsage({ input_tokens: 10, output_tokens: 5 }).inputTokens; // 10
+ */
+export function normalizeUsage(raw: Json): Usage {
+  const split = raw.cache_creation as Json | null | undefined;
+  const w5 = split ? num(split.ephemeral_5m_input_tokens) : num(raw.cache_creation_input_tokens);
+  const w1 = split ? num(split.ephemeral_1h_input_tokens) : 0;
+  return {
+    inputTokens: num(raw.input_tokens),
+    outputTokens: num(raw.output_tokens),
+    cacheReadTokens: num(raw.cache_read_input_tokens),
+    cacheWriteTokens: w5 + w1,
+    cacheWrite5mTokens: w5,
+    cacheWrite1hTokens: w1,
+    webSearchRequests: num((raw.server_tool_use as Json | null | undefined)?.web_search_requests),
+    serviceTier: str(raw.service_tier),
+    inferenceGeo: str(raw.inference_geo),
+    speed: str(raw.speed),
+    raw,
+  };
+}
+
+/** Input side from `message_start`; `message_delta` carries cumulative values that override. */
+class AnthropicStreamTap implements StreamUsageTap {
+  private raw: Json | undefined;
+  private err: { type: string; message: string } | undefined;
+
+  onEvent(event: SseEvent): void {
+    switch (event.event) {
+      case 'message_start': {
+        const usage = (JSON.parse(event.data) as { message?: { usage?: Json } }).message?.usage;
+        if (usage) this.raw = { ...usage };
+        break;
+      }
+      case 'message_delta': {
+        const usage = (JSON.parse(event.data) as { usage?: Json }).usage;
+        if (usage) this.raw = this.raw ? Object.assign(this.raw, usage) : { ...usage };
+        break;
+      }
+      case 'error': {
+        const error = (JSON.parse(event.data) as { error?: { type?: unknown; message?: unknown } }).error;
+        this.err = { type: str(error?.type) ?? 'api_error', message: str(error?.message) ?? '' };
+        break;
+      }
+    }
+  }
+
+  usage(): Usage | undefined {
+    return this.raw ? normalizeUsage(this.raw) : undefined;
+  }
+
+  error(): { type: string; message: string } | undefined {
+    return this.err;
+  }
+}

@@ -1,0 +1,149 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { EventEmitter } from 'eventemitter3';
+import type { Logger } from 'pino';
+import type { Pool } from 'undici';
+import { readBody } from './body.js';
+import type { GatewayConfig } from './config-schema.js';
+import { ClientRequest, Context } from './context.js';
+import { errorBody, GatewayError, toGatewayError } from './errors.js';
+import type { CompletionRecord, GatewayEvents } from './events.js';
+import { assertSafePath } from './path-guard.js';
+import type { Pipeline, } from './pipeline.js';
+import type { Outcome, Reply } from './plugin.js';
+import type { ProviderAdapter } from './provider.js';
+import { UpstreamCall, type CallResult } from './upstream.js';
+
+const EMPTY = Buffer.alloc(0);
+
+export interface ProxyDeps {
+  config: GatewayConfig;
+  log: Logger;
+  events: EventEmitter<GatewayEvents>;
+  pipeline: Pipeline;
+  pools: ReadonlyMap<string, Pool>;
+  inFlight: Set<Context>;
+  isClosing(): boolean;
+}
+
+/**
+ * Runs one request through the pipeline to the provider and back, and completes it exactly
+ * once whatever happens (success, upstream error, gateway error, abort, short-circuit).
+ */
+export async function proxyRequest(deps: ProxyDeps, adapter: ProviderAdapter, req: IncomingMessage, res: ServerResponse, rest: string): Promise<void> {
+  const q = rest.indexOf('?');
+  const restPath = q === -1 ? rest : rest.slice(0, q);
+  const method = req.method ?? 'GET';
+  const request = new ClientRequest(method, adapter.mountPath + restPath, req.headers, EMPTY);
+  const route = { provider: adapter.name, kind: adapter.classify(method, restPath), upstreamPath: adapter.basePath + rest, stream: false };
+  const ctx = new Context(randomUUID(), deps.log, request, req, res, route);
+  deps.inFlight.add(ctx);
+  res.once('close', () => {
+    if (!res.writableFinished) ctx.abortController.abort();
+  });
+
+  let call: CallResult | undefined;
+  let error: GatewayError | undefined;
+  try {
+    if (deps.isClosing()) throw new GatewayError('TG_ERR_SHUTTING_DOWN', 'the gateway is shutting down', { headers: { connection: 'close' } });
+    assertSafePath(restPath);
+    request.body = await readBody(req, deps.config.server.bodyLimit);
+    const reply = await deps.pipeline.onRequest(ctx);
+    if (reply) {
+      sendReply(res, reply);
+    } else {
+      const upstream = {
+        method,
+        path: ctx.route.upstreamPath,
+        headers: adapter.upstreamHeaders(req.headers, ctx),
+        body: request.body.length > 0 || (method !== 'GET' && method !== 'HEAD') ? request.body : null,
+      };
+      await deps.pipeline.beforeUpstream(ctx, upstream);
+      if (!ctx.signal.aborted) {
+        call = await new UpstreamCall(ctx, adapter, deps.pipeline, gatewayBase(deps.config, req)).run(deps.pools.get(adapter.name)!, upstream);
+        if (call.error) throw call.error;
+      }
+    }
+  } catch (err) {
+    error = toGatewayError(err);
+    if (error.code === 'TG_ERR_INTERNAL') ctx.log.error({ err }, 'request failed inside the gateway');
+    if (!ctx.signal.aborted) sendError(res, error, ctx.id);
+  } finally {
+    await complete(deps, ctx, call, error);
+  }
+}
+
+async function complete(deps: ProxyDeps, ctx: Context, call: CallResult | undefined, error: GatewayError | undefined): Promise<void> {
+  const end = performance.now();
+  const aborted = ctx.signal.aborted;
+  const res = ctx.raw.res;
+  const status = error ? error.status : (call?.status || res.statusCode);
+  const err = error ? { code: error.code, type: error.type, message: error.message } : call?.streamError;
+  const outcome: Outcome = { status, aborted, error: err };
+  await deps.pipeline.onComplete(ctx, outcome);
+  deps.inFlight.delete(ctx);
+  const ms = (t: number | undefined) => (t === undefined ? undefined : round(t - ctx.t0));
+  const upstreamMs = call?.upstreamEnd !== undefined ? round(call.upstreamEnd - call.upstreamStart) : undefined;
+  const durationMs = round(end - ctx.t0);
+  const record: CompletionRecord = {
+    id: ctx.id,
+    method: ctx.request.method,
+    path: ctx.request.path,
+    provider: ctx.route.provider,
+    routeKind: ctx.route.kind,
+    model: ctx.route.model,
+    stream: ctx.route.stream,
+    status,
+    principal: ctx.principal,
+    endUser: ctx.endUser,
+    tags: ctx.tags,
+    usage: ctx.usage,
+    upstreamRequestId: call?.upstreamRequestId,
+    timings: {
+      start: ctx.startTime,
+      end: ctx.startTime + durationMs,
+      durationMs,
+      upstreamMs,
+      ttfbMs: ms(call?.upstreamHeaders),
+      firstTokenMs: ms(call?.firstToken),
+      overheadMs: upstreamMs === undefined ? undefined : round(durationMs - upstreamMs),
+    },
+    error: err,
+    aborted,
+    state: ctx.state,
+  };
+  deps.events.emit('request:complete', record);
+}
+
+const round = (ms: number): number => Math.round(ms * 1000) / 1000;
+
+function gatewayBase(config: GatewayConfig, req: IncomingMessage): string {
+  if (config.server.publicUrl) return config.server.publicUrl.replace(/\/+$/, '');
+  const proto = req.headers['x-forwarded-proto'] === 'https' ? 'https' : 'http';
+  return `${proto}://${req.headers.host ?? 'localhost'}`;
+}
+
+/**
+ * The one place a gateway error meets the wire: Anthropic's error shape before headers are
+ * sent, an SSE `error` event after (for event streams), a cut connection otherwise.
+ */
+export function sendError(res: ServerResponse, err: GatewayError, requestId?: string): void {
+  if (res.writableEnded || res.destroyed) return;
+  if (!res.headersSent) {
+    const body = errorBody(err, requestId);
+    res.writeHead(err.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...err.headers });
+    res.end(body);
+    return;
+  }
+  if (String(res.getHeader('content-type') ?? '').startsWith('text/event-stream') && !res.getHeader('content-encoding')) {
+    res.end(`event: error\ndata: ${errorBody(err)}\n\n`);
+    return;
+  }
+  res.destroy();
+}
+
+export function sendReply(res: ServerResponse, reply: Reply): void {
+  const body = reply.body === undefined ? '' : JSON.stringify(reply.body);
+  res.writeHead(reply.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...reply.headers });
+  res.end(body);
+}

@@ -1,0 +1,45 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { readBody } from './body.js';
+import { GatewayError, toGatewayError } from './errors.js';
+import { sendError, sendReply } from './proxy.js';
+import type { Router, RouteRequest } from './router.js';
+
+/** Body limit for admin and health routes: they take small JSON documents. */
+const ROUTE_BODY_LIMIT = 1024 * 1024;
+
+/** Serves a non-provider route (health, admin APIs added by plugins), or 404/405. */
+export async function runRoute(router: Router, req: IncomingMessage, res: ServerResponse, log: Logger): Promise<void> {
+  const method = req.method ?? 'GET';
+  const url = new URL(req.url ?? '/', 'http://gateway');
+  try {
+    const handler = router.find(method, url.pathname);
+    if (!handler) {
+      if (router.hasPath(url.pathname)) throw new GatewayError('TG_ERR_METHOD_NOT_ALLOWED', `method ${method} is not allowed on ${url.pathname}`);
+      throw new GatewayError('TG_ERR_NOT_FOUND', `no route for ${method} ${url.pathname}`);
+    }
+    let parsed: Promise<unknown> | undefined;
+    const request: RouteRequest = {
+      method,
+      path: url.pathname,
+      query: url.searchParams,
+      headers: req.headers,
+      raw: { req, res },
+      json: () =>
+        (parsed ??= readBody(req, ROUTE_BODY_LIMIT).then((body) => {
+          if (body.length === 0) return undefined;
+          try {
+            return JSON.parse(body.toString('utf8'));
+          } catch {
+            throw new GatewayError('TG_ERR_INVALID_JSON', 'request body is not valid JSON');
+          }
+        })),
+    };
+    const reply = await handler(request);
+    if (reply) sendReply(res, { status: reply.status ?? 200, headers: reply.headers, body: reply.body });
+  } catch (err) {
+    const e = toGatewayError(err);
+    if (e.code === 'TG_ERR_INTERNAL') log.error({ err, path: url.pathname }, 'route handler failed');
+    sendError(res, e);
+  }
+}

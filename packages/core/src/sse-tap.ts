@@ -1,0 +1,79 @@
+import { createBrotliDecompress, createGunzip, createInflate, type Gunzip } from 'node:zlib';
+import { createParser, type EventSourceParser } from 'eventsource-parser';
+import type { SseEvent } from './context.js';
+
+/**
+ * Reads a copy of an SSE response body and calls `onEvent` for each complete event. Keeps
+ * only the partial line it is in the middle of: O(1) in the length of the stream. Compressed
+ * bodies (gzip, deflate, br) are decoded on the side; the client still gets the original bytes.
+ *
+ * @example
+ * const tap = createSseTap(headers['content-encoding'], (ev) => console.log(ev.event));
+ * tap.write(chunk); await tap.end();
+ */
+export function createSseTap(contentEncoding: string | undefined, onEvent: (event: SseEvent) => void): SseTap {
+  return new SseTap(contentEncoding, onEvent);
+}
+
+export class SseTap {
+  private readonly parser: EventSourceParser;
+  private readonly decoder = new TextDecoder();
+  private readonly inflater: Gunzip | undefined;
+  private readonly inflated: Promise<void> | undefined;
+  /** An encoding we cannot decode: the bytes still flow, but no events are seen. */
+  private readonly unreadable: boolean;
+
+  constructor(contentEncoding: string | undefined, onEvent: (event: SseEvent) => void) {
+    this.parser = createParser({ onEvent: (e) => onEvent({ event: e.event ?? 'message', data: e.data }) });
+    const inflater = createInflater(contentEncoding);
+    this.unreadable = inflater === null;
+    this.inflater = inflater ?? undefined;
+    if (inflater) {
+      inflater.on('data', (chunk: Buffer) => this.feed(chunk));
+      this.inflated = new Promise((resolve) => {
+        inflater.once('end', resolve);
+        // A corrupt compressed stream ends the tap; the client still has the real bytes.
+        inflater.once('error', () => resolve());
+      });
+    }
+  }
+
+  write(chunk: Buffer): void {
+    if (this.unreadable) return;
+    if (this.inflater) this.inflater.write(chunk);
+    else this.feed(chunk);
+  }
+
+  /** Flushes what is buffered; resolves when every event has been delivered. */
+  async end(): Promise<void> {
+    if (this.unreadable) return;
+    if (this.inflater) {
+      this.inflater.end();
+      await this.inflated;
+    }
+    this.parser.feed(this.decoder.decode());
+  }
+
+  private feed(chunk: Buffer): void {
+    this.parser.feed(this.decoder.decode(chunk, { stream: true }));
+  }
+}
+
+/** undefined: identity; null: an encoding we cannot decode. */
+function createInflater(encoding: string | undefined): Gunzip | undefined | null {
+  switch (encoding?.trim().toLowerCase()) {
+    case undefined:
+    case '':
+    case 'identity':
+      return undefined;
+    case 'gzip':
+    case 'x-gzip':
+      return createGunzip();
+    case 'deflate':
+      return createInflate();
+    case 'br':
+      return createBrotliDecompress() as unknown as Gunzip;
+    default:
+      return null;
+  }
+}

@@ -1,0 +1,259 @@
+import type { ServerResponse } from 'node:http';
+import { gunzipSync, inflateSync, brotliDecompressSync } from 'node:zlib';
+import type { Dispatcher, Pool } from 'undici';
+import type { Context, SseEvent, UpstreamRequest } from './context.js';
+import { GatewayError, toGatewayError } from './errors.js';
+import { relayableResponseHeaders } from './http-headers.js';
+import type { Pipeline } from './pipeline.js';
+import type { ProviderAdapter, StreamUsageTap } from './provider.js';
+import { createSseTap, type SseTap } from './sse-tap.js';
+
+/** Largest non-streaming body we keep a copy of to read usage (or rewrite). */
+const MAX_COPY_BYTES = 16 * 1024 * 1024;
+
+export interface CallResult {
+  status: number;
+  upstreamRequestId?: string;
+  /** performance.now() marks. */
+  upstreamStart: number;
+  upstreamHeaders?: number;
+  firstToken?: number;
+  upstreamEnd?: number;
+  /** Set when the call failed before the client got headers: the caller sends it. */
+  error?: GatewayError;
+  /** Set when the stream failed after headers were sent (already reported to the client). */
+  streamError?: { code: string; type: string; message: string };
+  aborted: boolean;
+}
+
+type Mode = 'relay' | 'buffer';
+
+/**
+ * One upstream call as an undici dispatch handler: response bytes go to the client as they
+ * arrive, a slow client pauses the upstream, a client that leaves aborts it, and taps read
+ * a copy (SSE events, or a bounded JSON copy for usage).
+ */
+export class UpstreamCall implements Dispatcher.DispatchHandler {
+  readonly result: CallResult;
+  private readonly done: Promise<CallResult>;
+  private resolve!: (r: CallResult) => void;
+  private controller?: Dispatcher.DispatchController;
+  private mode: Mode = 'relay';
+  private sse?: SseTap;
+  private usageTap?: StreamUsageTap;
+  private copy?: Buffer[];
+  private copyBytes = 0;
+  private encoding?: string;
+  private contentType = '';
+  /** Response headers held back while a body is buffered for rewriting. */
+  private heldHeaders?: Record<string, string | string[]>;
+  private readonly resume = () => this.controller?.resume();
+  private readonly onAbort = () => this.controller?.abort(new GatewayError('TG_ERR_BAD_REQUEST', 'client closed the request'));
+
+  constructor(
+    private readonly ctx: Context,
+    private readonly adapter: ProviderAdapter,
+    private readonly pipeline: Pipeline,
+    private readonly gatewayBase: string,
+  ) {
+    this.result = { status: 0, upstreamStart: performance.now(), aborted: false };
+    this.done = new Promise((r) => (this.resolve = r));
+  }
+
+  /** Dispatches and resolves when the response has fully ended, failed or been aborted. */
+  run(pool: Pool, upstream: UpstreamRequest): Promise<CallResult> {
+    this.ctx.signal.addEventListener('abort', this.onAbort, { once: true });
+    pool.dispatch(
+      {
+        path: upstream.path,
+        method: upstream.method as Dispatcher.HttpMethod,
+        headers: upstream.headers,
+        body: upstream.body,
+        headersTimeout: this.adapter.timeoutMs,
+        bodyTimeout: this.adapter.idleTimeoutMs,
+      },
+      this,
+    );
+    return this.done;
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.ctx.signal.aborted) this.onAbort();
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
+    this.result.status = status;
+    this.result.upstreamHeaders = performance.now();
+    const requestId = headers['request-id'];
+    if (typeof requestId === 'string') this.result.upstreamRequestId = requestId;
+    const head = { status, headers: relayableResponseHeaders(headers) };
+    const pending = this.pipeline.onResponseHeaders(this.ctx, head);
+    if (pending === undefined) return this.start(head.status, head.headers);
+    controller.pause();
+    pending.then(
+      () => {
+        this.start(head.status, head.headers);
+        controller.resume();
+      },
+      (err: unknown) => controller.abort(toGatewayError(err)),
+    );
+  }
+
+  private start(status: number, headers: Record<string, string | string[]>): void {
+    const ctx = this.ctx;
+    this.encoding = headerValue(headers['content-encoding']);
+    this.contentType = headerValue(headers['content-type']) ?? '';
+    const ok = status >= 200 && status < 300;
+    if (ok && this.adapter.rewritesResponse(ctx) && this.contentType.includes('json')) {
+      this.mode = 'buffer';
+      this.copy = [];
+      this.heldHeaders = headers;
+      return;
+    }
+    if (this.contentType.startsWith('text/event-stream')) {
+      this.usageTap = this.adapter.createStreamTap();
+      this.sse = createSseTap(this.encoding, (ev) => this.onEvent(ev));
+    } else if (ok && this.contentType.includes('json') && ctx.route.kind !== 'other') {
+      this.copy = [];
+    }
+    ctx.raw.res.writeHead(status, headers);
+  }
+
+  private onEvent(ev: SseEvent): void {
+    if (this.result.firstToken === undefined && this.adapter.isContentEvent(ev)) this.result.firstToken = performance.now();
+    try {
+      this.usageTap!.onEvent(ev);
+    } catch (err) {
+      this.ctx.log.warn({ err, event: ev.event }, 'unreadable SSE event');
+    }
+    if (this.pipeline.hasChunkHooks) this.pipeline.onChunk(this.ctx, ev);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.mode === 'relay' && !this.ctx.raw.res.write(chunk)) {
+      controller.pause();
+      this.ctx.raw.res.once('drain', this.resume);
+    }
+    if (this.sse) this.sse.write(chunk);
+    else if (this.copy) this.keepCopy(chunk);
+  }
+
+  private keepCopy(chunk: Buffer): void {
+    this.copyBytes += chunk.length;
+    if (this.copyBytes <= MAX_COPY_BYTES) this.copy!.push(chunk);
+    else if (this.mode === 'relay') this.copy = undefined;
+    else this.controller?.abort(new GatewayError('TG_ERR_UPSTREAM_FAILED', 'upstream response too large to rewrite'));
+  }
+
+  onResponseEnd(): void {
+    this.result.upstreamEnd = performance.now();
+    void this.finish();
+  }
+
+  private async finish(): Promise<void> {
+    const res = this.ctx.raw.res;
+    try {
+      if (this.mode === 'buffer') {
+        this.sendBuffered();
+      } else if (this.sse) {
+        await this.sse.end();
+        this.ctx.usage = this.usageTap!.usage();
+        const err = this.usageTap!.error();
+        if (err) this.result.streamError = { code: 'TG_ERR_UPSTREAM_STREAM', ...err };
+      } else if (this.copy) {
+        this.ctx.usage = this.adapter.usageFromJson(JSON.parse(decode(Buffer.concat(this.copy), this.encoding).toString('utf8')));
+      }
+    } catch (err) {
+      this.ctx.log.warn({ err }, 'could not read usage from the upstream response');
+    } finally {
+      if (!res.writableEnded) res.end();
+      this.settle();
+    }
+  }
+
+  /** Sends a held-back body, rewritten; unparseable bodies go out as they came. */
+  private sendBuffered(): void {
+    const res = this.ctx.raw.res;
+    const original = Buffer.concat(this.copy!);
+    const headers = { ...this.heldHeaders! };
+    let out = original;
+    try {
+      const body = JSON.parse(decode(original, this.encoding).toString('utf8'));
+      out = Buffer.from(JSON.stringify(this.adapter.rewriteResponse(body, this.gatewayBase)));
+      delete headers['content-encoding'];
+    } catch (err) {
+      this.ctx.log.warn({ err }, 'upstream body could not be rewritten; relaying it unchanged');
+    }
+    headers['content-length'] = String(out.length);
+    res.writeHead(this.result.status, headers);
+    res.end(out);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.result.upstreamEnd = performance.now();
+    const res = this.ctx.raw.res;
+    if (this.ctx.signal.aborted) {
+      this.result.aborted = true;
+      if (this.usageTap) this.ctx.usage = this.usageTap.usage();
+      this.settle();
+      return;
+    }
+    const gwErr = upstreamError(err);
+    if (!res.headersSent) {
+      this.result.error = gwErr;
+      this.settle();
+      return;
+    }
+    // Headers are out: report in-band when we can, then end the response.
+    this.result.streamError = { code: gwErr.code, type: gwErr.type, message: gwErr.message };
+    if (this.usageTap) this.ctx.usage = this.usageTap.usage();
+    if (this.sse && !this.encoding) {
+      res.end(`event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: gwErr.type, message: gwErr.message } })}\n\n`);
+    } else {
+      res.destroy();
+    }
+    this.settle();
+  }
+
+  private settle(): void {
+    this.ctx.signal.removeEventListener('abort', this.onAbort);
+    this.resolve(this.result);
+  }
+}
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function decode(bytes: Buffer, encoding: string | undefined): Buffer {
+  switch (encoding?.toLowerCase()) {
+    case 'gzip':
+    case 'x-gzip':
+      return gunzipSync(bytes);
+    case 'deflate':
+      return inflateSync(bytes);
+    case 'br':
+      return brotliDecompressSync(bytes);
+    default:
+      return bytes;
+  }
+}
+
+/** Maps undici's coded errors to the gateway's. */
+export function upstreamError(err: Error): GatewayError {
+  if (err instanceof GatewayError) return err;
+  const code = (err as { code?: string }).code;
+  switch (code) {
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return new GatewayError('TG_ERR_UPSTREAM_TIMEOUT', 'the upstream did not answer in time', { cause: err });
+    case 'UND_ERR_BODY_TIMEOUT':
+      return new GatewayError('TG_ERR_UPSTREAM_TIMEOUT', 'the upstream response stalled', { cause: err });
+    case 'UND_ERR_SOCKET':
+    case 'ECONNRESET':
+    case 'UND_ERR_CLOSED':
+      return new GatewayError('TG_ERR_UPSTREAM_FAILED', 'the upstream closed the connection', { cause: err });
+    default:
+      return new GatewayError('TG_ERR_UPSTREAM_UNREACHABLE', 'the upstream is unreachable', { cause: err });
+  }
+}
