@@ -7,7 +7,7 @@ import { coreConfigSchema, type GatewayConfig } from './config-schema.js';
 
 type Env = Record<string, string | undefined>;
 /** Turns a path inside the config document into `file:line:col`. */
-type Locate = (path: readonly (string | number)[]) => string;
+type Locate = (path: readonly (string | number)[], atKey?: boolean) => string;
 
 const locations = new WeakMap<object, Locate>();
 const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
@@ -50,10 +50,10 @@ export function parseConfig(
     const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
     if (doc.errors.length > 0) {
       const e = doc.errors[0];
-      const pos = e.linePos?.[0];
+      const pos = lines.linePos(e.pos[0]);
       throw new GatewayError('TG_ERR_CONFIG', `${source}${pos ? `:${pos.line}:${pos.col}` : ''}: invalid YAML: ${e.message.split('\n')[0]}`);
     }
-    locate = (path) => `${source}${nodePosition(doc, lines, path)}: ${formatPath(path)}`;
+    locate = (path, atKey) => `${source}${nodePosition(doc, lines, path, atKey)}: ${formatPath(path)}`;
     substituteEnv(doc, env, locate);
     raw = doc.toJS() ?? {};
   } else {
@@ -110,7 +110,7 @@ function describe(e: ErrorObject, root: unknown, at: (string | number)[], locate
   switch (e.keyword) {
     case 'additionalProperties': {
       const key = (e.params as { additionalProperty: string }).additionalProperty;
-      return `${locate([...path, key])}: unknown key "${key}"`;
+      return `${locate([...path, key], true)}: unknown key "${key}"`;
     }
     case 'required':
       return `${locate(path)}: missing required key "${(e.params as { missingProperty: string }).missingProperty}"`;
@@ -138,23 +138,20 @@ function formatPath(path: readonly (string | number)[]): string {
   return out === '' ? '(root)' : out;
 }
 
-function nodePosition(doc: Document, lines: LineCounter, path: readonly (string | number)[]): string {
-  // Walk down as far as the document goes, so an unknown key still points at its parent.
+function nodePosition(doc: Document, lines: LineCounter, path: readonly (string | number)[], atKey = false): string {
+  const at = (offset: number) => {
+    const pos = lines.linePos(offset);
+    return `:${pos.line}:${pos.col}`;
+  };
+  // Walk up until the document has the node, so a missing key still points at its parent.
   for (let n = path.length; n >= 0; n--) {
-    const node = doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
-    if (node && typeof node === 'object' && node.range) {
-      const pos = lines.linePos(node.range[0]);
-      return `:${pos.line}:${pos.col}`;
-    }
-    // A key's own position: the pair in its parent map.
-    if (n > 0) {
-      const parent = doc.getIn(path.slice(0, n - 1), true) as { items?: { key?: { value?: unknown; range?: [number, number, number] } }[] } | undefined;
+    if (atKey && n > 0) {
+      const parent = doc.getIn(path.slice(0, n - 1), true) as { items?: { key?: { value?: unknown; range?: number[] } }[] } | undefined;
       const pair = parent?.items?.find((it) => it.key?.value === path[n - 1]);
-      if (pair?.key?.range) {
-        const pos = lines.linePos(pair.key.range[0]);
-        return `:${pos.line}:${pos.col}`;
-      }
+      if (pair?.key?.range) return at(pair.key.range[0]);
     }
+    const node = doc.getIn(path.slice(0, n), true) as { range?: number[] } | undefined;
+    if (node && typeof node === 'object' && node.range) return at(node.range[0]);
   }
   return '';
 }

@@ -154,31 +154,56 @@ interface SetupDeps {
   closers: (() => void | Promise<void>)[];
 }
 
-async function setupPlugins(d: SetupDeps): Promise<LoadedPlugin[]> {
-  const entries: { def: PluginDefinition; config: Record<string, unknown>; priority?: number; at: (string | number)[] }[] = [
-    { def: createMetadataPlugin(d.adapters), config: {}, at: ['(builtin)', 'metadata'] },
-  ];
-  for (const [i, entry] of d.config.plugins.entries()) {
+interface PluginEntryResolved {
+  def: PluginDefinition;
+  config: Record<string, unknown>;
+  priority?: number;
+}
+
+/**
+ * Imports every plugin the config and the options name, checks names are unique and
+ * dependencies present, and validates each plugin's config (defaults applied). Nothing is set
+ * up: this is what `tollgate check-config` runs.
+ *
+ * @example
+ * const plugins = await resolvePlugins(await loadConfig('tollgate.yaml'), { modules });
+ */
+export async function resolvePlugins(
+  config: GatewayConfig,
+  options: Pick<GatewayOptions, 'plugins' | 'modules'> = {},
+): Promise<{ name: string; priority: number }[]> {
+  return (await collectPlugins(config, options)).map((e) => ({ name: e.def.name, priority: e.priority ?? e.def.priority }));
+}
+
+async function collectPlugins(config: GatewayConfig, options: Pick<GatewayOptions, 'plugins' | 'modules'>): Promise<PluginEntryResolved[]> {
+  const entries: (PluginEntryResolved & { at: (string | number)[] })[] = [];
+  for (const [i, entry] of config.plugins.entries()) {
     if (!entry.enabled) continue;
-    const def = await importPlugin(entry.use, d.config.baseDir ?? process.cwd(), d.options.modules ?? {});
+    const def = await importPlugin(entry.use, config.baseDir ?? process.cwd(), options.modules ?? {});
     entries.push({ def, config: entry.config, priority: entry.priority, at: ['plugins', i, 'config'] });
   }
-  for (const input of d.options.plugins ?? []) {
+  for (const input of options.plugins ?? []) {
     const def = 'plugin' in input ? input.plugin : input;
     assertPluginDefinition(def, def?.name ?? '(anonymous)');
-    entries.push({ def, config: structuredClone(('plugin' in input ? input.config : undefined) ?? {}), priority: 'plugin' in input ? input.priority : undefined, at: ['plugins', def.name, 'config'] });
+    const given = 'plugin' in input ? input : undefined;
+    entries.push({ def, config: structuredClone(given?.config ?? {}), priority: given?.priority, at: ['plugins', def.name, 'config'] });
   }
-  const names = new Set<string>();
+  const names = new Set<string>(['metadata']);
   for (const e of entries) {
-    if (names.has(e.def.name)) throw new GatewayError('TG_ERR_PLUGIN', `plugin "${e.def.name}" is loaded twice`);
+    if (names.has(e.def.name)) throw new GatewayError('TG_ERR_PLUGIN', `plugin "${e.def.name}" is loaded twice (or clashes with a built-in)`);
     names.add(e.def.name);
   }
   for (const e of entries) {
     for (const dep of e.def.dependencies ?? []) {
       if (!names.has(dep)) throw new GatewayError('TG_ERR_PLUGIN', `plugin "${e.def.name}" needs plugin "${dep}", which is not loaded`);
     }
-    if (e.def.configSchema) validateSection(e.def.configSchema, e.config, e.at, d.config);
+    if (e.def.configSchema) validateSection(e.def.configSchema, e.config, e.at, config);
   }
+  return entries;
+}
+
+async function setupPlugins(d: SetupDeps): Promise<LoadedPlugin[]> {
+  const entries: PluginEntryResolved[] = [{ def: createMetadataPlugin(d.adapters), config: {} }, ...(await collectPlugins(d.config, d.options))];
   // Setup in priority order (high first), so a plugin can resolve what a higher one provides.
   entries.sort((a, b) => (b.priority ?? b.def.priority) - (a.priority ?? a.def.priority));
   const loaded: LoadedPlugin[] = [];

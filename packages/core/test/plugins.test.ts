@@ -1,0 +1,221 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createMockUpstream, messageJson, messageStreamEvents, rawRequest, type MockUpstream } from '@tollgate/testing';
+import { createGateway, definePlugin, GatewayError, loadConfig, resolvePlugins, type Outcome, type PluginDefinition } from '../src/index.js';
+import { startGateway } from './helpers.js';
+
+let upstream: MockUpstream;
+beforeAll(async () => {
+  upstream = await createMockUpstream();
+});
+afterAll(() => upstream.close());
+afterEach(() => upstream.reset());
+
+const body = JSON.stringify({ model: 'claude-haiku-4-5', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] });
+const post = (url: string, extra: Record<string, string> = {}) =>
+  rawRequest(`${url}/anthropic/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', ...extra }, body });
+
+function outcomes(): { seen: Outcome[]; plugin: PluginDefinition } {
+  const seen: Outcome[] = [];
+  return { seen, plugin: definePlugin({ name: 'watch', priority: 100, setup: () => ({ onComplete: (_ctx, o) => void seen.push(o) }) }) };
+}
+
+describe('plugin hooks', () => {
+  it('onComplete runs exactly once for success, upstream error, gateway error and short-circuit', async () => {
+    const { seen, plugin } = outcomes();
+    const gate = definePlugin({
+      name: 'gate',
+      priority: 950,
+      setup: () => ({
+        onRequest(ctx) {
+          if (ctx.request.headers['x-deny'] === 'reply') return { status: 402, body: { type: 'error', error: { type: 'billing_error', message: 'pay up' } } };
+          if (ctx.request.headers['x-deny'] === 'throw') throw new GatewayError('TG_ERR_FORBIDDEN', 'not you');
+        },
+      }),
+    });
+    const t = await startGateway({ upstream, plugins: [plugin, gate] });
+    try {
+      upstream.once('POST', '/v1/messages', { status: 500, json: { type: 'error', error: { type: 'api_error', message: 'boom' } } });
+      expect((await post(t.url)).status).toBe(500);
+      expect((await post(t.url)).status).toBe(200);
+      const replied = await post(t.url, { 'x-deny': 'reply' });
+      expect([replied.status, JSON.parse(replied.body.toString()).error.message]).toEqual([402, 'pay up']);
+      const thrown = await post(t.url, { 'x-deny': 'throw' });
+      expect([thrown.status, JSON.parse(thrown.body.toString()).error]).toEqual([403, { type: 'permission_error', message: 'not you' }]);
+      await t.waitForRecords(4);
+      expect(seen.map((o) => [o.status, o.error?.code])).toEqual([[500, undefined], [200, undefined], [402, undefined], [403, 'TG_ERR_FORBIDDEN']]);
+      expect(upstream.requests).toHaveLength(2);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('beforeUpstream can edit headers; onResponseHeaders and onChunk see the response', async () => {
+    const events: string[] = [];
+    const statuses: number[] = [];
+    const edit = definePlugin({
+      name: 'edit',
+      priority: 500,
+      setup: () => ({
+        beforeUpstream(_ctx, up) {
+          up.headers['x-added-by-plugin'] = 'yes';
+        },
+        async onResponseHeaders(_ctx, head) {
+          await Promise.resolve();
+          statuses.push(head.status);
+          head.headers['x-tollgate-test'] = 'seen';
+        },
+        onChunk: (_ctx, ev) => void events.push(ev.event),
+      }),
+    });
+    const t = await startGateway({ upstream, plugins: [edit] });
+    try {
+      upstream.once('POST', '/v1/messages', { sse: messageStreamEvents({ text: ['a', 'b'] }) });
+      const res = await post(t.url);
+      expect(res.headers['x-tollgate-test']).toBe('seen');
+      expect(upstream.requests[0].headers['x-added-by-plugin']).toBe('yes');
+      expect(statuses).toEqual([200]);
+      expect(events).toEqual(['message_start', 'content_block_start', 'ping', 'content_block_delta', 'content_block_delta', 'content_block_stop', 'message_delta', 'message_stop']);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a config priority override reorders hooks', async () => {
+    const order: string[] = [];
+    const mk = (name: string, priority: number) => definePlugin({ name, priority, setup: () => ({ onRequest: () => void order.push(name) }) });
+    const t = await startGateway({ upstream, plugins: [mk('a', 10), { plugin: mk('b', 20), priority: 5 }] });
+    try {
+      await post(t.url);
+      expect(order).toEqual(['a', 'b']);
+      expect(t.gw.plugins).toEqual([{ name: 'metadata', priority: 800 }, { name: 'a', priority: 10 }, { name: 'b', priority: 5 }]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('plugins add routes, readiness checks and close hooks; DI shares values', async () => {
+    const TOKEN = Symbol('answer');
+    let ready = false;
+    const closed: string[] = [];
+    const provider = definePlugin({
+      name: 'provider',
+      priority: 600,
+      setup(api) {
+        api.provide(TOKEN, 42);
+        api.readiness('thing', () => ready);
+        api.onClose(() => void closed.push('provider'));
+      },
+    });
+    const consumer = definePlugin({
+      name: 'consumer',
+      priority: 500,
+      dependencies: ['provider'],
+      setup(api) {
+        const answer = api.resolve<number>(TOKEN);
+        api.route('GET', '/answer', (req) => ({ body: { answer, q: req.query.get('q') } }));
+        api.onClose(() => void closed.push('consumer'));
+      },
+    });
+    const t = await startGateway({ upstream, plugins: [consumer, provider] });
+    const answer = await rawRequest(`${t.url}/answer?q=life`);
+    expect(JSON.parse(answer.body.toString())).toEqual({ answer: 42, q: 'life' });
+    expect((await rawRequest(`${t.url}/health/readiness`)).status).toBe(503);
+    ready = true;
+    const r = await rawRequest(`${t.url}/health/readiness`);
+    expect([r.status, JSON.parse(r.body.toString())]).toEqual([200, { status: 'ready', checks: { thing: 'ok' } }]);
+    await t.close();
+    expect(closed).toEqual(['consumer', 'provider']);
+  });
+});
+
+describe('boot-time checks', () => {
+  const noop = (name: string, extra: Partial<PluginDefinition> = {}) => definePlugin({ name, priority: 1, setup: () => ({}), ...extra });
+
+  it('refuses a plugin loaded twice', async () => {
+    await expect(createGateway({ plugins: [noop('x'), noop('x')], env: {} })).rejects.toThrow('plugin "x" is loaded twice');
+  });
+
+  it('refuses a missing dependency', async () => {
+    await expect(createGateway({ plugins: [noop('x', { dependencies: ['y'] })], env: {} })).rejects.toThrow('plugin "x" needs plugin "y", which is not loaded');
+  });
+
+  it('refuses a module that is not a plugin', async () => {
+    await expect(createGateway({ plugins: [{ name: 'x' } as PluginDefinition], env: {} })).rejects.toMatchObject({ code: 'TG_ERR_PLUGIN' });
+  });
+
+  it('wraps a failing setup in TG_ERR_PLUGIN', async () => {
+    const bad = noop('bad', { setup: () => { throw new Error('no database'); } });
+    await expect(createGateway({ plugins: [bad], env: {} })).rejects.toThrow('plugin "bad" failed to set up: no database');
+  });
+});
+
+describe('plugins from YAML', () => {
+  it('loads a plugin by file path, validates its config with its schema, and reports bad options with their line', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tg-plugin-'));
+    await writeFile(
+      join(dir, 'stamp.mjs'),
+      `export default {
+        name: 'stamp', priority: 400,
+        configSchema: { type: 'object', additionalProperties: false, properties: { header: { type: 'string', default: 'x-stamp' }, value: { type: 'string' } }, required: ['value'] },
+        setup(api) { return { beforeUpstream(ctx, up) { up.headers[api.config.header] = api.config.value; } }; },
+      };\n`,
+    );
+    const good = join(dir, 'good.yaml');
+    await writeFile(good, `server: { host: 127.0.0.1, port: 0 }\nproviders:\n  anthropic: { baseUrl: "${upstream.url}", apiKey: up }\nplugins:\n  - use: ./stamp.mjs\n    config: { value: "\${STAMP:-v1}" }\n`);
+    const config = await loadConfig(good, {});
+    expect(await resolvePlugins(config)).toEqual([{ name: 'stamp', priority: 400 }]);
+    const gw = await createGateway({ config, env: {}, logDestination: { write: () => {} } });
+    const { url } = await gw.listen();
+    try {
+      upstream.once('POST', '/v1/messages', { json: messageJson() });
+      await post(url);
+      expect(upstream.requests[0].headers['x-stamp']).toBe('v1');
+    } finally {
+      await gw.close();
+    }
+    const bad = join(dir, 'bad.yaml');
+    await writeFile(bad, 'plugins:\n  - use: ./stamp.mjs\n    config:\n      valeu: v1\n');
+    const err = await resolvePlugins(await loadConfig(bad, {})).catch((e: unknown) => e as Error);
+    expect((err as Error).message).toContain(`${bad}:4:7: plugins[0].config.valeu: unknown key "valeu"`);
+    expect((err as Error).message).toContain(`${bad}:4:7: plugins[0].config: missing required key "value"`);
+    const missing = join(dir, 'missing.yaml');
+    await writeFile(missing, 'plugins:\n  - use: ./nope.mjs\n');
+    await expect(resolvePlugins(await loadConfig(missing, {}))).rejects.toThrow('cannot load plugin "./nope.mjs"');
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('lets an in-flight stream finish, refuses new requests, then closes', async () => {
+    const t = await startGateway({ upstream });
+    upstream.once('POST', '/v1/messages', { sse: messageStreamEvents({ text: ['a', 'b', 'c', 'd'] }), eventDelayMs: 40 });
+    let first!: () => void;
+    const gotFirst = new Promise<void>((r) => (first = r));
+    const streaming = rawRequest(`${t.url}/anthropic/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'm', max_tokens: 5, stream: true, messages: [] }),
+      onChunk: (_c, i) => i === 0 && first(),
+    });
+    await gotFirst;
+    const closing = t.gw.close({ graceMs: 5000 });
+    const res = await streaming;
+    await closing;
+    expect(res.error).toBeUndefined();
+    expect(res.body.toString()).toContain('event: message_stop');
+    await expect(rawRequest(`${t.url}/health/liveliness`)).rejects.toThrow();
+  });
+
+  it('cuts streams that outlive the grace period', async () => {
+    const t = await startGateway({ upstream });
+    upstream.once('POST', '/v1/messages', { hang: true });
+    const pending = post(t.url).catch((e: unknown) => e);
+    await upstream.waitForRequests(1);
+    await t.gw.close({ graceMs: 50 });
+    const [record] = await t.waitForRecords(1);
+    expect(record.aborted).toBe(true);
+    await pending;
+  });
+});
