@@ -104,7 +104,7 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
     void runRoute(router, req, res, log);
   };
 
-  const server: Server = createServer({ keepAliveTimeout: config.server.keepAliveTimeoutMs, requestTimeout: 0 }, handler);
+  const server: Server = createServer({ keepAliveTimeout: config.server.keepAliveTimeoutMs }, handler);
   server.on('clientError', (err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
     log.debug({ err }, 'bad client request');
@@ -204,10 +204,8 @@ async function collectPlugins(config: GatewayConfig, options: Pick<GatewayOption
 
 async function setupPlugins(d: SetupDeps): Promise<LoadedPlugin[]> {
   const entries: PluginEntryResolved[] = [{ def: createMetadataPlugin(d.adapters), config: {} }, ...(await collectPlugins(d.config, d.options))];
-  // Setup in priority order (high first), so a plugin can resolve what a higher one provides.
-  entries.sort((a, b) => (b.priority ?? b.def.priority) - (a.priority ?? a.def.priority));
   const loaded: LoadedPlugin[] = [];
-  for (const e of entries) {
+  for (const e of setupOrder(entries)) {
     const api = pluginApi(d, e.def.name, e.config);
     let hooks: PluginHooks | void;
     try {
@@ -219,6 +217,25 @@ async function setupPlugins(d: SetupDeps): Promise<LoadedPlugin[]> {
     loaded.push({ name: e.def.name, priority: e.priority ?? e.def.priority, hooks: hooks ?? {} });
   }
   return loaded;
+}
+
+/** Dependencies first, otherwise high priority first; a cycle is a boot error. */
+function setupOrder(entries: PluginEntryResolved[]): PluginEntryResolved[] {
+  const sorted = [...entries].sort((a, b) => (b.priority ?? b.def.priority) - (a.priority ?? a.def.priority));
+  const byName = new Map(sorted.map((e) => [e.def.name, e]));
+  const out: PluginEntryResolved[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (e: PluginEntryResolved): void => {
+    const s = state.get(e.def.name);
+    if (s === 'done') return;
+    if (s === 'visiting') throw new GatewayError('TG_ERR_PLUGIN', `plugin dependencies form a cycle through "${e.def.name}"`);
+    state.set(e.def.name, 'visiting');
+    for (const dep of e.def.dependencies ?? []) visit(byName.get(dep)!);
+    state.set(e.def.name, 'done');
+    out.push(e);
+  };
+  sorted.forEach(visit);
+  return out;
 }
 
 function pluginApi(d: SetupDeps, name: string, config: Record<string, unknown>): PluginApi {
@@ -288,5 +305,5 @@ async function shutdown(s: {
     }
   }
   await Promise.all([...s.pools.values()].map((p) => p.close()));
-  s.log.flush();
+  await new Promise<void>((resolve) => s.log.flush(() => resolve()));
 }

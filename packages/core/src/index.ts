@@ -12,3 +12,4 @@ export { createSseTap } from './sse-tap.js';
 export type { RouteHandler, RouteReply, RouteRequest } from './router.js';
 export { importPlugin } from './plugin-loader.js';
 export { CONFIG, LOGGER, EVENTS, PROVIDERS, PLUGINS, ENV } from './tokens.js';
+export type { InjectionToken, DependencyContainer } from 'tsyringe';

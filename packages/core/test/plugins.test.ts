@@ -146,6 +146,16 @@ describe('boot-time checks', () => {
     await expect(createGateway({ plugins: [{ name: 'x' } as PluginDefinition], env: {} })).rejects.toMatchObject({ code: 'TG_ERR_PLUGIN' });
   });
 
+  it('sets up dependencies first, whatever their priority, and refuses cycles', async () => {
+    const order: string[] = [];
+    const mk = (name: string, priority: number, dependencies: string[] = []) =>
+      definePlugin({ name, priority, dependencies, setup: () => void order.push(name) });
+    const gw = await createGateway({ plugins: [mk('auth', 900, ['storage']), mk('storage', 0), mk('edge', 1000)], env: {}, logDestination: { write: () => {} } });
+    expect(order).toEqual(['edge', 'storage', 'auth']);
+    await gw.close();
+    await expect(createGateway({ plugins: [mk('a', 1, ['b']), mk('b', 2, ['a'])], env: {} })).rejects.toThrow('plugin dependencies form a cycle');
+  });
+
   it('wraps a failing setup in TG_ERR_PLUGIN', async () => {
     const bad = noop('bad', { setup: () => { throw new Error('no database'); } });
     await expect(createGateway({ plugins: [bad], env: {} })).rejects.toThrow('plugin "bad" failed to set up: no database');

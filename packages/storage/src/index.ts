@@ -1,0 +1,5 @@
+export { createStorage, type Storage, type StorageOptions } from './storage.js';
+export { parseDatabaseUrl, type DatabaseTarget } from './database-url.js';
+export { storagePlugin, STORAGE, type StoragePluginConfig } from './plugin.js';
+export { storagePlugin as default } from './plugin.js';
+export { sql, type Kysely, type Migration } from 'kysely';

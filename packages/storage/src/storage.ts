@@ -1,0 +1,100 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect, sql, type Migration } from 'kysely';
+import pg from 'pg';
+import { parseDatabaseUrl } from './database-url.js';
+import { migrate, PG_MIGRATION_LOCK } from './migrate.js';
+
+export interface StorageOptions {
+  /** `postgres://…`, `file:PATH`, `sqlite:PATH`; unset → embedded SQLite in `dataDir`. */
+  url?: string;
+  /** Folder for the embedded database. Default `./.tollgate`. */
+  dataDir?: string;
+  /** PostgreSQL schema to use (created if missing); default the server's search_path. */
+  schema?: string;
+  /** Most pooled PostgreSQL connections. */
+  poolSize?: number;
+}
+
+/** One query layer over SQLite or PostgreSQL. */
+export interface Storage {
+  readonly driver: 'sqlite' | 'postgres';
+  /** A Kysely instance; each plugin types it with its own tables (`storage.db.withTables<T>()`). */
+  readonly db: Kysely<any>;
+  /** Where it points, without credentials: for logs and messages. */
+  readonly description: string;
+  /** Runs `owner`'s migrations in name order, once, under a lock shared by every replica. */
+  migrate(owner: string, migrations: Record<string, Migration>): Promise<void>;
+  /** True when the database answers a trivial query. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the embedded SQLite database (WAL mode) or a PostgreSQL pool.
+ *
+ * @example
+ * const storage = await createStorage({ url: process.env.DATABASE_URL, dataDir: './.tollgate' });
+ * await storage.migrate('auth', { '001_keys': { up: async (db) => { … } } });
+ */
+export async function createStorage(options: StorageOptions = {}): Promise<Storage> {
+  const target = parseDatabaseUrl(options.url, options.dataDir ?? './.tollgate');
+  let db: Kysely<any>;
+  let description: string;
+  if (target.driver === 'sqlite') {
+    if (target.file !== ':memory:') mkdirSync(dirname(target.file), { recursive: true });
+    const sqlite = new Database(target.file, { timeout: 10_000 });
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('synchronous = NORMAL');
+    sqlite.pragma('foreign_keys = ON');
+    db = new Kysely({ dialect: new SqliteDialect({ database: sqlite }) });
+    description = `sqlite:${target.file}`;
+  } else {
+    const url = new URL(target.url);
+    description = `postgres://${url.host}${url.pathname}${options.schema ? ` (schema ${options.schema})` : ''}`;
+    if (options.schema) await ensureSchema(target.url, options.schema);
+    const pool = new pg.Pool({
+      connectionString: target.url,
+      max: options.poolSize ?? 10,
+      options: options.schema ? `-c search_path=${quoteIdent(options.schema)}` : undefined,
+      // int8 (epoch-ms timestamps, counters) as JS numbers; exact money uses NUMERIC/text.
+      types: { getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid === 20 ? Number : pg.types.getTypeParser(oid, format as 'text')) } as pg.CustomTypesConfig,
+    });
+    db = new Kysely({ dialect: new PostgresDialect({ pool }) });
+  }
+  return {
+    driver: target.driver,
+    db,
+    description,
+    migrate: (owner, migrations) => migrate(db, target.driver, owner, migrations),
+    async ping() {
+      try {
+        await sql`select 1`.execute(db);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    close: () => db.destroy(),
+  };
+}
+
+async function ensureSchema(url: string, schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    // Replicas starting together race on CREATE SCHEMA IF NOT EXISTS: serialise them.
+    await client.query('begin');
+    await client.query('select pg_advisory_xact_lock($1)', [PG_MIGRATION_LOCK]);
+    await client.query(`create schema if not exists ${quoteIdent(schema)}`);
+    await client.query('commit');
+  } finally {
+    await client.end();
+  }
+}
+
+function quoteIdent(name: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`invalid schema name: ${name}`);
+  return `"${name}"`;
+}

@@ -1,0 +1,94 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
+import { createStorage, parseDatabaseUrl, type Migration, type Storage } from '../src/index.js';
+import { createTestDatabase, DRIVERS, type TestDatabase } from '../src/testing.js';
+
+const migrations: Record<string, Migration> = {
+  '001_widgets': {
+    async up(db) {
+      await db.schema
+        .createTable('widgets')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('count', 'bigint', (c) => c.notNull().defaultTo(0))
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  },
+  '002_widgets_owner': {
+    async up(db) {
+      await db.schema.alterTable('widgets').addColumn('owner', 'text').execute();
+    },
+  },
+};
+
+describe.each(DRIVERS)('storage on %s', (driver) => {
+  let tdb: TestDatabase;
+  const open: Storage[] = [];
+  const openStorage = async () => {
+    const s = await tdb.open();
+    open.push(s);
+    return s;
+  };
+
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((s) => s.close()));
+    await tdb?.drop();
+  });
+
+  it('migrates once, idempotently, and round-trips rows with numbers as numbers', async () => {
+    tdb = await createTestDatabase(driver);
+    const s = await openStorage();
+    expect(s.driver).toBe(driver);
+    await s.migrate('widgets', migrations);
+    await s.migrate('widgets', migrations);
+    const now = Date.now();
+    await s.db.insertInto('widgets').values({ id: 'w1', count: 2 ** 40, created_at: now, owner: 'ann' }).execute();
+    const row = await s.db.selectFrom('widgets').selectAll().where('id', '=', 'w1').executeTakeFirstOrThrow();
+    expect(row).toEqual({ id: 'w1', count: 2 ** 40, created_at: now, owner: 'ann' });
+    const applied = await s.db.selectFrom('tollgate_migrations_widgets').select('name').orderBy('name').execute();
+    expect(applied.map((r) => r.name)).toEqual(['001_widgets', '002_widgets_owner']);
+    expect(await s.ping()).toBe(true);
+  });
+
+  it('two replicas migrating at the same moment do not race', async () => {
+    tdb = await createTestDatabase(driver);
+    const [a, b] = await Promise.all([openStorage(), openStorage()]);
+    await Promise.all([a.migrate('widgets', migrations), b.migrate('widgets', migrations), a.migrate('other', { '001': { up: async (db) => void (await db.schema.createTable('other_t').addColumn('x', 'text').execute()) } })]);
+    const applied = await b.db.selectFrom('tollgate_migrations_widgets').select('name').execute();
+    expect(applied).toHaveLength(2);
+  });
+
+  it('data survives closing and reopening', async () => {
+    tdb = await createTestDatabase(driver);
+    const first = await tdb.open();
+    await first.migrate('widgets', migrations);
+    await first.db.insertInto('widgets').values({ id: 'kept', created_at: 1 }).execute();
+    await first.close();
+    const second = await openStorage();
+    const row = await second.db.selectFrom('widgets').select('id').executeTakeFirst();
+    expect(row).toEqual({ id: 'kept' });
+  });
+
+  it('reports a failing migration by name', async () => {
+    tdb = await createTestDatabase(driver);
+    const s = await openStorage();
+    await expect(s.migrate('broken', { '001_bad': { up: async (db) => void (await sql`select * from no_such_table`.execute(db)) } })).rejects.toThrow('migration 001_bad of broken failed');
+  });
+});
+
+describe('database URLs', () => {
+  it('picks the driver from the URL', () => {
+    expect(parseDatabaseUrl(undefined, '/data')).toEqual({ driver: 'sqlite', file: '/data/tollgate.db' });
+    expect(parseDatabaseUrl('file:/tmp/x.db', '/data')).toEqual({ driver: 'sqlite', file: '/tmp/x.db' });
+    expect(parseDatabaseUrl('sqlite:///tmp/y.db', '/data')).toEqual({ driver: 'sqlite', file: '/tmp/y.db' });
+    expect(parseDatabaseUrl('postgresql://u@h:5432/db', '/data')).toEqual({ driver: 'postgres', url: 'postgresql://u@h:5432/db' });
+    expect(() => parseDatabaseUrl('mysql://h/db', '/data')).toThrow('unsupported DATABASE_URL scheme: mysql');
+  });
+
+  it('reports an unreachable PostgreSQL through ping, not a crash', async () => {
+    const s = await createStorage({ url: 'postgres://127.0.0.1:1/none' });
+    expect(await s.ping()).toBe(false);
+    expect(s.description).toBe('postgres://127.0.0.1:1/none');
+    await s.close();
+  });
+});
