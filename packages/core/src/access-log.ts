@@ -20,7 +20,7 @@ export function attachAccessLog(events: EventEmitter<GatewayEvents>, log: Logger
         status: r.status,
         model: r.model,
         stream: r.stream,
-        key: r.principal?.keyAlias ?? r.principal?.keyHash?.slice(0, 12) ?? r.principal?.kind,
+        caller: r.principal?.keyAlias ?? r.principal?.keyHash?.slice(0, 12) ?? r.principal?.kind,
         endUser: r.endUser,
         durationMs: r.timings.durationMs,
         upstreamMs: r.timings.upstreamMs,

@@ -172,7 +172,8 @@ export async function resolvePlugins(
   config: GatewayConfig,
   options: Pick<GatewayOptions, 'plugins' | 'modules'> = {},
 ): Promise<{ name: string; priority: number }[]> {
-  return (await collectPlugins(config, options)).map((e) => ({ name: e.def.name, priority: e.priority ?? e.def.priority }));
+  const listed = (await collectPlugins(config, options)).map((e) => ({ name: e.def.name, priority: e.priority ?? e.def.priority }));
+  return [...listed, { name: 'metadata', priority: 800 }].sort((a, b) => b.priority - a.priority);
 }
 
 async function collectPlugins(config: GatewayConfig, options: Pick<GatewayOptions, 'plugins' | 'modules'>): Promise<PluginEntryResolved[]> {

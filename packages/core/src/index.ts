@@ -13,3 +13,5 @@ export type { RouteHandler, RouteReply, RouteRequest } from './router.js';
 export { importPlugin } from './plugin-loader.js';
 export { CONFIG, LOGGER, EVENTS, PROVIDERS, PLUGINS, ENV } from './tokens.js';
 export type { InjectionToken, DependencyContainer } from 'tsyringe';
+export { usdToPico, picoToUsd, picoToNumber, PICO_PER_USD, type Pico } from './money.js';
+export { SPEND_TOTALS, type SpendTotals } from './spend.js';

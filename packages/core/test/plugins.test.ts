@@ -176,7 +176,7 @@ describe('plugins from YAML', () => {
     const good = join(dir, 'good.yaml');
     await writeFile(good, `server: { host: 127.0.0.1, port: 0 }\nproviders:\n  anthropic: { baseUrl: "${upstream.url}", apiKey: up }\nplugins:\n  - use: ./stamp.mjs\n    config: { value: "\${STAMP:-v1}" }\n`);
     const config = await loadConfig(good, {});
-    expect(await resolvePlugins(config)).toEqual([{ name: 'stamp', priority: 400 }]);
+    expect(await resolvePlugins(config)).toEqual([{ name: 'metadata', priority: 800 }, { name: 'stamp', priority: 400 }]);
     const gw = await createGateway({ config, env: {}, logDestination: { write: () => {} } });
     const { url } = await gw.listen();
     try {

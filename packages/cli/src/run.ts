@@ -1,0 +1,57 @@
+import { parseCliArgs, USAGE, UsageError, type CliCommand } from './args.js';
+import { checkConfig } from './check-config.js';
+import { configFile } from './cli-config.js';
+import { formatError, formatPlugins } from './format.js';
+import type { CliIo } from './io.js';
+import { start } from './start.js';
+import { cliVersion } from './version.js';
+
+/**
+ * Runs one command line and resolves with the exit code: 0 success, 1 failure (config
+ * errors print as one clean message, no stack trace), 2 usage error.
+ *
+ * @example
+ * process.exitCode = await runCli(process.argv.slice(2), io);
+ */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  let cmd: CliCommand;
+  try {
+    cmd = parseCliArgs(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    io.err(`tollgate: ${err.message}`);
+    io.err('Run "tollgate --help" for usage.');
+    return 2;
+  }
+  try {
+    switch (cmd.command) {
+      case 'help':
+        io.out(USAGE);
+        return 0;
+      case 'version':
+        io.out(cliVersion());
+        return 0;
+      case 'check-config':
+        return await runCheckConfig(cmd.file, io);
+      case 'start': {
+        const { command: _, ...args } = cmd;
+        return await start(args, io);
+      }
+    }
+  } catch (err) {
+    io.err(formatError(err));
+    return 1;
+  }
+}
+
+async function runCheckConfig(given: string | undefined, io: CliIo): Promise<number> {
+  const file = given ?? configFile(undefined, io.env);
+  if (file === undefined) {
+    io.err('tollgate: check-config needs a config file (an argument, --config or env TOLLGATE_CONFIG)');
+    return 2;
+  }
+  const { plugins } = await checkConfig(file, io.env);
+  io.out(`${file}: ok`);
+  io.out(`plugins: ${formatPlugins(plugins)}`);
+  return 0;
+}

@@ -1,0 +1,43 @@
+import { createGateway } from '@tollgate/core';
+import type { CliCommand } from './args.js';
+import { BUNDLED_MODULES, configFile, loadCliConfig } from './cli-config.js';
+import { formatAddress, formatPlugins } from './format.js';
+import type { CliIo } from './io.js';
+import { waitForShutdown } from './shutdown.js';
+
+export type StartArgs = Omit<Extract<CliCommand, { command: 'start' }>, 'command'>;
+
+/**
+ * `tollgate start`: loads the config, applies the flags over it, listens, and resolves with
+ * the exit code after a graceful shutdown. Throws (before listening) on a bad config.
+ *
+ * @example
+ * const code = await start({ port: 0 }, io);
+ */
+export async function start(args: StartArgs, io: CliIo): Promise<number> {
+  const config = await loadCliConfig(configFile(args.config, io.env), io.env);
+  if (args.port !== undefined) config.server.port = args.port;
+  if (args.host !== undefined) config.server.host = args.host;
+  if (args.graceMs !== undefined) config.server.shutdownGraceMs = args.graceMs;
+
+  const gw = await createGateway({ config, modules: BUNDLED_MODULES, env: io.env, logDestination: io.logDestination });
+  io.err(`plugins: ${formatPlugins(gw.plugins)}`);
+  if (config.providers.anthropic.apiKey === undefined) {
+    io.err(
+      'tollgate: warning: no upstream API key (providers.anthropic.apiKey or ANTHROPIC_API_KEY); ' +
+        'requests will reach the upstream without a key',
+    );
+  }
+  let address: { host: string; port: number };
+  try {
+    address = await gw.listen();
+  } catch (err) {
+    await gw.close({ graceMs: 0 });
+    throw err;
+  }
+  // Last line of the start-up output: once it is printed, the gateway takes requests.
+  io.err(`tollgate listening on ${formatAddress(address.host, address.port)}`);
+  const code = await waitForShutdown(gw, { graceMs: config.server.shutdownGraceMs, io });
+  await new Promise<void>((resolve) => gw.log.flush(() => resolve()));
+  return code;
+}

@@ -1,0 +1,29 @@
+/**
+ * The `auth` plugin's options (under `plugins[].config`).
+ *
+ * @example
+ * // plugins:
+ * //   - use: '@tollgate/plugin-auth'
+ * //     config: { masterKey: '${TOLLGATE_MASTER_KEY}' }
+ */
+export const authConfigSchema = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    masterKey: {
+      type: ['string', 'null'],
+      minLength: 1,
+      default: null,
+      description:
+        'The master key clients must send (x-api-key or Authorization: Bearer) on /anthropic/*. ' +
+        'Null: env TOLLGATE_MASTER_KEY, then env LITELLM_MASTER_KEY; with none set the gateway is open to anyone who can reach it. ' +
+        'Prefer ${TOLLGATE_MASTER_KEY} over a literal.',
+    },
+  },
+} as const;
+
+/** The validated `auth` config, defaults applied. */
+export interface AuthConfig {
+  masterKey: string | null;
+}
