@@ -51,6 +51,11 @@ describe('parseConfig', () => {
     expect(msg).toContain('gw.yaml:2:9: server.host: environment variable NOPE is not set');
   });
 
+  it('names the list index of an unset ${ENV} inside a list', () => {
+    const msg = configError(() => parseConfig('plugins:\n  - use: a\n  - use: b\n    config:\n      masterKey: ${MK}\n', { source: 'gw.yaml', env: {} }));
+    expect(msg).toContain('gw.yaml:5:18: plugins[1].config.masterKey: environment variable MK is not set');
+  });
+
   it('rejects unknown keys with their line', () => {
     const msg = configError(() => parseConfig('server:\n  port: 1\n  prot: 2\n', { source: 'gw.yaml', env: {} }));
     expect(msg).toContain('gw.yaml:3:3: server.prot: unknown key "prot"');

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
-import { LineCounter, parseDocument, isScalar, visit, type Document } from 'yaml';
+import { LineCounter, parseDocument, isPair, isScalar, isSeq, visit, type Document } from 'yaml';
 import { GatewayError } from './errors.js';
 import { coreConfigSchema, type GatewayConfig } from './config-schema.js';
 
@@ -166,8 +166,7 @@ function substituteEnv(doc: Document, env: Env, locate: Locate): void {
         const v = env[name];
         if (v !== undefined && v !== '') return v;
         if (fallback !== undefined) return fallback;
-        const keys = path.filter((p) => isScalar((p as { key?: unknown }).key)).map((p) => String(((p as { key: { value: unknown } }).key).value));
-        missing.push(`${locate(keys)}: environment variable ${name} is not set (use \${${name}:-default} for a default)`);
+        missing.push(`${locate(docPath(path, node))}: environment variable ${name} is not set (use \${${name}:-default} for a default)`);
         return '';
       });
       // `port: ${PORT:-4000}` should be the number 4000, not the string "4000".
@@ -175,6 +174,16 @@ function substituteEnv(doc: Document, env: Env, locate: Locate): void {
     },
   });
   if (missing.length > 0) throw new GatewayError('TG_ERR_CONFIG', `invalid config:\n  ${missing.join('\n  ')}`);
+}
+
+/** The key path of a node from its ancestors, list indexes included. */
+function docPath(ancestors: readonly unknown[], node: unknown): (string | number)[] {
+  const out: (string | number)[] = [];
+  ancestors.forEach((a, i) => {
+    if (isPair(a) && isScalar(a.key)) out.push(String(a.key.value));
+    else if (isSeq(a)) out.push(a.items.indexOf((ancestors[i + 1] ?? node) as never));
+  });
+  return out;
 }
 
 function scalarValue(text: string): unknown {

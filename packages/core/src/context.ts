@@ -47,6 +47,8 @@ export interface RouteInfo {
   /** The path (and query) sent upstream, below the provider's base URL. */
   upstreamPath: string;
   model?: string;
+  /** Every model the request asks for: one for a message, each distinct one of a batch. */
+  models: string[];
   stream: boolean;
 }
 

@@ -79,7 +79,19 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   const router = new Router();
   const readiness = new Map<string, () => Promise<boolean> | boolean>();
   const closers: (() => void | Promise<void>)[] = [];
-  const loaded = await setupPlugins({ config, options, adapters, log, env, events, container, router, readiness, closers });
+  const readyHooks: (() => void | Promise<void>)[] = [];
+  const loaded = await setupPlugins({ config, options, adapters, log, env, events, container, router, readiness, closers, readyHooks });
+  try {
+    for (const ready of readyHooks) await ready();
+  } catch (err) {
+    for (const close of [...closers].reverse()) {
+      await Promise.resolve()
+        .then(close)
+        .catch((closeErr: unknown) => log.error({ err: closeErr }, 'a plugin failed to close after a failed boot'));
+    }
+    if (err instanceof GatewayError) throw err;
+    throw new GatewayError('TG_ERR_PLUGIN', `a plugin's onReady check failed: ${(err as Error).message}`, { cause: err });
+  }
   container.register(PLUGINS, { useValue: loaded });
   const pipeline = container.resolve(Pipeline);
   if (config.log.accessLog) attachAccessLog(events, log);
@@ -152,6 +164,7 @@ interface SetupDeps {
   router: Router;
   readiness: Map<string, () => Promise<boolean> | boolean>;
   closers: (() => void | Promise<void>)[];
+  readyHooks: (() => void | Promise<void>)[];
 }
 
 interface PluginEntryResolved {
@@ -195,10 +208,12 @@ async function collectPlugins(config: GatewayConfig, options: Pick<GatewayOption
     names.add(e.def.name);
   }
   for (const e of entries) {
+    if (e.def.configSchema) validateSection(e.def.configSchema, e.config, e.at, config);
+  }
+  for (const e of entries) {
     for (const dep of e.def.dependencies ?? []) {
       if (!names.has(dep)) throw new GatewayError('TG_ERR_PLUGIN', `plugin "${e.def.name}" needs plugin "${dep}", which is not loaded`);
     }
-    if (e.def.configSchema) validateSection(e.def.configSchema, e.config, e.at, config);
   }
   return entries;
 }
@@ -253,6 +268,9 @@ function pluginApi(d: SetupDeps, name: string, config: Record<string, unknown>):
     route: (method: string, path: string, h: RouteHandler) => d.router.add(method, path, h),
     readiness: (check, fn) => {
       d.readiness.set(check, fn);
+    },
+    onReady: (fn) => {
+      d.readyHooks.push(fn);
     },
     onClose: (fn) => {
       d.closers.push(fn);

@@ -15,3 +15,4 @@ export { CONFIG, LOGGER, EVENTS, PROVIDERS, PLUGINS, ENV } from './tokens.js';
 export type { InjectionToken, DependencyContainer } from 'tsyringe';
 export { usdToPico, picoToUsd, picoToNumber, PICO_PER_USD, type Pico } from './money.js';
 export { SPEND_TOTALS, type SpendTotals } from './spend.js';
+export type { Logger } from 'pino';

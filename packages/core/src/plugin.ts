@@ -62,6 +62,11 @@ export interface PluginApi<C = Record<string, unknown>> {
   route(method: string, path: string, handler: RouteHandler): void;
   /** Adds a readiness check reported by /health/readiness. */
   readiness(name: string, check: () => Promise<boolean> | boolean): void;
+  /**
+   * Runs once every plugin is set up, before the gateway listens: the place for checks that
+   * involve other plugins (`api.has(TOKEN)`). Throwing fails the boot.
+   */
+  onReady(fn: () => void | Promise<void>): void;
   /** Runs at shutdown, after in-flight requests finish, in reverse plugin order. */
   onClose(fn: () => void | Promise<void>): void;
 }

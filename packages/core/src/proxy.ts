@@ -35,7 +35,7 @@ export async function proxyRequest(deps: ProxyDeps, adapter: ProviderAdapter, re
   const restPath = q === -1 ? rest : rest.slice(0, q);
   const method = req.method ?? 'GET';
   const request = new ClientRequest(method, adapter.mountPath + restPath, req.headers, EMPTY);
-  const route = { provider: adapter.name, kind: adapter.classify(method, restPath), upstreamPath: adapter.basePath + rest, stream: false };
+  const route = { provider: adapter.name, kind: adapter.classify(method, restPath), upstreamPath: adapter.basePath + rest, models: [] as string[], stream: false };
   const ctx = new Context(randomUUID(), deps.log, request, req, res, route);
   deps.inFlight.add(ctx);
   res.once('close', () => {
@@ -77,7 +77,8 @@ async function complete(deps: ProxyDeps, ctx: Context, call: CallResult | undefi
   const end = performance.now();
   const aborted = ctx.signal.aborted;
   const res = ctx.raw.res;
-  const status = error ? error.status : (call?.status || res.statusCode);
+  // 499 (nginx's "client closed request") when the client left before any status existed.
+  const status = error ? error.status : call?.status || (aborted && !res.headersSent ? 499 : res.statusCode);
   const err = error ? { code: error.code, type: error.type, message: error.message } : call?.streamError;
   const outcome: Outcome = { status, aborted, error: err };
   await deps.pipeline.onComplete(ctx, outcome);
@@ -112,7 +113,12 @@ async function complete(deps: ProxyDeps, ctx: Context, call: CallResult | undefi
     aborted,
     state: ctx.state,
   };
-  deps.events.emit('request:complete', record);
+  try {
+    deps.events.emit('request:complete', record);
+  } catch (err) {
+    // An exporter's bug must not crash the process or lose the other listeners' view.
+    ctx.log.error({ err }, 'a request:complete listener failed');
+  }
 }
 
 const round = (ms: number): number => Math.round(ms * 1000) / 1000;

@@ -22,9 +22,10 @@ export class SseTap {
   private readonly inflated: Promise<void> | undefined;
   /** An encoding we cannot decode: the bytes still flow, but no events are seen. */
   private readonly unreadable: boolean;
+  private abandoned = false;
 
   constructor(contentEncoding: string | undefined, onEvent: (event: SseEvent) => void) {
-    this.parser = createParser({ onEvent: (e) => onEvent({ event: e.event ?? 'message', data: e.data }) });
+    this.parser = createParser({ onEvent: (e) => this.abandoned || onEvent({ event: e.event ?? 'message', data: e.data }) });
     const inflater = createInflater(contentEncoding);
     this.unreadable = inflater === null;
     this.inflater = inflater ?? undefined;
@@ -38,8 +39,14 @@ export class SseTap {
     }
   }
 
+  /** Stops delivering events (the request is over: aborted or failed). */
+  abandon(): void {
+    this.abandoned = true;
+    this.inflater?.destroy();
+  }
+
   write(chunk: Buffer): void {
-    if (this.unreadable) return;
+    if (this.unreadable || this.abandoned) return;
     if (this.inflater) this.inflater.write(chunk);
     else this.feed(chunk);
   }

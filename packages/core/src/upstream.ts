@@ -193,6 +193,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
     this.result.upstreamEnd = performance.now();
     const res = this.ctx.raw.res;
+    this.sse?.abandon();
     if (this.ctx.signal.aborted) {
       this.result.aborted = true;
       if (this.usageTap) this.ctx.usage = this.usageTap.usage();

@@ -131,6 +131,40 @@ describe('plugin hooks', () => {
   });
 });
 
+describe('request:complete', () => {
+  it('a throwing listener is logged, and neither crashes the gateway nor starves other listeners', async () => {
+    const t = await startGateway({ upstream });
+    try {
+      t.gw.events.on('request:complete', () => {
+        throw new Error('exporter bug');
+      });
+      expect((await post(t.url)).status).toBe(200);
+      expect((await post(t.url)).status).toBe(200);
+      await t.waitForRecords(2);
+      expect(t.logs.filter((l) => l.includes('a request:complete listener failed'))).toHaveLength(2);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('records 499 for a client that left before the upstream answered', async () => {
+    const t = await startGateway({ upstream });
+    try {
+      upstream.once('POST', '/v1/messages', { hang: true });
+      const ac = new AbortController();
+      const pending = rawRequest(`${t.url}/anthropic/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: ac.signal }).catch((e: unknown) => e);
+      const [sent] = await upstream.waitForRequests(1);
+      ac.abort();
+      await pending;
+      await sent.done;
+      const [record] = await t.waitForRecords(1);
+      expect([record.status, record.aborted, sent.closedEarly]).toEqual([499, true, true]);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe('boot-time checks', () => {
   const noop = (name: string, extra: Partial<PluginDefinition> = {}) => definePlugin({ name, priority: 1, setup: () => ({}), ...extra });
 
@@ -154,6 +188,13 @@ describe('boot-time checks', () => {
     expect(order).toEqual(['edge', 'storage', 'auth']);
     await gw.close();
     await expect(createGateway({ plugins: [mk('a', 1, ['b']), mk('b', 2, ['a'])], env: {} })).rejects.toThrow('plugin dependencies form a cycle');
+  });
+
+  it('fails the boot when an onReady check throws, and closes what was set up', async () => {
+    const closed: string[] = [];
+    const picky = noop('picky', { setup: (api) => { api.onClose(() => void closed.push('picky')); api.onReady(() => { throw new Error('needs a friend'); }); } });
+    await expect(createGateway({ plugins: [picky], env: {}, logDestination: { write: () => {} } })).rejects.toThrow(`a plugin's onReady check failed: needs a friend`);
+    expect(closed).toEqual(['picky']);
   });
 
   it('wraps a failing setup in TG_ERR_PLUGIN', async () => {

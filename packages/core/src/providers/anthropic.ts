@@ -96,7 +96,15 @@ function expectsJson(method: string, kind: RouteKind, upstreamPath: string): boo
 }
 
 function readAttribution(ctx: RequestContext, body: Json): void {
-  if (typeof body.model === 'string') ctx.route.model = body.model;
+  if (typeof body.model === 'string') {
+    ctx.route.model = body.model;
+    ctx.route.models = [body.model];
+  } else if (Array.isArray(body.requests)) {
+    const models = new Set<string>();
+    for (const r of body.requests as { params?: { model?: unknown } }[]) if (typeof r?.params?.model === 'string') models.add(r.params.model);
+    ctx.route.models = [...models];
+    if (models.size === 1) ctx.route.model = ctx.route.models[0];
+  }
   ctx.route.stream = body.stream === true;
   let endUser: string | undefined;
   if ('litellm_metadata' in body) {
