@@ -20,10 +20,19 @@ export const authConfigSchema = {
         'Null: env TOLLGATE_MASTER_KEY, then env LITELLM_MASTER_KEY; with none set the gateway is open to anyone who can reach it. ' +
         'Prefer ${TOLLGATE_MASTER_KEY} over a literal.',
     },
+    cacheTtlMs: {
+      type: 'integer',
+      minimum: 0,
+      default: 30000,
+      description: "How long a key lookup is kept in memory. This instance's own key changes apply at once; another replica's show within this time.",
+    },
+    cacheSize: { type: 'integer', minimum: 1, default: 100000, description: 'Most keys (known and unknown) kept in the lookup cache.' },
   },
 } as const;
 
 /** The validated `auth` config, defaults applied. */
 export interface AuthConfig {
   masterKey: string | null;
+  cacheTtlMs: number;
+  cacheSize: number;
 }

@@ -1,24 +1,33 @@
-import { definePlugin } from '@tollgate/core';
-import { authenticate } from './authenticate.js';
+import { definePlugin, GatewayError, SPEND_TOTALS } from '@tollgate/core';
+import { STORAGE } from '@tollgate/storage';
+import { registerAdminRoutes } from './admin-routes.js';
 import { authConfigSchema, type AuthConfig } from './config-schema.js';
+import { KeyCache } from './key-cache.js';
+import { KeyGate } from './key-gate.js';
+import { KeyService } from './key-service.js';
+import { keyMigrations, KeyStore } from './key-store.js';
+import { RateLimiter } from './limiter.js';
 import { resolveMasterKey } from './master-key.js';
 
 /**
- * Who is calling. With a master key (config, env TOLLGATE_MASTER_KEY or LITELLM_MASTER_KEY)
- * every /anthropic/* request must present it; without one the gateway is open. Either way the
- * client's credential never reaches the upstream: core swaps in the configured upstream key.
+ * Who is calling, and may they: the master key, virtual keys (hashed at rest, cached in
+ * memory) with expiry, blocking, model allow-lists, budgets and rpm/tpm/parallel limits, and
+ * the `/key/*` admin API. Without a master key the gateway is open (and says so at start).
+ * The client's credential never reaches the upstream: core swaps in the upstream key.
  *
  * @example
  * // tollgate.yaml
  * // plugins:
+ * //   - use: '@tollgate/storage'
  * //   - use: '@tollgate/plugin-auth'
  * //     config: { masterKey: '${TOLLGATE_MASTER_KEY}' }
  */
 export const authPlugin = definePlugin<AuthConfig>({
   name: 'auth',
   priority: 900,
+  dependencies: ['storage'],
   configSchema: authConfigSchema,
-  setup(api) {
+  async setup(api) {
     const resolved = resolveMasterKey(api.config.masterKey, api.env);
     if (resolved) {
       api.log.info({ source: resolved.source }, 'master key required on provider routes');
@@ -28,11 +37,27 @@ export const authPlugin = definePlugin<AuthConfig>({
           'anyone who can reach this gateway can spend its upstream API key',
       );
     }
-    const master = resolved?.key;
+    const storage = api.resolve(STORAGE);
+    await storage.migrate('auth', keyMigrations);
+    const store = new KeyStore(storage);
+    const cache = new KeyCache(store, api.config.cacheTtlMs, api.config.cacheSize);
+    const service = new KeyService(store, cache);
+    const gate = new KeyGate(resolved?.key, cache, store, new RateLimiter());
+    registerAdminRoutes(api, service, resolved?.key);
+
+    api.onReady(async () => {
+      const spend = api.has(SPEND_TOTALS) ? api.resolve(SPEND_TOTALS) : undefined;
+      service.spend = gate.spend = spend;
+      const budgeted = spend ? 0 : await store.countWithBudget();
+      if (budgeted > 0) {
+        throw new GatewayError('TG_ERR_CONFIG', `${budgeted} virtual key(s) have a max_budget, but no cost plugin is loaded to count spend: add @tollgate/plugin-cost or remove the budgets`);
+      }
+    });
+
     return {
-      onRequest(ctx) {
-        ctx.principal = authenticate(ctx.request.headers, master);
-      },
+      onRequest: (ctx) => gate.onRequest(ctx),
+      beforeUpstream: (ctx) => gate.checkModels(ctx),
+      onComplete: (ctx) => gate.release(ctx),
     };
   },
 });

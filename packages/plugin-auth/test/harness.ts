@@ -1,4 +1,6 @@
-import { createGateway, type CompletionRecord, type Gateway } from '@tollgate/core';
+import { createGateway, type CompletionRecord, type Gateway, type PluginInput } from '@tollgate/core';
+import storagePlugin from '@tollgate/storage';
+import { createTestDatabase, type TestDatabase } from '@tollgate/storage/testing';
 import { createMockUpstream, type MockUpstream } from '@tollgate/testing';
 import authPlugin from '../src/index.js';
 
@@ -14,15 +16,28 @@ export interface Harness {
   logs: string[];
   /** Every `request:complete` record. */
   completed: CompletionRecord[];
+  /** The gateway URL (admin API lives here). */
+  url: string;
   close(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  authConfig?: Record<string, unknown>;
+  env?: Record<string, string>;
+  /** The database to use (default: a fresh SQLite file); not dropped by close(). */
+  db?: TestDatabase;
+  /** More plugins given in code (e.g. a spend-totals stand-in). */
+  plugins?: PluginInput[];
 }
 
 /**
  * A real gateway on port 0 in front of the mock upstream, with the auth plugin loaded by
  * package name from the config, as `tollgate` does. Logs at trace so secrets would show.
  */
-export async function startHarness(options: { authConfig?: Record<string, unknown>; env?: Record<string, string> } = {}): Promise<Harness> {
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const mock = await createMockUpstream();
+  const ownDb = options.db ? undefined : await createTestDatabase('sqlite');
+  const db = options.db ?? ownDb!;
   const logs: string[] = [];
   const completed: CompletionRecord[] = [];
   let gw: Gateway;
@@ -32,14 +47,19 @@ export async function startHarness(options: { authConfig?: Record<string, unknow
         server: { host: '127.0.0.1', port: 0 },
         log: { level: 'trace' },
         providers: { anthropic: { baseUrl: mock.url, apiKey: UPSTREAM_KEY } },
-        plugins: [{ use: '@tollgate/plugin-auth', config: options.authConfig ?? {} }],
+        plugins: [
+          { use: '@tollgate/storage', config: db.options },
+          { use: '@tollgate/plugin-auth', config: options.authConfig ?? {} },
+        ],
       },
-      modules: { '@tollgate/plugin-auth': authPlugin },
+      plugins: options.plugins,
+      modules: { '@tollgate/plugin-auth': authPlugin, '@tollgate/storage': storagePlugin },
       env: options.env ?? {},
       logDestination: { write: (line: string) => void logs.push(line) },
     });
   } catch (err) {
     await mock.close();
+    await ownDb?.drop();
     throw err;
   }
   gw.events.on('request:complete', (r) => void completed.push(r));
@@ -47,12 +67,14 @@ export async function startHarness(options: { authConfig?: Record<string, unknow
   return {
     gw,
     mock,
+    url,
     baseURL: `${url}/anthropic`,
     logs,
     completed,
     async close() {
       await gw.close({ graceMs: 0 });
       await mock.close();
+      await ownDb?.drop();
     },
   };
 }

@@ -1,0 +1,66 @@
+import type { KeyStore, VirtualKey } from './key-store.js';
+
+interface Entry {
+  key: VirtualKey | null;
+  at: number;
+}
+
+/**
+ * Key lookups from memory. A hit answers synchronously (no promise on the hot path); a miss
+ * asks the store once even under concurrent requests. Unknown keys are cached too, so a
+ * flood of bad keys cannot hammer the database. Entries expire after `ttlMs`, which bounds how
+ * long another replica's change takes to show here; this instance's own changes apply at once
+ * (`set` / `invalidate`). The least recently used entries go first beyond `max`.
+ */
+export class KeyCache {
+  private readonly entries = new Map<string, Entry>();
+  private readonly pending = new Map<string, Promise<VirtualKey | undefined>>();
+
+  constructor(
+    private readonly store: KeyStore,
+    private readonly ttlMs: number,
+    private readonly max: number,
+  ) {}
+
+  /** The cached answer (null: known not to exist), or undefined when the store must be asked. */
+  peek(token: string, now: number): VirtualKey | null | undefined {
+    const e = this.entries.get(token);
+    if (!e || now - e.at >= this.ttlMs) return undefined;
+    this.entries.delete(token);
+    this.entries.set(token, e);
+    return e.key;
+  }
+
+  load(token: string): Promise<VirtualKey | undefined> {
+    let p = this.pending.get(token);
+    if (!p) {
+      p = this.store.get(token).then(
+        (key) => {
+          this.pending.delete(token);
+          this.put(token, key ?? null);
+          return key;
+        },
+        (err: unknown) => {
+          this.pending.delete(token);
+          throw err;
+        },
+      );
+      this.pending.set(token, p);
+    }
+    return p;
+  }
+
+  set(key: VirtualKey): void {
+    this.put(key.token, key);
+  }
+
+  invalidate(token: string): void {
+    this.entries.delete(token);
+  }
+
+  private put(token: string, key: VirtualKey | null): void {
+    this.entries.delete(token);
+    this.entries.set(token, { key, at: Date.now() });
+    if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
+  }
+}

@@ -1,0 +1,190 @@
+import { GatewayError, picoToNumber, picoToUsd, usdToPico, type Pico, type SpendTotals } from '@tollgate/core';
+import { windowSpend } from './budget.js';
+import { addDuration, parseDuration } from './durations.js';
+import type { KeyCache } from './key-cache.js';
+import type { KeyFields } from './key-requests.js';
+import type { KeyStore, VirtualKey } from './key-store.js';
+import { generateKey, hashKey, isKeyHash, keyName } from './keys.js';
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/** The admin side of virtual keys: create, read, change, delete. Keeps the cache in step. */
+export class KeyService {
+  /** Set once the plugins are ready, when a cost plugin provides it. */
+  spend: SpendTotals | undefined;
+
+  constructor(
+    private readonly store: KeyStore,
+    private readonly cache: KeyCache,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async generate(fields: KeyFields): Promise<Record<string, unknown>> {
+    const key = generateKey();
+    const t = this.now();
+    const record = this.apply(
+      {
+        token: hashKey(key),
+        keyName: keyName(key),
+        keyAlias: null,
+        userId: null,
+        teamId: null,
+        models: [],
+        maxBudget: null,
+        budgetDuration: null,
+        budgetResetAt: null,
+        budgetSpendOffset: 0n,
+        expires: null,
+        metadata: {},
+        rpmLimit: null,
+        tpmLimit: null,
+        maxParallelRequests: null,
+        blocked: false,
+        createdAt: t,
+        updatedAt: t,
+      },
+      fields,
+    );
+    await this.uniqueAlias(record);
+    await this.store.insert(record);
+    this.cache.set(record);
+    return { key, ...this.view(record) };
+  }
+
+  async info(keyOrToken: string): Promise<Record<string, unknown>> {
+    return { key: keyOrToken, info: this.view(await this.find(keyOrToken)) };
+  }
+
+  async update(keyOrToken: string, fields: KeyFields): Promise<Record<string, unknown>> {
+    const current = await this.find(keyOrToken);
+    const next = this.apply({ ...current, updatedAt: this.now() }, fields);
+    await this.uniqueAlias(next);
+    await this.store.save(next);
+    this.cache.set(next);
+    return { key: keyOrToken, ...this.view(next) };
+  }
+
+  /** A new secret for the same key record; the old secret stops working at once. */
+  async regenerate(keyOrToken: string, fields: KeyFields): Promise<Record<string, unknown>> {
+    const current = await this.find(keyOrToken);
+    const key = generateKey();
+    const next = this.apply({ ...current, token: hashKey(key), keyName: keyName(key), updatedAt: this.now() }, fields);
+    await this.uniqueAlias(next, current.token);
+    await this.store.save(next, current.token);
+    this.cache.invalidate(current.token);
+    this.cache.set(next);
+    return { key, ...this.view(next) };
+  }
+
+  async delete(body: { keys?: string[]; key_aliases?: string[] }): Promise<Record<string, unknown>> {
+    const found: { given: string; token: string }[] = [];
+    for (const given of body.keys ?? []) {
+      const k = await this.store.get(toToken(given));
+      if (k) found.push({ given, token: k.token });
+    }
+    for (const alias of body.key_aliases ?? []) {
+      const k = await this.store.getByAlias(alias);
+      if (k) found.push({ given: alias, token: k.token });
+    }
+    if (found.length === 0) throw new GatewayError('TG_ERR_NOT_FOUND', 'no such key');
+    await this.store.delete(found.map((f) => f.token));
+    for (const f of found) this.cache.invalidate(f.token);
+    return { deleted_keys: found.map((f) => f.given) };
+  }
+
+  async list(query: URLSearchParams): Promise<Record<string, unknown>> {
+    const page = positiveInt(query.get('page'), 1, 'page');
+    const size = Math.min(positiveInt(query.get('size') ?? query.get('page_size'), 10, 'size'), 100);
+    const { keys, total } = await this.store.list({
+      offset: (page - 1) * size,
+      limit: size,
+      userId: query.get('user_id') ?? undefined,
+      teamId: query.get('team_id') ?? undefined,
+      alias: query.get('key_alias') ?? undefined,
+    });
+    const full = query.get('return_full_object') === 'true';
+    return { keys: full ? keys.map((k) => this.view(k)) : keys.map((k) => k.token), total_count: total, current_page: page, total_pages: Math.ceil(total / size) };
+  }
+
+  async find(keyOrToken: string): Promise<VirtualKey> {
+    const key = await this.store.get(toToken(keyOrToken));
+    if (!key) throw new GatewayError('TG_ERR_NOT_FOUND', 'no such key');
+    return key;
+  }
+
+  /** The key as the admin API shows it (LiteLLM's field names); never the secret. */
+  view(k: VirtualKey): Record<string, unknown> {
+    return {
+      token: k.token,
+      key_name: k.keyName,
+      key_alias: k.keyAlias,
+      spend: picoToNumber(windowSpend(k, this.spend)),
+      max_budget: k.maxBudget === null ? null : Number(k.maxBudget),
+      budget_duration: k.budgetDuration,
+      budget_reset_at: iso(k.budgetResetAt),
+      expires: iso(k.expires),
+      models: k.models,
+      user_id: k.userId,
+      team_id: k.teamId,
+      metadata: k.metadata,
+      rpm_limit: k.rpmLimit,
+      tpm_limit: k.tpmLimit,
+      max_parallel_requests: k.maxParallelRequests,
+      blocked: k.blocked,
+      created_at: iso(k.createdAt),
+      updated_at: iso(k.updatedAt),
+    };
+  }
+
+  private apply(k: VirtualKey, f: KeyFields): VirtualKey {
+    const t = this.now();
+    const next = { ...k };
+    if (f.models !== undefined) next.models = f.models;
+    if (f.key_alias !== undefined) next.keyAlias = f.key_alias;
+    if (f.user_id !== undefined) next.userId = f.user_id;
+    if (f.team_id !== undefined) next.teamId = f.team_id;
+    if (f.metadata !== undefined) next.metadata = f.metadata;
+    if (f.rpm_limit !== undefined) next.rpmLimit = f.rpm_limit;
+    if (f.tpm_limit !== undefined) next.tpmLimit = f.tpm_limit;
+    if (f.max_parallel_requests !== undefined) next.maxParallelRequests = f.max_parallel_requests;
+    if (f.blocked !== undefined) next.blocked = f.blocked;
+    if (f.duration !== undefined) next.expires = f.duration === null ? null : addDuration(t, parseDuration(f.duration)!);
+    if (f.max_budget !== undefined) {
+      if (f.max_budget !== null && !this.spend) {
+        throw new GatewayError('TG_ERR_BAD_REQUEST', 'max_budget needs a cost plugin (@tollgate/plugin-cost) to count spend, and none is loaded');
+      }
+      next.maxBudget = f.max_budget === null ? null : picoToUsd(toPico(f.max_budget));
+    }
+    if (f.budget_duration !== undefined) {
+      next.budgetDuration = f.budget_duration;
+      next.budgetResetAt = f.budget_duration === null ? null : addDuration(t, parseDuration(f.budget_duration)!);
+      next.budgetSpendOffset = this.spend ? this.spend.keySpend(next.token) : 0n;
+    }
+    return next;
+  }
+
+  private async uniqueAlias(k: VirtualKey, previousToken = k.token): Promise<void> {
+    if (k.keyAlias === null) return;
+    const other = await this.store.getByAlias(k.keyAlias);
+    if (other && other.token !== previousToken) throw new GatewayError('TG_ERR_BAD_REQUEST', `key_alias "${k.keyAlias}" is already taken`);
+  }
+}
+
+function toToken(keyOrToken: string): string {
+  return isKeyHash(keyOrToken) ? keyOrToken : hashKey(keyOrToken);
+}
+
+function toPico(usd: number): Pico {
+  try {
+    return usdToPico(usd);
+  } catch {
+    throw new GatewayError('TG_ERR_BAD_REQUEST', 'max_budget must be a USD amount with at most 12 decimals');
+  }
+}
+
+function positiveInt(text: string | null, fallback: number, name: string): number {
+  if (text === null) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new GatewayError('TG_ERR_BAD_REQUEST', `${name} must be a positive integer`);
+  return n;
+}
