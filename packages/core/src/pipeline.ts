@@ -18,6 +18,7 @@ export class Pipeline {
   private readonly beforeUpstreamHooks: Hook<'beforeUpstream'>[];
   private readonly headers: Hook<'onResponseHeaders'>[];
   private readonly chunk: Hook<'onChunk'>[];
+  private readonly body: Hook<'onResponseBody'>[];
   private readonly complete: Hook<'onComplete'>[];
 
   constructor(@inject(PLUGINS) plugins: LoadedPlugin[]) {
@@ -32,11 +33,17 @@ export class Pipeline {
     this.beforeUpstreamHooks = pick(highFirst, 'beforeUpstream');
     this.headers = pick(lowFirst, 'onResponseHeaders');
     this.chunk = pick(lowFirst, 'onChunk');
+    this.body = pick(lowFirst, 'onResponseBody');
     this.complete = pick(lowFirst, 'onComplete');
   }
 
   get hasChunkHooks(): boolean {
     return this.chunk.length > 0;
+  }
+
+  /** When true, non-streaming message bodies are held back for `onResponseBody`. */
+  get hasBodyHooks(): boolean {
+    return this.body.length > 0;
   }
 
   /** Runs `onRequest` hooks; the first `Reply` stops the chain. Throws what a hook throws. */
@@ -75,6 +82,18 @@ export class Pipeline {
         h.fn(ctx, event);
       } catch (err) {
         ctx.log.error({ plugin: h.plugin, err }, 'onChunk hook failed');
+      }
+    }
+  }
+
+  /** A failing body hook is logged and skipped: the response is still sent. */
+  async onResponseBody(ctx: RequestContext, head: UpstreamResponseHead, body: unknown): Promise<void> {
+    for (const h of this.body) {
+      try {
+        const r = h.fn(ctx, head, body);
+        if (isPromise(r)) await r;
+      } catch (err) {
+        ctx.log.error({ plugin: h.plugin, err }, 'onResponseBody hook failed');
       }
     }
   }

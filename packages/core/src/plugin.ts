@@ -33,6 +33,12 @@ export interface PluginHooks {
   beforeUpstream?(ctx: RequestContext, upstream: UpstreamRequest): void | Promise<void>;
   /** Upstream status and headers arrived; the client has not seen them yet. */
   onResponseHeaders?(ctx: RequestContext, head: UpstreamResponseHead): void | Promise<void>;
+  /**
+   * A whole non-streaming message body (usage already in `ctx.usage`), before the client gets
+   * the headers: a plugin may add response headers (`head.headers`). Defining this hook makes
+   * the gateway hold such bodies back (they are small JSON documents); streams never wait.
+   */
+  onResponseBody?(ctx: RequestContext, head: UpstreamResponseHead, body: unknown): void | Promise<void>;
   /** One parsed SSE event. Synchronous: the bytes have already gone to the client. */
   onChunk?(ctx: RequestContext, event: SseEvent): void;
   /** Exactly once per request: success, upstream error, gateway error, abort or short-circuit. */

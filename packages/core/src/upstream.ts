@@ -26,7 +26,8 @@ export interface CallResult {
   aborted: boolean;
 }
 
-type Mode = 'relay' | 'buffer';
+/** relay: bytes flow to the client; rewrite / hold: the body is held back (bounded), then sent. */
+type Mode = 'relay' | 'rewrite' | 'hold';
 
 /**
  * One upstream call as an undici dispatch handler: response bytes go to the client as they
@@ -105,8 +106,12 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     this.encoding = headerValue(headers['content-encoding']);
     this.contentType = headerValue(headers['content-type']) ?? '';
     const ok = status >= 200 && status < 300;
-    if (ok && this.adapter.rewritesResponse(ctx) && this.contentType.includes('json')) {
-      this.mode = 'buffer';
+    const json = ok && this.contentType.includes('json');
+    // Rewritten routes (batch objects) and, when a plugin reads whole bodies, non-streaming
+    // messages: small JSON documents, held back so headers can still change.
+    const hold = json && ctx.route.kind === 'messages' && this.pipeline.hasBodyHooks;
+    if (json && (this.adapter.rewritesResponse(ctx) || hold)) {
+      this.mode = hold ? 'hold' : 'rewrite';
       this.copy = [];
       this.heldHeaders = headers;
       return;
@@ -143,7 +148,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     this.copyBytes += chunk.length;
     if (this.copyBytes <= MAX_COPY_BYTES) this.copy!.push(chunk);
     else if (this.mode === 'relay') this.copy = undefined;
-    else this.controller?.abort(new GatewayError('TG_ERR_UPSTREAM_FAILED', 'upstream response too large to rewrite'));
+    else this.controller?.abort(new GatewayError('TG_ERR_UPSTREAM_FAILED', 'upstream response too large to hold back'));
   }
 
   onResponseEnd(): void {
@@ -154,8 +159,8 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   private async finish(): Promise<void> {
     const res = this.ctx.raw.res;
     try {
-      if (this.mode === 'buffer') {
-        this.sendBuffered();
+      if (this.mode !== 'relay') {
+        await this.sendBuffered();
       } else if (this.sse) {
         await this.sse.end();
         this.ctx.usage = this.usageTap!.usage();
@@ -172,21 +177,30 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     }
   }
 
-  /** Sends a held-back body, rewritten; unparseable bodies go out as they came. */
-  private sendBuffered(): void {
+  /** Sends a held-back body (rewritten on rewrite routes); unparseable bodies go out as they came. */
+  private async sendBuffered(): Promise<void> {
     const res = this.ctx.raw.res;
     const original = Buffer.concat(this.copy!);
-    const headers = { ...this.heldHeaders! };
+    const head = { status: this.result.status, headers: { ...this.heldHeaders! } };
     let out = original;
+    let body: unknown;
     try {
-      const body = JSON.parse(decode(original, this.encoding).toString('utf8'));
-      out = Buffer.from(JSON.stringify(this.adapter.rewriteResponse(body, this.gatewayBase)));
-      delete headers['content-encoding'];
+      body = JSON.parse(decode(original, this.encoding).toString('utf8'));
     } catch (err) {
-      this.ctx.log.warn({ err }, 'upstream body could not be rewritten; relaying it unchanged');
+      this.ctx.log.warn({ err }, 'upstream JSON body could not be read; relaying it unchanged');
     }
-    headers['content-length'] = String(out.length);
-    res.writeHead(this.result.status, headers);
+    if (body !== undefined) {
+      if (this.mode === 'rewrite') {
+        out = Buffer.from(JSON.stringify(this.adapter.rewriteResponse(body, this.gatewayBase)));
+        delete head.headers['content-encoding'];
+      } else {
+        this.ctx.usage = this.adapter.usageFromJson(body);
+      }
+      await this.pipeline.onResponseBody(this.ctx, head, body);
+    }
+    head.headers['content-length'] = String(out.length);
+    this.mode = 'relay';
+    res.writeHead(head.status, head.headers);
     res.end(out);
   }
 

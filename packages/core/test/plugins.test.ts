@@ -83,6 +83,37 @@ describe('plugin hooks', () => {
     }
   });
 
+  it('onResponseBody sees a whole non-streaming message and can add headers; the body goes out byte for byte', async () => {
+    const seen: unknown[] = [];
+    const stamp = definePlugin({
+      name: 'stamp',
+      priority: 100,
+      setup: () => ({
+        async onResponseBody(ctx, head, body) {
+          await Promise.resolve();
+          seen.push(body);
+          head.headers['x-output-tokens'] = String(ctx.usage?.outputTokens);
+        },
+      }),
+    });
+    const t = await startGateway({ upstream, plugins: [stamp] });
+    try {
+      const raw = '{"id":"msg_1","type":"message","usage":{"input_tokens":3,"output_tokens":9}}';
+      upstream.once('POST', '/v1/messages', { body: raw, headers: { 'content-type': 'application/json' } });
+      const res = await post(t.url);
+      expect([res.headers['x-output-tokens'], res.headers['content-length'], res.body.toString()]).toEqual(['9', String(raw.length), raw]);
+      upstream.once('POST', '/v1/messages', { json: JSON.parse(raw), gzip: true });
+      const gz = await post(t.url, { 'accept-encoding': 'gzip' });
+      expect([gz.headers['x-output-tokens'], gz.headers['content-encoding']]).toEqual(['9', 'gzip']);
+      upstream.once('POST', '/v1/messages', { sse: messageStreamEvents({ text: ['a'] }) });
+      const streamed = await post(t.url);
+      expect(streamed.headers['x-output-tokens']).toBeUndefined();
+      expect(seen).toEqual([JSON.parse(raw), JSON.parse(raw)]);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('a config priority override reorders hooks', async () => {
     const order: string[] = [];
     const mk = (name: string, priority: number) => definePlugin({ name, priority, setup: () => ({ onRequest: () => void order.push(name) }) });
