@@ -8,7 +8,7 @@ export { coreConfigSchema, type GatewayConfig, type PluginEntry, type AnthropicP
 export { createLogger, REDACT_PATHS } from './logger.js';
 export type { ProviderAdapter, StreamUsageTap } from './provider.js';
 export { createAnthropicAdapter, normalizeUsage } from './providers/anthropic.js';
-export { createSseTap } from './sse-tap.js';
+export { createSseTap, createLineTap, type BodyTap } from './body-tap.js';
 export type { RouteHandler, RouteReply, RouteRequest } from './router.js';
 export { importPlugin } from './plugin-loader.js';
 export { CONFIG, LOGGER, EVENTS, PROVIDERS, PLUGINS, ENV } from './tokens.js';

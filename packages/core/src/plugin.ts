@@ -39,7 +39,10 @@ export interface PluginHooks {
    * the gateway hold such bodies back (they are small JSON documents); streams never wait.
    */
   onResponseBody?(ctx: RequestContext, head: UpstreamResponseHead, body: unknown): void | Promise<void>;
-  /** One parsed SSE event. Synchronous: the bytes have already gone to the client. */
+  /**
+   * One parsed SSE event, or one line of a JSON-lines body such as batch results
+   * (`{ event: 'line', data }`). Synchronous: the bytes have already gone to the client.
+   */
   onChunk?(ctx: RequestContext, event: SseEvent): void;
   /** Exactly once per request: success, upstream error, gateway error, abort or short-circuit. */
   onComplete?(ctx: RequestContext, outcome: Outcome): void | Promise<void>;

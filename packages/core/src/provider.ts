@@ -36,6 +36,8 @@ export interface ProviderAdapter {
   createStreamTap(): StreamUsageTap;
   /** Whether an SSE event is the first generated content (time to first token). */
   isContentEvent(event: SseEvent): boolean;
+  /** Whether a successful response is JSON lines (batch results), read line by line for `onChunk`. */
+  isJsonLines(ctx: RequestContext): boolean;
   /** Whether a successful JSON response on this route must be rewritten before the client sees it. */
   rewritesResponse(ctx: RequestContext): boolean;
   /** Rewrites a response body (e.g. a batch's results_url) to point at the gateway. */

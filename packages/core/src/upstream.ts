@@ -6,7 +6,7 @@ import { GatewayError, toGatewayError } from './errors.js';
 import { relayableResponseHeaders } from './http-headers.js';
 import type { Pipeline } from './pipeline.js';
 import type { ProviderAdapter, StreamUsageTap } from './provider.js';
-import { createSseTap, type SseTap } from './sse-tap.js';
+import { createLineTap, createSseTap, type BodyTap } from './body-tap.js';
 
 /** Largest non-streaming body we keep a copy of to read usage (or rewrite). */
 const MAX_COPY_BYTES = 16 * 1024 * 1024;
@@ -40,7 +40,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   private resolve!: (r: CallResult) => void;
   private controller?: Dispatcher.DispatchController;
   private mode: Mode = 'relay';
-  private sse?: SseTap;
+  private tap?: BodyTap;
   private usageTap?: StreamUsageTap;
   private copy?: Buffer[];
   private copyBytes = 0;
@@ -118,7 +118,9 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     }
     if (this.contentType.startsWith('text/event-stream')) {
       this.usageTap = this.adapter.createStreamTap();
-      this.sse = createSseTap(this.encoding, (ev) => this.onEvent(ev));
+      this.tap = createSseTap(this.encoding, (ev) => this.onEvent(ev));
+    } else if (ok && this.pipeline.hasChunkHooks && this.adapter.isJsonLines(ctx)) {
+      this.tap = createLineTap(this.encoding, (ev) => this.pipeline.onChunk(ctx, ev));
     } else if (ok && this.contentType.includes('json') && ctx.route.kind !== 'other') {
       this.copy = [];
     }
@@ -140,7 +142,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
       controller.pause();
       this.ctx.raw.res.once('drain', this.resume);
     }
-    if (this.sse) this.sse.write(chunk);
+    if (this.tap) this.tap.write(chunk);
     else if (this.copy) this.keepCopy(chunk);
   }
 
@@ -161,11 +163,13 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     try {
       if (this.mode !== 'relay') {
         await this.sendBuffered();
-      } else if (this.sse) {
-        await this.sse.end();
-        this.ctx.usage = this.usageTap!.usage();
-        const err = this.usageTap!.error();
-        if (err) this.result.streamError = { code: 'TG_ERR_UPSTREAM_STREAM', ...err };
+      } else if (this.tap) {
+        await this.tap.end();
+        if (this.usageTap) {
+          this.ctx.usage = this.usageTap.usage();
+          const err = this.usageTap.error();
+          if (err) this.result.streamError = { code: 'TG_ERR_UPSTREAM_STREAM', ...err };
+        }
       } else if (this.copy) {
         this.ctx.usage = this.adapter.usageFromJson(JSON.parse(decode(Buffer.concat(this.copy), this.encoding).toString('utf8')));
       }
@@ -207,7 +211,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
     this.result.upstreamEnd = performance.now();
     const res = this.ctx.raw.res;
-    this.sse?.abandon();
+    this.tap?.abandon();
     if (this.ctx.signal.aborted) {
       this.result.aborted = true;
       if (this.usageTap) this.ctx.usage = this.usageTap.usage();
@@ -223,7 +227,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     // Headers are out: report in-band when we can, then end the response.
     this.result.streamError = { code: gwErr.code, type: gwErr.type, message: gwErr.message };
     if (this.usageTap) this.ctx.usage = this.usageTap.usage();
-    if (this.sse && !this.encoding) {
+    if (this.usageTap && !this.encoding) {
       res.end(`event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: gwErr.type, message: gwErr.message } })}\n\n`);
     } else {
       res.destroy();

@@ -114,6 +114,26 @@ describe('plugin hooks', () => {
     }
   });
 
+  it('onChunk reads batch results line by line', async () => {
+    const lines: string[] = [];
+    const reader = definePlugin({ name: 'reader', priority: 100, setup: () => ({ onChunk: (_ctx, ev) => void (ev.event === 'line' && lines.push(ev.data)) }) });
+    const t = await startGateway({ upstream, plugins: [reader] });
+    try {
+      const created = await rawRequest(`${t.url}/anthropic/v1/messages/batches`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ requests: [{ custom_id: 'ok-1', params: { model: 'm', max_tokens: 5, messages: [] } }, { custom_id: 'err-2', params: { model: 'm', max_tokens: 5, messages: [] } }] }),
+      });
+      const { id } = JSON.parse(created.body.toString()) as { id: string };
+      const results = await rawRequest(`${t.url}/anthropic/v1/messages/batches/${id}/results`);
+      const expected = results.body.toString().split('\n').filter((l) => l.trim() !== '');
+      expect(expected).toHaveLength(2);
+      expect(lines).toEqual(expected);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('a config priority override reorders hooks', async () => {
     const order: string[] = [];
     const mk = (name: string, priority: number) => definePlugin({ name, priority, setup: () => ({ onRequest: () => void order.push(name) }) });

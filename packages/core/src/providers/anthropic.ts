@@ -58,6 +58,8 @@ export function createAnthropicAdapter(config: AnthropicProviderConfig): Provide
 
     isContentEvent: (event) => event.event === 'content_block_delta',
 
+    isJsonLines: (ctx) => ctx.route.kind === 'batches' && pathOnly(ctx.route.upstreamPath).endsWith('/results'),
+
     rewritesResponse(ctx) {
       return ctx.route.kind === 'batches' && !pathOnly(ctx.route.upstreamPath).endsWith('/results');
     },

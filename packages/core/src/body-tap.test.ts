@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { gzipSync } from 'node:zlib';
-import { createSseTap } from './sse-tap.js';
+import { createLineTap, createSseTap } from './body-tap.js';
 import type { SseEvent } from './context.js';
 
 const STREAM = 'event: message_start\ndata: {"a":1}\n\nevent: ping\ndata: {}\n\n: comment\n\nevent: message_delta\ndata: {"é":"ü"}\n\ndata: plain\n\n';
@@ -19,7 +19,7 @@ async function run(chunks: Buffer[], encoding?: string): Promise<SseEvent[]> {
   return seen;
 }
 
-describe('SseTap', () => {
+describe('createSseTap', () => {
   it('reads many events from one chunk', async () => {
     expect(await run([Buffer.from(STREAM)])).toEqual(EXPECTED);
   });
@@ -45,5 +45,16 @@ describe('SseTap', () => {
 
   it('ends cleanly on a corrupt gzip stream', async () => {
     expect(await run([Buffer.from('not gzip at all')], 'gzip')).toEqual([]);
+  });
+});
+
+describe('createLineTap', () => {
+  it('reads JSON lines split anywhere, skipping blank lines, including a last line without a newline', async () => {
+    const text = '{"a":1}\n\n{"b":"é"}\r\n{"c":3}';
+    const seen: string[] = [];
+    const tap = createLineTap(undefined, (e) => seen.push(`${e.event}:${e.data}`));
+    for (const b of Buffer.from(text)) tap.write(Buffer.from([b]));
+    await tap.end();
+    expect(seen).toEqual(['line:{"a":1}', 'line:{"b":"é"}', 'line:{"c":3}']);
   });
 });

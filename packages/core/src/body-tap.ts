@@ -1,5 +1,5 @@
 import { createBrotliDecompress, createGunzip, createInflate, type Gunzip } from 'node:zlib';
-import { createParser, type EventSourceParser } from 'eventsource-parser';
+import { createParser } from 'eventsource-parser';
 import type { SseEvent } from './context.js';
 
 /**
@@ -11,12 +11,32 @@ import type { SseEvent } from './context.js';
  * const tap = createSseTap(headers['content-encoding'], (ev) => console.log(ev.event));
  * tap.write(chunk); await tap.end();
  */
-export function createSseTap(contentEncoding: string | undefined, onEvent: (event: SseEvent) => void): SseTap {
-  return new SseTap(contentEncoding, onEvent);
+export function createSseTap(contentEncoding: string | undefined, onEvent: (event: SseEvent) => void): BodyTap {
+  const parser = createParser({ onEvent: (e) => onEvent({ event: e.event ?? 'message', data: e.data }) });
+  return new BodyTap(contentEncoding, (text) => parser.feed(text));
 }
 
-export class SseTap {
-  private readonly parser: EventSourceParser;
+/**
+ * The same for a JSON-lines body (batch results): `onEvent` gets `{ event: 'line', data }`
+ * for each non-empty line. Keeps only the line it is in the middle of.
+ *
+ * @example
+ * const tap = createLineTap(undefined, (ev) => JSON.parse(ev.data));
+ */
+export function createLineTap(contentEncoding: string | undefined, onEvent: (event: SseEvent) => void): BodyTap {
+  let partial = '';
+  return new BodyTap(contentEncoding, (text, final) => {
+    const lines = (partial + text).split('\n');
+    partial = final ? '' : lines.pop()!;
+    for (const line of lines) {
+      const trimmed = line.trim();
+      if (trimmed) onEvent({ event: 'line', data: trimmed });
+    }
+  });
+}
+
+/** Decodes a copy of a body (decompressing on the side) and hands its text to a parser. */
+export class BodyTap {
   private readonly decoder = new TextDecoder();
   private readonly inflater: Gunzip | undefined;
   private readonly inflated: Promise<void> | undefined;
@@ -24,8 +44,10 @@ export class SseTap {
   private readonly unreadable: boolean;
   private abandoned = false;
 
-  constructor(contentEncoding: string | undefined, onEvent: (event: SseEvent) => void) {
-    this.parser = createParser({ onEvent: (e) => this.abandoned || onEvent({ event: e.event ?? 'message', data: e.data }) });
+  constructor(
+    contentEncoding: string | undefined,
+    private readonly sink: (text: string, final: boolean) => void,
+  ) {
     const inflater = createInflater(contentEncoding);
     this.unreadable = inflater === null;
     this.inflater = inflater ?? undefined;
@@ -58,11 +80,11 @@ export class SseTap {
       this.inflater.end();
       await this.inflated;
     }
-    this.parser.feed(this.decoder.decode());
+    if (!this.abandoned) this.sink(this.decoder.decode(), true);
   }
 
   private feed(chunk: Buffer): void {
-    this.parser.feed(this.decoder.decode(chunk, { stream: true }));
+    if (!this.abandoned) this.sink(this.decoder.decode(chunk, { stream: true }), false);
   }
 }
 
