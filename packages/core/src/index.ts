@@ -16,3 +16,4 @@ export type { InjectionToken, DependencyContainer } from 'tsyringe';
 export { usdToPico, picoToUsd, picoToNumber, PICO_PER_USD, type Pico } from './money.js';
 export { SPEND_TOTALS, type SpendTotals } from './spend.js';
 export type { Logger } from 'pino';
+export { ADMIN_GUARD, type AdminGuard } from './admin-guard.js';

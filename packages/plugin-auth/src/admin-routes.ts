@@ -30,7 +30,8 @@ export function registerAdminRoutes(api: PluginApi<unknown>, service: KeyService
   admin('POST', '/key/unblock', async (req) => service.update(parseBody('key', await req.json()).key as string, { blocked: false }));
 }
 
-function requireMaster(req: RouteRequest, master: MasterKey | undefined): void {
+/** The admin check other plugins use through ADMIN_GUARD: the master key, nothing else. */
+export function requireMaster(req: RouteRequest, master: MasterKey | undefined): void {
   if (!master) throw new GatewayError('TG_ERR_FORBIDDEN', 'key management needs a master key: set TOLLGATE_MASTER_KEY');
   const presented = readClientKey(req.headers);
   if (presented === undefined) throw new GatewayError('TG_ERR_AUTH_MISSING_KEY', 'the admin API needs the master key');

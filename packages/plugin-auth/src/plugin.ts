@@ -1,6 +1,6 @@
-import { definePlugin, GatewayError, SPEND_TOTALS } from '@tollgate/core';
+import { ADMIN_GUARD, definePlugin, GatewayError, SPEND_TOTALS } from '@tollgate/core';
 import { STORAGE } from '@tollgate/storage';
-import { registerAdminRoutes } from './admin-routes.js';
+import { registerAdminRoutes, requireMaster } from './admin-routes.js';
 import { authConfigSchema, type AuthConfig } from './config-schema.js';
 import { KeyCache } from './key-cache.js';
 import { KeyGate } from './key-gate.js';
@@ -44,6 +44,7 @@ export const authPlugin = definePlugin<AuthConfig>({
     const service = new KeyService(store, cache);
     const gate = new KeyGate(resolved?.key, cache, store, new RateLimiter());
     registerAdminRoutes(api, service, resolved?.key);
+    api.provide(ADMIN_GUARD, { requireAdmin: (req) => requireMaster(req, resolved?.key) });
 
     api.onReady(async () => {
       const spend = api.has(SPEND_TOTALS) ? api.resolve(SPEND_TOTALS) : undefined;
