@@ -1,0 +1,46 @@
+/** The `cost` plugin's options. */
+export const costConfigSchema = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    prices: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'Price overrides on top of the shipped Anthropic price book.',
+      properties: {
+        models: {
+          type: 'object',
+          default: {},
+          description: 'Per model id, the shipped file\'s shape ({ aliases?, prices: [{ effective_from?, input, output, … }] }): a new id adds a model, a known id gets these rows instead (negotiated rates).',
+        },
+        files: {
+          type: 'array',
+          items: { type: 'string' },
+          default: [],
+          description: 'Extra price files (JSON or YAML, the shipped file\'s shape), relative to the config file, merged in order before `models`.',
+        },
+      },
+    },
+    ledger: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'How spend rows reach the database.',
+      properties: {
+        flushIntervalMs: { type: 'integer', minimum: 1, default: 250, description: 'Longest a row waits in memory before it is written (also the most a hard crash can lose).' },
+        batchSize: { type: 'integer', minimum: 1, maximum: 500, default: 200, description: 'Rows per database write.' },
+        maxRetryMs: { type: 'integer', minimum: 10, default: 30000, description: 'Longest pause between retries while the database fails.' },
+        spoolFile: { type: 'string', description: 'Where rows wait on disk while the database is down. Default: <TOLLGATE_DATA_DIR or ./.tollgate>/spend-spool.jsonl.' },
+      },
+    },
+    responseCostHeader: { type: 'boolean', default: true, description: 'Add x-tollgate-response-cost (USD) to non-streaming message responses.' },
+  },
+} as const;
+
+export interface CostConfig {
+  prices: { models: Record<string, unknown>; files: string[] };
+  ledger: { flushIntervalMs: number; batchSize: number; maxRetryMs: number; spoolFile?: string };
+  responseCostHeader: boolean;
+}

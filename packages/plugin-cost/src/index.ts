@@ -1,0 +1,10 @@
+export { anthropicPrices } from './anthropic-prices.js';
+export { createPriceBook, type PriceBook, type PriceBookOverrides, type ModelListing, type RowListing, type RatesListing } from './price-book.js';
+export type { PriceRow, Rates, RateTier, LongContextTier } from './price-row.js';
+export type { PriceFileInput, ModelEntryInput, PriceRowInput, LongContextInput, Amount } from './price-schema.js';
+export { priceUsage, UnpricedUsageError, type Cost, type CostLines, type PriceOptions } from './cost.js';
+export { parseMultiplier, type Multiplier } from './multiplier.js';
+export { costPlugin, costPlugin as default } from './plugin.js';
+export { costConfigSchema, type CostConfig } from './cost-config.js';
+export type { SpendRow } from './spend-row.js';
+export type { SpendQueueState } from './spend-writer.js';

@@ -1,0 +1,148 @@
+import { sql, type Kysely, type Migration, type Storage } from '@tollgate/storage';
+import type { SpendRow } from './spend-row.js';
+
+type LogRow = Omit<SpendRow, 'request_tags' | 'spend' | 'unpriced' | 'stream' | 'aborted'> & {
+  request_tags: string;
+  spend: string | number | bigint;
+  unpriced: number;
+  stream: number;
+  aborted: number;
+};
+type Tables = {
+  tollgate_spend_logs: LogRow;
+  tollgate_spend_tags: { request_id: string; tag: string; start_time: number };
+  tollgate_batches: {
+    batch_id: string;
+    api_key: string | null;
+    key_alias: string | null;
+    user_id: string | null;
+    team_id: string | null;
+    end_user: string | null;
+    request_tags: string;
+    created_at: number;
+  };
+};
+
+export const ledgerMigrations: Record<string, Migration> = {
+  '001_spend_logs': {
+    async up(db: Kysely<any>) {
+      let t = db.schema.createTable('tollgate_spend_logs').addColumn('request_id', 'varchar(200)', (c) => c.primaryKey());
+      for (const name of ['upstream_request_id', 'message_id', 'call_type', 'model', 'api_key', 'key_alias', 'user_id', 'team_id', 'end_user', 'service_tier', 'inference_geo', 'speed', 'batch_id']) {
+        t = t.addColumn(name, 'text');
+      }
+      t = t.addColumn('request_tags', 'text', (c) => c.notNull().defaultTo('[]'));
+      for (const name of ['status', 'prompt_tokens', 'completion_tokens', 'input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_input_tokens', 'cache_creation_5m_tokens', 'cache_creation_1h_tokens', 'web_search_requests', 'unpriced', 'stream', 'aborted']) {
+        t = t.addColumn(name, 'integer', (c) => c.notNull().defaultTo(0));
+      }
+      // Pico-USD: a bigint column, summed with exact integer arithmetic in both engines.
+      await t
+        .addColumn('spend', 'bigint', (c) => c.notNull().defaultTo(0))
+        .addColumn('start_time', 'bigint', (c) => c.notNull())
+        .addColumn('end_time', 'bigint', (c) => c.notNull())
+        .addColumn('completion_start_time', 'bigint')
+        .execute();
+      for (const col of ['start_time', 'api_key', 'user_id', 'team_id', 'end_user', 'model', 'batch_id']) {
+        await db.schema.createIndex(`tollgate_spend_logs_${col}`).on('tollgate_spend_logs').column(col).execute();
+      }
+      await db.schema
+        .createTable('tollgate_spend_tags')
+        .addColumn('request_id', 'varchar(200)', (c) => c.notNull())
+        .addColumn('tag', 'text', (c) => c.notNull())
+        .addColumn('start_time', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('tollgate_spend_tags_pk', ['request_id', 'tag'])
+        .execute();
+      await db.schema.createIndex('tollgate_spend_tags_tag').on('tollgate_spend_tags').columns(['tag', 'start_time']).execute();
+      await db.schema
+        .createTable('tollgate_batches')
+        .addColumn('batch_id', 'varchar(200)', (c) => c.primaryKey())
+        .addColumn('api_key', 'text')
+        .addColumn('key_alias', 'text')
+        .addColumn('user_id', 'text')
+        .addColumn('team_id', 'text')
+        .addColumn('end_user', 'text')
+        .addColumn('request_tags', 'text', (c) => c.notNull().defaultTo('[]'))
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  },
+};
+
+export type BatchOwner = Omit<Tables['tollgate_batches'], 'request_tags'> & { request_tags: string[] };
+
+/** The spend ledger in the shared storage. Inserts are idempotent per request_id. */
+export class LedgerStore {
+  readonly db: Kysely<Tables>;
+
+  constructor(readonly storage: Storage) {
+    this.db = storage.db.withTables<Tables>() as unknown as Kysely<Tables>;
+  }
+
+  /** Writes rows (and their tags) in one transaction; rows already there are left alone. */
+  async insert(rows: SpendRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.db.transaction().execute(async (tx) => {
+      await tx
+        .insertInto('tollgate_spend_logs')
+        .values(rows.map(toLogRow))
+        .onConflict((oc) => oc.column('request_id').doNothing())
+        .execute();
+      const tags = rows.flatMap((r) => r.request_tags.map((tag) => ({ request_id: r.request_id, tag, start_time: r.start_time })));
+      if (tags.length > 0) {
+        await tx
+          .insertInto('tollgate_spend_tags')
+          .values(tags)
+          .onConflict((oc) => oc.columns(['request_id', 'tag']).doNothing())
+          .execute();
+      }
+    });
+  }
+
+  async rememberBatch(owner: BatchOwner): Promise<void> {
+    await this.db
+      .insertInto('tollgate_batches')
+      .values({ ...owner, request_tags: JSON.stringify(owner.request_tags) })
+      .onConflict((oc) => oc.column('batch_id').doNothing())
+      .execute();
+  }
+
+  async batchOwner(batchId: string): Promise<BatchOwner | undefined> {
+    const row = await this.db.selectFrom('tollgate_batches').selectAll().where('batch_id', '=', batchId).executeTakeFirst();
+    return row && { ...row, created_at: Number(row.created_at), request_tags: JSON.parse(row.request_tags) as string[] };
+  }
+
+  /** request_ids of a batch's results already in the ledger. */
+  async settledResults(batchId: string): Promise<Set<string>> {
+    const rows = await this.db.selectFrom('tollgate_spend_logs').select('request_id').where('batch_id', '=', batchId).where('call_type', '=', 'batch_result').execute();
+    return new Set(rows.map((r) => r.request_id));
+  }
+
+  /** Exact spend per value of a column (or per tag), for the in-memory running totals. */
+  async totalsBy(dimension: 'api_key' | 'user_id' | 'team_id' | 'end_user' | 'tag'): Promise<Map<string, bigint>> {
+    const rows =
+      dimension === 'tag'
+        ? await this.db
+            .selectFrom('tollgate_spend_tags as t')
+            .innerJoin('tollgate_spend_logs as l', 'l.request_id', 't.request_id')
+            .select(['t.tag as k', sql<string>`cast(sum(l.spend) as text)`.as('total')])
+            .groupBy('t.tag')
+            .execute()
+        : await this.db
+            .selectFrom('tollgate_spend_logs')
+            .select([`${dimension} as k` as 'api_key as k', sql<string>`cast(sum(spend) as text)`.as('total')])
+            .where(dimension, 'is not', null)
+            .groupBy(dimension)
+            .execute();
+    return new Map(rows.map((r) => [String(r.k), BigInt(r.total ?? '0')]));
+  }
+}
+
+function toLogRow(r: SpendRow): LogRow {
+  return {
+    ...r,
+    request_tags: JSON.stringify(r.request_tags),
+    spend: r.spend.toString(),
+    unpriced: r.unpriced ? 1 : 0,
+    stream: r.stream ? 1 : 0,
+    aborted: r.aborted ? 1 : 0,
+  };
+}

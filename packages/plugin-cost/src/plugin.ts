@@ -1,0 +1,153 @@
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { definePlugin, picoToUsd, SPEND_TOTALS, type Logger, type RequestContext, type Usage } from '@tollgate/core';
+import { STORAGE } from '@tollgate/storage';
+import { anthropicPrices } from './anthropic-prices.js';
+import { BatchSettlement, type BatchFetch } from './batch-settlement.js';
+import { costConfigSchema, type CostConfig } from './cost-config.js';
+import { priceUsage, UnpricedUsageError } from './cost.js';
+import { LedgerStore, ledgerMigrations } from './ledger-store.js';
+import { createPriceBook, type PriceBook } from './price-book.js';
+import { registerSpendRoutes } from './spend-routes.js';
+import { spendRowFor, type Priced } from './spend-record.js';
+import type { SpendRow } from './spend-row.js';
+import { RunningTotals } from './spend-totals.js';
+import { SpendWriter } from './spend-writer.js';
+
+interface CostState {
+  priced?: Priced;
+  upstreamRequestId?: string;
+  firstByteAt?: number;
+  messageId?: string;
+  batch?: BatchFetch;
+}
+
+declare module '@tollgate/core' {
+  interface RequestState {
+    /** What the cost plugin learned about the request, and its price. */
+    cost?: CostState;
+  }
+}
+
+/**
+ * Prices every response exactly (pico-dollars, from the price book in force at the request's
+ * time), writes one ledger row per request off the request path, keeps running totals per
+ * key, user, team, end user and tag (provided as SPEND_TOTALS for budgets), settles Message
+ * Batches, and serves the /spend/* and /customer/* reports.
+ *
+ * @example
+ * // plugins:
+ * //   - use: '@tollgate/storage'
+ * //   - use: '@tollgate/plugin-cost'
+ */
+export const costPlugin = definePlugin<CostConfig>({
+  name: 'cost',
+  priority: 100,
+  dependencies: ['storage'],
+  configSchema: costConfigSchema,
+  async setup(api) {
+    const book = await loadPriceBook(api.config, api.gatewayConfig.baseDir ?? process.cwd());
+    const storage = api.resolve(STORAGE);
+    await storage.migrate('cost', ledgerMigrations);
+    const store = new LedgerStore(storage);
+    const dataDir = api.env.TOLLGATE_DATA_DIR || './.tollgate';
+    const writer = new SpendWriter({
+      ...api.config.ledger,
+      write: (rows) => store.insert(rows),
+      spoolFile: resolve(api.config.ledger.spoolFile ?? join(dataDir, 'spend-spool.jsonl')),
+      log: api.log,
+    });
+    const totals = new RunningTotals();
+    await totals.load(store, await writer.start());
+    api.provide(SPEND_TOTALS, totals);
+    api.onClose(() => writer.close());
+
+    const price = createPricer(book, api.log);
+    const record = (row: SpendRow) => {
+      writer.enqueue(row);
+      totals.add(row);
+    };
+    const settlement = new BatchSettlement(store, price, record, api.log);
+    registerSpendRoutes(api, { store, totals, writer, book });
+    const state = (ctx: RequestContext): CostState => (ctx.state.cost ??= {});
+
+    return {
+      async onRequest(ctx) {
+        const batchId = settlement.resultsBatchId(ctx);
+        if (batchId) state(ctx).batch = await settlement.prepare(batchId);
+      },
+      onResponseHeaders(ctx, head) {
+        const s = state(ctx);
+        s.firstByteAt = Date.now();
+        const id = head.headers['request-id'];
+        if (typeof id === 'string') s.upstreamRequestId = id;
+      },
+      onChunk(ctx, ev) {
+        if (ev.event === 'line') {
+          const batch = ctx.state.cost?.batch;
+          if (batch) settlement.onLine(batch, ev.data);
+        } else if (ev.event === 'message_start') {
+          state(ctx).messageId = messageIdOf(ev.data);
+        }
+      },
+      async onResponseBody(ctx, head, body) {
+        if (ctx.route.kind === 'batches') return settlement.remember(ctx, body);
+        const s = state(ctx);
+        s.messageId = typeof (body as { id?: unknown })?.id === 'string' ? (body as { id: string }).id : undefined;
+        s.priced = priceRequest(ctx, price);
+        if (api.config.responseCostHeader && !s.priced.unpriced) head.headers['x-tollgate-response-cost'] = picoToUsd(s.priced.spend);
+      },
+      onComplete(ctx, outcome) {
+        const s = state(ctx);
+        const priced = s.priced ?? priceRequest(ctx, price);
+        record(spendRowFor(ctx, outcome, priced, { messageId: s.messageId }));
+      },
+    };
+  },
+});
+
+type Pricer = (model: string, usage: Usage, at: Date) => Priced;
+
+/** Only messages with usage are billed; everything else is recorded at zero. */
+function priceRequest(ctx: RequestContext, price: Pricer): Priced {
+  if (ctx.route.kind !== 'messages' || !ctx.usage) return { spend: 0n, unpriced: false };
+  if (!ctx.route.model) return { spend: 0n, unpriced: true };
+  return price(ctx.route.model, ctx.usage, new Date(ctx.startTime));
+}
+
+function createPricer(book: PriceBook, log: Logger): Pricer {
+  const warned = new Set<string>();
+  return (model, usage, at) => {
+    const row = book.lookup(model, at);
+    try {
+      if (row) return { spend: priceUsage(usage, row, { batch: usage.serviceTier === 'batch' }).total, unpriced: false };
+    } catch (err) {
+      if (!(err instanceof UnpricedUsageError)) throw err;
+    }
+    if (!warned.has(model)) {
+      warned.add(model);
+      log.warn({ model }, 'no price for this model (or its usage options): recording its requests as unpriced; add it under prices.models and run `tollgate spend reprice`');
+    }
+    return { spend: 0n, unpriced: true };
+  };
+}
+
+async function loadPriceBook(config: CostConfig, baseDir: string): Promise<PriceBook> {
+  const extraFiles = [];
+  for (const file of config.prices.files) {
+    const path = resolve(baseDir, file);
+    const text = await readFile(path, 'utf8');
+    extraFiles.push({ label: path, data: path.endsWith('.json') ? JSON.parse(text) : parseYaml(text) });
+  }
+  return createPriceBook(anthropicPrices, { extraFiles, models: config.prices.models });
+}
+
+function messageIdOf(data: string): string | undefined {
+  try {
+    const id = (JSON.parse(data) as { message?: { id?: unknown } }).message?.id;
+    return typeof id === 'string' ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,60 @@
+import type { Outcome, RequestContext, Usage } from '@tollgate/core';
+import type { SpendRow } from './spend-row.js';
+
+/** How a request was priced. `unpriced`: billable tokens but no price for the model. */
+export interface Priced {
+  spend: bigint;
+  unpriced: boolean;
+}
+
+const ZERO = { input: 0, output: 0, read: 0, w5: 0, w1: 0, web: 0 };
+
+/**
+ * The ledger row of a finished request: attribution from the principal and the request's
+ * metadata, every token field on its own, status and timings.
+ */
+export function spendRowFor(ctx: RequestContext, outcome: Outcome, priced: Priced, ids: { messageId?: string; batchId?: string }): SpendRow {
+  const p = ctx.principal;
+  return {
+    request_id: ctx.id,
+    upstream_request_id: ctx.state.cost?.upstreamRequestId ?? null,
+    message_id: ids.messageId ?? null,
+    call_type: ctx.route.kind,
+    model: ctx.route.model ?? null,
+    api_key: p?.keyHash ?? null,
+    key_alias: p?.keyAlias ?? null,
+    user_id: p?.userId ?? null,
+    team_id: p?.teamId ?? null,
+    end_user: ctx.endUser ?? null,
+    request_tags: ctx.tags,
+    status: outcome.status,
+    ...tokenFields(ctx.usage),
+    spend: priced.spend,
+    unpriced: priced.unpriced,
+    stream: ctx.route.stream,
+    aborted: outcome.aborted,
+    batch_id: ids.batchId ?? null,
+    start_time: ctx.startTime,
+    end_time: Date.now(),
+    completion_start_time: ctx.state.cost?.firstByteAt ?? null,
+  };
+}
+
+/** Token fields of a ledger row; `prompt_tokens` counts every input-side token. */
+export function tokenFields(u: Usage | undefined) {
+  const t = u ? { input: u.inputTokens, output: u.outputTokens, read: u.cacheReadTokens, w5: u.cacheWrite5mTokens, w1: u.cacheWrite1hTokens, web: u.webSearchRequests } : ZERO;
+  return {
+    prompt_tokens: t.input + t.read + t.w5 + t.w1,
+    completion_tokens: t.output,
+    input_tokens: t.input,
+    output_tokens: t.output,
+    cache_read_input_tokens: t.read,
+    cache_creation_input_tokens: t.w5 + t.w1,
+    cache_creation_5m_tokens: t.w5,
+    cache_creation_1h_tokens: t.w1,
+    web_search_requests: t.web,
+    service_tier: u?.serviceTier ?? null,
+    inference_geo: u?.inferenceGeo ?? null,
+    speed: u?.speed ?? null,
+  };
+}

@@ -1,0 +1,41 @@
+/**
+ * One row of the spend ledger: a request (or a settled batch result) with everything needed
+ * to attribute and re-price it. LiteLLM's spend-log names where they fit. `spend` is exact
+ * pico-USD.
+ */
+export interface SpendRow {
+  request_id: string;
+  upstream_request_id: string | null;
+  message_id: string | null;
+  call_type: string;
+  model: string | null;
+  api_key: string | null;
+  key_alias: string | null;
+  user_id: string | null;
+  team_id: string | null;
+  end_user: string | null;
+  request_tags: string[];
+  status: number;
+  /** Every input-side token: input + cache reads + cache writes. */
+  prompt_tokens: number;
+  completion_tokens: number;
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_input_tokens: number;
+  cache_creation_input_tokens: number;
+  cache_creation_5m_tokens: number;
+  cache_creation_1h_tokens: number;
+  web_search_requests: number;
+  service_tier: string | null;
+  inference_geo: string | null;
+  speed: string | null;
+  spend: bigint;
+  unpriced: boolean;
+  stream: boolean;
+  aborted: boolean;
+  batch_id: string | null;
+  /** Epoch ms. */
+  start_time: number;
+  end_time: number;
+  completion_start_time: number | null;
+}

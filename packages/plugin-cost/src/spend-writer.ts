@@ -1,0 +1,165 @@
+import { appendFile, mkdir, readFile, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Logger } from '@tollgate/core';
+import type { SpendRow } from './spend-row.js';
+
+export interface SpendWriterOptions {
+  /** Writes a batch of rows; must be idempotent per request_id (replays happen). */
+  write(rows: SpendRow[]): Promise<void>;
+  /** JSON-lines file rows go to while the database cannot take them. */
+  spoolFile: string;
+  log: Logger;
+  /** Longest a row waits in memory before a write is attempted. */
+  flushIntervalMs: number;
+  /** Rows per database write. */
+  batchSize: number;
+  /** Longest pause between retries while the database is failing. */
+  maxRetryMs: number;
+}
+
+export interface SpendQueueState {
+  /** Rows in memory, not yet written. */
+  queued: number;
+  /** Rows in the spool file, waiting for the database. */
+  spooled: number;
+  /** Database writes that failed since start. */
+  writeFailures: number;
+  healthy: boolean;
+}
+
+/**
+ * Gets ledger rows into the database off the request path. Rows wait in memory for at most
+ * `flushIntervalMs`, then go in batches. When a write fails, the batch and every row after it
+ * go to an append-only spool file instead (so an outage of any length costs bounded memory and
+ * survives a crash), and the spool is replayed, with backoff, until the database takes it.
+ * On a hard crash, at most the rows of the last `flushIntervalMs` (those still in memory) are
+ * lost; replays are harmless because writes are idempotent per request_id.
+ */
+export class SpendWriter {
+  private queue: SpendRow[] = [];
+  private spooled = 0;
+  private writeFailures = 0;
+  private healthy = true;
+  private timer: NodeJS.Timeout | undefined;
+  private retryMs = 250;
+  private nextRetryAt = 0;
+  private draining: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(private readonly o: SpendWriterOptions) {}
+
+  /**
+   * Replays a spool left by an earlier run. Returns the rows it could not write yet, which the
+   * running totals must count on top of the database's.
+   */
+  async start(): Promise<SpendRow[]> {
+    const rows = await this.readSpool();
+    if (rows.length === 0) return [];
+    this.o.log.warn({ rows: rows.length }, 'replaying spend rows spooled by an earlier run');
+    this.spooled = rows.length;
+    this.healthy = false;
+    await this.replaySpool();
+    if (this.healthy) return [];
+    this.schedule(this.retryMs);
+    return rows;
+  }
+
+  enqueue(row: SpendRow): void {
+    this.queue.push(row);
+    if (this.queue.length >= this.o.batchSize) this.schedule(0);
+    else this.schedule(this.o.flushIntervalMs);
+  }
+
+  state(): SpendQueueState {
+    return { queued: this.queue.length, spooled: this.spooled, writeFailures: this.writeFailures, healthy: this.healthy };
+  }
+
+  /** Writes (or spools) everything still in memory. Used at shutdown. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    await this.draining;
+    await this.drain();
+  }
+
+  private schedule(ms: number): void {
+    if (this.timer || this.closed) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (this.draining) return;
+      this.draining = this.drain().finally(() => {
+        this.draining = undefined;
+        if (this.queue.length > 0) this.schedule(0);
+      });
+    }, ms);
+    this.timer.unref();
+  }
+
+  private async drain(): Promise<void> {
+    if (!this.healthy && Date.now() >= this.nextRetryAt) await this.replaySpool();
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.o.batchSize);
+      if (this.healthy && (await this.tryWrite(batch))) continue;
+      await this.spool(batch);
+    }
+    if (!this.healthy && !this.closed) this.schedule(Math.max(0, this.nextRetryAt - Date.now()));
+  }
+
+  private async tryWrite(rows: SpendRow[]): Promise<boolean> {
+    try {
+      await this.o.write(rows);
+      return true;
+    } catch (err) {
+      this.writeFailures++;
+      this.nextRetryAt = Date.now() + this.retryMs;
+      this.retryMs = Math.min(this.retryMs * 2, this.o.maxRetryMs);
+      if (this.healthy) this.o.log.error({ err, rows: rows.length }, 'spend ledger write failed; spooling rows to disk until the database is back');
+      this.healthy = false;
+      return false;
+    }
+  }
+
+  private async replaySpool(): Promise<void> {
+    const rows = await this.readSpool();
+    for (let i = 0; i < rows.length; i += this.o.batchSize) {
+      if (!(await this.tryWrite(rows.slice(i, i + this.o.batchSize)))) return;
+    }
+    await rm(this.o.spoolFile, { force: true });
+    if (rows.length > 0) this.o.log.info({ rows: rows.length }, 'spooled spend rows written; the ledger is in step again');
+    this.spooled = 0;
+    this.healthy = true;
+    this.retryMs = 250;
+  }
+
+  private async spool(rows: SpendRow[]): Promise<void> {
+    await mkdir(dirname(this.o.spoolFile), { recursive: true });
+    await appendFile(this.o.spoolFile, rows.map((r) => `${JSON.stringify(r, bigintAsString)}\n`).join(''));
+    this.spooled += rows.length;
+  }
+
+  private async readSpool(): Promise<SpendRow[]> {
+    let text: string;
+    try {
+      text = await readFile(this.o.spoolFile, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    const rows: SpendRow[] = [];
+    for (const line of text.split('\n')) {
+      if (!line.trim()) continue;
+      try {
+        const r = JSON.parse(line) as SpendRow & { spend: string };
+        rows.push({ ...r, spend: BigInt(r.spend) });
+      } catch (err) {
+        // A torn last line from a crash mid-append: the rest of the file is still good.
+        this.o.log.warn({ err }, 'skipping an unreadable line in the spend spool');
+      }
+    }
+    return rows;
+  }
+}
+
+function bigintAsString(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? value.toString() : value;
+}

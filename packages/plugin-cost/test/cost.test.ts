@@ -1,0 +1,187 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import Anthropic from '@anthropic-ai/sdk';
+import { sql, type Storage } from '@tollgate/storage';
+import { createTestDatabase, DRIVERS, type TestDatabase } from '@tollgate/storage/testing';
+import { errorEvent, messageJson, messageStreamEvents, rawRequest } from '@tollgate/testing';
+import { startCostHarness, until, type CostHarness } from './harness.js';
+
+const PICO = 1_000_000n; // pico-dollars per token for $1 per million tokens
+const PARAMS = { model: 'claude-haiku-4-5', max_tokens: 64, messages: [{ role: 'user' as const, content: 'Hi' }] };
+
+function message(model: string, usage: Record<string, unknown>) {
+  return { id: 'msg_fixed', type: 'message', role: 'assistant', model, content: [{ type: 'text', text: 'x' }], stop_reason: 'end_turn', stop_sequence: null, usage };
+}
+
+describe.each(DRIVERS)('cost accounting on %s', (driver) => {
+  let db: TestDatabase;
+  let storage: Storage;
+  let h: CostHarness;
+  let key: string;
+  let token: string;
+  let sdk: Anthropic;
+
+  beforeAll(async () => {
+    db = await createTestDatabase(driver);
+    h = await startCostHarness({ db });
+    storage = await db.open();
+    ({ key, token } = (await h.admin('POST', '/key/generate', { key_alias: 'billing', user_id: 'ann', team_id: 'search' })).body);
+    sdk = new Anthropic({ apiKey: key, baseURL: h.baseURL, maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await h.close();
+    await storage.close();
+    await db.drop();
+  });
+  afterEach(() => h.mock.reset());
+
+  /** The ledger row of the last completed request (waits for the writer). */
+  async function lastRow(): Promise<Record<string, any>> {
+    await until(() => h.completed.length > 0);
+    const id = h.completed.at(-1)!.id;
+    let row: Record<string, any> | undefined;
+    await until(async () => {
+      row = (await sql<Record<string, any>>`select *, cast(spend as text) as spend_text from tollgate_spend_logs where request_id = ${id}`.execute(storage.db)).rows[0];
+      return row !== undefined;
+    });
+    return row!;
+  }
+
+  async function costOf(reply: unknown, params: Record<string, unknown> = PARAMS): Promise<{ header: string | null; spend: bigint; row: Record<string, any> }> {
+    h.mock.once('POST', '/v1/messages', { json: reply });
+    const before = h.completed.length;
+    const { response } = await sdk.messages.create(params as never).withResponse();
+    await until(() => h.completed.length > before);
+    const row = await lastRow();
+    return { header: response.headers.get('x-tollgate-response-cost'), spend: BigInt(row.spend_text), row };
+  }
+
+  it('plain: input and output at list price, in the header and the ledger', async () => {
+    const { header, spend, row } = await costOf(message('claude-haiku-4-5', { input_tokens: 1000, output_tokens: 500 }));
+    expect(spend).toBe(1000n * 1n * PICO + 500n * 5n * PICO);
+    expect(header).toBe('0.0035');
+    expect(row).toMatchObject({ call_type: 'messages', model: 'claude-haiku-4-5', api_key: token, key_alias: 'billing', user_id: 'ann', team_id: 'search', status: 200, prompt_tokens: 1000, completion_tokens: 500, message_id: 'msg_fixed' });
+    expect(Number(row.unpriced)).toBe(0);
+  });
+
+  it('cached: 5m and 1h writes and reads each at their own rate', async () => {
+    const usage = { input_tokens: 100, output_tokens: 200, cache_read_input_tokens: 3000, cache_creation_input_tokens: 1000, cache_creation: { ephemeral_5m_input_tokens: 400, ephemeral_1h_input_tokens: 600 } };
+    const { header, spend, row } = await costOf(message('claude-haiku-4-5', usage));
+    // $1 input, $5 output, $0.10 read, $1.25 5m write, $2 1h write per MTok
+    expect(spend).toBe(100n * PICO + 200n * 5n * PICO + 3000n * 100_000n + 400n * 1_250_000n + 600n * 2n * PICO);
+    expect(header).toBe('0.0031');
+    expect(row).toMatchObject({ prompt_tokens: 4100, cache_read_input_tokens: 3000, cache_creation_input_tokens: 1000, cache_creation_5m_tokens: 400, cache_creation_1h_tokens: 600 });
+  });
+
+  it('long context: above 200k prompt tokens the whole request is billed at the higher rates', async () => {
+    const params = { ...PARAMS, model: 'claude-sonnet-4-5' };
+    const below = await costOf(message('claude-sonnet-4-5', { input_tokens: 150_000, cache_read_input_tokens: 50_000, output_tokens: 1000 }), params);
+    expect(below.spend).toBe(150_000n * 3n * PICO + 50_000n * 300_000n + 1000n * 15n * PICO);
+    const above = await costOf(message('claude-sonnet-4-5', { input_tokens: 150_000, cache_read_input_tokens: 50_001, output_tokens: 1000 }), params);
+    expect(above.spend).toBe(150_000n * 6n * PICO + 50_001n * 600_000n + 1000n * 22_500_000n);
+  });
+
+  it('web search at $10 per 1,000 requests, and the inference_geo multiplier', async () => {
+    const web = await costOf(message('claude-haiku-4-5', { input_tokens: 1000, output_tokens: 500, server_tool_use: { web_search_requests: 3 } }));
+    expect(web.spend).toBe(3_500_000_000n + 3n * 10_000_000_000n);
+    expect(web.row.web_search_requests).toBe(3);
+    const geo = await costOf(message('claude-opus-4-6', { input_tokens: 1000, output_tokens: 100, inference_geo: 'us' }), { ...PARAMS, model: 'claude-opus-4-6' });
+    expect(geo.spend).toBe(1000n * 5_500_000n + 100n * 27_500_000n);
+    expect(geo.header).toBe('0.00825');
+  });
+
+  it('an unpriced model is recorded as unpriced with its tokens, never as $0 billed, and warned once', async () => {
+    const params = { ...PARAMS, model: 'claude-unknown-9' };
+    const first = await costOf(message('claude-unknown-9', { input_tokens: 10, output_tokens: 20 }), params);
+    await costOf(message('claude-unknown-9', { input_tokens: 10, output_tokens: 20 }), params);
+    expect(first.header).toBeNull();
+    expect([first.spend, Number(first.row.unpriced), first.row.prompt_tokens, first.row.completion_tokens]).toEqual([0n, 1, 10, 20]);
+    expect(h.logs.filter((l) => l.includes('"model":"claude-unknown-9"') && l.includes('unpriced'))).toHaveLength(1);
+  });
+
+  it('a stream costs exactly what the same usage costs without streaming', async () => {
+    h.mock.once('POST', '/v1/messages', { sse: messageStreamEvents({ model: 'claude-haiku-4-5', text: ['a', 'b'], usage: { input_tokens: 1000, output_tokens: 500 } }) });
+    const stream = await sdk.messages.create({ ...PARAMS, stream: true });
+    for await (const _ of stream) void _;
+    const row = await lastRow();
+    expect(BigInt(row.spend_text)).toBe(3_500_000_000n);
+    expect(Number(row.stream)).toBe(1);
+  });
+
+  it('an aborted stream and a stream ending in an error are billed for the usage seen', async () => {
+    const events = messageStreamEvents({ model: 'claude-haiku-4-5', text: ['a', 'b', 'c', 'd'], usage: { input_tokens: 1000, output_tokens: 500 } });
+    h.mock.once('POST', '/v1/messages', { sse: events, eventDelayMs: 100 });
+    const ac = new AbortController();
+    const stream = await sdk.messages.create({ ...PARAMS, stream: true }, { signal: ac.signal });
+    // The SDK may end the iteration quietly or throw on abort; either way the client is gone.
+    await (async () => {
+      for await (const ev of stream) if (ev.type === 'content_block_delta') ac.abort();
+    })().catch(() => undefined);
+    await until(() => h.completed.at(-1)?.aborted === true);
+    const aborted = await lastRow();
+    expect([BigInt(aborted.spend_text), Number(aborted.aborted)]).toEqual([1000n * PICO + 1n * 5n * PICO, 1]);
+
+    h.mock.once('POST', '/v1/messages', { sse: [...events.slice(0, 4), errorEvent('overloaded_error', 'Overloaded')] });
+    const failing = await sdk.messages.create({ ...PARAMS, stream: true });
+    await expect((async () => { for await (const _ of failing) void _; })()).rejects.toThrow();
+    const errored = await lastRow();
+    expect(BigInt(errored.spend_text)).toBe(1000n * PICO + 5n * PICO);
+  });
+
+  it('count_tokens, models and relayed errors are recorded at zero with their own call type and status', async () => {
+    await sdk.messages.countTokens({ model: 'claude-haiku-4-5', messages: PARAMS.messages });
+    expect(await lastRow()).toMatchObject({ call_type: 'count_tokens', status: 200, spend_text: '0' });
+    await sdk.models.list();
+    expect(await lastRow()).toMatchObject({ call_type: 'models', spend_text: '0' });
+    h.mock.once('POST', '/v1/messages', { status: 429, json: { type: 'error', error: { type: 'rate_limit_error', message: 'slow down' } } });
+    await expect(sdk.messages.create(PARAMS)).rejects.toThrow();
+    expect(await lastRow()).toMatchObject({ call_type: 'messages', status: 429, spend_text: '0' });
+  });
+
+  it('attributes to end user and tags from litellm_metadata, else metadata.user_id', async () => {
+    h.mock.route('POST', '/v1/messages', { json: messageJson({ model: 'claude-haiku-4-5', usage: { input_tokens: 10, output_tokens: 10 } }) });
+    await sdk.messages.create({ ...PARAMS, metadata: { user_id: 'anthropic-user' }, litellm_metadata: { tags: ['exp', 'nightly'], user: 'lite-user' } } as never);
+    const tagged = await lastRow();
+    expect([tagged.end_user, JSON.parse(tagged.request_tags)]).toEqual(['lite-user', ['exp', 'nightly']]);
+    const tags = (await sql<{ tag: string }>`select tag from tollgate_spend_tags where request_id = ${tagged.request_id} order by tag`.execute(storage.db)).rows;
+    expect(tags.map((t) => t.tag)).toEqual(['exp', 'nightly']);
+    await sdk.messages.create({ ...PARAMS, metadata: { user_id: 'anthropic-user' } });
+    expect((await lastRow()).end_user).toBe('anthropic-user');
+  });
+
+  it('a budget stops the next request after it is exceeded, streams included', async () => {
+    const budgeted = (await h.admin('POST', '/key/generate', { max_budget: 0.007 })).body;
+    const c = new Anthropic({ apiKey: budgeted.key, baseURL: h.baseURL, maxRetries: 0 });
+    h.mock.route('POST', '/v1/messages', { json: message('claude-haiku-4-5', { input_tokens: 1000, output_tokens: 500 }) });
+    await c.messages.create(PARAMS);
+    h.mock.once('POST', '/v1/messages', { sse: messageStreamEvents({ model: 'claude-haiku-4-5', usage: { input_tokens: 1000, output_tokens: 500 } }) });
+    for await (const _ of await c.messages.create({ ...PARAMS, stream: true })) void _;
+    await until(() => h.completed.length > 0 && h.completed.at(-1)!.principal?.keyHash === budgeted.token);
+    const err = await c.messages.create(PARAMS).catch((e: Anthropic.APIError) => e);
+    expect((err as Anthropic.APIError).status).toBe(429);
+    expect(((err as Anthropic.APIError).error as any).error.message).toBe('budget exceeded for this key: spent $0.007 of its $0.007 budget (it does not reset)');
+    expect((await h.admin('GET', `/key/info?key=${budgeted.token}`)).body.info.spend).toBe(0.007);
+  });
+
+  it('books succeeded batch results at batch rates to the creator, once however often they are fetched', async () => {
+    const batch = await sdk.messages.batches.create({
+      requests: [
+        { custom_id: 'one', params: PARAMS },
+        { custom_id: 'two', params: { ...PARAMS, messages: [{ role: 'user', content: 'a longer prompt here' }] } },
+        { custom_id: 'err-three', params: PARAMS },
+      ],
+    } as never);
+    const lines: { custom_id: string; result: { type: string; message?: { usage: { input_tokens: number; output_tokens: number } } } }[] = [];
+    for await (const r of await sdk.messages.batches.results(batch.id)) lines.push(r as never);
+    for await (const _ of await sdk.messages.batches.results(batch.id)) void _;
+    const succeeded = lines.filter((l) => l.result.type === 'succeeded');
+    expect(succeeded).toHaveLength(2);
+    const expected = succeeded.reduce((sum, l) => sum + BigInt(l.result.message!.usage.input_tokens) * 500_000n + BigInt(l.result.message!.usage.output_tokens) * 2_500_000n, 0n);
+    let rows: Record<string, any>[] = [];
+    await until(async () => {
+      rows = (await sql<Record<string, any>>`select request_id, api_key, call_type, cast(spend as text) as spend_text from tollgate_spend_logs where batch_id = ${batch.id} and call_type = 'batch_result' order by request_id`.execute(storage.db)).rows;
+      return rows.length === 2;
+    });
+    expect(rows.map((r) => [r.request_id, r.api_key])).toEqual([[`${batch.id}:one`, token], [`${batch.id}:two`, token]]);
+    expect(rows.reduce((s, r) => s + BigInt(r.spend_text), 0n)).toBe(expected);
+  });
+});

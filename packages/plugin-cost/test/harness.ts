@@ -1,0 +1,80 @@
+import { createGateway, type CompletionRecord, type Gateway, type PluginInput } from '@tollgate/core';
+import authPlugin from '@tollgate/plugin-auth';
+import storagePlugin from '@tollgate/storage';
+import type { TestDatabase } from '@tollgate/storage/testing';
+import { createMockUpstream, type MockUpstream } from '@tollgate/testing';
+import { costPlugin } from '../src/plugin.js';
+
+export const MASTER_KEY = 'sk-tg-master-cost-tests-5d1f';
+export const UPSTREAM_KEY = 'sk-ant-upstream-cost-tests';
+
+export interface CostHarness {
+  gw: Gateway;
+  mock: MockUpstream;
+  url: string;
+  baseURL: string;
+  completed: CompletionRecord[];
+  logs: string[];
+  /** POSTs/GETs the admin API with the master key; returns status and parsed body. */
+  admin(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: any }>;
+  close(): Promise<void>;
+}
+
+/**
+ * A real gateway with storage, auth (master key) and cost in front of the mock upstream.
+ * `db` is the test database to use (the caller drops it); `costConfig` the plugin's options.
+ */
+export async function startCostHarness(options: { db: TestDatabase; costConfig?: Record<string, unknown>; dataDir?: string; plugins?: PluginInput[] }): Promise<CostHarness> {
+  const mock = await createMockUpstream();
+  const logs: string[] = [];
+  const completed: CompletionRecord[] = [];
+  const gw = await createGateway({
+    config: {
+      server: { host: '127.0.0.1', port: 0 },
+      providers: { anthropic: { baseUrl: mock.url, apiKey: UPSTREAM_KEY } },
+      plugins: [
+        { use: '@tollgate/storage', config: options.db.options },
+        { use: '@tollgate/plugin-auth', config: { masterKey: MASTER_KEY } },
+        { use: '@tollgate/plugin-cost', config: { ledger: { flushIntervalMs: 20 }, ...options.costConfig } },
+      ],
+    },
+    plugins: options.plugins,
+    modules: { '@tollgate/storage': storagePlugin, '@tollgate/plugin-auth': authPlugin, '@tollgate/plugin-cost': costPlugin },
+    env: options.dataDir ? { TOLLGATE_DATA_DIR: options.dataDir } : { TOLLGATE_DATA_DIR: (options.db.options as { dataDir?: string }).dataDir ?? '/tmp/tollgate-cost-tests' },
+    logDestination: { write: (line: string) => void logs.push(line) },
+  }).catch(async (err: unknown) => {
+    await mock.close();
+    throw err;
+  });
+  gw.events.on('request:complete', (r) => void completed.push(r));
+  const { url } = await gw.listen();
+  return {
+    gw,
+    mock,
+    url,
+    baseURL: `${url}/anthropic`,
+    completed,
+    logs,
+    async admin(method, path, body) {
+      const res = await fetch(`${url}${path}`, {
+        method,
+        headers: { 'content-type': 'application/json', 'x-api-key': MASTER_KEY },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: res.status, body: await res.json() };
+    },
+    async close() {
+      await gw.close({ graceMs: 0 });
+      await mock.close();
+    },
+  };
+}
+
+/** Polls until `check` is true (rejects after the deadline). No fixed sleeps. */
+export async function until(check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

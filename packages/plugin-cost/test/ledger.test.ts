@@ -1,0 +1,111 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger } from '@tollgate/core';
+import { sql, type Storage } from '@tollgate/storage';
+import { createTestDatabase, DRIVERS, type TestDatabase } from '@tollgate/storage/testing';
+import { LedgerStore, ledgerMigrations } from '../src/ledger-store.js';
+import { SpendWriter } from '../src/spend-writer.js';
+import { RunningTotals } from '../src/spend-totals.js';
+import type { SpendRow } from '../src/spend-row.js';
+
+const silent = createLogger({ level: 'silent', destination: { write: () => {} } });
+
+function row(id: string, spend: bigint, extra: Partial<SpendRow> = {}): SpendRow {
+  return {
+    request_id: id, upstream_request_id: null, message_id: null, call_type: 'messages', model: 'claude-haiku-4-5',
+    api_key: 'k1', key_alias: null, user_id: 'u1', team_id: 't1', end_user: 'e1', request_tags: ['a', 'b'], status: 200,
+    prompt_tokens: 10, completion_tokens: 5, input_tokens: 10, output_tokens: 5, cache_read_input_tokens: 0,
+    cache_creation_input_tokens: 0, cache_creation_5m_tokens: 0, cache_creation_1h_tokens: 0, web_search_requests: 0,
+    service_tier: null, inference_geo: null, speed: null, spend, unpriced: false, stream: false, aborted: false,
+    batch_id: null, start_time: 1_700_000_000_000, end_time: 1_700_000_000_100, completion_start_time: null, ...extra,
+  };
+}
+
+async function until(check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const count = async (s: Storage) => Number((await sql<{ n: number }>`select count(*) as n from tollgate_spend_logs`.execute(s.db)).rows[0].n);
+
+describe.each(DRIVERS)('spend ledger on %s', (driver) => {
+  let tdb: TestDatabase;
+  let storage: Storage;
+  afterEach(async () => {
+    await storage?.close();
+    await tdb?.drop();
+  });
+
+  async function open() {
+    tdb = await createTestDatabase(driver);
+    storage = await tdb.open();
+    await storage.migrate('cost', ledgerMigrations);
+    return new LedgerStore(storage);
+  }
+
+  it('inserts idempotently and sums exactly, beyond 2^53 pico-dollars', async () => {
+    const store = await open();
+    const big = 9_000_000_000_000_000n; // $9,000 in pico: above Number.MAX_SAFE_INTEGER
+    await store.insert([row('r1', big), row('r2', 3n, { api_key: 'k2', request_tags: ['a'] })]);
+    await store.insert([row('r1', big)]);
+    expect(await count(storage)).toBe(2);
+    expect((await store.totalsBy('api_key')).get('k1')).toBe(big);
+    const tags = await store.totalsBy('tag');
+    expect([tags.get('a'), tags.get('b')]).toEqual([big + 3n, big]);
+    expect((await store.totalsBy('end_user')).get('e1')).toBe(big + 3n);
+  });
+
+  it('writes queued rows within the flush interval, and keeps totals loaded from the ledger', async () => {
+    const store = await open();
+    const dir = await mkdtemp(join(tmpdir(), 'tg-spool-'));
+    const writer = new SpendWriter({ write: (r) => store.insert(r), spoolFile: join(dir, 'spool.jsonl'), log: silent, flushIntervalMs: 50, batchSize: 100, maxRetryMs: 200 });
+    await writer.start();
+    for (let i = 0; i < 250; i++) writer.enqueue(row(`q${i}`, 7n));
+    await until(async () => (await count(storage)) === 250, 2000);
+    const totals = new RunningTotals();
+    await totals.load(store, []);
+    expect(totals.keySpend('k1')).toBe(1750n);
+    await writer.close();
+  });
+
+  it('survives a database outage under load: rows spool to disk and all arrive exactly once afterwards', async () => {
+    const store = await open();
+    const dir = await mkdtemp(join(tmpdir(), 'tg-spool-'));
+    const spoolFile = join(dir, 'spool.jsonl');
+    const writer = new SpendWriter({ write: (r) => store.insert(r), spoolFile, log: silent, flushIntervalMs: 20, batchSize: 50, maxRetryMs: 100 });
+    await writer.start();
+    // A real outage: the table the writer needs is gone.
+    await sql`alter table tollgate_spend_logs rename to tollgate_spend_logs_away`.execute(storage.db);
+    for (let i = 0; i < 1000; i++) writer.enqueue(row(`o${i}`, 1n));
+    await until(() => writer.state().spooled === 1000);
+    expect(writer.state()).toMatchObject({ queued: 0, spooled: 1000, healthy: false });
+    expect(writer.state().writeFailures).toBeGreaterThan(0);
+    await sql`alter table tollgate_spend_logs_away rename to tollgate_spend_logs`.execute(storage.db);
+    await until(() => writer.state().healthy);
+    expect(await count(storage)).toBe(1000);
+    expect((await store.totalsBy('api_key')).get('k1')).toBe(1000n);
+    await writer.close();
+  });
+
+  it('replays a spool left by a run that stopped while the database was down', async () => {
+    const store = await open();
+    const dir = await mkdtemp(join(tmpdir(), 'tg-spool-'));
+    const spoolFile = join(dir, 'spool.jsonl');
+    await sql`alter table tollgate_spend_logs rename to tollgate_spend_logs_away`.execute(storage.db);
+    const first = new SpendWriter({ write: (r) => store.insert(r), spoolFile, log: silent, flushIntervalMs: 10, batchSize: 50, maxRetryMs: 50 });
+    await first.start();
+    for (let i = 0; i < 30; i++) first.enqueue(row(`s${i}`, 2n));
+    await first.close();
+    expect(first.state()).toMatchObject({ queued: 0, spooled: 30 });
+    await sql`alter table tollgate_spend_logs_away rename to tollgate_spend_logs`.execute(storage.db);
+    const second = new SpendWriter({ write: (r) => store.insert(r), spoolFile, log: silent, flushIntervalMs: 10, batchSize: 50, maxRetryMs: 50 });
+    expect(await second.start()).toEqual([]);
+    expect(await count(storage)).toBe(30);
+    await second.close();
+  });
+});
