@@ -9,6 +9,7 @@ import { costConfigSchema, type CostConfig } from './cost-config.js';
 import { priceUsage, UnpricedUsageError } from './cost.js';
 import { LedgerStore, ledgerMigrations } from './ledger-store.js';
 import { createPriceBook, type PriceBook } from './price-book.js';
+import { registerReprice } from './reprice.js';
 import { registerSpendRoutes } from './spend-routes.js';
 import { spendRowFor, type Priced } from './spend-record.js';
 import type { SpendRow } from './spend-row.js';
@@ -70,6 +71,7 @@ export const costPlugin = definePlugin<CostConfig>({
     };
     const settlement = new BatchSettlement(store, price, record, api.log);
     registerSpendRoutes(api, { store, totals, writer, book });
+    registerReprice(api, store, totals, price);
     const state = (ctx: RequestContext): CostState => (ctx.state.cost ??= {});
 
     return {

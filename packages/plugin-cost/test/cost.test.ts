@@ -185,3 +185,28 @@ describe.each(DRIVERS)('cost accounting on %s', (driver) => {
     expect(rows.reduce((s, r) => s + BigInt(r.spend_text), 0n)).toBe(expected);
   });
 });
+
+describe('repricing', () => {
+  it('prices unpriced rows once a price exists, at their own request time, and counts them in the totals', async () => {
+    const db = await createTestDatabase('sqlite');
+    let h = await startCostHarness({ db });
+    const { key, token } = (await h.admin('POST', '/key/generate', {})).body;
+    const c = () => new Anthropic({ apiKey: key, baseURL: h.baseURL, maxRetries: 0 });
+    h.mock.route('POST', '/v1/messages', { json: message('claude-private-1', { input_tokens: 2000, output_tokens: 100 }) });
+    await c().messages.create({ ...PARAMS, model: 'claude-private-1' });
+    await until(async () => (await h.admin('GET', '/spend/queue')).body.queued === 0 && h.completed.length === 1);
+    await h.close();
+    const negotiated = { 'claude-private-1': { prices: [{ input: 2, output: 8, cache_write_5m: 2.5, cache_write_1h: 4, cache_read: 0.2, batch_input: 1, batch_output: 4 }] } };
+    h = await startCostHarness({ db, costConfig: { prices: { models: negotiated } } });
+    try {
+      expect((await h.admin('GET', `/key/info?key=${token}`)).body.info.spend).toBe(0);
+      const res = await h.admin('POST', '/spend/reprice', { model: 'claude-private-1' });
+      expect(res.body).toEqual({ repriced: 1, still_unpriced: 0, added_spend: '0.0048' });
+      expect((await h.admin('GET', `/key/info?key=${token}`)).body.info.spend).toBe(0.0048);
+      expect((await h.admin('POST', '/spend/reprice', {})).body).toEqual({ repriced: 0, still_unpriced: 0, added_spend: '0' });
+    } finally {
+      await h.close();
+      await db.drop();
+    }
+  });
+});

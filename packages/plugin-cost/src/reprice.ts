@@ -1,0 +1,53 @@
+import { ADMIN_GUARD, GatewayError, picoToUsd, type PluginApi, type Usage } from '@tollgate/core';
+import type { LedgerStore } from './ledger-store.js';
+import type { Priced } from './spend-record.js';
+import type { SpendRow } from './spend-row.js';
+import type { RunningTotals } from './spend-totals.js';
+
+type Pricer = (model: string, usage: Usage, at: Date) => Priced;
+
+/**
+ * `POST /spend/reprice` {model?}: prices the ledger's unpriced rows with the book now in force
+ * (after a price was added), at each row's own request time, and adds the spend to the
+ * running totals. Rows still without a price stay unpriced.
+ */
+export function registerReprice(api: PluginApi<any>, store: LedgerStore, totals: RunningTotals, price: Pricer): void {
+  api.route('POST', '/spend/reprice', async (req) => {
+    if (!api.has(ADMIN_GUARD)) throw new GatewayError('TG_ERR_FORBIDDEN', 'spend reports need the auth plugin');
+    api.resolve(ADMIN_GUARD).requireAdmin(req);
+    const body = ((await req.json()) ?? {}) as { model?: unknown };
+    if (body.model !== undefined && typeof body.model !== 'string') throw new GatewayError('TG_ERR_BAD_REQUEST', 'model must be a string');
+    let q = store.db.selectFrom('tollgate_spend_logs').selectAll().where('unpriced', '=', 1);
+    if (body.model) q = q.where('model', '=', body.model);
+    const rows = await q.execute();
+    let repriced = 0;
+    let added = 0n;
+    for (const r of rows) {
+      if (r.model === null) continue;
+      const priced = price(r.model, usageOf(r), new Date(Number(r.start_time)));
+      if (priced.unpriced) continue;
+      await store.db.updateTable('tollgate_spend_logs').set({ spend: priced.spend.toString(), unpriced: 0 }).where('request_id', '=', r.request_id).where('unpriced', '=', 1).execute();
+      totals.add({ ...(r as unknown as SpendRow), request_tags: JSON.parse(r.request_tags) as string[], spend: priced.spend });
+      repriced++;
+      added += priced.spend;
+    }
+    return { body: { repriced, still_unpriced: rows.length - repriced, added_spend: picoToUsd(added) } };
+  });
+}
+
+function usageOf(r: { [k: string]: unknown }): Usage {
+  const n = (k: string) => Number(r[k] ?? 0);
+  return {
+    inputTokens: n('input_tokens'),
+    outputTokens: n('output_tokens'),
+    cacheReadTokens: n('cache_read_input_tokens'),
+    cacheWriteTokens: n('cache_creation_input_tokens'),
+    cacheWrite5mTokens: n('cache_creation_5m_tokens'),
+    cacheWrite1hTokens: n('cache_creation_1h_tokens'),
+    webSearchRequests: n('web_search_requests'),
+    serviceTier: (r.service_tier as string | null) ?? undefined,
+    inferenceGeo: (r.inference_geo as string | null) ?? undefined,
+    speed: (r.speed as string | null) ?? undefined,
+    raw: {},
+  };
+}
