@@ -46,7 +46,7 @@ export class KeyService {
       fields,
     );
     await this.uniqueAlias(record);
-    await this.store.insert(record);
+    await aliasTaken(record, () => this.store.insert(record));
     this.cache.set(record);
     return { key, ...this.view(record) };
   }
@@ -56,10 +56,11 @@ export class KeyService {
   }
 
   async update(keyOrToken: string, fields: KeyFields): Promise<Record<string, unknown>> {
+    if (Object.keys(fields).length === 0) throw new GatewayError('TG_ERR_BAD_REQUEST', 'nothing to update: give at least one field');
     const current = await this.find(keyOrToken);
     const next = this.apply({ ...current, updatedAt: this.now() }, fields);
     await this.uniqueAlias(next);
-    await this.store.save(next);
+    await aliasTaken(next, () => this.store.save(next));
     this.cache.set(next);
     return { key: keyOrToken, ...this.view(next) };
   }
@@ -77,6 +78,7 @@ export class KeyService {
   }
 
   async delete(body: { keys?: string[]; key_aliases?: string[] }): Promise<Record<string, unknown>> {
+    if (!body.keys?.length && !body.key_aliases?.length) throw new GatewayError('TG_ERR_BAD_REQUEST', 'give the keys to delete in keys or key_aliases');
     const found: { given: string; token: string }[] = [];
     for (const given of body.keys ?? []) {
       const k = await this.store.get(toToken(given));
@@ -167,6 +169,19 @@ export class KeyService {
     if (k.keyAlias === null) return;
     const other = await this.store.getByAlias(k.keyAlias);
     if (other && other.token !== previousToken) throw new GatewayError('TG_ERR_BAD_REQUEST', `key_alias "${k.keyAlias}" is already taken`);
+  }
+}
+
+/** Two writers racing for one alias: the database's unique index decides, as a 400. */
+async function aliasTaken(k: VirtualKey, write: () => Promise<void>): Promise<void> {
+  try {
+    await write();
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    if (k.keyAlias !== null && (e.code === '23505' || /UNIQUE constraint failed: tollgate_keys\.key_alias/.test(e.message ?? ''))) {
+      throw new GatewayError('TG_ERR_BAD_REQUEST', `key_alias "${k.keyAlias}" is already taken`);
+    }
+    throw err;
   }
 }
 

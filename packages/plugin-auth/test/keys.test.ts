@@ -238,6 +238,15 @@ describe('the admin API', () => {
     expect((await admin(h, 'GET', '/key/info?key=sk-nope')).status).toBe(404);
   });
 
+  it('settles a race for one alias with a 400, and refuses empty deletes and updates', async () => {
+    const results = await Promise.all([1, 2, 3].map(() => admin(h, 'POST', '/key/generate', { key_alias: 'raced' })));
+    expect(results.map((r) => r.status).sort()).toEqual([200, 400, 400]);
+    expect(results.filter((r) => r.status === 400).map((r) => r.body.error.message)).toEqual(['key_alias "raced" is already taken', 'key_alias "raced" is already taken']);
+    expect((await admin(h, 'POST', '/key/delete', {})).body.error.message).toBe('give the keys to delete in keys or key_aliases');
+    const { key } = (await admin(h, 'POST', '/key/generate', {})).body;
+    expect((await admin(h, 'POST', '/key/update', { key })).body.error.message).toBe('nothing to update: give at least one field');
+  });
+
   it('updates fields and the change applies on the next request', async () => {
     const { key } = (await admin(h, 'POST', '/key/generate', {})).body;
     const updated = (await admin(h, 'POST', '/key/update', { key, models: ['claude-opus-4-1'], user_id: 'bob' })).body;
