@@ -4,7 +4,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configFile, loadCliConfig } from './cli-config.js';
 
-const AUTH = { use: '@tollgate/plugin-auth', enabled: true, config: {} };
+const DEFAULTS = [
+  { use: '@tollgate/storage', enabled: true, config: {} },
+  { use: '@tollgate/plugin-auth', enabled: true, config: {} },
+  { use: '@tollgate/plugin-cost', enabled: true, config: {} },
+];
 let dir: string;
 
 beforeAll(async () => {
@@ -24,20 +28,20 @@ describe('configFile', () => {
 });
 
 describe('loadCliConfig', () => {
-  it('without a file: defaults from the environment, and the auth plugin', async () => {
+  it('without a file: defaults from the environment, and the storage and auth plugins', async () => {
     const config = await loadCliConfig(undefined, { PORT: '4100', ANTHROPIC_BASE_URL: 'http://up:9', ANTHROPIC_API_KEY: 'sk-up' });
     expect(config.server.port).toBe(4100);
     expect(config.providers.anthropic.baseUrl).toBe('http://up:9');
     expect(config.providers.anthropic.apiKey).toBe('sk-up');
-    expect(config.plugins).toEqual([AUTH]);
+    expect(config.plugins).toEqual(DEFAULTS);
   });
 
-  it('adds the auth plugin to a file that lists none', async () => {
+  it('adds the default plugins to a file that lists none', async () => {
     const file = join(dir, 'no-plugins.yaml');
     await writeFile(file, 'server:\n  port: 0\n');
-    expect((await loadCliConfig(file, {})).plugins).toEqual([AUTH]);
+    expect((await loadCliConfig(file, {})).plugins).toEqual(DEFAULTS);
     await writeFile(file, 'plugins: []\n');
-    expect((await loadCliConfig(file, {})).plugins).toEqual([AUTH]);
+    expect((await loadCliConfig(file, {})).plugins).toEqual(DEFAULTS);
   });
 
   it('keeps exactly the plugins a file lists', async () => {

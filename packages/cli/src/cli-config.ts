@@ -1,13 +1,16 @@
 import { loadConfig, parseConfig, type GatewayConfig, type PluginDefinition } from '@tollgate/core';
 import authPlugin from '@tollgate/plugin-auth';
+import storagePlugin from '@tollgate/storage';
+import costPlugin from '@tollgate/plugin-cost';
 
 /**
- * Loaded when the config lists no plugins, so a bare `tollgate` still authenticates.
+ * Loaded when the config lists no plugins, so a bare `tollgate` authenticates with virtual keys
+ * and prices every request, kept in the embedded database.
  *
  * @example
- * DEFAULT_PLUGINS; // ['@tollgate/plugin-auth']
+ * DEFAULT_PLUGINS; // ['@tollgate/storage', '@tollgate/plugin-auth', '@tollgate/plugin-cost']
  */
-export const DEFAULT_PLUGINS = ['@tollgate/plugin-auth'] as const;
+export const DEFAULT_PLUGINS = ['@tollgate/storage', '@tollgate/plugin-auth', '@tollgate/plugin-cost'] as const;
 
 /**
  * Plugin packages the CLI ships with, resolvable by name from any config.
@@ -15,7 +18,11 @@ export const DEFAULT_PLUGINS = ['@tollgate/plugin-auth'] as const;
  * @example
  * await createGateway({ config, modules: BUNDLED_MODULES });
  */
-export const BUNDLED_MODULES: Readonly<Record<string, PluginDefinition>> = { '@tollgate/plugin-auth': authPlugin };
+export const BUNDLED_MODULES: Readonly<Record<string, PluginDefinition>> = {
+  '@tollgate/storage': storagePlugin,
+  '@tollgate/plugin-auth': authPlugin,
+  '@tollgate/plugin-cost': costPlugin,
+};
 
 /**
  * The config file to use: the `--config` flag, else env `TOLLGATE_CONFIG`, else none.

@@ -1,9 +1,14 @@
+export { AdminApiError, GatewayUnreachableError, callAdminApi, type AdminCall, type AdminTarget } from './admin-client.js';
 export { parseCliArgs, USAGE, UsageError, type CliCommand } from './args.js';
 export { BUNDLED_MODULES, DEFAULT_PLUGINS, configFile, loadCliConfig } from './cli-config.js';
 export { checkConfig } from './check-config.js';
 export { formatAddress, formatError, formatPlugins } from './format.js';
 export type { CliIo, ShutdownSignal, SignalSource } from './io.js';
+export { formatKeyDetails, formatKeyList, formatNewKey, keyLabel, type KeyPage, type KeyView } from './key-format.js';
+export { KEYS_ACTIONS, parseKeysArgs, type KeysAction, type KeysCommand } from './keys-args.js';
+export { DEFAULT_GATEWAY_URL, adminTarget, runKeys } from './keys-command.js';
 export { runCli } from './run.js';
 export { waitForShutdown } from './shutdown.js';
 export { start, type StartArgs } from './start.js';
+export { formatPairs, formatTable, printable } from './table.js';
 export { cliVersion } from './version.js';

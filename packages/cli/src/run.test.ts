@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,10 +74,10 @@ describe('runCli', () => {
 
   it('check-config reports the plugins of a good file and the error of a bad one', async () => {
     const good = join(dir, 'good.yaml');
-    await writeFile(good, "plugins:\n  - use: '@tollgate/plugin-auth'\n    priority: 950\n    config: { masterKey: k }\n");
+    await writeFile(good, "plugins:\n  - use: '@tollgate/storage'\n  - use: '@tollgate/plugin-auth'\n    priority: 950\n    config: { masterKey: k }\n");
     const ok = capture();
     expect(await runCli(['check-config', good], ok.io)).toBe(0);
-    expect(ok.out).toEqual([`${good}: ok`, 'plugins: auth (950), metadata (800)']);
+    expect(ok.out).toEqual([`${good}: ok`, 'plugins: auth (950), metadata (800), storage (0)']);
     const bad = join(dir, 'bad.yaml');
     await writeFile(bad, 'log:\n  level: loud\n');
     const ko = capture({ TOLLGATE_CONFIG: bad });
@@ -89,7 +90,8 @@ describe('runCli', () => {
   it('starts in-process, serves, and stops on a signal with exit code 0', async () => {
     const mock = await createMockUpstream();
     try {
-      const c = capture({ ANTHROPIC_BASE_URL: mock.url, ANTHROPIC_API_KEY: 'sk-up', TOLLGATE_MASTER_KEY: 'sk-master' });
+      const dataDir = join(dir, 'data');
+      const c = capture({ ANTHROPIC_BASE_URL: mock.url, ANTHROPIC_API_KEY: 'sk-up', TOLLGATE_MASTER_KEY: 'sk-master', TOLLGATE_DATA_DIR: dataDir });
       const running = runCli(['--port', '0', '--host', '127.0.0.1', '--grace-ms', '5000'], c.io);
       const url = (await c.waitForErr('tollgate listening on ')).slice('tollgate listening on '.length);
       const res = await rawRequest(`${url}/anthropic/v1/messages`, {
@@ -101,12 +103,13 @@ describe('runCli', () => {
       c.signals.emit('SIGTERM', 'SIGTERM');
       expect(await running).toBe(0);
       expect(c.err).toEqual([
-        'plugins: auth (900), metadata (800)',
+        'plugins: auth (900), metadata (800), cost (100), storage (0)',
         expect.stringMatching(/^tollgate listening on http:\/\/127\.0\.0\.1:\d+$/),
         'tollgate: SIGTERM received, no longer accepting connections; finishing in-flight requests (up to 5000 ms). Send it again to exit now.',
         'tollgate: stopped',
       ]);
       expect(c.logs.map((l) => JSON.parse(l).msg)).toContain('master key required on provider routes');
+      expect(existsSync(join(dataDir, 'tollgate.db'))).toBe(true);
     } finally {
       await mock.close();
     }

@@ -1,14 +1,17 @@
-import { parseCliArgs, USAGE, UsageError, type CliCommand } from './args.js';
+import { parseCliArgs, USAGE, type CliCommand } from './args.js';
 import { checkConfig } from './check-config.js';
 import { configFile } from './cli-config.js';
 import { formatError, formatPlugins } from './format.js';
 import type { CliIo } from './io.js';
+import { runKeys } from './keys-command.js';
+import { runSpend } from './spend-command.js';
 import { start } from './start.js';
+import { UsageError } from './usage-error.js';
 import { cliVersion } from './version.js';
 
 /**
- * Runs one command line and resolves with the exit code: 0 success, 1 failure (config
- * errors print as one clean message, no stack trace), 2 usage error.
+ * Runs one command line and resolves with the exit code: 0 success, 1 failure (config and
+ * admin API errors print as one clean message, no stack trace), 2 usage error.
  *
  * @example
  * process.exitCode = await runCli(process.argv.slice(2), io);
@@ -37,8 +40,17 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         const { command: _, ...args } = cmd;
         return await start(args, io);
       }
+      case 'keys':
+        return await runKeys(cmd, io);
+      case 'spend':
+      case 'prices':
+        return await runSpend(cmd, io);
     }
   } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`tollgate: ${err.message}`);
+      return 2;
+    }
     io.err(formatError(err));
     return 1;
   }

@@ -20,7 +20,8 @@ export async function start(args: StartArgs, io: CliIo): Promise<number> {
   if (args.host !== undefined) config.server.host = args.host;
   if (args.graceMs !== undefined) config.server.shutdownGraceMs = args.graceMs;
 
-  const gw = await createGateway({ config, modules: BUNDLED_MODULES, env: io.env, logDestination: io.logDestination });
+  const env = args.dataDir === undefined ? io.env : { ...io.env, TOLLGATE_DATA_DIR: args.dataDir };
+  const gw = await createGateway({ config, modules: BUNDLED_MODULES, env, logDestination: io.logDestination });
   io.err(`plugins: ${formatPlugins(gw.plugins)}`);
   if (config.providers.anthropic.apiKey === undefined) {
     io.err(

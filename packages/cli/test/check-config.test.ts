@@ -26,7 +26,7 @@ describe('tollgate check-config', () => {
     const file = await configFile('good.yaml', 'server:\n  port: 4000\nproviders:\n  anthropic:\n    apiKey: ${KEY:-none}\n');
     const cli = spawnCli(['check-config', file]);
     expect(await cli.exited).toEqual({ code: 0, signal: null });
-    expect(cli.stdout).toEqual([`${file}: ok`, 'plugins: auth (900), metadata (800)']);
+    expect(cli.stdout).toEqual([`${file}: ok`, 'plugins: auth (900), metadata (800), cost (100), storage (0)']);
     expect(cli.stderr).toEqual([]);
   });
 
@@ -50,6 +50,14 @@ describe('tollgate check-config', () => {
     const second = spawnCli(['check-config', plugin]);
     expect(await second.exited).toEqual({ code: 1, signal: null });
     expect(second.stderr).toEqual(['tollgate: invalid config:', `  ${plugin}:4:7: plugins[0].config.masterkey: unknown key "masterkey"`]);
+  });
+
+  it('rejects the auth plugin without the storage plugin it needs', async () => {
+    const file = await configFile('auth-only.yaml', "plugins:\n  - use: '@tollgate/plugin-auth'\n");
+    const cli = spawnCli(['check-config', file]);
+    expect(await cli.exited).toEqual({ code: 1, signal: null });
+    expect(cli.stderr).toEqual(['tollgate: plugin "auth" needs plugin "storage", which is not loaded']);
+    expect(cli.stdout).toEqual([]);
   });
 
   it('takes the file from TOLLGATE_CONFIG and reports a missing file', async () => {

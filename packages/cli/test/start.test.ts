@@ -1,4 +1,5 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createMockUpstream, messageStreamEvents, rawRequest, serializeSseEvents, type MockUpstream } from '@tollgate/testing';
@@ -14,30 +15,37 @@ const NO_UPSTREAM_KEY =
 
 let mock: MockUpstream;
 let dir: string;
+/** The CLI's working directory: the default ./.tollgate would land here, and must not. */
+let cwd: string;
+/** A fresh folder for each test's embedded database (env TOLLGATE_DATA_DIR). */
+let dataDir: string;
 
 beforeAll(async () => {
   ensureBuilt();
   dir = await mkdtemp(join(tmpdir(), 'tollgate-cli-'));
+  cwd = join(dir, 'cwd');
+  await mkdir(cwd);
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 beforeEach(async () => {
   mock = await createMockUpstream();
+  dataDir = await mkdtemp(join(dir, 'data-'));
 });
 afterEach(async () => {
   await killAll();
   await mock.close();
+  expect(existsSync(join(cwd, '.tollgate'))).toBe(false);
 });
 
 /** Starts the CLI on a free port and resolves once it printed where it listens. */
 async function startCli(args: string[] = [], env: Record<string, string> = {}): Promise<{ cli: CliProcess; url: string }> {
-  const cli = spawnCli(['--port', '0', '--host', '127.0.0.1', ...args], {
-    ANTHROPIC_BASE_URL: mock.url,
-    ANTHROPIC_API_KEY: UPSTREAM_KEY,
-    TOLLGATE_MASTER_KEY: MASTER_KEY,
-    ...env,
-  });
+  const cli = spawnCli(
+    ['--port', '0', '--host', '127.0.0.1', ...args],
+    { ANTHROPIC_BASE_URL: mock.url, ANTHROPIC_API_KEY: UPSTREAM_KEY, TOLLGATE_MASTER_KEY: MASTER_KEY, TOLLGATE_DATA_DIR: dataDir, ...env },
+    cwd,
+  );
   const [, url] = await cli.waitForStderr(LISTENING);
   return { cli, url };
 }
@@ -54,7 +62,8 @@ function post(url: string, key: string | undefined, opts: Parameters<typeof rawR
 describe('tollgate start', () => {
   it('prints where it listens and the plugins, proxies with auth on by default, and exits 0 on SIGTERM', async () => {
     const { cli, url } = await startCli();
-    expect(cli.stderr).toEqual(['plugins: auth (900), metadata (800)', expect.stringMatching(LISTENING)]);
+    expect(cli.stderr).toEqual(['plugins: auth (900), metadata (800), cost (100), storage (0)', expect.stringMatching(LISTENING)]);
+    expect(existsSync(join(dataDir, 'tollgate.db'))).toBe(true);
 
     const ok = await post(url, MASTER_KEY);
     expect(ok.status).toBe(200);
@@ -82,7 +91,7 @@ describe('tollgate start', () => {
 
   it('warns when no upstream key is configured, and runs open without a master key', async () => {
     const { cli, url } = await startCli([], { ANTHROPIC_API_KEY: '', TOLLGATE_MASTER_KEY: '' });
-    expect(cli.stderr).toEqual(['plugins: auth (900), metadata (800)', NO_UPSTREAM_KEY, expect.stringMatching(LISTENING)]);
+    expect(cli.stderr).toEqual(['plugins: auth (900), metadata (800), cost (100), storage (0)', NO_UPSTREAM_KEY, expect.stringMatching(LISTENING)]);
     const res = await post(url, 'sk-anything');
     expect(res.status).toBe(200);
     expect(mock.requests[0].headers['x-api-key']).toBeUndefined();
@@ -152,18 +161,23 @@ describe('tollgate start', () => {
         '    baseUrl: ${UPSTREAM_URL}',
         '    apiKey: ${UPSTREAM_KEY}',
         'plugins:',
+        "  - use: '@tollgate/storage'",
+        '    config:',
+        '      dataDir: ${GW_DATA}',
         "  - use: '@tollgate/plugin-auth'",
         '    config:',
         '      masterKey: ${GW_MASTER}',
         '',
       ].join('\n'),
     );
-    const cli = spawnCli([], { TOLLGATE_CONFIG: file, UPSTREAM_URL: mock.url, UPSTREAM_KEY: 'sk-ant-from-subst', GW_MASTER: 'sk-tg-from-subst' });
+    const env = { TOLLGATE_CONFIG: file, UPSTREAM_URL: mock.url, UPSTREAM_KEY: 'sk-ant-from-subst', GW_MASTER: 'sk-tg-from-subst', GW_DATA: dataDir };
+    const cli = spawnCli([], env, cwd);
     const [, url] = await cli.waitForStderr(LISTENING);
     expect((await post(url, 'sk-tg-from-subst')).status).toBe(200);
     expect((await post(url, MASTER_KEY)).status).toBe(401);
     expect(mock.requests.length).toBe(1);
     expect(mock.requests[0].headers['x-api-key']).toBe('sk-ant-from-subst');
+    expect(existsSync(join(dataDir, 'tollgate.db'))).toBe(true);
     cli.child.kill('SIGTERM');
     expect(await cli.exited).toEqual({ code: 0, signal: null });
   });
@@ -185,15 +199,19 @@ describe('tollgate start', () => {
   it('prints a bad config cleanly and exits 1', async () => {
     const file = join(dir, 'bad-start.yaml');
     await writeFile(file, 'server:\n  port: 4000\n  prot: 1\n');
-    const cli = spawnCli(['--config', file]);
+    const cli = spawnCli(['--config', file], {}, cwd);
     expect(await cli.exited).toEqual({ code: 1, signal: null });
     expect(cli.stderr).toEqual(['tollgate: invalid config:', `  ${file}:3:3: server.prot: unknown key "prot"`]);
     expect(cli.stdout).toEqual([]);
   });
 
   it('reports a port already in use and exits 1', async () => {
-    const cli = spawnCli(['--port', String(mock.port), '--host', '127.0.0.1'], { ANTHROPIC_API_KEY: UPSTREAM_KEY, TOLLGATE_MASTER_KEY: MASTER_KEY });
+    const cli = spawnCli(
+      ['--port', String(mock.port), '--host', '127.0.0.1'],
+      { ANTHROPIC_API_KEY: UPSTREAM_KEY, TOLLGATE_MASTER_KEY: MASTER_KEY, TOLLGATE_DATA_DIR: dataDir },
+      cwd,
+    );
     expect(await cli.exited).toEqual({ code: 1, signal: null });
-    expect(cli.stderr).toEqual(['plugins: auth (900), metadata (800)', `tollgate: listen EADDRINUSE: address already in use 127.0.0.1:${mock.port}`]);
+    expect(cli.stderr).toEqual(['plugins: auth (900), metadata (800), cost (100), storage (0)', `tollgate: listen EADDRINUSE: address already in use 127.0.0.1:${mock.port}`]);
   });
 });

@@ -1,0 +1,34 @@
+import { callAdminApi } from './admin-client.js';
+import type { CliIo } from './io.js';
+import { adminTarget } from './keys-command.js';
+import type { SpendCommand } from './spend-args.js';
+import { formatPrices, formatSpendLogs, formatSpendReport, type PriceModel, type SpendLogPage, type SpendReportRow } from './spend-format.js';
+import { UsageError } from './usage-error.js';
+
+/**
+ * `tollgate spend report|logs` and `tollgate prices` against a running gateway: one admin call,
+ * printed as a table (or the API's JSON with `--json`). Resolves 0; throws `AdminApiError` /
+ * `GatewayUnreachableError` (exit 1) and `UsageError` (exit 2), as the keys commands do.
+ *
+ * @example
+ * const code = await runSpend(parseSpendArgs(['spend', 'report', '--by', 'tag']), io);
+ */
+export async function runSpend(cmd: SpendCommand, io: CliIo, options: { timeoutMs?: number } = {}): Promise<number> {
+  if (cmd.masterKey === undefined && !io.env.TOLLGATE_MASTER_KEY && !io.env.LITELLM_MASTER_KEY) {
+    const what = cmd.command === 'prices' ? 'prices needs' : 'spend commands need';
+    throw new UsageError(`${what} the master key: set TOLLGATE_MASTER_KEY (or pass --master-key)`);
+  }
+  const answer = await callAdminApi(cmd.call, adminTarget(cmd, io.env, options.timeoutMs));
+  if (cmd.json) {
+    io.out(JSON.stringify(answer, null, 2));
+    return 0;
+  }
+  const lines =
+    cmd.command === 'prices'
+      ? formatPrices(answer as PriceModel[])
+      : cmd.action === 'report'
+        ? formatSpendReport(cmd.by, answer as SpendReportRow[])
+        : formatSpendLogs(answer as SpendLogPage);
+  for (const line of lines) io.out(line);
+  return 0;
+}
