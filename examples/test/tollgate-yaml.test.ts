@@ -25,7 +25,7 @@ describe('examples/tollgate.yaml', () => {
       server: { host: '0.0.0.0', port: 4000, bodyLimit: 33554432, shutdownGraceMs: 30000, keepAliveTimeoutMs: 65000 },
       log: { level: 'info', accessLog: true },
       providers: {
-        anthropic: { baseUrl: 'https://api.anthropic.com', apiKey: UPSTREAM_KEY, timeoutMs: 600000, idleTimeoutMs: 300000, connections: 256 },
+        anthropic: { baseUrl: 'https://api.anthropic.com', apiKey: UPSTREAM_KEY, timeoutMs: 600000, idleTimeoutMs: 300000, connections: null },
       },
       plugins: [
         { use: '@tollgate/storage', enabled: true, config: { url: 'file::memory:' } },

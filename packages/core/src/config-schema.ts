@@ -44,7 +44,7 @@ export const coreConfigSchema = {
             apiKey: { type: 'string', minLength: 1, description: 'The real upstream key, sent as x-api-key (env ANTHROPIC_API_KEY). Never logged.' },
             timeoutMs: { type: 'integer', minimum: 1, default: 600000, description: 'Time to wait for upstream response headers before 504 timeout_error.' },
             idleTimeoutMs: { type: 'integer', minimum: 1, default: 300000, description: 'Longest silence allowed inside an upstream response body (streams).' },
-            connections: { type: 'integer', minimum: 1, default: 256, description: 'Most open connections to the upstream.' },
+            connections: { type: ['integer', 'null'], minimum: 1, default: null, description: 'Most open connections to the upstream; null: no limit (each stream holds one connection for its whole length, so a cap also caps concurrent streams).' },
           },
         },
       },
@@ -80,7 +80,7 @@ export interface AnthropicProviderConfig {
   apiKey?: string;
   timeoutMs: number;
   idleTimeoutMs: number;
-  connections: number;
+  connections: number | null;
 }
 
 /** The validated config with every default applied. */

@@ -139,9 +139,12 @@ export class Context implements RequestContext {
   state: RequestState = {};
   route: RouteInfo;
   readonly raw: { req: IncomingMessage; res: ServerResponse };
-  readonly signal: AbortSignal;
-  readonly abortController = new AbortController();
   readonly startTime = Date.now();
+  /** True once the client went away (or shutdown cut the request). */
+  aborted = false;
+  /** Core's own abort listener (the upstream call); plugins use `signal`. */
+  onAbort: (() => void) | undefined;
+  private controller?: AbortController;
   /** performance.now() at arrival; timings are measured on this clock. */
   readonly t0 = performance.now();
   private logger?: Logger;
@@ -155,8 +158,23 @@ export class Context implements RequestContext {
     route: RouteInfo,
   ) {
     this.raw = { req, res };
-    this.signal = this.abortController.signal;
     this.route = route;
+  }
+
+  /** Created on first use: most requests never need one. */
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort();
+    }
+    return this.controller.signal;
+  }
+
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.controller?.abort();
+    this.onAbort?.();
   }
 
   get log(): Logger {

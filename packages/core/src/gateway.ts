@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import { EventEmitter } from 'eventemitter3';
-import type { DestinationStream, Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 import { Pool } from 'undici';
 import { isLoadedConfig, parseConfig, validateSection } from './config.js';
 import type { GatewayConfig } from './config-schema.js';
@@ -66,7 +66,8 @@ export interface Gateway {
 export async function createGateway(options: GatewayOptions = {}): Promise<Gateway> {
   const env = options.env ?? process.env;
   const config = isLoadedConfig(options.config) ? options.config : parseConfig(options.config ?? {}, { env });
-  const log = createLogger({ level: config.log.level, destination: options.logDestination });
+  const destination = options.logDestination ?? pino.destination({ dest: 1, sync: false });
+  const log = createLogger({ level: config.log.level, destination });
   const events = new EventEmitter<GatewayEvents>();
   const container = rootContainer.createChildContainer();
   const adapters = new Map<string, ProviderAdapter>([['anthropic', createAnthropicAdapter(config.providers.anthropic)]]);
@@ -94,7 +95,8 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   }
   container.register(PLUGINS, { useValue: loaded });
   const pipeline = container.resolve(Pipeline);
-  if (config.log.accessLog) attachAccessLog(events, log);
+  // The access line holds only fields built here from non-secret values: no redaction pass.
+  if (config.log.accessLog) attachAccessLog(events, createLogger({ level: config.log.level, destination, redact: false }));
 
   router.add('GET', '/health/liveliness', () => ({ body: { status: 'ok' } }));
   router.add('GET', '/health/readiness', () => checkReadiness(readiness, log));
@@ -310,7 +312,7 @@ async function shutdown(s: {
   while (s.inFlight.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   if (s.inFlight.size > 0) {
     s.log.warn({ inFlight: s.inFlight.size }, 'grace period over: cutting in-flight requests');
-    for (const ctx of s.inFlight) ctx.abortController.abort();
+    for (const ctx of s.inFlight) ctx.abort();
     const cutoff = Date.now() + 2000;
     while (s.inFlight.size > 0 && Date.now() < cutoff) await new Promise((r) => setTimeout(r, 10));
   }

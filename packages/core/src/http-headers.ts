@@ -25,7 +25,8 @@ const REQUEST_DROPPED = new Set([...HOP_BY_HOP, 'host', 'content-length', 'expec
  */
 export function forwardableRequestHeaders(headers: IncomingHttpHeaders, drop: ReadonlySet<string>): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
-  const named = headers.connection ? connectionTokens(headers.connection) : undefined;
+  const c = headers.connection;
+  const named = c && c !== 'keep-alive' && c !== 'close' ? connectionTokens(c) : undefined;
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined || REQUEST_DROPPED.has(name) || drop.has(name) || named?.has(name)) continue;
@@ -43,7 +44,8 @@ export function forwardableRequestHeaders(headers: IncomingHttpHeaders, drop: Re
 export function relayableResponseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   const connection = headers.connection;
-  const named = connection ? connectionTokens(Array.isArray(connection) ? connection.join(',') : connection) : undefined;
+  // Almost always just 'keep-alive' or 'close': nothing else to drop then.
+  const named = connection && connection !== 'keep-alive' && connection !== 'close' ? connectionTokens(Array.isArray(connection) ? connection.join(',') : connection) : undefined;
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined || HOP_BY_HOP.has(name) || named?.has(name)) continue;

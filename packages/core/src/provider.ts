@@ -24,7 +24,8 @@ export interface ProviderAdapter {
   readonly basePath: string;
   readonly timeoutMs: number;
   readonly idleTimeoutMs: number;
-  readonly connections: number;
+  /** Most upstream connections; null for no limit. */
+  readonly connections: number | null;
   /** Route class of a path below the mount (query excluded). */
   classify(method: string, path: string): RouteKind;
   /** Reads model, stream flag and attribution from the body; strips gateway-only fields. */

@@ -39,7 +39,7 @@ export async function proxyRequest(deps: ProxyDeps, adapter: ProviderAdapter, re
   const ctx = new Context(randomUUID(), deps.log, request, req, res, route);
   deps.inFlight.add(ctx);
   res.once('close', () => {
-    if (!res.writableFinished) ctx.abortController.abort();
+    if (!res.writableFinished) ctx.abort();
   });
 
   let call: CallResult | undefined;
@@ -59,7 +59,7 @@ export async function proxyRequest(deps: ProxyDeps, adapter: ProviderAdapter, re
         body: request.body.length > 0 || (method !== 'GET' && method !== 'HEAD') ? request.body : null,
       };
       await deps.pipeline.beforeUpstream(ctx, upstream);
-      if (!ctx.signal.aborted) {
+      if (!ctx.aborted) {
         call = await new UpstreamCall(ctx, adapter, deps.pipeline, gatewayBase(deps.config, req)).run(deps.pools.get(adapter.name)!, upstream);
         if (call.error) throw call.error;
       }
@@ -67,7 +67,7 @@ export async function proxyRequest(deps: ProxyDeps, adapter: ProviderAdapter, re
   } catch (err) {
     error = toGatewayError(err);
     if (error.code === 'TG_ERR_INTERNAL') ctx.log.error({ err }, 'request failed inside the gateway');
-    if (!ctx.signal.aborted) sendError(res, error, ctx.id);
+    if (!ctx.aborted) sendError(res, error, ctx.id);
   } finally {
     await complete(deps, ctx, call, error);
   }
@@ -75,7 +75,7 @@ export async function proxyRequest(deps: ProxyDeps, adapter: ProviderAdapter, re
 
 async function complete(deps: ProxyDeps, ctx: Context, call: CallResult | undefined, error: GatewayError | undefined): Promise<void> {
   const end = performance.now();
-  const aborted = ctx.signal.aborted;
+  const aborted = ctx.aborted;
   const res = ctx.raw.res;
   // 499 (nginx's "client closed request") when the client left before any status existed.
   const status = error ? error.status : call?.status || (aborted && !res.headersSent ? 499 : res.statusCode);

@@ -63,7 +63,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
 
   /** Dispatches and resolves when the response has fully ended, failed or been aborted. */
   run(pool: Pool, upstream: UpstreamRequest): Promise<CallResult> {
-    this.ctx.signal.addEventListener('abort', this.onAbort, { once: true });
+    this.ctx.onAbort = this.onAbort;
     pool.dispatch(
       {
         path: upstream.path,
@@ -80,7 +80,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
-    if (this.ctx.signal.aborted) this.onAbort();
+    if (this.ctx.aborted) this.onAbort();
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
@@ -212,7 +212,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     this.result.upstreamEnd = performance.now();
     const res = this.ctx.raw.res;
     this.tap?.abandon();
-    if (this.ctx.signal.aborted) {
+    if (this.ctx.aborted) {
       this.result.aborted = true;
       if (this.usageTap) this.ctx.usage = this.usageTap.usage();
       this.settle();
@@ -236,7 +236,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   }
 
   private settle(): void {
-    this.ctx.signal.removeEventListener('abort', this.onAbort);
+    this.ctx.onAbort = undefined;
     this.resolve(this.result);
   }
 }
