@@ -41,7 +41,9 @@ export const ledgerMigrations: Record<string, Migration> = {
         .addColumn('end_time', 'bigint', (c) => c.notNull())
         .addColumn('completion_start_time', 'bigint')
         .execute();
-      for (const col of ['start_time', 'api_key', 'user_id', 'team_id', 'end_user', 'model', 'batch_id']) {
+      // Every index costs each insert a B-tree write on the hot ledger path: only the lookups
+      // that must not scan (a key's, an end user's, a batch's rows; date ranges) get one.
+      for (const col of ['start_time', 'api_key', 'end_user', 'batch_id']) {
         await db.schema.createIndex(`tollgate_spend_logs_${col}`).on('tollgate_spend_logs').column(col).execute();
       }
       await db.schema
@@ -123,17 +125,35 @@ export class LedgerStore {
         ? await this.db
             .selectFrom('tollgate_spend_tags as t')
             .innerJoin('tollgate_spend_logs as l', 'l.request_id', 't.request_id')
-            .select(['t.tag as k', sql<string>`cast(sum(l.spend) as text)`.as('total')])
+            .select(['t.tag as k', ...exactSpendSum(sql.ref('l.spend'))])
             .groupBy('t.tag')
             .execute()
         : await this.db
             .selectFrom('tollgate_spend_logs')
-            .select([`${dimension} as k` as 'api_key as k', sql<string>`cast(sum(spend) as text)`.as('total')])
+            .select([`${dimension} as k` as 'api_key as k', ...exactSpendSum(sql.ref('spend'))])
             .where(dimension, 'is not', null)
             .groupBy(dimension)
             .execute();
-    return new Map(rows.map((r) => [String(r.k), BigInt(r.total ?? '0')]));
+    return new Map(rows.map((r) => [String(r.k), joinSpendSum(r)]));
   }
+}
+
+const PICO_PER_MICRO = 1_000_000;
+
+/**
+ * Exact sum of a pico-dollar column in both engines. SQLite's integer sum() fails past 2^63
+ * (about $9.2M), so whole micro-dollars and pico remainders are summed apart; `joinSpendSum`
+ * puts them back together.
+ */
+export function exactSpendSum(column: ReturnType<typeof sql.ref>) {
+  return [
+    sql<string | null>`cast(sum(${column} / ${sql.lit(PICO_PER_MICRO)}) as text)`.as('spend_micro'),
+    sql<string | null>`cast(sum(${column} % ${sql.lit(PICO_PER_MICRO)}) as text)`.as('spend_rest'),
+  ] as const;
+}
+
+export function joinSpendSum(r: { spend_micro: string | null; spend_rest: string | null }): bigint {
+  return BigInt(r.spend_micro ?? '0') * BigInt(PICO_PER_MICRO) + BigInt(r.spend_rest ?? '0');
 }
 
 function toLogRow(r: SpendRow): LogRow {

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { definePlugin, picoToUsd, SPEND_TOTALS, type Logger, type RequestContext, type Usage } from '@tollgate/core';
+import { definePlugin, picoToUsd, SPEND_QUEUE, SPEND_TOTALS, type Logger, type RequestContext, type Usage } from '@tollgate/core';
 import { STORAGE } from '@tollgate/storage';
 import { anthropicPrices } from './anthropic-prices.js';
 import { BatchSettlement, type BatchFetch } from './batch-settlement.js';
@@ -62,6 +62,7 @@ export const costPlugin = definePlugin<CostConfig>({
     const totals = new RunningTotals();
     await totals.load(store, await writer.start());
     api.provide(SPEND_TOTALS, totals);
+    api.provide(SPEND_QUEUE, writer);
     api.onClose(() => writer.close());
 
     const price = createPricer(book, api.log);

@@ -26,7 +26,9 @@ export function registerReprice(api: PluginApi<any>, store: LedgerStore, totals:
       if (r.model === null) continue;
       const priced = price(r.model, usageOf(r), new Date(Number(r.start_time)));
       if (priced.unpriced) continue;
-      await store.db.updateTable('tollgate_spend_logs').set({ spend: priced.spend.toString(), unpriced: 0 }).where('request_id', '=', r.request_id).where('unpriced', '=', 1).execute();
+      const [updated] = await store.db.updateTable('tollgate_spend_logs').set({ spend: priced.spend.toString(), unpriced: 0 }).where('request_id', '=', r.request_id).where('unpriced', '=', 1).execute();
+      // Another reprice (here or on a replica) got there first: its totals already count it.
+      if (updated.numUpdatedRows === 0n) continue;
       totals.add({ ...(r as unknown as SpendRow), request_tags: JSON.parse(r.request_tags) as string[], spend: priced.spend });
       repriced++;
       added += priced.spend;

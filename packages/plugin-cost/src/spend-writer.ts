@@ -99,7 +99,11 @@ export class SpendWriter {
     if (!this.healthy && Date.now() >= this.nextRetryAt) await this.replaySpool();
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.o.batchSize);
-      if (this.healthy && (await this.tryWrite(batch))) continue;
+      if (this.healthy && (await this.tryWrite(batch))) {
+        // An embedded database writes on this thread: let requests run between batches.
+        await new Promise((r) => setImmediate(r));
+        continue;
+      }
       await this.spool(batch);
     }
     if (!this.healthy && !this.closed) this.schedule(Math.max(0, this.nextRetryAt - Date.now()));

@@ -58,6 +58,10 @@ describe.each(DRIVERS)('spend ledger on %s', (driver) => {
     const tags = await store.totalsBy('tag');
     expect([tags.get('a'), tags.get('b')]).toEqual([big + 3n, big]);
     expect((await store.totalsBy('end_user')).get('e1')).toBe(big + 3n);
+    // Past 2^63 pico-dollars (~$9.2M), where SQLite's integer sum() would overflow.
+    const huge = 5_000_000_000_000_000_000n;
+    await store.insert([row('h1', huge, { api_key: 'whale' }), row('h2', huge, { api_key: 'whale' })]);
+    expect((await store.totalsBy('api_key')).get('whale')).toBe(2n * huge);
   });
 
   it('writes queued rows within the flush interval, and keeps totals loaded from the ledger', async () => {

@@ -1,0 +1,161 @@
+import { sql } from '@tollgate/storage';
+import { exactSpendSum, joinSpendSum, type LedgerStore } from './ledger-store.js';
+import type { Paging, TimeRange } from './spend-params.js';
+
+type Db = LedgerStore['db'];
+
+/** Filters of /spend/logs; all given ones must hold. `apiKey` is the key's hash. */
+export interface LogFilter extends TimeRange {
+  apiKey?: string;
+  requestId?: string;
+  userId?: string;
+  endUser?: string;
+  tag?: string;
+  model?: string;
+}
+
+/** What /spend/report groups by, as LiteLLM names it. */
+export const GROUP_BY = ['key', 'user', 'team', 'end_user', 'tag', 'model'] as const;
+export type GroupBy = (typeof GROUP_BY)[number];
+
+
+const GROUP_COLUMN = { key: 'api_key', user: 'user_id', team: 'team_id', end_user: 'end_user', model: 'model' } as const;
+
+/** Every ledger column but `spend`, which is read exactly as text instead (`spend_text`). */
+const LOG_COLUMNS = [
+  'request_id', 'upstream_request_id', 'message_id', 'call_type', 'model', 'api_key', 'key_alias', 'user_id', 'team_id',
+  'end_user', 'request_tags', 'status', 'prompt_tokens', 'completion_tokens', 'input_tokens', 'output_tokens',
+  'cache_read_input_tokens', 'cache_creation_input_tokens', 'cache_creation_5m_tokens', 'cache_creation_1h_tokens',
+  'web_search_requests', 'service_tier', 'inference_geo', 'speed', 'unpriced', 'stream', 'aborted', 'batch_id',
+  'start_time', 'end_time', 'completion_start_time',
+] as const;
+
+/** One ledger row as read back: flags as 0/1, tags as JSON text, spend as exact pico text. */
+export type StoredLog = Awaited<ReturnType<SpendQueries['logs']>>[number];
+
+/** Exact sums of one group. `spend` is pico-USD. */
+export interface SpendGroup {
+  key: string | null;
+  /** Grouped by key: the key's alias (if it was renamed, the alphabetically last one). */
+  keyAlias?: string | null;
+  spend: bigint;
+  requests: number;
+  promptTokens: number;
+  completionTokens: number;
+  unpricedRequests: number;
+}
+
+export interface EndUserActivity {
+  requests: number;
+  /** Epoch ms of the first and last request; undefined without requests. */
+  firstSeen: number | undefined;
+  lastSeen: number | undefined;
+}
+
+/**
+ * The report queries over the ledger, the same SQL on SQLite and PostgreSQL: money is summed
+ * by the database in integers and read back as text, so no total passes through a float.
+ */
+export class SpendQueries {
+  constructor(private readonly db: Db) {}
+
+  /** Rows matching `filter`, newest first. */
+  logs(filter: LogFilter, window: { offset: number; limit: number }) {
+    return this.filtered(filter)
+      .select(LOG_COLUMNS)
+      .select(sql<string>`cast(spend as text)`.as('spend_text'))
+      .orderBy('start_time', 'desc')
+      .orderBy('request_id', 'desc')
+      .limit(window.limit)
+      .offset(window.offset)
+      .execute();
+  }
+
+  async countLogs(filter: LogFilter): Promise<number> {
+    const row = await this.filtered(filter).select(sql<number | string>`count(*)`.as('n')).executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  /** Spend per group in the range, largest first (ties by name; requests without the dimension last). */
+  async report(groupBy: GroupBy, range: TimeRange): Promise<SpendGroup[]> {
+    const rows =
+      groupBy === 'tag'
+        ? await this.db
+            .selectFrom('tollgate_spend_tags as t')
+            .innerJoin('tollgate_spend_logs as l', 'l.request_id', 't.request_id')
+            .select([sql<string | null>`t.tag`.as('k'), sql<string | null>`null`.as('alias'), ...aggregates()])
+            .$if(range.from !== undefined, (q) => q.where('t.start_time', '>=', range.from!))
+            .$if(range.to !== undefined, (q) => q.where('t.start_time', '<', range.to!))
+            .groupBy('t.tag')
+            .execute()
+        : await this.filtered(range)
+            .select([sql.ref<string | null>(GROUP_COLUMN[groupBy]).as('k'), sql<string | null>`max(key_alias)`.as('alias'), ...aggregates()])
+            .groupBy(GROUP_COLUMN[groupBy])
+            .execute();
+    return rows
+      .map((r) => ({
+        key: r.k,
+        ...(groupBy === 'key' ? { keyAlias: r.alias } : {}),
+        spend: spendOf(r),
+        requests: Number(r.requests),
+        promptTokens: Number(r.prompt_tokens ?? 0),
+        completionTokens: Number(r.completion_tokens ?? 0),
+        unpricedRequests: Number(r.unpriced_requests ?? 0),
+      }))
+      .sort(bySpendThenKey);
+  }
+
+  async endUser(endUser: string): Promise<EndUserActivity> {
+    const row = await this.db
+      .selectFrom('tollgate_spend_logs')
+      .select([sql<number | string>`count(*)`.as('n'), sql<number | string | null>`min(start_time)`.as('first'), sql<number | string | null>`max(start_time)`.as('last')])
+      .where('end_user', '=', endUser)
+      .executeTakeFirstOrThrow();
+    return {
+      requests: Number(row.n),
+      firstSeen: row.first === null ? undefined : Number(row.first),
+      lastSeen: row.last === null ? undefined : Number(row.last),
+    };
+  }
+
+  private filtered(f: LogFilter) {
+    return this.db
+      .selectFrom('tollgate_spend_logs')
+      .$if(f.apiKey !== undefined, (q) => q.where('api_key', '=', f.apiKey!))
+      .$if(f.requestId !== undefined, (q) => q.where('request_id', '=', f.requestId!))
+      .$if(f.userId !== undefined, (q) => q.where('user_id', '=', f.userId!))
+      .$if(f.endUser !== undefined, (q) => q.where('end_user', '=', f.endUser!))
+      .$if(f.model !== undefined, (q) => q.where('model', '=', f.model!))
+      .$if(f.tag !== undefined, (q) =>
+        q.where('request_id', 'in', this.db.selectFrom('tollgate_spend_tags').select('request_id').where('tag', '=', f.tag!)),
+      )
+      .$if(f.from !== undefined, (q) => q.where('start_time', '>=', f.from!))
+      .$if(f.to !== undefined, (q) => q.where('start_time', '<', f.to!));
+  }
+}
+
+/**
+ * The sums of a report row. Column names are unqualified: only the ledger table has them.
+ * Counts and token sums come back as numbers or, from PostgreSQL's numeric, as text.
+ * SQLite's integer sum() fails past 2^63 (about $9.2M in pico-dollars), so spend is summed
+ * as whole micro-dollars and pico remainders apart, and joined exactly by `spendOf`.
+ */
+function aggregates() {
+  return [
+    ...exactSpendSum(sql.ref('spend')),
+    sql<number | string>`count(*)`.as('requests'),
+    sql<number | string | null>`sum(prompt_tokens)`.as('prompt_tokens'),
+    sql<number | string | null>`sum(completion_tokens)`.as('completion_tokens'),
+    sql<number | string | null>`sum(unpriced)`.as('unpriced_requests'),
+  ] as const;
+}
+
+const spendOf = joinSpendSum;
+
+function bySpendThenKey(a: SpendGroup, b: SpendGroup): number {
+  if (a.spend !== b.spend) return a.spend > b.spend ? -1 : 1;
+  if (a.key === b.key) return 0;
+  if (a.key === null) return 1;
+  if (b.key === null) return -1;
+  return a.key < b.key ? -1 : 1;
+}
