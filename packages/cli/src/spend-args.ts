@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import type { AdminCall } from './admin-client.js';
 import { UsageError } from './usage-error.js';
 
-export const SPEND_ACTIONS = ['report', 'logs'] as const;
+export const SPEND_ACTIONS = ['report', 'logs', 'reprice'] as const;
 export type SpendAction = (typeof SPEND_ACTIONS)[number];
 
 /** What `spend report --by` groups on (the API's `group_by`). */
@@ -28,6 +28,7 @@ interface ReportCommandBase {
 export type SpendCommand =
   | (ReportCommandBase & { command: 'spend'; action: 'report'; by: SpendGroup })
   | (ReportCommandBase & { command: 'spend'; action: 'logs' })
+  | (ReportCommandBase & { command: 'spend'; action: 'reprice' })
   | (ReportCommandBase & { command: 'prices' });
 
 /** The `--help` lines of these commands, for the CLI's usage text. */
@@ -36,6 +37,7 @@ export const SPEND_USAGE = `Spend commands (against a gateway running the cost p
                                        Spend per group, largest first
   spend logs [--key KEY] [--user U] [--end-user U] [--tag T] [--model M] [--since WHEN] [--until DATE] [--limit N]
                                        The newest requests (default ${DEFAULT_LOG_LIMIT}, at most ${MAX_LOG_LIMIT})
+  spend reprice [--model M]            Price the ledger's unpriced requests with the prices now in force
   prices                               The gateway's price book, in USD per million tokens
   WHEN is 24h, 7d, 2w (that long before now) or a date; DATE is a date (that whole UTC day
   included) or a datetime such as 2025-01-31T12:00:00Z.`;
@@ -62,6 +64,7 @@ type Flag = Exclude<keyof Values, 'url' | 'master-key' | 'json' | 'help'>;
 const ALLOWED: Record<SpendAction | 'prices', readonly Flag[]> = {
   report: ['by', 'since', 'until'],
   logs: ['key', 'user', 'end-user', 'tag', 'model', 'since', 'until', 'limit'],
+  reprice: ['model'],
   prices: [],
 };
 
@@ -108,6 +111,9 @@ export function parseSpendArgs(argv: readonly string[], now: number = Date.now()
   if (!(SPEND_ACTIONS as readonly string[]).includes(action)) throw new UsageError(`unknown spend command "${action}" (one of ${SPEND_ACTIONS.join(', ')})`);
   checkFlags(action as SpendAction, values);
   noArguments(extra);
+  if (action === 'reprice') {
+    return { command: 'spend', action: 'reprice', ...base({ method: 'POST', path: '/spend/reprice', body: values.model === undefined ? {} : { model: values.model } }) };
+  }
   const query: Record<string, string> = {};
   if (values.since !== undefined) query.start_date = since(values.since, now);
   if (values.until !== undefined) query.end_date = until(values.until);

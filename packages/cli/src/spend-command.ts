@@ -23,6 +23,11 @@ export async function runSpend(cmd: SpendCommand, io: CliIo, options: { timeoutM
     io.out(JSON.stringify(answer, null, 2));
     return 0;
   }
+  if (cmd.command === 'spend' && cmd.action === 'reprice') {
+    const r = answer as { repriced: number; still_unpriced: number; added_spend: string };
+    io.out(`repriced ${r.repriced} request(s), adding $${r.added_spend}; ${r.still_unpriced} still without a price`);
+    return 0;
+  }
   const lines =
     cmd.command === 'prices'
       ? formatPrices(answer as PriceModel[])

@@ -201,6 +201,15 @@ describe('tollgate prices', () => {
   });
 });
 
+describe('tollgate spend reprice', () => {
+  it('reports what it could price; the unknown model stays unpriced without a new price', async () => {
+    const r = await tollgate(['spend', 'reprice', '--model', 'claude-unknown-9']);
+    expect([r.code, r.out]).toEqual([0, ['repriced 0 request(s), adding $0; 1 still without a price']]);
+    const j = await tollgate(['spend', 'reprice', '--json']);
+    expect(JSON.parse(j.out.join('\n'))).toEqual({ repriced: 0, still_unpriced: 1, added_spend: '0' });
+  });
+});
+
 describe('errors', () => {
   it('prints API errors as "<status> <type>: <message>" and exits 1', async () => {
     expect(await tollgate(['spend', 'report', '--by', 'tag', '--master-key', 'sk-wrong'])).toEqual({
