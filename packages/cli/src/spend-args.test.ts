@@ -49,8 +49,8 @@ describe('parseSpendArgs', () => {
   });
 
   it('refuses what it cannot run', () => {
-    expect(usageError(['spend'])).toBe('spend needs a command: report, logs');
-    expect(usageError(['spend', 'sum'])).toBe('unknown spend command "sum" (one of report, logs)');
+    expect(usageError(['spend'])).toBe('spend needs a command: report, logs, reprice');
+    expect(usageError(['spend', 'sum'])).toBe('unknown spend command "sum" (one of report, logs, reprice)');
     expect(usageError(['spend', 'report', '--by', 'tag', 'extra'])).toBe('unexpected argument "extra"');
     expect(usageError(['spend', 'report', '--by', 'tag', '--limit', '3'])).toBe('--limit does not apply to spend report');
     expect(usageError(['spend', 'logs', '--by', 'tag'])).toBe('--by does not apply to spend logs');
