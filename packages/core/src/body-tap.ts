@@ -8,7 +8,7 @@ import type { SseEvent } from './context.js';
  * bodies (gzip, deflate, br) are decoded on the side; the client still gets the original bytes.
  *
  * @example
- * const tap = createSseTap(headers['content-encoding'], (ev) => console.log(ev.event));
+ * const tap = createSseTap(headers['content-encoding'], (ev) => seen.push(ev.event));
  * tap.write(chunk); await tap.end();
  */
 export function createSseTap(contentEncoding: string | undefined, onEvent: (event: SseEvent) => void): BodyTap {
