@@ -1,4 +1,5 @@
-export { createGateway, resolvePlugins, type Gateway, type GatewayOptions, type PluginInput } from './gateway.js';
+export { createGateway, type Gateway, type GatewayOptions } from './gateway.js';
+export { resolvePlugins, type PluginInput, type PluginSources } from './plugin-setup.js';
 export { definePlugin, type PluginDefinition, type PluginApi, type PluginHooks, type LoadedPlugin, type Reply, type Outcome } from './plugin.js';
 export type { RequestContext, RequestState, Principal, Usage, RouteInfo, RouteKind, GatewayRequest, UpstreamRequest, UpstreamResponseHead, SseEvent } from './context.js';
 export type { CompletionRecord, GatewayEvents } from './events.js';
