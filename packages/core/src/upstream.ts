@@ -89,7 +89,13 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     const requestId = headers['request-id'];
     if (typeof requestId === 'string') this.result.upstreamRequestId = requestId;
     const head = { status, headers: relayableResponseHeaders(headers) };
-    const pending = this.pipeline.onResponseHeaders(this.ctx, head);
+    let pending: void | Promise<void>;
+    try {
+      pending = this.pipeline.onResponseHeaders(this.ctx, head);
+    } catch (err) {
+      controller.abort(toGatewayError(err));
+      return;
+    }
     if (pending === undefined) return this.start(head.status, head.headers);
     controller.pause();
     pending.then(
@@ -121,7 +127,8 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
       this.tap = createSseTap(this.encoding, (ev) => this.onEvent(ev));
     } else if (ok && this.pipeline.hasChunkHooks && this.adapter.isJsonLines(ctx)) {
       this.tap = createLineTap(this.encoding, (ev) => this.pipeline.onChunk(ctx, ev));
-    } else if (ok && this.contentType.includes('json') && ctx.route.kind !== 'other') {
+    } else if (json && ctx.route.kind === 'messages') {
+      // Only messages carry usage; nothing else needs a copy.
       this.copy = [];
     }
     ctx.raw.res.writeHead(status, headers);

@@ -134,6 +134,20 @@ describe('plugin hooks', () => {
     }
   });
 
+  it('a throwing onResponseHeaders hook becomes a 500 in Anthropic shape and aborts the upstream', async () => {
+    const broken = definePlugin({ name: 'broken', priority: 100, setup: () => ({ onResponseHeaders: () => { throw new Error('bug'); } }) });
+    const t = await startGateway({ upstream, plugins: [broken] });
+    try {
+      upstream.once('POST', '/v1/messages', { sse: messageStreamEvents({ text: ['a', 'b'] }), eventDelayMs: 50 });
+      const res = await post(t.url);
+      expect([res.status, JSON.parse(res.body.toString()).error]).toEqual([500, { type: 'api_error', message: 'internal gateway error' }]);
+      const [record] = await t.waitForRecords(1);
+      expect(record.error?.code).toBe('TG_ERR_INTERNAL');
+    } finally {
+      await t.close();
+    }
+  });
+
   it('a config priority override reorders hooks', async () => {
     const order: string[] = [];
     const mk = (name: string, priority: number) => definePlugin({ name, priority, setup: () => ({ onRequest: () => void order.push(name) }) });
