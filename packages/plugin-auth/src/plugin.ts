@@ -1,11 +1,12 @@
-import { ADMIN_GUARD, definePlugin, GatewayError, SPEND_TOTALS } from '@tollgate/core';
+import { ADMIN_GUARD, definePlugin, GatewayError, KEY_LIMITS, SPEND_TOTALS, type KeyLimitsSnapshot, type SpendTotals } from '@tollgate/core';
 import { STORAGE } from '@tollgate/storage';
 import { registerAdminRoutes, requireMaster } from './admin-routes.js';
+import { rollBudgetWindow, windowSpend } from './budget.js';
 import { authConfigSchema, type AuthConfig } from './config-schema.js';
 import { KeyCache } from './key-cache.js';
 import { KeyGate } from './key-gate.js';
 import { KeyService } from './key-service.js';
-import { keyMigrations, KeyStore } from './key-store.js';
+import { budgetPico, keyMigrations, KeyStore, type VirtualKey } from './key-store.js';
 import { RateLimiter } from './limiter.js';
 import { resolveMasterKey } from './master-key.js';
 
@@ -45,6 +46,7 @@ export const authPlugin = definePlugin<AuthConfig>({
     const gate = new KeyGate(resolved?.key, cache, store, new RateLimiter());
     registerAdminRoutes(api, service, resolved?.key);
     api.provide(ADMIN_GUARD, { requireAdmin: (req) => requireMaster(req, resolved?.key) });
+    api.provide(KEY_LIMITS, { get: (hash) => limitsOf(cache.peek(hash, Date.now()), gate.spend) });
 
     api.onReady(async () => {
       const spend = api.has(SPEND_TOTALS) ? api.resolve(SPEND_TOTALS) : undefined;
@@ -62,3 +64,19 @@ export const authPlugin = definePlugin<AuthConfig>({
     };
   },
 });
+
+/** A cached key's limits for exporters; the budget as it stands in the window `now` is in. */
+function limitsOf(found: VirtualKey | null | undefined, spend: SpendTotals | undefined): KeyLimitsSnapshot | undefined {
+  if (!found) return undefined;
+  const key = rollBudgetWindow(found, spend, Date.now()) ?? found;
+  const budget = budgetPico(key);
+  return {
+    keyHash: key.token,
+    keyAlias: key.keyAlias ?? undefined,
+    maxBudget: budget,
+    remainingBudget: budget === undefined ? undefined : budget - windowSpend(key, spend),
+    rpmLimit: key.rpmLimit ?? undefined,
+    tpmLimit: key.tpmLimit ?? undefined,
+    maxParallelRequests: key.maxParallelRequests ?? undefined,
+  };
+}

@@ -103,7 +103,8 @@ export const costPlugin = definePlugin<CostConfig>({
       },
       onComplete(ctx, outcome) {
         const s = state(ctx);
-        const priced = s.priced ?? priceRequest(ctx, price);
+        // Kept in state: exporters read the price from the request:complete record.
+        const priced = (s.priced ??= priceRequest(ctx, price));
         record(spendRowFor(ctx, outcome, priced, { messageId: s.messageId }));
       },
     };

@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { SeriesCap, seriesKey } from './series-cap.js';
+
+const touch = (cap: SeriesCap<number>, user: string) => cap.touch(user, () => ({ user }), 0);
+
+describe('SeriesCap', () => {
+  it('evicts the least recently touched set past the cap, and a touch makes a set recent again', () => {
+    const evicted: string[] = [];
+    const cap = new SeriesCap<number>(3, (s) => evicted.push(`${s.labels.user}=${s.value}`));
+    for (const user of ['a', 'b', 'c']) touch(cap, user).value++;
+    touch(cap, 'a').value++;
+    touch(cap, 'd');
+    touch(cap, 'e');
+    expect(evicted).toEqual(['b=1', 'c=1']);
+    expect([cap.size, cap.evicted]).toEqual([3, 2]);
+    touch(cap, 'e');
+    touch(cap, 'f');
+    expect(evicted).toEqual(['b=1', 'c=1', 'a=2']);
+    expect([...cap.values()].map((s) => s.labels.user)).toEqual(['d', 'e', 'f']);
+  });
+
+  it('a set that comes back after eviction starts from its initial value', () => {
+    const cap = new SeriesCap<number>(1);
+    touch(cap, 'a').value += 5;
+    touch(cap, 'b');
+    expect(touch(cap, 'a').value).toBe(0);
+  });
+
+  it('makes labels only for a new series', () => {
+    const cap = new SeriesCap<number>(10);
+    let made = 0;
+    const labels = () => (made++, { user: 'a' });
+    cap.touch('a', labels, 0);
+    cap.touch('a', labels, 0);
+    expect(made).toBe(1);
+  });
+});
+
+describe('seriesKey', () => {
+  it('tells label values apart whatever they contain', () => {
+    const keys = [['x1:', ''], ['x', '1:'], ['x\u0000', ''], ['x', '\u0000'], ['', 'x1:']].map(seriesKey);
+    expect(new Set(keys).size).toBe(5);
+  });
+});
