@@ -8,6 +8,7 @@ const DEFAULTS = [
   { use: '@tollgate/storage', enabled: true, config: {} },
   { use: '@tollgate/plugin-auth', enabled: true, config: {} },
   { use: '@tollgate/plugin-cost', enabled: true, config: {} },
+  { use: '@tollgate/plugin-prometheus', enabled: true, config: {} },
 ];
 let dir: string;
 

@@ -2,15 +2,17 @@ import { loadConfig, parseConfig, type GatewayConfig, type PluginDefinition } fr
 import authPlugin from '@tollgate/plugin-auth';
 import storagePlugin from '@tollgate/storage';
 import costPlugin from '@tollgate/plugin-cost';
+import loggingPlugin from '@tollgate/plugin-logging';
+import prometheusPlugin from '@tollgate/plugin-prometheus';
 
 /**
- * Loaded when the config lists no plugins, so a bare `tollgate` authenticates with virtual keys
- * and prices every request, kept in the embedded database.
+ * Loaded when the config lists no plugins, so a bare `tollgate` authenticates with virtual keys,
+ * prices every request (both kept in the embedded database) and serves /metrics.
  *
  * @example
- * DEFAULT_PLUGINS; // ['@tollgate/storage', '@tollgate/plugin-auth', '@tollgate/plugin-cost']
+ * DEFAULT_PLUGINS; // ['@tollgate/storage', '@tollgate/plugin-auth', '@tollgate/plugin-cost', '@tollgate/plugin-prometheus']
  */
-export const DEFAULT_PLUGINS = ['@tollgate/storage', '@tollgate/plugin-auth', '@tollgate/plugin-cost'] as const;
+export const DEFAULT_PLUGINS = ['@tollgate/storage', '@tollgate/plugin-auth', '@tollgate/plugin-cost', '@tollgate/plugin-prometheus'] as const;
 
 /**
  * Plugin packages the CLI ships with, resolvable by name from any config.
@@ -22,6 +24,8 @@ export const BUNDLED_MODULES: Readonly<Record<string, PluginDefinition>> = {
   '@tollgate/storage': storagePlugin,
   '@tollgate/plugin-auth': authPlugin,
   '@tollgate/plugin-cost': costPlugin,
+  '@tollgate/plugin-logging': loggingPlugin,
+  '@tollgate/plugin-prometheus': prometheusPlugin,
 };
 
 /**

@@ -103,7 +103,7 @@ describe('runCli', () => {
       c.signals.emit('SIGTERM', 'SIGTERM');
       expect(await running).toBe(0);
       expect(c.err).toEqual([
-        'plugins: auth (900), metadata (800), cost (100), storage (0)',
+        'plugins: auth (900), metadata (800), prometheus (750), cost (100), storage (0)',
         expect.stringMatching(/^tollgate listening on http:\/\/127\.0\.0\.1:\d+$/),
         'tollgate: SIGTERM received, no longer accepting connections; finishing in-flight requests (up to 5000 ms). Send it again to exit now.',
         'tollgate: stopped',

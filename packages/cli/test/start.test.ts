@@ -62,7 +62,7 @@ function post(url: string, key: string | undefined, opts: Parameters<typeof rawR
 describe('tollgate start', () => {
   it('prints where it listens and the plugins, proxies with auth on by default, and exits 0 on SIGTERM', async () => {
     const { cli, url } = await startCli();
-    expect(cli.stderr).toEqual(['plugins: auth (900), metadata (800), cost (100), storage (0)', expect.stringMatching(LISTENING)]);
+    expect(cli.stderr).toEqual(['plugins: auth (900), metadata (800), prometheus (750), cost (100), storage (0)', expect.stringMatching(LISTENING)]);
     expect(existsSync(join(dataDir, 'tollgate.db'))).toBe(true);
 
     const ok = await post(url, MASTER_KEY);
@@ -91,7 +91,7 @@ describe('tollgate start', () => {
 
   it('warns when no upstream key is configured, and runs open without a master key', async () => {
     const { cli, url } = await startCli([], { ANTHROPIC_API_KEY: '', TOLLGATE_MASTER_KEY: '' });
-    expect(cli.stderr).toEqual(['plugins: auth (900), metadata (800), cost (100), storage (0)', NO_UPSTREAM_KEY, expect.stringMatching(LISTENING)]);
+    expect(cli.stderr).toEqual(['plugins: auth (900), metadata (800), prometheus (750), cost (100), storage (0)', NO_UPSTREAM_KEY, expect.stringMatching(LISTENING)]);
     const res = await post(url, 'sk-anything');
     expect(res.status).toBe(200);
     expect(mock.requests[0].headers['x-api-key']).toBeUndefined();
@@ -212,6 +212,6 @@ describe('tollgate start', () => {
       cwd,
     );
     expect(await cli.exited).toEqual({ code: 1, signal: null });
-    expect(cli.stderr).toEqual(['plugins: auth (900), metadata (800), cost (100), storage (0)', `tollgate: listen EADDRINUSE: address already in use 127.0.0.1:${mock.port}`]);
+    expect(cli.stderr).toEqual(['plugins: auth (900), metadata (800), prometheus (750), cost (100), storage (0)', `tollgate: listen EADDRINUSE: address already in use 127.0.0.1:${mock.port}`]);
   });
 });
