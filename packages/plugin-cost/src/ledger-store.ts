@@ -79,24 +79,30 @@ export class LedgerStore {
     this.db = storage.db.withTables<Tables>() as unknown as Kysely<Tables>;
   }
 
-  /** Writes rows (and their tags) in one transaction; rows already there are left alone. */
+  /**
+   * Writes rows (and their tags) in one transaction, off the request path (an SQLite file is
+   * written on a worker thread); rows already there are left alone.
+   */
   async insert(rows: SpendRow[]): Promise<void> {
     if (rows.length === 0) return;
-    await this.db.transaction().execute(async (tx) => {
-      await tx
+    const queries = [
+      this.db
         .insertInto('tollgate_spend_logs')
         .values(rows.map(toLogRow))
         .onConflict((oc) => oc.column('request_id').doNothing())
-        .execute();
-      const tags = rows.flatMap((r) => r.request_tags.map((tag) => ({ request_id: r.request_id, tag, start_time: r.start_time })));
-      if (tags.length > 0) {
-        await tx
+        .compile(),
+    ];
+    const tags = rows.flatMap((r) => r.request_tags.map((tag) => ({ request_id: r.request_id, tag, start_time: r.start_time })));
+    if (tags.length > 0) {
+      queries.push(
+        this.db
           .insertInto('tollgate_spend_tags')
           .values(tags)
           .onConflict((oc) => oc.columns(['request_id', 'tag']).doNothing())
-          .execute();
-      }
-    });
+          .compile(),
+      );
+    }
+    await this.storage.background.write(queries);
   }
 
   async rememberBatch(owner: BatchOwner): Promise<void> {

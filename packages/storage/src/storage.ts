@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql, type Migration } from 'kysely';
 import pg from 'pg';
 import { parseDatabaseUrl } from './database-url.js';
+import { inPlaceWriter, sqliteBackgroundWriter, type BackgroundWriter } from './background-writer.js';
 import { migrate, PG_MIGRATION_LOCK } from './migrate.js';
 
 export interface StorageOptions {
@@ -26,6 +27,12 @@ export interface Storage {
   readonly description: string;
   /** Runs `owner`'s migrations in name order, once, under a lock shared by every replica. */
   migrate(owner: string, migrations: Record<string, Migration>): Promise<void>;
+  /**
+   * Runs batches of compiled write queries (build them with `db` and `.compile()`), each batch
+   * in one transaction, off the request path: on a worker thread for an SQLite file, through
+   * the pool for PostgreSQL.
+   */
+  readonly background: BackgroundWriter;
   /** True when the database answers a trivial query. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -42,6 +49,7 @@ export async function createStorage(options: StorageOptions = {}): Promise<Stora
   const target = parseDatabaseUrl(options.url, options.dataDir ?? './.tollgate');
   let db: Kysely<any>;
   let description: string;
+  let background: BackgroundWriter;
   if (target.driver === 'sqlite') {
     if (target.file !== ':memory:') mkdirSync(dirname(target.file), { recursive: true });
     const sqlite = new Database(target.file, { timeout: 10_000 });
@@ -50,6 +58,7 @@ export async function createStorage(options: StorageOptions = {}): Promise<Stora
     sqlite.pragma('foreign_keys = ON');
     db = new Kysely({ dialect: new SqliteDialect({ database: sqlite }) });
     description = `sqlite:${target.file}`;
+    background = sqliteBackgroundWriter(target.file, db);
   } else {
     const url = new URL(target.url);
     description = `postgres://${url.host}${url.pathname}${options.schema ? ` (schema ${options.schema})` : ''}`;
@@ -62,6 +71,7 @@ export async function createStorage(options: StorageOptions = {}): Promise<Stora
       types: { getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid === 20 ? Number : pg.types.getTypeParser(oid, format as 'text')) } as pg.CustomTypesConfig,
     });
     db = new Kysely({ dialect: new PostgresDialect({ pool }) });
+    background = inPlaceWriter(db);
   }
   return {
     driver: target.driver,
@@ -76,7 +86,11 @@ export async function createStorage(options: StorageOptions = {}): Promise<Stora
         return false;
       }
     },
-    close: () => db.destroy(),
+    background,
+    async close() {
+      await background.close();
+      await db.destroy();
+    },
   };
 }
 

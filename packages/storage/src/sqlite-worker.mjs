@@ -1,0 +1,40 @@
+// Runs compiled write queries for one SQLite file on a worker thread, so the gateway's event
+// loop never does the B-tree and WAL work of the spend ledger. Plain JavaScript: Node loads it
+// as is from src/ (tests) and from dist/ (tsc copies it with allowJs).
+import { parentPort, workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+
+const db = new Database(workerData.file, { timeout: 10_000 });
+db.pragma('journal_mode = WAL');
+db.pragma('synchronous = NORMAL');
+
+const MAX_STATEMENTS = 100;
+const statements = new Map();
+
+function statement(sql) {
+  let s = statements.get(sql);
+  if (!s) {
+    s = db.prepare(sql);
+    statements.set(sql, s);
+    if (statements.size > MAX_STATEMENTS) statements.delete(statements.keys().next().value);
+  }
+  return s;
+}
+
+const runAll = db.transaction((queries) => {
+  for (const q of queries) statement(q.sql).run(...q.parameters);
+});
+
+parentPort.on('message', (msg) => {
+  if (msg.close) {
+    db.close();
+    parentPort.postMessage({ id: msg.id });
+    return;
+  }
+  try {
+    runAll(msg.queries);
+    parentPort.postMessage({ id: msg.id });
+  } catch (err) {
+    parentPort.postMessage({ id: msg.id, error: err instanceof Error ? err.message : String(err), code: err?.code });
+  }
+});
