@@ -72,17 +72,25 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   const readiness = new Map<string, () => Promise<boolean> | boolean>();
   const closers: (() => void | Promise<void>)[] = [];
   const readyHooks: (() => void | Promise<void>)[] = [];
-  const loaded = await setupPlugins({ config, options, adapters, log, env, events, container, router, readiness, closers, readyHooks });
+  let loaded;
   try {
-    for (const ready of readyHooks) await ready();
+    loaded = await setupPlugins({ config, options, adapters, log, env, events, container, router, readiness, closers, readyHooks });
+    for (const ready of readyHooks) {
+      await Promise.resolve()
+        .then(ready)
+        .catch((err: unknown) => {
+          if (err instanceof GatewayError) throw err;
+          throw new GatewayError('TG_ERR_PLUGIN', `a plugin's onReady check failed: ${(err as Error).message}`, { cause: err });
+        });
+    }
   } catch (err) {
+    // A failed boot closes what was already opened (database pools, worker threads).
     for (const close of [...closers].reverse()) {
       await Promise.resolve()
         .then(close)
         .catch((closeErr: unknown) => log.error({ err: closeErr }, 'a plugin failed to close after a failed boot'));
     }
-    if (err instanceof GatewayError) throw err;
-    throw new GatewayError('TG_ERR_PLUGIN', `a plugin's onReady check failed: ${(err as Error).message}`, { cause: err });
+    throw err;
   }
   container.register(PLUGINS, { useValue: loaded });
   const pipeline = container.resolve(Pipeline);

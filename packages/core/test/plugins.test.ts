@@ -262,9 +262,12 @@ describe('boot-time checks', () => {
     expect(closed).toEqual(['picky']);
   });
 
-  it('wraps a failing setup in TG_ERR_PLUGIN', async () => {
+  it('wraps a failing setup in TG_ERR_PLUGIN, closing the plugins already set up', async () => {
+    const closed: string[] = [];
+    const first = noop('first', { priority: 10, setup: (api) => void api.onClose(() => void closed.push('first')) });
     const bad = noop('bad', { setup: () => { throw new Error('no database'); } });
-    await expect(createGateway({ plugins: [bad], env: {} })).rejects.toThrow('plugin "bad" failed to set up: no database');
+    await expect(createGateway({ plugins: [first, bad], env: {}, logDestination: { write: () => {} } })).rejects.toThrow('plugin "bad" failed to set up: no database');
+    expect(closed).toEqual(['first']);
   });
 });
 

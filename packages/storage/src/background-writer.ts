@@ -14,41 +14,46 @@ export interface BackgroundWriter {
  */
 export function sqliteBackgroundWriter(file: string, db: Kysely<any>): BackgroundWriter {
   if (file === ':memory:') return inPlaceWriter(db);
-  const worker = new Worker(new URL('./sqlite-worker.mjs', import.meta.url), { workerData: { file } });
-  worker.unref();
   const pending = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+  let worker: Worker | undefined;
   let next = 0;
-  let failed: Error | undefined;
-  const fail = (err: Error) => {
-    failed = err;
+  // A thread that died fails what it held; the next write starts a fresh one.
+  const lost = (w: Worker, err: Error) => {
+    if (worker !== w) return;
+    worker = undefined;
     for (const p of pending.values()) p.reject(err);
     pending.clear();
   };
-  worker.on('message', (m: { id: number; error?: string; code?: string }) => {
-    const p = pending.get(m.id);
-    pending.delete(m.id);
-    if (!p) return;
-    if (m.error === undefined) p.resolve();
-    else p.reject(Object.assign(new Error(m.error), { code: m.code }));
-  });
-  worker.on('error', fail);
-  worker.on('exit', (code) => fail(new Error(`the SQLite writer thread exited (${code})`)));
-  const send = (msg: object) =>
+  const start = (): Worker => {
+    const w = new Worker(new URL('./sqlite-worker.mjs', import.meta.url), { workerData: { file } });
+    w.unref();
+    w.on('message', (m: { id: number; error?: string; code?: string }) => {
+      const p = pending.get(m.id);
+      pending.delete(m.id);
+      if (pending.size === 0) w.unref();
+      if (!p) return;
+      if (m.error === undefined) p.resolve();
+      else p.reject(Object.assign(new Error(m.error), { code: m.code }));
+    });
+    w.on('error', (err) => lost(w, err));
+    w.on('exit', (code) => lost(w, new Error(`the SQLite writer thread exited (${code})`)));
+    return w;
+  };
+  const send = (msg: object, w: Worker) =>
     new Promise<void>((resolve, reject) => {
-      if (failed) return reject(failed);
       const id = next++;
       pending.set(id, { resolve, reject });
-      worker.ref();
-      worker.postMessage({ ...msg, id });
-    }).finally(() => {
-      if (pending.size === 0) worker.unref();
+      w.ref();
+      w.postMessage({ ...msg, id });
     });
   return {
-    write: (queries) => send({ queries: queries.map((q) => ({ sql: q.sql, parameters: q.parameters })) }),
+    write: (queries) => send({ queries: queries.map((q) => ({ sql: q.sql, parameters: q.parameters })) }, (worker ??= start())),
     async close() {
-      if (failed) return;
-      await send({ close: true });
-      await worker.terminate();
+      const w = worker;
+      if (!w) return;
+      await send({ close: true }, w).catch(() => undefined);
+      worker = undefined;
+      await w.terminate();
     },
   };
 }
