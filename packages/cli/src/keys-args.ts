@@ -138,7 +138,8 @@ function oneTarget(action: KeysAction, targets: string[]): string {
   return targets[0];
 }
 
-function toToken(keyOrToken: string): string {
+/** A key's token (its SHA-256): what goes in URLs instead of the secret. */
+export function toToken(keyOrToken: string): string {
   return /^[0-9a-f]{64}$/.test(keyOrToken) ? keyOrToken : createHash('sha256').update(keyOrToken).digest('hex');
 }
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { parseCliArgs } from './args.js';
 import { parseSpendArgs } from './spend-args.js';
@@ -30,14 +31,14 @@ describe('parseSpendArgs', () => {
     ]);
   });
 
-  it('maps spend logs filters to /spend/logs parameters, one page of --limit rows (default 50)', () => {
+  it('maps spend logs filters to /spend/logs parameters (the key as its token), one page of --limit rows (default 50)', () => {
     expect(parseSpendArgs(['spend', 'logs', '--key', 'sk-abc', '--user', 'u', '--end-user', 'e', '--tag', 't', '--model', 'm', '--limit', '5', '--json', '--url', 'http://gw:1', '--master-key', 'k'], NOW)).toEqual({
       command: 'spend',
       action: 'logs',
       json: true,
       url: 'http://gw:1',
       masterKey: 'k',
-      call: { method: 'GET', path: '/spend/logs', query: { api_key: 'sk-abc', user_id: 'u', end_user: 'e', tag: 't', model: 'm', page: '1', page_size: '5' } },
+      call: { method: 'GET', path: '/spend/logs', query: { api_key: createHash('sha256').update('sk-abc').digest('hex'), user_id: 'u', end_user: 'e', tag: 't', model: 'm', page: '1', page_size: '5' } },
     });
     expect(parseSpendArgs(['spend', 'logs'], NOW)).toMatchObject({ call: { query: { page: '1', page_size: '50' } } });
   });

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { AdminCall } from './admin-client.js';
+import { toToken } from './keys-args.js';
 import { UsageError } from './usage-error.js';
 
 export const SPEND_ACTIONS = ['report', 'logs', 'reprice'] as const;
@@ -125,6 +126,8 @@ export function parseSpendArgs(argv: readonly string[], now: number = Date.now()
   }
   const filters = [['key', 'api_key'], ['user', 'user_id'], ['end-user', 'end_user'], ['tag', 'tag'], ['model', 'model']] as const;
   for (const [flag, param] of filters) if (values[flag] !== undefined) query[param] = values[flag];
+  // The secret never goes into a URL: the API takes the key's token too.
+  if (query.api_key !== undefined) query.api_key = toToken(query.api_key);
   const limit = values.limit === undefined ? DEFAULT_LOG_LIMIT : integer('--limit', values.limit, MAX_LOG_LIMIT);
   return { command: 'spend', action: 'logs', ...base({ method: 'GET', path: '/spend/logs', query: { ...query, page: '1', page_size: String(limit) } }) };
 }

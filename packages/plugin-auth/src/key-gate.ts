@@ -46,7 +46,13 @@ export class KeyGate {
     const token = hashKey(presented);
     const cached = this.cache.peek(token, Date.now());
     if (cached !== undefined) return this.admit(ctx, token, cached);
-    return this.cache.load(token).then((key) => this.admit(ctx, token, key ?? null));
+    return this.cache.load(token).then(
+      (key) => this.admit(ctx, token, key ?? null),
+      (err: unknown) => {
+        ctx.log.error({ err, plugin: 'auth' }, 'key lookup failed');
+        throw new GatewayError('TG_ERR_UNAVAILABLE', 'the key store is unavailable; try again shortly', { headers: { 'retry-after': '5' } });
+      },
+    );
   }
 
   /** Model allow-list: runs once the metadata plugin has read the models from the body. */

@@ -69,7 +69,9 @@ export class KeyService {
   async regenerate(keyOrToken: string, fields: KeyFields): Promise<Record<string, unknown>> {
     const current = await this.find(keyOrToken);
     const key = generateKey();
-    const next = this.apply({ ...current, token: hashKey(key), keyName: keyName(key), updatedAt: this.now() }, fields);
+    // Spend is counted per token: carry the window's spend over so a new secret is not a new budget.
+    const carried = current.budgetSpendOffset - (this.spend?.keySpend(current.token) ?? 0n);
+    const next = this.apply({ ...current, token: hashKey(key), keyName: keyName(key), budgetSpendOffset: carried, updatedAt: this.now() }, fields);
     await this.uniqueAlias(next, current.token);
     await this.store.save(next, current.token);
     this.cache.invalidate(current.token);

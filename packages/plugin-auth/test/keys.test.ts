@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import Anthropic from '@anthropic-ai/sdk';
 import { definePlugin, usdToPico, type Pico, SPEND_TOTALS } from '@tollgate/core';
+import { sql } from '@tollgate/storage';
 import { createTestDatabase, DRIVERS, type TestDatabase } from '@tollgate/storage/testing';
 import { messageStreamEvents } from '@tollgate/testing';
 import { hashKey } from '../src/index.js';
@@ -152,6 +153,17 @@ describe.each(DRIVERS)('virtual keys on %s', (driver) => {
     expect(info).toMatchObject({ key, info: { spend: 0.02, max_budget: 0.02, token } });
   });
 
+  it('a regenerated key keeps the spend of its budget window', async () => {
+    const { key, token } = (await admin(h, 'POST', '/key/generate', { max_budget: 0.02 })).body;
+    await sdk(h, key).messages.create(PARAMS);
+    await sdk(h, key).messages.create(PARAMS);
+    await until(async () => spend.totals.get(token) === usdToPico('0.02'));
+    const fresh = (await admin(h, 'POST', '/key/regenerate', { key })).body;
+    const err = await failure(sdk(h, fresh.key).messages.create(PARAMS));
+    expect((err.error as any).error.message).toBe('budget exceeded for this key: spent $0.02 of its $0.02 budget (it does not reset)');
+    expect(fresh.spend).toBe(0.02);
+  });
+
   it('resets the budget when its window ends', async () => {
     const { key, budget_reset_at } = (await admin(h, 'POST', '/key/generate', { max_budget: 0.01, budget_duration: '2s' })).body;
     await sdk(h, key).messages.create(PARAMS);
@@ -252,6 +264,26 @@ describe('the admin API', () => {
     const updated = (await admin(h, 'POST', '/key/update', { key, models: ['claude-opus-4-1'], user_id: 'bob' })).body;
     expect(updated).toMatchObject({ key, models: ['claude-opus-4-1'], user_id: 'bob' });
     expect((await failure(sdk(h, key).messages.create(PARAMS))).status).toBe(403);
+  });
+});
+
+describe('a key store outage', () => {
+  it('answers 503 with retry-after for keys it cannot look up, and keeps serving cached ones', async () => {
+    const db = await createTestDatabase('sqlite');
+    const h = await startHarness({ db, authConfig: { masterKey: MASTER_KEY } });
+    try {
+      const { key } = (await admin(h, 'POST', '/key/generate', {})).body;
+      await sdk(h, key).messages.create(PARAMS);
+      const storage = await db.open();
+      await sql`alter table tollgate_keys rename to tollgate_keys_away`.execute(storage.db);
+      await storage.close();
+      const res = await fetch(`${h.baseURL}/v1/messages`, { method: 'POST', headers: { 'x-api-key': 'sk-never-seen', 'content-type': 'application/json' }, body: JSON.stringify(PARAMS) });
+      expect([res.status, res.headers.get('retry-after'), ((await res.json()) as any).error]).toEqual([503, '5', { type: 'api_error', message: 'the key store is unavailable; try again shortly' }]);
+      await sdk(h, key).messages.create(PARAMS);
+    } finally {
+      await h.close();
+      await db.drop();
+    }
   });
 });
 
