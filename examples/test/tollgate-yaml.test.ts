@@ -28,7 +28,7 @@ describe('examples/tollgate.yaml', () => {
         anthropic: { baseUrl: 'https://api.anthropic.com', apiKey: UPSTREAM_KEY, timeoutMs: 600000, idleTimeoutMs: 300000, connections: null },
       },
       plugins: [
-        { use: '@tollgate/storage', enabled: true, config: { url: 'file::memory:' } },
+        { use: '@tollgate/storage', enabled: true, config: {} },
         { use: '@tollgate/plugin-auth', enabled: true, config: { masterKey: MASTER_KEY } },
         { use: './custom-plugin/plugin.mjs', enabled: true, config: { header: 'x-team', required: true, allowed: ['search', 'support'], tagPrefix: 'team:' } },
       ],
