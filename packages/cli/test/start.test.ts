@@ -60,6 +60,20 @@ function post(url: string, key: string | undefined, opts: Parameters<typeof rawR
 }
 
 describe('tollgate start', () => {
+  it('writes the access line of a request to stdout within about a second, while still running', async () => {
+    const { cli, url } = await startCli();
+    expect((await post(url, MASTER_KEY)).status).toBe(200);
+    const deadline = Date.now() + 3000;
+    let line: string | undefined;
+    while (!(line = cli.stdout.find((l) => l.includes('"log":"access"')))) {
+      if (Date.now() > deadline) throw new Error(`no access line on stdout; got:\n${cli.stdout.join('\n')}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(JSON.parse(line)).toMatchObject({ log: 'access', method: 'POST', path: '/anthropic/v1/messages', status: 200, caller: 'master' });
+    cli.child.kill('SIGTERM');
+    expect((await cli.exited).code).toBe(0);
+  });
+
   it('prints where it listens and the plugins, proxies with auth on by default, and exits 0 on SIGTERM', async () => {
     const { cli, url } = await startCli();
     expect(cli.stderr).toEqual(['plugins: auth (900), metadata (800), prometheus (750), cost (100), storage (0)', expect.stringMatching(LISTENING)]);

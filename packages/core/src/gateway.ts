@@ -57,7 +57,11 @@ export interface Gateway {
 export async function createGateway(options: GatewayOptions = {}): Promise<Gateway> {
   const env = options.env ?? process.env;
   const config = isLoadedConfig(options.config) ? options.config : parseConfig(options.config ?? {}, { env });
-  const destination = options.logDestination ?? pino.destination({ dest: 1, sync: false });
+  // stdout gets lines in 4 KiB writes, not one syscall per access line; a 1 s flush bounds
+  // how long a line can wait when traffic is light.
+  const stdout = options.logDestination ? undefined : pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  const flushTimer = stdout && setInterval(() => stdout.flush(), 1000).unref();
+  const destination = options.logDestination ?? stdout!;
   const log = createLogger({ level: config.log.level, destination });
   const events = new EventEmitter<GatewayEvents>();
   const container = rootContainer.createChildContainer();
@@ -143,12 +147,13 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
           const shown = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
           url = `http://${shown === '0.0.0.0' || shown === '[::]' ? '127.0.0.1' : shown}:${addr.port}`;
           events.emit('gateway:listening', { host: addr.address, port: addr.port });
-          resolve({ host: addr.address, port: addr.port, url });
+          // Boot lines (warnings included) go out before anyone is told the gateway is up.
+          log.flush(() => resolve({ host: addr.address, port: addr.port, url }));
         });
       });
     },
     close({ graceMs = config.server.shutdownGraceMs } = {}) {
-      closing ??= shutdown({ server, inFlight, graceMs, closers, pools, log, events });
+      closing ??= shutdown({ server, inFlight, graceMs, closers, pools, log, events }).finally(() => clearInterval(flushTimer));
       return closing;
     },
   };
