@@ -3,9 +3,8 @@ import { budgetExceeded, rollBudgetWindow } from './budget.js';
 import { readClientKey } from './credentials.js';
 import type { KeyCache } from './key-cache.js';
 import type { KeyStore, VirtualKey } from './key-store.js';
-import { hashKey } from './keys.js';
 import type { RateLimiter } from './limiter.js';
-import type { MasterKey } from './master-key.js';
+import { sha256, type MasterKey } from './master-key.js';
 
 declare module '@tollgate/core' {
   interface RequestState {
@@ -39,11 +38,13 @@ export class KeyGate {
       ctx.principal = OPEN;
       return;
     }
-    if (this.master?.matches(presented)) {
+    // One hash serves both the master-key comparison and the virtual key's token.
+    const digest = sha256(presented);
+    if (this.master?.matchesDigest(digest)) {
       ctx.principal = MASTER;
       return;
     }
-    const token = hashKey(presented);
+    const token = digest.toString('hex');
     const cached = this.cache.peek(token, Date.now());
     if (cached !== undefined) return this.admit(ctx, token, cached);
     return this.cache.load(token).then(

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 
 /**
  * A new virtual key: `sk-` and 32 base64url characters (192 random bits).
@@ -17,7 +17,7 @@ export function generateKey(): string {
  * hashKey('sk-abc'); // '5a3f…'
  */
 export function hashKey(key: string): string {
-  return createHash('sha256').update(key).digest('hex');
+  return hash('sha256', key, 'hex');
 }
 
 /**

@@ -1,10 +1,11 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import { inspect } from 'node:util';
 
 /** Where the master key came from, for the boot log (never the key itself). */
 export type MasterKeySource = 'config' | 'env TOLLGATE_MASTER_KEY' | 'env LITELLM_MASTER_KEY';
 
-const sha256 = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
+/** One-shot SHA-256 (crypto.hash: no Hash object per call). */
+export const sha256 = (value: string): Buffer => hash('sha256', value, 'buffer') as unknown as Buffer;
 
 /**
  * The gateway's master key, held only as its SHA-256 digest. Comparison hashes the candidate
@@ -27,7 +28,12 @@ export class MasterKey {
   /** Constant-time check of a presented key; `undefined` (no key) never matches. */
   matches(candidate: string | undefined): boolean {
     if (candidate === undefined) return false;
-    return timingSafeEqual(sha256(candidate), this.#digest);
+    return this.matchesDigest(sha256(candidate));
+  }
+
+  /** The same check for a key already hashed with `sha256` (the request path hashes once). */
+  matchesDigest(digest: Buffer): boolean {
+    return timingSafeEqual(digest, this.#digest);
   }
 
   toJSON(): string {
