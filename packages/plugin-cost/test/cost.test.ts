@@ -162,6 +162,18 @@ describe.each(DRIVERS)('cost accounting on %s', (driver) => {
     expect((await h.admin('GET', `/key/info?key=${budgeted.token}`)).body.info.spend).toBe(0.007);
   });
 
+  it('books nothing for batch results fetched straight from Anthropic, until they are fetched through the gateway', async () => {
+    const batch = await sdk.messages.batches.create({ requests: [{ custom_id: 'direct-1', params: PARAMS }] } as never);
+    const direct = await rawRequest(`${h.mock.url}/v1/messages/batches/${batch.id}/results`);
+    expect(direct.status).toBe(200);
+    const booked = async () =>
+      Number((await sql<{ n: number }>`select count(*) as n from tollgate_spend_logs where batch_id = ${batch.id} and call_type = 'batch_result'`.execute(storage.db)).rows[0].n);
+    await until(async () => (await h.admin('GET', '/spend/queue')).body.queued === 0);
+    expect(await booked()).toBe(0);
+    for await (const _ of await sdk.messages.batches.results(batch.id)) void _;
+    await until(async () => (await booked()) === 1);
+  });
+
   it('books succeeded batch results at batch rates to the creator, once however often they are fetched', async () => {
     const batch = await sdk.messages.batches.create({
       requests: [
