@@ -395,6 +395,38 @@ function uniquePath(dir, stem) {
   return join(dir, name);
 }
 
+// ---------------------------------------------------------------- one run at a time
+
+const LOCK = join(tmpdir(), 'tollgate-bench.lock');
+
+/** Two benchmarks on the same 2 cores measure each other: wait for the other run to finish. */
+async function takeLock(log, maxWaitS = 900) {
+  const t0 = Date.now();
+  for (let said = false; ; ) {
+    try {
+      writeFileSync(LOCK, String(process.pid), { flag: 'wx' });
+      process.once('exit', () => {
+        try {
+          if (readFileSync(LOCK, 'utf8') === String(process.pid)) rmSync(LOCK);
+        } catch {}
+      });
+      return;
+    } catch {}
+    let holder;
+    try {
+      holder = Number(readFileSync(LOCK, 'utf8'));
+      process.kill(holder, 0);
+    } catch {
+      rmSync(LOCK, { force: true }); // stale: its process is gone
+      continue;
+    }
+    if (Date.now() - t0 > maxWaitS * 1000) throw new Error(`another benchmark (pid ${holder}) has been running for over ${maxWaitS}s; ${LOCK} holds its pid`);
+    if (!said) log(`another benchmark is running (pid ${holder}); waiting for it to finish…`);
+    said = true;
+    await sleep(2000);
+  }
+}
+
 // ---------------------------------------------------------------- main
 
 async function main() {
@@ -414,8 +446,9 @@ async function main() {
   const names = targets.map((t) => t.name);
   const candidates = targets.filter((t) => t.kind === 'process' && t.name !== cfg.baseline).map((t) => t.name);
   const label = (cfg.label ?? `${cfg.quick ? 'quick' : 'full'}-${gatewayMode}${cfg.gatewayConnections ? `-conn${cfg.gatewayConnections}` : ''}`).replace(/[^A-Za-z0-9._-]+/g, '-');
-  const machine = machineFacts();
   const log = (s) => console.error(s);
+  await takeLock(log);
+  const machine = machineFacts();
   log(`tollgate bench (${label}): targets ${names.join(', ')}; gateway = ${gatewayMode}; target logs in ${logDir}`);
   log(`node ${machine.node}, ${machine.cpuModel} ×${machine.nproc}, git ${machine.gitRev}${machine.gitDirty ? '+dirty' : ''}`);
 
