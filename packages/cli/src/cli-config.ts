@@ -1,9 +1,4 @@
-import { loadConfig, parseConfig, type GatewayConfig, type PluginDefinition } from '@tollgate/core';
-import authPlugin from '@tollgate/plugin-auth';
-import storagePlugin from '@tollgate/storage';
-import costPlugin from '@tollgate/plugin-cost';
-import loggingPlugin from '@tollgate/plugin-logging';
-import prometheusPlugin from '@tollgate/plugin-prometheus';
+import { loadConfig, parseConfig, type GatewayConfig, type PluginModule } from '@tollgate/core';
 
 /**
  * Loaded when the config lists no plugins, so a bare `tollgate` authenticates with virtual keys,
@@ -20,12 +15,13 @@ export const DEFAULT_PLUGINS = ['@tollgate/storage', '@tollgate/plugin-auth', '@
  * @example
  * await createGateway({ config, modules: BUNDLED_MODULES });
  */
-export const BUNDLED_MODULES: Readonly<Record<string, PluginDefinition>> = {
-  '@tollgate/storage': storagePlugin,
-  '@tollgate/plugin-auth': authPlugin,
-  '@tollgate/plugin-cost': costPlugin,
-  '@tollgate/plugin-logging': loggingPlugin,
-  '@tollgate/plugin-prometheus': prometheusPlugin,
+export const BUNDLED_MODULES: Readonly<Record<string, PluginModule>> = {
+  // Imported only when a config names them: a gateway without metrics never loads prom-client.
+  '@tollgate/storage': async () => (await import('@tollgate/storage')).default,
+  '@tollgate/plugin-auth': async () => (await import('@tollgate/plugin-auth')).default,
+  '@tollgate/plugin-cost': async () => (await import('@tollgate/plugin-cost')).default,
+  '@tollgate/plugin-logging': async () => (await import('@tollgate/plugin-logging')).default,
+  '@tollgate/plugin-prometheus': async () => (await import('@tollgate/plugin-prometheus')).default,
 };
 
 /**

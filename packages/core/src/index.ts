@@ -1,5 +1,5 @@
 export { createGateway, type Gateway, type GatewayOptions } from './gateway.js';
-export { resolvePlugins, type PluginInput, type PluginSources } from './plugin-setup.js';
+export { resolvePlugins, type PluginInput, type PluginModule, type PluginSources } from './plugin-setup.js';
 export { definePlugin, type PluginDefinition, type PluginApi, type PluginHooks, type LoadedPlugin, type Reply, type Outcome } from './plugin.js';
 export type { RequestContext, RequestState, Principal, Usage, RouteInfo, RouteKind, GatewayRequest, UpstreamRequest, UpstreamResponseHead, SseEvent } from './context.js';
 export type { CompletionRecord, GatewayEvents } from './events.js';

@@ -12,8 +12,13 @@ import type { PluginDefinition } from './plugin.js';
  * @example
  * const def = await importPlugin('./plugins/hello.js', '/etc/tollgate', {});
  */
-export async function importPlugin(spec: string, baseDir: string, known: Readonly<Record<string, PluginDefinition>>): Promise<PluginDefinition> {
-  if (known[spec]) return known[spec];
+export async function importPlugin(spec: string, baseDir: string, known: Readonly<Record<string, PluginDefinition | (() => Promise<PluginDefinition>)>>): Promise<PluginDefinition> {
+  const given = known[spec];
+  if (given) {
+    const def = typeof given === 'function' ? await given() : given;
+    assertPluginDefinition(def, spec);
+    return def;
+  }
   const isPath = spec.startsWith('.') || isAbsolute(spec) || spec.startsWith('file:');
   let mod: Record<string, unknown>;
   try {

@@ -14,12 +14,18 @@ import type { Router, RouteHandler } from './router.js';
 /** A plugin given in code, optionally with its config and a priority override. */
 export type PluginInput = PluginDefinition | { plugin: PluginDefinition; config?: Record<string, unknown>; priority?: number };
 
+/** A plugin definition, or a function that imports one on demand. */
+export type PluginModule = PluginDefinition | (() => Promise<PluginDefinition>);
+
 /** Where plugins come from besides the config file. */
 export interface PluginSources {
   /** Plugins given in code, loaded after the config's `plugins` entries. */
   plugins?: PluginInput[];
-  /** Plugin modules by package name, for config entries whose `use` names them. */
-  modules?: Record<string, PluginDefinition>;
+  /**
+   * Plugin modules by package name, for config entries whose `use` names them: a definition,
+   * or a loader that imports it only when a config names it.
+   */
+  modules?: Record<string, PluginModule>;
 }
 
 export interface SetupDeps {

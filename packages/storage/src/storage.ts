@@ -1,8 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql, type Migration } from 'kysely';
-import pg from 'pg';
+import type pgTypes from 'pg';
 import { parseDatabaseUrl } from './database-url.js';
 import { inPlaceWriter, sqliteBackgroundWriter, type BackgroundWriter } from './background-writer.js';
 import { migrate, PG_MIGRATION_LOCK } from './migrate.js';
@@ -52,6 +51,8 @@ export async function createStorage(options: StorageOptions = {}): Promise<Stora
   let background: BackgroundWriter;
   if (target.driver === 'sqlite') {
     if (target.file !== ':memory:') mkdirSync(dirname(target.file), { recursive: true });
+    // Drivers load only when used: an SQLite gateway never loads pg, and the other way round.
+    const { default: Database } = await import('better-sqlite3');
     const sqlite = new Database(target.file, { timeout: 10_000 });
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('synchronous = NORMAL');
@@ -62,13 +63,14 @@ export async function createStorage(options: StorageOptions = {}): Promise<Stora
   } else {
     const url = new URL(target.url);
     description = `postgres://${url.host}${url.pathname}${options.schema ? ` (schema ${options.schema})` : ''}`;
-    if (options.schema) await ensureSchema(target.url, options.schema);
+    const { default: pg } = await import('pg');
+    if (options.schema) await ensureSchema(pg, target.url, options.schema);
     const pool = new pg.Pool({
       connectionString: target.url,
       max: options.poolSize ?? 10,
       options: options.schema ? `-c search_path=${quoteIdent(options.schema)}` : undefined,
       // int8 (epoch-ms timestamps, counters) as JS numbers; exact money uses NUMERIC/text.
-      types: { getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid === 20 ? Number : pg.types.getTypeParser(oid, format as 'text')) } as pg.CustomTypesConfig,
+      types: { getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid === 20 ? Number : pg.types.getTypeParser(oid, format as 'text')) } as pgTypes.CustomTypesConfig,
     });
     db = new Kysely({ dialect: new PostgresDialect({ pool }) });
     background = inPlaceWriter(db);
@@ -94,7 +96,7 @@ export async function createStorage(options: StorageOptions = {}): Promise<Stora
   };
 }
 
-async function ensureSchema(url: string, schema: string): Promise<void> {
+async function ensureSchema(pg: typeof pgTypes, url: string, schema: string): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
