@@ -99,8 +99,7 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   }
   container.register(PLUGINS, { useValue: loaded });
   const pipeline = container.resolve(Pipeline);
-  // The access line holds only fields built here from non-secret values: no redaction pass.
-  if (config.log.accessLog) attachAccessLog(events, createLogger({ level: config.log.level, destination, redact: false }));
+  if (config.log.accessLog) attachAccessLog(events, destination, config.log.level);
 
   router.add('GET', '/health/liveliness', () => ({ body: { status: 'ok' } }));
   router.add('GET', '/health/readiness', () => checkReadiness(readiness, log));

@@ -16,20 +16,12 @@ export const REDACT_PATHS = [
 
 /**
  * The gateway's pino logger: JSON lines, secrets redacted by path, async writes to stdout
- * unless a destination is given. `redact: false` is for loggers whose every field the gateway
- * builds itself from non-secret values (the access log), where redaction would only cost time.
+ * unless a destination is given.
  *
  * @example
  * const log = createLogger({ level: 'info' });
  */
-export function createLogger(options: { level: string; destination?: DestinationStream; redact?: boolean }): Logger {
+export function createLogger(options: { level: string; destination?: DestinationStream }): Logger {
   const destination = options.destination ?? pino.destination({ dest: 1, sync: false });
-  return pino(
-    {
-      level: options.level,
-      base: undefined,
-      ...(options.redact === false ? {} : { redact: { paths: REDACT_PATHS, censor: '[redacted]' } }),
-    },
-    destination,
-  );
+  return pino({ level: options.level, base: undefined, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, destination);
 }
