@@ -1,7 +1,7 @@
 import { normalizeUsage, type Logger, type RequestContext } from '@tollgate/core';
 import type { BatchOwner, LedgerStore } from './ledger-store.js';
 import type { SpendRow } from './spend-row.js';
-import { tokenFields, type Priced } from './spend-record.js';
+import { attributionOf, tokenFields, type Priced } from './spend-record.js';
 
 const RESULTS = /^(?:.*)\/v1\/messages\/batches\/([^/?]+)\/results(?:\?.*)?$/;
 const MAX_BATCHES_REMEMBERED = 1000;
@@ -41,17 +41,7 @@ export class BatchSettlement {
   async remember(ctx: RequestContext, body: unknown): Promise<void> {
     const b = body as { type?: unknown; id?: unknown } | null;
     if (ctx.request.method !== 'POST' || b?.type !== 'message_batch' || typeof b.id !== 'string') return;
-    const p = ctx.principal;
-    await this.store.rememberBatch({
-      batch_id: b.id,
-      api_key: p?.keyHash ?? null,
-      key_alias: p?.keyAlias ?? null,
-      user_id: p?.userId ?? null,
-      team_id: p?.teamId ?? null,
-      end_user: ctx.endUser ?? null,
-      request_tags: ctx.tags,
-      created_at: ctx.startTime,
-    });
+    await this.store.rememberBatch({ batch_id: b.id, ...attributionOf(ctx), created_at: ctx.startTime });
   }
 
   /** Loads the batch's creator and what is already booked; undefined for batches made elsewhere. */
@@ -86,20 +76,16 @@ export class BatchSettlement {
     fetch.settled.add(requestId);
     const usage = normalizeUsage(message.usage);
     const model = typeof message.model === 'string' ? message.model : null;
-    const priced = model ? this.price(model, { ...usage, serviceTier: 'batch' }, new Date(fetch.owner.created_at)) : { spend: 0n, unpriced: true };
-    const o = fetch.owner;
+    // The owner row carries the batch's attribution under the ledger's own column names.
+    const { batch_id: _batchId, created_at: createdAt, ...owner } = fetch.owner;
+    const priced = model ? this.price(model, { ...usage, serviceTier: 'batch' }, new Date(createdAt)) : { spend: 0n, unpriced: true };
     this.book({
       request_id: requestId,
       upstream_request_id: null,
       message_id: typeof message.id === 'string' ? message.id : null,
       call_type: 'batch_result',
       model,
-      api_key: o.api_key,
-      key_alias: o.key_alias,
-      user_id: o.user_id,
-      team_id: o.team_id,
-      end_user: o.end_user,
-      request_tags: o.request_tags,
+      ...owner,
       status: 200,
       ...tokenFields({ ...usage, serviceTier: 'batch' }),
       spend: priced.spend,
@@ -107,7 +93,7 @@ export class BatchSettlement {
       stream: false,
       aborted: false,
       batch_id: fetch.batchId,
-      start_time: o.created_at,
+      start_time: createdAt,
       end_time: Date.now(),
       completion_start_time: null,
     });

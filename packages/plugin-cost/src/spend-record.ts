@@ -9,24 +9,39 @@ export interface Priced {
 
 const ZERO = { input: 0, output: 0, read: 0, w5: 0, w1: 0, web: 0 };
 
+/** Who a request is booked to: the key and its owners, the end user and the tags. */
+export type Attribution = Pick<SpendRow, 'api_key' | 'key_alias' | 'user_id' | 'team_id' | 'end_user' | 'request_tags'>;
+
 /**
- * The ledger row of a finished request: attribution from the principal and the request's
- * metadata, every token field on its own, status and timings.
+ * The attribution of a request, from its principal and metadata.
+ *
+ * @example
+ * attributionOf(ctx).api_key; // the key's hash, or null in open mode
  */
-export function spendRowFor(ctx: RequestContext, outcome: Outcome, priced: Priced, ids: { messageId?: string; batchId?: string }): SpendRow {
+export function attributionOf(ctx: RequestContext): Attribution {
   const p = ctx.principal;
   return {
-    request_id: ctx.id,
-    upstream_request_id: ctx.state.cost?.upstreamRequestId ?? null,
-    message_id: ids.messageId ?? null,
-    call_type: ctx.route.kind,
-    model: ctx.route.model ?? null,
     api_key: p?.keyHash ?? null,
     key_alias: p?.keyAlias ?? null,
     user_id: p?.userId ?? null,
     team_id: p?.teamId ?? null,
     end_user: ctx.endUser ?? null,
     request_tags: ctx.tags,
+  };
+}
+
+/**
+ * The ledger row of a finished request: attribution from the principal and the request's
+ * metadata, every token field on its own, status and timings.
+ */
+export function spendRowFor(ctx: RequestContext, outcome: Outcome, priced: Priced, ids: { messageId?: string; batchId?: string }): SpendRow {
+  return {
+    request_id: ctx.id,
+    upstream_request_id: ctx.state.cost?.upstreamRequestId ?? null,
+    message_id: ids.messageId ?? null,
+    call_type: ctx.route.kind,
+    model: ctx.route.model ?? null,
+    ...attributionOf(ctx),
     status: outcome.status,
     ...tokenFields(ctx.usage),
     spend: priced.spend,
