@@ -6,6 +6,7 @@ import { createTestDatabase, DRIVERS, type TestDatabase } from '@tollgate/storag
 import { messageStreamEvents } from '@tollgate/testing';
 import { hashKey } from '../src/index.js';
 import { MASTER_KEY, startHarness, UPSTREAM_KEY, waitForCompleted, type Harness } from './harness.js';
+import { until } from '@tollgate/testing';
 
 const PARAMS = { model: 'claude-haiku-4-5', max_tokens: 16, messages: [{ role: 'user' as const, content: 'Hi' }] };
 
@@ -49,14 +50,6 @@ async function failure(p: Promise<unknown>): Promise<Anthropic.APIError> {
   );
   expect(err).toBeInstanceOf(Anthropic.APIError);
   return err as Anthropic.APIError;
-}
-
-async function until(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe.each(DRIVERS)('virtual keys on %s', (driver) => {

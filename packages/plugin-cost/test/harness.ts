@@ -4,6 +4,7 @@ import storagePlugin from '@tollgate/storage';
 import type { TestDatabase } from '@tollgate/storage/testing';
 import { createMockUpstream, type MockUpstream } from '@tollgate/testing';
 import { costPlugin } from '../src/plugin.js';
+import { until } from '@tollgate/testing';
 
 export const MASTER_KEY = 'sk-tg-master-cost-tests-5d1f';
 export const UPSTREAM_KEY = 'sk-ant-upstream-cost-tests';
@@ -70,11 +71,5 @@ export async function startCostHarness(options: { db: TestDatabase; costConfig?:
   };
 }
 
-/** Polls until `check` is true (rejects after the deadline). No fixed sleeps. */
-export async function until(check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** Re-exported for the tests that import it from here. */
+export { until };

@@ -9,6 +9,7 @@ import { LedgerStore, ledgerMigrations } from '../src/ledger-store.js';
 import { SpendWriter } from '../src/spend-writer.js';
 import { RunningTotals } from '../src/spend-totals.js';
 import type { SpendRow } from '../src/spend-row.js';
+import { until } from '@tollgate/testing';
 
 const silent = createLogger({ level: 'silent', destination: { write: () => {} } });
 
@@ -21,14 +22,6 @@ function row(id: string, spend: bigint, extra: Partial<SpendRow> = {}): SpendRow
     service_tier: null, inference_geo: null, speed: null, spend, unpriced: false, stream: false, aborted: false,
     batch_id: null, start_time: 1_700_000_000_000, end_time: 1_700_000_000_100, completion_start_time: null, ...extra,
   };
-}
-
-async function until(check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 const count = async (s: Storage) => Number((await sql<{ n: number }>`select count(*) as n from tollgate_spend_logs`.execute(s.db)).rows[0].n);

@@ -3,6 +3,7 @@ import { createLogger, type CompletionRecord } from '@tollgate/core';
 import { DeliveryError } from './delivery.js';
 import { ExportQueue, type Sink } from './export-queue.js';
 import { RingBuffer } from './ring-buffer.js';
+import { until } from '@tollgate/testing';
 
 function record(id: string, routeKind: CompletionRecord['routeKind'] = 'messages'): CompletionRecord {
   return {
@@ -53,14 +54,6 @@ function queueWith(sink: Sink, options: Partial<ConstructorParameters<typeof Exp
     ...options,
   });
   return { q, lines };
-}
-
-async function until(check: () => boolean, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 describe('RingBuffer', () => {

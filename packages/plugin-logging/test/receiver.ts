@@ -1,5 +1,6 @@
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { until } from '@tollgate/testing';
 
 export interface Post {
   path: string;
@@ -95,11 +96,5 @@ function anyValue(v: any): unknown {
   throw new Error(`unknown OTLP value ${JSON.stringify(v)}`);
 }
 
-/** Polls until `check` is true (rejects after the deadline). No fixed sleeps. */
-export async function until(check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+/** Re-exported for the tests that import it from here. */
+export { until };

@@ -6,6 +6,7 @@ import { createTestDatabase, type TestDatabase } from '@tollgate/storage/testing
 import { createMockUpstream, type MockUpstream } from '@tollgate/testing';
 import { prometheusPlugin } from '../src/plugin.js';
 import { parseExposition, type Exposition } from './exposition.js';
+import { until } from '@tollgate/testing';
 
 export const MASTER_KEY = 'sk-tg-master-prometheus-tests-7c2a';
 export const UPSTREAM_KEY = 'sk-ant-upstream-prometheus-tests';
@@ -93,11 +94,5 @@ export async function startHarness(options: { prometheus?: Record<string, unknow
   };
 }
 
-/** Polls until `check` is true (rejects after the deadline). No fixed sleeps. */
-export async function until(check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+/** Re-exported for the tests that import it from here. */
+export { until };

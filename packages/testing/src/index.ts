@@ -43,3 +43,4 @@ export {
 } from './message-batches.js';
 export { paginate, type Page } from './pagination.js';
 export { rawRequest, type RawRequestOptions, type RawResponse } from './raw-client.js';
+export { until } from './until.js';

@@ -7,6 +7,7 @@ import { rawRequest } from './raw-client.js';
 import type { WriteInfo } from './reply.js';
 import { ssePieces } from './send-reply.js';
 import { serializeSseEvent, serializeSseEvents, type SseEventSpec } from './sse.js';
+import { until } from './until.js';
 
 let mock: MockUpstream;
 
@@ -22,14 +23,6 @@ const events = messageStreamEvents({ id: 'msg_fixed', model: 'm', text: ['Hel', 
 const wire = serializeSseEvents(events);
 
 /** Polls `condition` every few ms until true; throws after `timeoutMs`. */
-async function until(condition: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met before deadline');
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}
-
 describe('json and body replies', () => {
   it('sends json with status, default headers and custom headers', async () => {
     mock.route('GET', '/j', { status: 418, headers: { 'X-Custom': 'yes', 'set-cookie': ['a=1', 'b=2'] }, json: { a: [1] } });
