@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EventEmitter } from 'eventemitter3';
 import type { Logger } from 'pino';
@@ -9,9 +8,10 @@ import { ClientRequest, Context } from './context.js';
 import { errorBody, GatewayError, toGatewayError } from './errors.js';
 import type { CompletionRecord, GatewayEvents } from './events.js';
 import { assertSafePath } from './path-guard.js';
-import type { Pipeline, } from './pipeline.js';
+import type { Pipeline } from './pipeline.js';
 import type { Outcome, Reply } from './plugin.js';
 import type { ProviderAdapter } from './provider.js';
+import { requestId } from './request-id.js';
 import { UpstreamCall, type CallResult } from './upstream.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -36,7 +36,7 @@ export async function proxyRequest(deps: ProxyDeps, adapter: ProviderAdapter, re
   const method = req.method ?? 'GET';
   const request = new ClientRequest(method, adapter.mountPath + restPath, req.headers, EMPTY);
   const route = { provider: adapter.name, kind: adapter.classify(method, restPath), upstreamPath: adapter.basePath + rest, models: [] as string[], stream: false };
-  const ctx = new Context(randomUUID(), deps.log, request, req, res, route);
+  const ctx = new Context(requestId(), deps.log, request, req, res, route);
   deps.inFlight.add(ctx);
   res.once('close', () => {
     if (!res.writableFinished) ctx.abort();

@@ -21,8 +21,14 @@ function statement(sql) {
   return s;
 }
 
-const runAll = db.transaction((queries) => {
-  for (const q of queries) statement(q.sql).run(...q.parameters);
+const runAll = db.transaction((msg) => {
+  if (msg.queries) for (const q of msg.queries) statement(q.sql).run(...q.parameters);
+  if (msg.inserts) {
+    for (const ins of msg.inserts) {
+      const s = statement(ins.sql);
+      for (const row of ins.rows) s.run(row);
+    }
+  }
 });
 
 parentPort.on('message', (msg) => {
@@ -32,7 +38,7 @@ parentPort.on('message', (msg) => {
     return;
   }
   try {
-    runAll(msg.queries);
+    runAll(msg);
     parentPort.postMessage({ id: msg.id });
   } catch (err) {
     parentPort.postMessage({ id: msg.id, error: err instanceof Error ? err.message : String(err), code: err?.code });

@@ -69,6 +69,30 @@ describe.each(DRIVERS)('storage on %s', (driver) => {
     expect(row).toEqual({ id: 'kept' });
   });
 
+  it('background inserts run in one transaction, skip rows that collide and keep big integers exact', async () => {
+    tdb = await createTestDatabase(driver);
+    const s = await openStorage();
+    await s.migrate('widgets', migrations);
+    const columns = ['id', 'count', 'created_at', 'owner'];
+    const big = (2n ** 62n + 7n).toString();
+    await s.background.insert([{ table: 'widgets', columns, rows: [['a', big, 1, null], ['b', 2, 2, 'bo']], onConflictDoNothing: ['id'] }]);
+    // 'a' again is skipped; 'c' lands; all in one transaction with the second batch.
+    await s.background.insert([
+      { table: 'widgets', columns, rows: [['a', 0, 9, 'changed'], ['c', 3, 3, null]], onConflictDoNothing: ['id'] },
+      { table: 'widgets', columns: ['id', 'created_at'], rows: [['d', 4]] },
+    ]);
+    // A batch that fails writes none of its rows.
+    await expect(s.background.insert([{ table: 'widgets', columns, rows: [['e', 5, 5, null], ['b', 0, 0, null]] }])).rejects.toThrow();
+    await expect(s.background.insert([{ table: 'widgets; drop table widgets', columns, rows: [] }])).rejects.toThrow('not a plain SQL identifier');
+    const rows = await s.db.selectFrom('widgets').select(['id', sql<string>`cast(count as text)`.as('count'), 'owner']).orderBy('id').execute();
+    expect(rows).toEqual([
+      { id: 'a', count: big, owner: null },
+      { id: 'b', count: '2', owner: 'bo' },
+      { id: 'c', count: '3', owner: null },
+      { id: 'd', count: '0', owner: null },
+    ]);
+  });
+
   it('reports a failing migration by name', async () => {
     tdb = await createTestDatabase(driver);
     const s = await openStorage();
