@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Migration, type Storage } from '@tollgate/storage';
+import { sql, type BulkInsert, type Kysely, type Migration, type Storage } from '@tollgate/storage';
 import type { SpendRow } from './spend-row.js';
 
 type LogRow = Omit<SpendRow, 'request_tags' | 'spend' | 'unpriced' | 'stream' | 'aborted'> & {
@@ -67,6 +67,16 @@ export const ledgerMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '002_partial_indexes': {
+    // Most rows have no end user and almost none a batch: rows without one stay out of those
+    // indexes, so they cost the insert nothing. Lookups by a value (`= ?`) still use them.
+    async up(db: Kysely<any>) {
+      for (const col of ['end_user', 'batch_id']) {
+        await db.schema.dropIndex(`tollgate_spend_logs_${col}`).execute();
+        await db.schema.createIndex(`tollgate_spend_logs_${col}`).on('tollgate_spend_logs').column(col).where(sql.ref(col), 'is not', null).execute();
+      }
+    },
+  },
 };
 
 export type BatchOwner = Omit<Tables['tollgate_batches'], 'request_tags'> & { request_tags: string[] };
@@ -85,24 +95,11 @@ export class LedgerStore {
    */
   async insert(rows: SpendRow[]): Promise<void> {
     if (rows.length === 0) return;
-    const queries = [
-      this.db
-        .insertInto('tollgate_spend_logs')
-        .values(rows.map(toLogRow))
-        .onConflict((oc) => oc.column('request_id').doNothing())
-        .compile(),
-    ];
-    const tags = rows.flatMap((r) => r.request_tags.map((tag) => ({ request_id: r.request_id, tag, start_time: r.start_time })));
-    if (tags.length > 0) {
-      queries.push(
-        this.db
-          .insertInto('tollgate_spend_tags')
-          .values(tags)
-          .onConflict((oc) => oc.columns(['request_id', 'tag']).doNothing())
-          .compile(),
-      );
-    }
-    await this.storage.background.write(queries);
+    const tags: [string, string, number][] = [];
+    for (const r of rows) for (const tag of r.request_tags) tags.push([r.request_id, tag, r.start_time]);
+    const batches: BulkInsert[] = [{ table: 'tollgate_spend_logs', columns: LOG_COLUMNS, rows: rows.map(logValues), onConflictDoNothing: ['request_id'] }];
+    if (tags.length > 0) batches.push({ table: 'tollgate_spend_tags', columns: TAG_COLUMNS, rows: tags, onConflictDoNothing: ['request_id', 'tag'] });
+    await this.storage.background.insert(batches);
   }
 
   async rememberBatch(owner: BatchOwner): Promise<void> {
@@ -162,13 +159,23 @@ export function joinSpendSum(r: { spend_micro: string | null; spend_rest: string
   return BigInt(r.spend_micro ?? '0') * BigInt(PICO_PER_MICRO) + BigInt(r.spend_rest ?? '0');
 }
 
-function toLogRow(r: SpendRow): LogRow {
-  return {
-    ...r,
-    request_tags: JSON.stringify(r.request_tags),
-    spend: r.spend.toString(),
-    unpriced: r.unpriced ? 1 : 0,
-    stream: r.stream ? 1 : 0,
-    aborted: r.aborted ? 1 : 0,
-  };
+const LOG_COLUMNS = [
+  'request_id', 'upstream_request_id', 'message_id', 'call_type', 'model', 'api_key', 'key_alias', 'user_id', 'team_id', 'end_user',
+  'request_tags', 'status', 'prompt_tokens', 'completion_tokens', 'input_tokens', 'output_tokens', 'cache_read_input_tokens',
+  'cache_creation_input_tokens', 'cache_creation_5m_tokens', 'cache_creation_1h_tokens', 'web_search_requests', 'service_tier',
+  'inference_geo', 'speed', 'spend', 'unpriced', 'stream', 'aborted', 'batch_id', 'start_time', 'end_time', 'completion_start_time',
+] as const satisfies readonly (keyof SpendRow)[];
+// Fails to compile when SpendRow gains a field LOG_COLUMNS does not write.
+const everyColumnWritten: [Exclude<keyof SpendRow, (typeof LOG_COLUMNS)[number]>] extends [never] ? true : false = true;
+void everyColumnWritten;
+const TAG_COLUMNS = ['request_id', 'tag', 'start_time'] as const;
+
+/** A row's values in LOG_COLUMNS order, as both engines store them. */
+function logValues(r: SpendRow): unknown[] {
+  const out = new Array<unknown>(LOG_COLUMNS.length);
+  for (let i = 0; i < LOG_COLUMNS.length; i++) {
+    const v = r[LOG_COLUMNS[i]!];
+    out[i] = typeof v === 'boolean' ? (v ? 1 : 0) : typeof v === 'bigint' ? v.toString() : Array.isArray(v) ? JSON.stringify(v) : v;
+  }
+  return out;
 }

@@ -37,10 +37,14 @@ export interface SpendQueueState {
  */
 export class SpendWriter {
   private queue: SpendRow[] = [];
+  /** Date.now() when each queued row arrived. */
+  private arrivals: number[] = [];
   private spooled = 0;
   private writeFailures = 0;
   private healthy = true;
   private timer: NodeJS.Timeout | undefined;
+  /** When the pending timer fires (epoch ms). */
+  private timerAt = Infinity;
   private retryMs = 250;
   private nextRetryAt = 0;
   private draining: Promise<void> | undefined;
@@ -60,14 +64,14 @@ export class SpendWriter {
     this.healthy = false;
     await this.replaySpool();
     if (this.healthy) return [];
-    this.schedule(this.retryMs);
+    this.schedule();
     return rows;
   }
 
   enqueue(row: SpendRow): void {
     this.queue.push(row);
-    if (this.queue.length >= this.o.batchSize) this.schedule(0);
-    else this.schedule(this.o.flushIntervalMs);
+    this.arrivals.push(Date.now());
+    if (this.queue.length === 1 || this.queue.length === this.o.batchSize) this.schedule();
   }
 
   state(): SpendQueueState {
@@ -82,23 +86,36 @@ export class SpendWriter {
     await this.drain();
   }
 
-  private schedule(ms: number): void {
-    if (this.timer || this.closed) return;
+  /**
+   * Sets the timer for the next drain: now when a full batch waits, else when the oldest row
+   * is due, or when the next replay of the spool is.
+   */
+  private schedule(): void {
+    if (this.closed || this.draining) return; // a running drain schedules again when it ends
+    let at = Infinity;
+    if (this.queue.length >= this.o.batchSize) at = 0;
+    else if (this.queue.length > 0) at = this.arrivals[0]! + this.o.flushIntervalMs;
+    if (!this.healthy) at = Math.min(at, this.nextRetryAt);
+    if (at >= this.timerAt || at === Infinity) return;
+    clearTimeout(this.timer);
+    this.timerAt = at;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      if (this.draining) return;
+      this.timerAt = Infinity;
       this.draining = this.drain().finally(() => {
         this.draining = undefined;
-        if (this.queue.length > 0) this.schedule(0);
+        this.schedule();
       });
-    }, ms);
+    }, Math.max(0, at - Date.now()));
     this.timer.unref();
   }
 
+  /** Writes full batches, and a partial one once its oldest row is due (or at close). */
   private async drain(): Promise<void> {
     if (!this.healthy && Date.now() >= this.nextRetryAt) await this.replaySpool();
-    while (this.queue.length > 0) {
+    while (this.queue.length >= this.o.batchSize || (this.queue.length > 0 && (this.closed || this.arrivals[0]! + this.o.flushIntervalMs <= Date.now()))) {
       const batch = this.queue.splice(0, this.o.batchSize);
+      this.arrivals.splice(0, batch.length);
       if (this.healthy && (await this.tryWrite(batch))) {
         // An embedded database writes on this thread: let requests run between batches.
         await new Promise((r) => setImmediate(r));
@@ -106,7 +123,6 @@ export class SpendWriter {
       }
       await this.spool(batch);
     }
-    if (!this.healthy && !this.closed) this.schedule(Math.max(0, this.nextRetryAt - Date.now()));
   }
 
   private async tryWrite(rows: SpendRow[]): Promise<boolean> {

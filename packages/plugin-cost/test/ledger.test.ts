@@ -70,6 +70,33 @@ describe.each(DRIVERS)('spend ledger on %s', (driver) => {
     await writer.close();
   });
 
+  it('under a steady stream of rows, writes full batches, and a partial one only when its oldest row is due', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tg-spool-'));
+    const writes: { size: number; waitedMs: number }[] = [];
+    const arrived = new Map<string, number>();
+    const writer = new SpendWriter({
+      // A database that takes 10 ms per write: rows keep arriving while it works.
+      write: async (rows) => {
+        writes.push({ size: rows.length, waitedMs: Date.now() - arrived.get(rows[0]!.request_id)! });
+        await new Promise((r) => setTimeout(r, 10));
+      },
+      spoolFile: join(dir, 'spool.jsonl'), log: silent, flushIntervalMs: 100, batchSize: 50, maxRetryMs: 200,
+    });
+    await writer.start();
+    for (let i = 0; i < 130; i++) {
+      arrived.set(`t${i}`, Date.now());
+      writer.enqueue(row(`t${i}`, 1n));
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    await until(() => writer.state().queued === 0 && writes.reduce((n, w) => n + w.size, 0) === 130, 2000);
+    await writer.close();
+    // Not a write per handful of rows that came in during the previous write.
+    expect(writes.map((w) => w.size)).toEqual([50, 50, 30]);
+    // The partial batch waited for its flush interval, and no longer than that plus a write.
+    expect(writes[2]!.waitedMs).toBeGreaterThanOrEqual(99);
+    expect(Math.max(...writes.map((w) => w.waitedMs))).toBeLessThan(100 + 60);
+  });
+
   it('survives a database outage under load: rows spool to disk and all arrive exactly once afterwards', async () => {
     const store = await open();
     const dir = await mkdtemp(join(tmpdir(), 'tg-spool-'));
