@@ -48,8 +48,21 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   private contentType = '';
   /** Response headers held back while a body is buffered for rewriting. */
   private heldHeaders?: Record<string, string | string[]>;
-  private readonly resume = () => this.controller?.resume();
+  /** The headers timeout until response headers arrive, then the body's idle timeout. */
+  private timer?: NodeJS.Timeout;
+  private paused = false;
+  private readonly resume = () => {
+    this.paused = false;
+    this.timer?.refresh();
+    this.controller?.resume();
+  };
   private readonly onAbort = () => this.controller?.abort(new GatewayError('TG_ERR_BAD_REQUEST', 'client closed the request'));
+  private readonly onHeadersTimeout = () => this.controller?.abort(new GatewayError('TG_ERR_UPSTREAM_TIMEOUT', 'the upstream did not answer in time'));
+  private readonly onIdleTimeout = () => {
+    // A body we paused (slow client, a hook still running) is not the upstream stalling.
+    if (this.paused) this.timer?.refresh();
+    else this.controller?.abort(new GatewayError('TG_ERR_UPSTREAM_TIMEOUT', 'the upstream response stalled'));
+  };
 
   constructor(
     private readonly ctx: Context,
@@ -64,18 +77,21 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   /** Dispatches and resolves when the response has fully ended, failed or been aborted. */
   run(pool: Pool, upstream: UpstreamRequest): Promise<CallResult> {
     this.ctx.onAbort = this.onAbort;
+    // The timeouts are this call's own timers, not undici's: undici replaces its per-connection
+    // timer whenever the timeout changes (headers 600 s, then body 300 s), and the replaced
+    // timers stay listed until its next tick, long enough that each request's survived two
+    // scavenges and was promoted: 1.4 MB promoted per scavenge at 12k req/s, against 12 KB.
+    this.timer = setTimeout(this.onHeadersTimeout, this.adapter.timeoutMs).unref();
     pool.dispatch(
-      {
-        path: upstream.path,
-        method: upstream.method as Dispatcher.HttpMethod,
-        headers: upstream.headers,
-        body: upstream.body,
-        headersTimeout: this.adapter.timeoutMs,
-        bodyTimeout: this.adapter.idleTimeoutMs,
-      },
+      { path: upstream.path, method: upstream.method as Dispatcher.HttpMethod, headers: upstream.headers, body: upstream.body, headersTimeout: 0, bodyTimeout: 0 },
       this,
     );
     return this.done;
+  }
+
+  private pause(controller: Dispatcher.DispatchController): void {
+    this.paused = true;
+    controller.pause();
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -86,6 +102,8 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
     this.result.status = status;
     this.result.upstreamHeaders = performance.now();
+    clearTimeout(this.timer);
+    this.timer = setTimeout(this.onIdleTimeout, this.adapter.idleTimeoutMs).unref();
     const requestId = headers['request-id'];
     if (typeof requestId === 'string') this.result.upstreamRequestId = requestId;
     const head = { status, headers: relayableResponseHeaders(headers) };
@@ -97,11 +115,11 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
       return;
     }
     if (pending === undefined) return this.start(head.status, head.headers);
-    controller.pause();
+    this.pause(controller);
     pending.then(
       () => {
         this.start(head.status, head.headers);
-        controller.resume();
+        this.resume();
       },
       (err: unknown) => controller.abort(toGatewayError(err)),
     );
@@ -145,8 +163,9 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.timer!.refresh();
     if (this.mode === 'relay' && !this.ctx.raw.res.write(chunk)) {
-      controller.pause();
+      this.pause(controller);
       this.ctx.raw.res.once('drain', this.resume);
     }
     if (this.tap) this.tap.write(chunk);
@@ -161,6 +180,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
+    clearTimeout(this.timer);
     this.result.upstreamEnd = performance.now();
     void this.finish();
   }
@@ -243,6 +263,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   }
 
   private settle(): void {
+    clearTimeout(this.timer);
     this.ctx.onAbort = undefined;
     this.resolve(this.result);
   }

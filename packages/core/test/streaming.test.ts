@@ -230,6 +230,43 @@ describe('streaming through the gateway', () => {
     expect(rec.usage).toEqual(recordUsage(7));
   });
 
+  it('ends a stream that stalls longer than idleTimeoutMs with a timeout error event', async () => {
+    await tg.close();
+    tg = await startGateway({ upstream: mock, config: { providers: { anthropic: { idleTimeoutMs: 300 } } } });
+    const events = streamEvents(['Hello']);
+    mock.route('POST', '/v1/messages', { sse: events, eventDelayMs: 2000 });
+
+    const started = Date.now();
+    const res = await postStream();
+
+    expect(Date.now() - started).toBeLessThan(1500);
+    const error = { type: 'error', error: { type: 'timeout_error', message: 'the upstream response stalled' } };
+    const got = parseSseEvents(res.body.toString());
+    expect(got.map((e) => e.event)).toEqual(['message_start', 'error']); // the first event, then nothing for 2 s
+    expect(got[1]!.data).toEqual(error);
+    const [rec] = await tg.waitForRecords(1);
+    expect(rec.error).toEqual({ code: 'TG_ERR_UPSTREAM_TIMEOUT', ...error.error });
+  });
+
+  it('does not time out a stream the gateway paused for a slow client', async () => {
+    await tg.close();
+    tg = await startGateway({ upstream: mock, config: { providers: { anthropic: { idleTimeoutMs: 300 } } } });
+    const delta = 'x'.repeat(16 * 1024);
+    const events = streamEvents(Array.from({ length: 1000 }, () => delta));
+    const wire = Buffer.from(serializeSseEvents(events));
+    mock.route('POST', '/v1/messages', { sse: events, waitForDrain: true });
+
+    let clientRes: IncomingMessage | undefined;
+    const done = postStream({ onResponse: (res) => (clientRes = res), onChunk: (_chunk, i) => i === 0 && clientRes!.pause() });
+    await new Promise((r) => setTimeout(r, 1000)); // paused for more than three idle timeouts
+    clientRes!.resume();
+    const res = await done;
+
+    expect(res.body.equals(wire)).toBe(true);
+    const [rec] = await tg.waitForRecords(1);
+    expect(rec.error).toBeUndefined();
+  });
+
   it('ends the stream with an Anthropic error event when the upstream hangs up', async () => {
     const events = streamEvents(['Hello', ' there']);
     mock.route('POST', '/v1/messages', { sse: events, hangUpAfterEvents: 3 });
