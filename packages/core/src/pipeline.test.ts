@@ -80,3 +80,43 @@ describe('Pipeline', () => {
     expect((errors[0] as { plugin: string }).plugin).toBe('bad');
   });
 });
+
+describe('Pipeline.onResponseBody', () => {
+  const head = { status: 200, headers: {} };
+  const logged: unknown[] = [];
+  const loggingCtx = { log: { error: (o: { plugin: string }) => void logged.push(o.plugin) } } as unknown as RequestContext;
+  const plugin = (name: string, priority: number, fn: NonNullable<PluginHooks['onResponseBody']>): LoadedPlugin => ({ name, priority, hooks: { onResponseBody: fn } });
+
+  it('returns no promise when every hook is synchronous, and logs a throwing one without stopping the rest', () => {
+    const seen: string[] = [];
+    logged.length = 0;
+    const p = build([
+      plugin('a', 1, () => void seen.push('a')),
+      plugin('b', 2, () => {
+        throw new Error('boom');
+      }),
+      plugin('c', 3, () => void seen.push('c')),
+    ]);
+    expect(p.onResponseBody(loggingCtx, head, {})).toBeUndefined();
+    expect(seen).toEqual(['a', 'c']);
+    expect(logged).toEqual(['b']);
+  });
+
+  it('awaits an async hook before later ones, and logs a rejected one without rejecting', async () => {
+    const seen: string[] = [];
+    logged.length = 0;
+    const p = build([
+      plugin('a', 1, async () => {
+        await new Promise((r) => setTimeout(r, 10));
+        seen.push('a');
+      }),
+      plugin('b', 2, () => Promise.reject(new Error('boom'))),
+      plugin('c', 3, () => void seen.push('c')),
+    ]);
+    const r = p.onResponseBody(loggingCtx, head, {});
+    expect(r).toBeInstanceOf(Promise);
+    await r;
+    expect(seen).toEqual(['a', 'c']);
+    expect(logged).toEqual(['b']);
+  });
+});

@@ -86,16 +86,32 @@ export class Pipeline {
     }
   }
 
-  /** A failing body hook is logged and skipped: the response is still sent. */
-  async onResponseBody(ctx: RequestContext, head: UpstreamResponseHead, body: unknown): Promise<void> {
-    for (const h of this.body) {
-      try {
-        const r = h.fn(ctx, head, body);
-        if (isPromise(r)) await r;
-      } catch (err) {
-        ctx.log.error({ plugin: h.plugin, err }, 'onResponseBody hook failed');
-      }
+  /**
+   * A failing body hook is logged and skipped: the response is still sent. Returns a promise
+   * only when some hook did.
+   */
+  onResponseBody(ctx: RequestContext, head: UpstreamResponseHead, body: unknown): void | Promise<void> {
+    for (let i = 0; i < this.body.length; i++) {
+      const r = this.bodyHook(i, ctx, head, body);
+      if (r) return r.then(() => this.bodyFrom(i + 1, ctx, head, body));
     }
+  }
+
+  private async bodyFrom(start: number, ctx: RequestContext, head: UpstreamResponseHead, body: unknown): Promise<void> {
+    for (let i = start; i < this.body.length; i++) await this.bodyHook(i, ctx, head, body);
+  }
+
+  /** Runs one body hook; a failure (thrown or rejected) is logged, never passed on. */
+  private bodyHook(i: number, ctx: RequestContext, head: UpstreamResponseHead, body: unknown): Promise<void> | undefined {
+    const h = this.body[i]!;
+    const failed = (err: unknown) => ctx.log.error({ plugin: h.plugin, err }, 'onResponseBody hook failed');
+    try {
+      const r = h.fn(ctx, head, body);
+      if (isPromise(r)) return Promise.resolve(r).then(() => undefined, failed);
+    } catch (err) {
+      failed(err);
+    }
+    return undefined;
   }
 
   /** Every hook runs even when one fails; failures are logged with the request id. */

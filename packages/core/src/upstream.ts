@@ -182,37 +182,52 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   onResponseEnd(): void {
     clearTimeout(this.timer);
     this.result.upstreamEnd = performance.now();
-    void this.finish();
+    let pending: void | Promise<void> = undefined;
+    try {
+      pending = this.readBody();
+    } catch (err) {
+      this.unreadable(err);
+    }
+    // Synchronous unless a tap or hook has to wait: no promise per request on the plain path.
+    if (!pending) return this.close();
+    pending.then(
+      () => this.close(),
+      (err: unknown) => {
+        this.unreadable(err);
+        this.close();
+      },
+    );
   }
 
-  private async finish(): Promise<void> {
+  /** Reads usage from what was copied, and sends a held-back body. */
+  private readBody(): void | Promise<void> {
+    if (this.mode !== 'relay') return this.sendBuffered();
+    if (this.tap) return this.tap.end().then(() => this.readStreamUsage());
+    if (this.copy) this.ctx.usage = this.adapter.usageFromJson(JSON.parse(decode(Buffer.concat(this.copy), this.encoding).toString('utf8')));
+  }
+
+  private readStreamUsage(): void {
+    if (!this.usageTap) return;
+    this.ctx.usage = this.usageTap.usage();
+    const err = this.usageTap.error();
+    if (err) this.result.streamError = { code: 'TG_ERR_UPSTREAM_STREAM', ...err };
+  }
+
+  private unreadable(err: unknown): void {
+    this.ctx.log.warn({ err }, 'could not read usage from the upstream response');
+  }
+
+  private close(): void {
     const res = this.ctx.raw.res;
-    try {
-      if (this.mode !== 'relay') {
-        await this.sendBuffered();
-      } else if (this.tap) {
-        await this.tap.end();
-        if (this.usageTap) {
-          this.ctx.usage = this.usageTap.usage();
-          const err = this.usageTap.error();
-          if (err) this.result.streamError = { code: 'TG_ERR_UPSTREAM_STREAM', ...err };
-        }
-      } else if (this.copy) {
-        this.ctx.usage = this.adapter.usageFromJson(JSON.parse(decode(Buffer.concat(this.copy), this.encoding).toString('utf8')));
-      }
-    } catch (err) {
-      this.ctx.log.warn({ err }, 'could not read usage from the upstream response');
-    } finally {
-      if (!res.writableEnded) res.end();
-      this.settle();
-    }
+    if (!res.writableEnded) res.end();
+    this.settle();
   }
 
   /** Sends a held-back body (rewritten on rewrite routes); unparseable bodies go out as they came. */
-  private async sendBuffered(): Promise<void> {
-    const res = this.ctx.raw.res;
+  private sendBuffered(): void | Promise<void> {
     const original = Buffer.concat(this.copy!);
-    const head = { status: this.result.status, headers: { ...this.heldHeaders! } };
+    // The held headers object itself (the upstream's, already copied once by relayableResponseHeaders).
+    const head = { status: this.result.status, headers: this.heldHeaders! };
     let out = original;
     let body: unknown;
     try {
@@ -220,19 +235,23 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     } catch (err) {
       this.ctx.log.warn({ err }, 'upstream JSON body could not be read; relaying it unchanged');
     }
-    if (body !== undefined) {
-      if (this.mode === 'rewrite') {
-        out = Buffer.from(JSON.stringify(this.adapter.rewriteResponse(body, this.gatewayBase)));
-        delete head.headers['content-encoding'];
-      } else {
-        this.ctx.usage = this.adapter.usageFromJson(body);
-      }
-      await this.pipeline.onResponseBody(this.ctx, head, body);
+    if (body === undefined) return this.sendHeld(head, out);
+    if (this.mode === 'rewrite') {
+      out = Buffer.from(JSON.stringify(this.adapter.rewriteResponse(body, this.gatewayBase)));
+      delete head.headers['content-encoding'];
+    } else {
+      this.ctx.usage = this.adapter.usageFromJson(body);
     }
+    const pending = this.pipeline.onResponseBody(this.ctx, head, body);
+    if (!pending) return this.sendHeld(head, out);
+    return pending.then(() => this.sendHeld(head, out));
+  }
+
+  private sendHeld(head: { status: number; headers: Record<string, string | string[]> }, out: Buffer): void {
     head.headers['content-length'] = String(out.length);
     this.mode = 'relay';
-    res.writeHead(head.status, head.headers);
-    res.end(out);
+    this.ctx.raw.res.writeHead(head.status, head.headers);
+    this.ctx.raw.res.end(out);
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {

@@ -76,9 +76,9 @@ export const costPlugin = definePlugin<CostConfig>({
     const state = (ctx: RequestContext): CostState => (ctx.state.cost ??= {});
 
     return {
-      async onRequest(ctx) {
+      onRequest(ctx) {
         const batchId = settlement.resultsBatchId(ctx);
-        if (batchId) state(ctx).batch = await settlement.prepare(batchId);
+        if (batchId) return settlement.prepare(batchId).then((batch) => void (state(ctx).batch = batch));
       },
       onResponseHeaders(ctx, head) {
         const s = state(ctx);
@@ -94,7 +94,7 @@ export const costPlugin = definePlugin<CostConfig>({
           state(ctx).messageId = messageIdOf(ev.data);
         }
       },
-      async onResponseBody(ctx, head, body) {
+      onResponseBody(ctx, head, body) {
         if (ctx.route.kind === 'batches') return settlement.remember(ctx, body);
         const s = state(ctx);
         s.messageId = typeof (body as { id?: unknown })?.id === 'string' ? (body as { id: string }).id : undefined;
