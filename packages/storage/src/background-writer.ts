@@ -40,7 +40,9 @@ export function sqliteBackgroundWriter(file: string, db: Kysely<any>): Backgroun
     pending.clear();
   };
   const start = (): Worker => {
-    const w = new Worker(new URL('./sqlite-worker.mjs', import.meta.url), { workerData: { file } });
+    // The thread holds one batch at a time: a small young generation keeps its heap (and the
+    // gateway's RSS) from growing to V8's defaults, sized for a busy main thread.
+    const w = new Worker(new URL('./sqlite-worker.mjs', import.meta.url), { workerData: { file }, resourceLimits: { maxYoungGenerationSizeMb: 2 } });
     w.unref();
     w.on('message', (m: { id: number; error?: string; code?: string }) => {
       const p = pending.get(m.id);
