@@ -32,7 +32,7 @@ export const costConfigSchema = {
         flushIntervalMs: { type: 'integer', minimum: 1, default: 250, description: 'Longest a row waits in memory before it is written (also the most a hard crash can lose).' },
         batchSize: { type: 'integer', minimum: 1, maximum: 5000, default: 500, description: 'Rows per database write (one transaction; an SQLite file is written on a worker thread). Under load, full batches go at once; fewer rows wait for the flush interval.' },
         maxRetryMs: { type: 'integer', minimum: 10, default: 30000, description: 'Longest pause between retries while the database fails.' },
-        spoolFile: { type: 'string', description: 'Where rows wait on disk while the database is down. Default: <TOLLGATE_DATA_DIR or ./.tollgate>/spend-spool.jsonl.' },
+        spoolFile: { type: 'string', description: 'Where rows wait on disk while the database is down. Default: spend-spool.jsonl in the storage plugin\'s dataDir.' },
       },
     },
     responseCostHeader: { type: 'boolean', default: true, description: 'Add x-tollgate-response-cost (USD) to non-streaming message responses.' },

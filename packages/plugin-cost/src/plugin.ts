@@ -52,11 +52,10 @@ export const costPlugin = definePlugin<CostConfig>({
     const storage = api.resolve(STORAGE);
     await storage.migrate('cost', ledgerMigrations);
     const store = new LedgerStore(storage);
-    const dataDir = api.env.TOLLGATE_DATA_DIR || './.tollgate';
     const writer = new SpendWriter({
       ...api.config.ledger,
       write: (rows) => store.insert(rows),
-      spoolFile: resolve(api.config.ledger.spoolFile ?? join(dataDir, 'spend-spool.jsonl')),
+      spoolFile: resolve(api.config.ledger.spoolFile ?? join(storage.dataDir, 'spend-spool.jsonl')),
       log: api.log,
     });
     const totals = new RunningTotals();

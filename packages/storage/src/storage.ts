@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { Kysely, PostgresDialect, SqliteDialect, sql, type Migration } from 'kysely';
 import type pgTypes from 'pg';
 import { parseDatabaseUrl } from './database-url.js';
@@ -24,6 +24,11 @@ export interface Storage {
   readonly db: Kysely<any>;
   /** Where it points, without credentials: for logs and messages. */
   readonly description: string;
+  /**
+   * The gateway's folder for local files (absolute): the embedded database lives here, and
+   * other plugins keep their files here too (the cost plugin's spend spool).
+   */
+  readonly dataDir: string;
   /** Runs `owner`'s migrations in name order, once, under a lock shared by every replica. */
   migrate(owner: string, migrations: Record<string, Migration>): Promise<void>;
   /**
@@ -45,7 +50,8 @@ export interface Storage {
  * await storage.migrate('auth', { '001_keys': { up: async (db) => { … } } });
  */
 export async function createStorage(options: StorageOptions = {}): Promise<Storage> {
-  const target = parseDatabaseUrl(options.url, options.dataDir ?? './.tollgate');
+  const dataDir = resolve(options.dataDir ?? './.tollgate');
+  const target = parseDatabaseUrl(options.url, dataDir);
   let db: Kysely<any>;
   let description: string;
   let background: BackgroundWriter;
@@ -79,6 +85,7 @@ export async function createStorage(options: StorageOptions = {}): Promise<Stora
     driver: target.driver,
     db,
     description,
+    dataDir,
     migrate: (owner, migrations) => migrate(db, target.driver, owner, migrations),
     async ping() {
       try {
