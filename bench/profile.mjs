@@ -5,7 +5,7 @@
 // files. Not a benchmark: the profiler itself costs CPU. Use it to compare before and after.
 //   node bench/profile.mjs [--seconds 8] [--top 40] [--keep] -- node packages/cli/dist/main.js --port {port} --host 127.0.0.1
 // The command gets the same env as in run.mjs; `node` in it gets --cpu-prof added.
-import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, writeFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +29,8 @@ const { values: opts, positionals } = parseArgs({
     callers: { type: 'string' },
     children: { type: 'string' },
     stdout: { type: 'string' },
+    // Writes {function: µs per request} of self time, to diff two runs.
+    json: { type: 'string' },
     // Moves the newest busy thread (the SQLite writer when there is one, started on the first
     // write) to core 1 after the warm-up, so the main thread's profile is not charged for the time
     // that thread ran on its core (samples land on whatever the main thread resumes in).
@@ -80,14 +82,14 @@ for (const [tid, t] of threads1) {
   if (d > 0) console.log(`  thread ${tid} ${t.name}: ${((d * 10_000) / reqs).toFixed(1)} µs/req`);
 }
 await stopChild(load);
-target.kill('SIGINT');
+target.kill('SIGTERM');
 await new Promise((res) => target.once('exit', res));
 await stopChild(mock);
 await sleep(100);
 
 const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
 if (file) summarize(JSON.parse(readFileSync(join(dir, file), 'utf8')), Number(opts.top), warm.ok + reqs);
-else if (!opts.noprof) console.log('no profile written (did the target exit cleanly on SIGINT?)');
+else if (!opts.noprof) console.log('no profile written (did the target exit cleanly on SIGTERM?)');
 if (opts.keep) console.log(`kept ${dir}`);
 else rmSync(dir, { recursive: true, force: true });
 
@@ -181,6 +183,7 @@ function summarize(profile, top, requests) {
     console.log(`\ncallers of ${opts.callers}:`);
     for (const [k, us] of [...chains].sort((a, b) => b[1] - a[1]).slice(0, 10)) console.log(`${pct(us)}  ${k}`);
   }
+  if (opts.json) writeFileSync(opts.json, JSON.stringify(Object.fromEntries([...fnTotals].map(([f, us]) => [f, us / requests]))));
   console.log('\nself time by function:');
   for (const [f, us] of [...fnTotals].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${pct(us)}  ${f}`);
 }
