@@ -4,15 +4,10 @@
 // request takes the virtual-key path (hash, cache, checks) instead of the master-key comparison.
 //   node bench/lib/virtual-key-gateway.mjs --port P --host H [--config FILE]
 import { randomBytes } from 'node:crypto';
-import { setFlagsFromString } from 'node:v8';
 import { createStorage } from '../../packages/storage/dist/index.js';
 import { keyMigrations, KeyStore } from '../../packages/plugin-auth/dist/key-store.js';
 import { hashKey, keyName } from '../../packages/plugin-auth/dist/keys.js';
 import { CLIENT_HEADERS } from './fixtures.mjs';
-
-// As packages/cli/src/main.ts does, and before anything runs: V8 cannot take back a
-// pretenuring decision made while the flag was on.
-setFlagsFromString('--no-allocation-site-pretenuring');
 
 const secret = CLIENT_HEADERS['x-api-key'];
 const storage = await createStorage({ url: process.env.DATABASE_URL, dataDir: process.env.TOLLGATE_DATA_DIR ?? './.tollgate' });

@@ -144,6 +144,8 @@ export class Context implements RequestContext {
   aborted = false;
   /** Core's own abort listener (the upstream call); plugins use `signal`. */
   onAbort: (() => void) | undefined;
+  /** Its place in the gateway's InFlight list; -1 when not in it. */
+  inFlightSlot = -1;
   private controller?: AbortController;
   /** performance.now() at arrival; timings are measured on this clock. */
   readonly t0 = performance.now();

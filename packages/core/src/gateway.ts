@@ -11,6 +11,7 @@ import type { Context } from './context.js';
 import { GatewayError } from './errors.js';
 import type { GatewayEvents } from './events.js';
 import { attachAccessLog } from './access-log.js';
+import { InFlight } from './in-flight.js';
 import { LineWriter } from './line-writer.js';
 import { createLogger } from './logger.js';
 import { Pipeline } from './pipeline.js';
@@ -105,7 +106,7 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   router.add('GET', '/health/readiness', () => checkReadiness(readiness, log));
 
   const pools = new Map([...adapters].map(([name, a]) => [name, new Pool(a.origin, { connections: a.connections, pipelining: 1 })]));
-  const inFlight = new Set<Context>();
+  const inFlight = new InFlight();
   let closing: Promise<void> | undefined;
   const deps: ProxyDeps = { config, log, events, pipeline, pools, inFlight, isClosing: () => closing !== undefined };
   const mounts = [...adapters.values()].map((a) => ({ prefix: `${a.mountPath}/`, adapter: a }));
@@ -177,7 +178,7 @@ async function checkReadiness(checks: Map<string, () => Promise<boolean> | boole
 
 async function shutdown(s: {
   server: Server;
-  inFlight: Set<Context>;
+  inFlight: InFlight;
   graceMs: number;
   closers: (() => void | Promise<void>)[];
   pools: Map<string, Pool>;
@@ -191,7 +192,7 @@ async function shutdown(s: {
   while (s.inFlight.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   if (s.inFlight.size > 0) {
     s.log.warn({ inFlight: s.inFlight.size }, 'grace period over: cutting in-flight requests');
-    for (const ctx of s.inFlight) ctx.abort();
+    for (const ctx of s.inFlight.list()) ctx.abort();
     const cutoff = Date.now() + 2000;
     while (s.inFlight.size > 0 && Date.now() < cutoff) await new Promise((r) => setTimeout(r, 10));
   }

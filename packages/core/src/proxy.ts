@@ -6,6 +6,7 @@ import { readBody } from './body.js';
 import type { GatewayConfig } from './config-schema.js';
 import { ClientRequest, Context } from './context.js';
 import { errorBody, GatewayError, toGatewayError } from './errors.js';
+import type { InFlight } from './in-flight.js';
 import type { CompletionRecord, GatewayEvents } from './events.js';
 import { assertSafePath } from './path-guard.js';
 import type { Pipeline } from './pipeline.js';
@@ -22,7 +23,7 @@ export interface ProxyDeps {
   events: EventEmitter<GatewayEvents>;
   pipeline: Pipeline;
   pools: ReadonlyMap<string, Pool>;
-  inFlight: Set<Context>;
+  inFlight: InFlight;
   isClosing(): boolean;
 }
 
