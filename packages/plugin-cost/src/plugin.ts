@@ -60,6 +60,9 @@ export const costPlugin = definePlugin<CostConfig>({
     });
     const totals = new RunningTotals();
     await totals.load(store, await writer.start());
+    // Summing a large ledger left SQLite's caches holding memory the gateway never uses again:
+    // 13 MiB of RSS over a 169k-row ledger (123 -> 110 MiB after start).
+    await storage.shrinkMemory();
     api.provide(SPEND_TOTALS, totals);
     api.provide(SPEND_QUEUE, writer);
     api.onClose(() => writer.close());

@@ -39,6 +39,11 @@ export interface Storage {
   readonly background: BackgroundWriter;
   /** True when the database answers a trivial query. */
   ping(): Promise<boolean>;
+  /**
+   * Gives back what a big one-off query left in the embedded database's caches (SQLite
+   * `PRAGMA shrink_memory`; nothing to do for PostgreSQL, whose work happens in the server).
+   */
+  shrinkMemory(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -96,6 +101,9 @@ export async function createStorage(options: StorageOptions = {}): Promise<Stora
       }
     },
     background,
+    async shrinkMemory() {
+      if (target.driver === 'sqlite') await sql`pragma shrink_memory`.execute(db);
+    },
     async close() {
       await background.close();
       await db.destroy();

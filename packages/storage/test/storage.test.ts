@@ -93,6 +93,15 @@ describe.each(DRIVERS)('storage on %s', (driver) => {
     ]);
   });
 
+  it('shrinkMemory can run at any time and the database keeps working', async () => {
+    tdb = await createTestDatabase(driver);
+    const s = await openStorage();
+    await s.migrate('widgets', migrations);
+    await s.db.insertInto('widgets').values({ id: 'w', created_at: 1 }).execute();
+    await s.shrinkMemory();
+    expect(await s.db.selectFrom('widgets').select('id').execute()).toEqual([{ id: 'w' }]);
+  });
+
   it('reports a failing migration by name', async () => {
     tdb = await createTestDatabase(driver);
     const s = await openStorage();
