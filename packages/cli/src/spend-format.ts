@@ -1,34 +1,16 @@
 import { picoToUsd, usdToPico } from '@tollgate/core';
+import type { SpendLogView, SpendReportView } from '@tollgate/plugin-cost';
 import type { SpendGroup } from './spend-args.js';
 import { formatTable } from './table.js';
 
 /** One row of `GET /spend/report`. */
-export interface SpendReportRow {
-  key: string | null;
-  key_alias?: string | null;
-  spend: number;
-  spend_exact: string;
-  requests: number;
-  prompt_tokens: number;
-  completion_tokens: number;
-  unpriced_requests: number;
-}
+export type SpendReportRow = SpendReportView;
 
 /** The fields of a `GET /spend/logs` row the table shows. */
-export interface SpendLogRow {
-  request_id: string;
-  model: string | null;
-  api_key: string | null;
-  key_alias: string | null;
-  end_user: string | null;
-  request_tags: string[];
-  status: number;
-  prompt_tokens: number;
-  completion_tokens: number;
-  spend_exact: string;
-  unpriced: boolean;
-  startTime: string;
-}
+export type SpendLogRow = Pick<
+  SpendLogView,
+  'request_id' | 'model' | 'api_key' | 'key_alias' | 'end_user' | 'request_tags' | 'status' | 'prompt_tokens' | 'completion_tokens' | 'spend_exact' | 'unpriced' | 'startTime'
+>;
 
 /** One page of `GET /spend/logs?page=…`. */
 export interface SpendLogPage {

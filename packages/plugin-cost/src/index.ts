@@ -8,3 +8,4 @@ export { costPlugin, costPlugin as default } from './plugin.js';
 export { costConfigSchema, type CostConfig } from './cost-config.js';
 export type { SpendRow } from './spend-row.js';
 export type { SpendQueueState } from './spend-writer.js';
+export type { SpendLogView, SpendReportView } from './spend-views.js';

@@ -1,45 +1,20 @@
 import { picoToNumber, picoToUsd } from '@tollgate/core';
 import type { SpendGroup, StoredLog } from './spend-queries.js';
+import type { SpendRow } from './spend-row.js';
 
-/** One /spend/logs row, in LiteLLM's spend-log field names. `spend` is USD; `spend_exact` its exact decimal. */
-export interface SpendLogView {
-  request_id: string;
-  call_type: string;
-  model: string | null;
-  /** The key's hash. */
-  api_key: string | null;
-  key_alias: string | null;
-  /** The key's user_id. */
+/**
+ * One /spend/logs row: the ledger row in LiteLLM's spend-log field names. `user` is the key's
+ * user_id, `spend` is USD and `spend_exact` its exact decimal; times are ISO strings.
+ */
+export type SpendLogView = Omit<SpendRow, 'user_id' | 'spend' | 'start_time' | 'end_time' | 'completion_start_time'> & {
   user: string | null;
-  team_id: string | null;
-  end_user: string | null;
-  request_tags: string[];
-  status: number;
   spend: number;
   spend_exact: string;
-  prompt_tokens: number;
-  completion_tokens: number;
   total_tokens: number;
-  input_tokens: number;
-  output_tokens: number;
-  cache_read_input_tokens: number;
-  cache_creation_input_tokens: number;
-  cache_creation_5m_tokens: number;
-  cache_creation_1h_tokens: number;
-  web_search_requests: number;
-  service_tier: string | null;
-  inference_geo: string | null;
-  speed: string | null;
-  unpriced: boolean;
-  stream: boolean;
-  aborted: boolean;
-  upstream_request_id: string | null;
-  message_id: string | null;
-  batch_id: string | null;
   startTime: string;
   endTime: string;
   completionStartTime: string | null;
-}
+};
 
 /** One /spend/report row: the group's value under `key`. */
 export interface SpendReportView {
