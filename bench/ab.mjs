@@ -4,16 +4,16 @@
 // Both targets stay up the whole time, pinned to core 0 (only the one under load is busy);
 // mock and load generator on core 1. Reports the median and spread of each, and B/A.
 //   node bench/ab.mjs [--bursts 10] [--seconds 2] --a '[NAME=value …] <cmd with {port}>' --b '<cmd>' [--path P] [--path-b P]
-import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { freePort, request, spawnNodePinned, stopChild, waitMessage, waitPort } from './lib/proc.mjs';
+import { cpuSeconds, freePort, request, spawnNodePinned, stopChild, waitMessage, waitPort } from './lib/proc.mjs';
 import { GATEWAY_PATH } from './lib/targets.mjs';
 
+const cpuMillis = (pid) => cpuSeconds(pid) * 1000;
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const LIB = join(ROOT, 'bench/lib');
 const { values: opts } = parseArgs({
@@ -62,9 +62,9 @@ for (const t of targets) await closed(t, Number(opts.warmup));
 const samples = { a: [], b: [] };
 for (let i = 0; i < Number(opts.bursts); i++) {
   for (const t of i % 2 === 0 ? targets : [...targets].reverse()) {
-    const c0 = cpuMs(t.child.pid);
+    const c0 = cpuMillis(t.child.pid);
     const r = await closed(t, Number(opts.seconds));
-    samples[t.name].push(((cpuMs(t.child.pid) - c0) * 1000) / r.ok);
+    samples[t.name].push(((cpuMillis(t.child.pid) - c0) * 1000) / r.ok);
   }
 }
 const med = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
@@ -76,9 +76,3 @@ for (const t of targets) t.child.kill('SIGTERM');
 await stopChild(mock);
 rmSync(dir, { recursive: true, force: true });
 process.exit(0);
-
-function cpuMs(pid) {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const parts = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return (Number(parts[11]) + Number(parts[12])) * 10;
-}

@@ -11,9 +11,10 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { execFileSync, spawn } from 'node:child_process';
-import { freePort, request, sleep, spawnNodePinned, stopChild, waitMessage, waitPort } from './lib/proc.mjs';
+import { CLK_TCK, cpuSeconds, freePort, request, sleep, spawnNodePinned, stopChild, waitMessage, waitPort } from './lib/proc.mjs';
 import { GATEWAY_PATH } from './lib/targets.mjs';
 
+const cpuMillis = (pid) => cpuSeconds(pid) * 1000;
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const LIB = join(ROOT, 'bench/lib');
 const { values: opts, positionals } = parseArgs({
@@ -70,16 +71,16 @@ if (opts['move-newest-thread']) {
   execFileSync('taskset', ['-p', '-c', '1', String(tid)], { stdio: 'ignore' });
   console.log(`moved thread ${tid} to core 1`);
 }
-const cpu0 = cpuMs(target.pid);
+const cpu0 = cpuMillis(target.pid);
 const threads0 = threadTicks(target.pid);
 const r = await request(load, { type: 'closed', origin, path: opts.path, concurrency: 50, durationMs: Number(opts.seconds) * 1000 }, 'closed:done', 120_000);
-const cpu1 = cpuMs(target.pid);
+const cpu1 = cpuMillis(target.pid);
 const threads1 = threadTicks(target.pid);
 const reqs = r.ok ?? r.requests ?? r.count;
 console.log(`closed loop: ${reqs} ok, ${r.failed ?? 0} failed, ${(r.rps ?? reqs / Number(opts.seconds)).toFixed(0)} req/s, CPU ${(((cpu1 - cpu0) * 1000) / reqs).toFixed(1)} µs/req`);
 for (const [tid, t] of threads1) {
   const d = t.ticks - (threads0.get(tid)?.ticks ?? 0);
-  if (d > 0) console.log(`  thread ${tid} ${t.name}: ${((d * 10_000) / reqs).toFixed(1)} µs/req`);
+  if (d > 0) console.log(`  thread ${tid} ${t.name}: ${((d / CLK_TCK) * 1e6 / reqs).toFixed(1)} µs/req`);
 }
 await stopChild(load);
 target.kill('SIGTERM');
@@ -93,14 +94,6 @@ else if (!opts.noprof) console.log('no profile written (did the target exit clea
 if (opts.keep) console.log(`kept ${dir}`);
 else rmSync(dir, { recursive: true, force: true });
 
-function cpuMs(pid) {
-  // /proc/<pid>/stat of the taskset'd node (taskset execs, so the pid is node's). utime+stime in ticks.
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const parts = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  let ticks = Number(parts[11]) + Number(parts[12]);
-  // Threads are included in the process's stat. Ticks are 10 ms.
-  return ticks * 10;
-}
 
 function threadTicks(pid) {
   const out = new Map();

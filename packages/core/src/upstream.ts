@@ -193,7 +193,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     this.result.upstreamEnd = performance.now();
     let pending: void | Promise<void> = undefined;
     try {
-      pending = this.readBody();
+      pending = this.readResponse();
     } catch (err) {
       this.unreadable(err);
     }
@@ -209,7 +209,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   }
 
   /** Reads usage from what was copied, and sends a held-back body. */
-  private readBody(): void | Promise<void> {
+  private readResponse(): void | Promise<void> {
     if (this.mode !== 'relay') return this.sendBuffered();
     if (this.tap) return this.tap.end().then(() => this.readStreamUsage());
     if (this.copy) this.ctx.usage = this.adapter.usageFromJson(JSON.parse(decode(Buffer.concat(this.copy), this.encoding).toString('utf8')));
