@@ -9,8 +9,11 @@ interface MetricSpec {
   labelNames: readonly string[];
 }
 
-/** Adds `value` to the series under `key`; `labels` is called only for a new series. */
-export type Update<T> = (key: string, labels: () => Labels, value: T) => void;
+/**
+ * Adds `value` to the series under `group` (the principal's label values) and `key` (the
+ * metric's own); `labels` is called only for a new series.
+ */
+export type Update<T> = (group: string, key: string, labels: () => Labels, value: T) => void;
 
 /**
  * Per-request metrics whose label sets are capped per metric (least recently used out); what
@@ -36,8 +39,8 @@ export class CappedMetrics {
   counter(spec: MetricSpec): Update<number> {
     const cap = this.cap<number>(spec.name);
     this.exposeCounter(spec, cap, (v) => v);
-    return (key, labels, value) => {
-      cap.touch(key, labels, 0).value += value;
+    return (group, key, labels, value) => {
+      cap.touch(group, key, labels, 0).value += value;
     };
   }
 
@@ -48,8 +51,8 @@ export class CappedMetrics {
   usdCounter(spec: MetricSpec): Update<Pico> {
     const cap = this.cap<Pico>(spec.name);
     this.exposeCounter(spec, cap, picoToNumber);
-    return (key, labels, pico) => {
-      cap.touch(key, labels, 0n).value += pico;
+    return (group, key, labels, pico) => {
+      cap.touch(group, key, labels, 0n).value += pico;
     };
   }
 
@@ -57,8 +60,8 @@ export class CappedMetrics {
     const cap = this.cap<HistogramSeries>(spec.name);
     const bounds = spec.buckets;
     this.registry.registerMetric(new CappedHistogram(spec, cap) as unknown as Metric);
-    return (key, labels, value) => {
-      const s = cap.touch(key, labels, { counts: new Array<number>(bounds.length).fill(0), sum: 0, count: 0 }).value;
+    return (group, key, labels, value) => {
+      const s = cap.touch(group, key, labels, { counts: new Array<number>(bounds.length).fill(0), sum: 0, count: 0 }).value;
       let i = 0;
       while (i < bounds.length && value > bounds[i]) i++;
       if (i < bounds.length) s.counts[i]++;

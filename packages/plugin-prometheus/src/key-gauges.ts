@@ -49,7 +49,7 @@ export class KeyGauges {
    * known keys are re-read at each scrape.
    */
   seen(keyHash: string): void {
-    this.cap.touch(keyHash, () => ({ key: keyHash }), undefined);
+    this.cap.touch(keyHash, '', () => ({ key: keyHash }), undefined);
     if (!this.keys.has(keyHash)) this.keys.set(keyHash, this.limits.get(keyHash) ?? { keyHash });
   }
 

@@ -27,14 +27,12 @@ export function principalLabels(r: CompletionRecord, endUser: boolean): Labels {
 }
 
 /**
- * The principal labels' values as one series key (length-prefixed, so unambiguous), to be
- * prefixed with each metric's own label values. Built once per record.
+ * The principal labels' values (without the end user) as one series key (length-prefixed, so
+ * unambiguous); `lp(endUser)` appended makes the key with the end user. Built once per record.
  */
-export function principalKey(r: CompletionRecord, endUser: boolean): string {
+export function principalKey(r: CompletionRecord): string {
   const p = r.principal;
-  let key = lp(r.model ?? '') + lp(p?.keyHash?.slice(0, KEY_HASH_CHARS) ?? '') + lp(p?.keyAlias ?? '') + lp(p?.userId ?? '') + lp(p?.teamId ?? '');
-  if (endUser) key += lp(r.endUser ?? '');
-  return key;
+  return lp(r.model ?? '') + lp(p?.keyHash?.slice(0, KEY_HASH_CHARS) ?? '') + lp(p?.keyAlias ?? '') + lp(p?.userId ?? '') + lp(p?.teamId ?? '');
 }
 
 /** Length-prefixed: `lp(a) + lp(b)` tells every (a, b) apart. */

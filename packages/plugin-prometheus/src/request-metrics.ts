@@ -67,30 +67,31 @@ export class RequestMetrics {
   }
 
   /**
-   * Keys are built from label values (route, status and stream come from fixed alphabets, so
-   * a `|` ends them; free text is length-prefixed); label objects only for new series.
+   * Series are found by the principal key (built once per record) and a short key of the
+   * metric's own label values (route, status and stream come from fixed alphabets, so a `|`
+   * ends them; free text is length-prefixed); label objects only for new series.
    */
   record(r: CompletionRecord): void {
     const eu = this.o.endUserLabels;
     const route = r.routeKind;
     const stream = r.stream ? 'true' : 'false';
-    const all = principalKey(r, eu);
+    const who = principalKey(r);
+    const all = eu ? who + lp(r.endUser ?? '') : who;
     let allLabels: Labels | undefined;
     const labels = (): Labels => (allLabels ??= principalLabels(r, eu));
-    this.requests(`${route}|${r.status}|${stream}|${all}`, () => ({ route, status_code: String(r.status), stream, ...labels() }), 1);
+    this.requests(all, `${route}|${r.status}|${stream}`, () => ({ route, status_code: String(r.status), stream, ...labels() }), 1);
     const failure = failureOf(r);
-    if (failure) this.failed(lp(route) + lp(failure.error_type) + lp(failure.error_code) + all, () => ({ route, ...failure, ...labels() }), 1);
+    if (failure) this.failed(all, lp(route) + lp(failure.error_type) + lp(failure.error_code), () => ({ route, ...failure, ...labels() }), 1);
     this.recordMoney(r, all, labels);
 
     const t = r.timings;
-    const who = eu ? principalKey(r, false) : all;
     const whoLabels = (): Labels => (eu ? principalLabels(r, false) : labels());
-    const routed = `${route}|${stream}|`;
+    const routed = `${route}|${stream}`;
     const routedLabels = () => ({ route, stream, ...whoLabels() });
-    this.duration(routed + who, routedLabels, t.durationMs / 1000);
-    if (t.upstreamMs !== undefined) this.upstream(routed + who, routedLabels, t.upstreamMs / 1000);
-    if (r.stream && t.firstTokenMs !== undefined) this.firstToken(who, whoLabels, t.firstTokenMs / 1000);
-    if (t.overheadMs !== undefined) this.overhead(routed, () => ({ route, stream }), t.overheadMs / 1000);
+    this.duration(who, routed, routedLabels, t.durationMs / 1000);
+    if (t.upstreamMs !== undefined) this.upstream(who, routed, routedLabels, t.upstreamMs / 1000);
+    if (r.stream && t.firstTokenMs !== undefined) this.firstToken(who, '', whoLabels, t.firstTokenMs / 1000);
+    if (t.overheadMs !== undefined) this.overhead('', routed, () => ({ route, stream }), t.overheadMs / 1000);
   }
 
   private recordMoney(r: CompletionRecord, all: string, labels: () => Labels): void {
@@ -98,12 +99,12 @@ export class RequestMetrics {
     if (u) {
       for (const [type, field] of TOKEN_TYPES) {
         const n = u[field] as number;
-        if (n > 0) this.tokens(`${type}|${all}`, () => ({ type, ...labels() }), n);
+        if (n > 0) this.tokens(all, type, () => ({ type, ...labels() }), n);
       }
     }
     const priced = (r.state as PricedState).cost?.priced;
     if (!priced) return;
-    if (typeof priced.spend === 'bigint' && priced.spend > 0n) this.spend(all, labels, priced.spend as Pico);
-    if (priced.unpriced === true) this.unpriced(all, labels, 1);
+    if (typeof priced.spend === 'bigint' && priced.spend > 0n) this.spend(all, '', labels, priced.spend as Pico);
+    if (priced.unpriced === true) this.unpriced(all, '', labels, 1);
   }
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SeriesCap, seriesKey } from './series-cap.js';
 
-const touch = (cap: SeriesCap<number>, user: string) => cap.touch(user, () => ({ user }), 0);
+const touch = (cap: SeriesCap<number>, user: string) => cap.touch(user, '', () => ({ user }), 0);
 
 describe('SeriesCap', () => {
   it('evicts the least recently touched set past the cap, and a touch makes a set recent again', () => {
@@ -30,9 +30,24 @@ describe('SeriesCap', () => {
     const cap = new SeriesCap<number>(10);
     let made = 0;
     const labels = () => (made++, { user: 'a' });
-    cap.touch('a', labels, 0);
-    cap.touch('a', labels, 0);
+    cap.touch('a', '', labels, 0);
+    cap.touch('a', '', labels, 0);
     expect(made).toBe(1);
+  });
+
+  it('tells series apart by group and key, and evicts one series of a group, not the group', () => {
+    const evicted: string[] = [];
+    const cap = new SeriesCap<number>(3, (s) => evicted.push(s.labels.id!));
+    const at = (group: string, key: string) => cap.touch(group, key, () => ({ id: `${group}/${key}` }), 0);
+    at('u1', 'a').value++;
+    at('u1', 'b').value += 2;
+    at('u2', 'a').value += 3;
+    expect([at('u1', 'a').value, at('u1', 'b').value, at('u2', 'a').value]).toEqual([1, 2, 3]);
+    at('u3', 'a');
+    expect(evicted).toEqual(['u1/a']);
+    expect(at('u1', 'b').value).toBe(2);
+    expect([...cap.values()].map((s) => s.labels.id)).toEqual(['u2/a', 'u3/a', 'u1/b']);
+    expect(cap.size).toBe(3);
   });
 });
 

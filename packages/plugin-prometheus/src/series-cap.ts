@@ -7,6 +7,7 @@ export interface Series<V> {
 }
 
 interface Node<V> extends Series<V> {
+  group: string;
   key: string;
   older: Node<V> | undefined;
   newer: Node<V> | undefined;
@@ -18,13 +19,19 @@ interface Node<V> extends Series<V> {
  * costs bounded memory. A counter that is evicted and comes back starts again from zero,
  * which Prometheus reads as a counter reset.
  *
- * A map plus a doubly linked list in recency order: touch and evict are O(1). (A Map alone,
+ * Series are found by a group key (the principal's label values, one string per request shared
+ * by every metric: V8 hashes it once and keeps the hash in the string) and a short key within
+ * the group (the metric's own labels). One flat key per metric concatenated both, so each of a
+ * request's ~9 updates hashed a fresh ~100-character string. `record()` in a loop: 2.9 → 1.5 µs.
+ *
+ * Maps plus a doubly linked list in recency order: touch and evict are O(1). (A Map alone,
  * re-inserting on touch and evicting its first entry, makes each eviction step over the
  * deleted slots V8 has not compacted yet; a long-lived Map iterator avoids that but pins
  * every obsolete table of a map that never evicts.)
  */
 export class SeriesCap<V> {
-  private readonly nodes = new Map<string, Node<V>>();
+  private readonly groups = new Map<string, Map<string, Node<V>>>();
+  private count = 0;
   private oldest: Node<V> | undefined;
   private newest: Node<V> | undefined;
   /** Label sets evicted since start. */
@@ -36,11 +43,13 @@ export class SeriesCap<V> {
   ) {}
 
   /**
-   * The series under `key` (one key per label set: see `seriesKey`), marked as just used. A
-   * new series gets `labels()` and starts at `initial`; an existing one allocates nothing.
+   * The series under `group` and `key` (together one label set: see `seriesKey`), marked as
+   * just used. A new series gets `labels()` and starts at `initial`; an existing one allocates
+   * nothing.
    */
-  touch(key: string, labels: () => Labels, initial: V): Series<V> {
-    const node = this.nodes.get(key);
+  touch(group: string, key: string, labels: () => Labels, initial: V): Series<V> {
+    let nodes = this.groups.get(group);
+    const node = nodes?.get(key);
     if (node) {
       if (node !== this.newest) {
         this.unlink(node);
@@ -48,31 +57,39 @@ export class SeriesCap<V> {
       }
       return node;
     }
-    const added: Node<V> = { key, labels: labels(), value: initial, older: undefined, newer: undefined };
-    this.nodes.set(key, added);
+    if (!nodes) this.groups.set(group, (nodes = new Map()));
+    const added: Node<V> = { group, key, labels: labels(), value: initial, older: undefined, newer: undefined };
+    nodes.set(key, added);
+    this.count++;
     this.append(added);
-    if (this.nodes.size > this.max) {
-      const evict = this.oldest!;
-      this.unlink(evict);
-      this.nodes.delete(evict.key);
-      this.evicted++;
-      this.onEvict(evict);
-    }
+    if (this.count > this.max) this.evict(this.oldest!);
     return added;
   }
 
   get size(): number {
-    return this.nodes.size;
+    return this.count;
   }
 
-  values(): IterableIterator<Series<V>> {
-    return this.nodes.values();
+  /** Every series, least recently touched first. */
+  *values(): IterableIterator<Series<V>> {
+    for (let n = this.oldest; n; n = n.newer) yield n;
   }
 
   /** Forgets every series (not counted as evictions). */
   clear(): void {
-    this.nodes.clear();
+    this.groups.clear();
+    this.count = 0;
     this.oldest = this.newest = undefined;
+  }
+
+  private evict(node: Node<V>): void {
+    this.unlink(node);
+    const nodes = this.groups.get(node.group)!;
+    nodes.delete(node.key);
+    if (nodes.size === 0) this.groups.delete(node.group);
+    this.count--;
+    this.evicted++;
+    this.onEvict(node);
   }
 
   private append(node: Node<V>): void {
