@@ -79,6 +79,12 @@ export interface UpstreamResponseHead {
   headers: Record<string, string | string[] | undefined>;
 }
 
+/** What the provider said about its response: its id (Anthropic: the message id) and the model that answered. */
+export interface ResponseInfo {
+  id?: string;
+  model?: string;
+}
+
 /** One server-sent event as it crossed the wire. `data` is the raw string. */
 export interface SseEvent {
   event: string;
@@ -100,6 +106,8 @@ export interface RequestContext {
   endUser?: string;
   tags: string[];
   usage?: Usage;
+  /** From the response body or a stream's first event, set by core before `onComplete`. */
+  response?: ResponseInfo;
   state: RequestState;
   readonly raw: { req: IncomingMessage; res: ServerResponse };
 }
@@ -136,6 +144,7 @@ export class Context implements RequestContext {
   endUser?: string;
   tags: string[] = [];
   usage?: Usage;
+  response?: ResponseInfo;
   state: RequestState = {};
   route: RouteInfo;
   readonly raw: { req: IncomingMessage; res: ServerResponse };

@@ -1,4 +1,4 @@
-import type { Principal, RequestState, RouteKind, Usage } from './context.js';
+import type { Principal, RequestState, ResponseInfo, RouteKind, Usage } from './context.js';
 
 /** One record per proxied request, emitted as `request:complete` after every `onComplete`. */
 export interface CompletionRecord {
@@ -15,6 +15,8 @@ export interface CompletionRecord {
   endUser?: string;
   tags: string[];
   usage?: Usage;
+  /** The provider's response id (Anthropic: the message id) and the model that answered. */
+  response?: ResponseInfo;
   /** The upstream's `request-id` header. */
   upstreamRequestId?: string;
   timings: {

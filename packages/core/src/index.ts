@@ -1,13 +1,13 @@
 export { createGateway, type Gateway, type GatewayOptions } from './gateway.js';
 export { resolvePlugins, type PluginInput, type PluginModule, type PluginSources } from './plugin-setup.js';
 export { definePlugin, type PluginDefinition, type PluginApi, type PluginHooks, type LoadedPlugin, type Reply, type Outcome } from './plugin.js';
-export type { RequestContext, RequestState, Principal, Usage, RouteInfo, RouteKind, GatewayRequest, UpstreamRequest, UpstreamResponseHead, SseEvent } from './context.js';
+export type { RequestContext, RequestState, Principal, Usage, RouteInfo, RouteKind, GatewayRequest, UpstreamRequest, UpstreamResponseHead, SseEvent, ResponseInfo } from './context.js';
 export type { CompletionRecord, GatewayEvents } from './events.js';
 export { GatewayError, toGatewayError, errorBody, ERROR_CODES, type ErrorCode } from './errors.js';
 export { loadConfig, parseConfig, validateSection, isLoadedConfig } from './config.js';
 export { coreConfigSchema, type GatewayConfig, type PluginEntry, type AnthropicProviderConfig } from './config-schema.js';
 export { createLogger, REDACT_PATHS } from './logger.js';
-export type { ProviderAdapter, StreamUsageTap } from './provider.js';
+export type { ProviderAdapter, StreamUsageTap, ResponseSummary } from './provider.js';
 export { createAnthropicAdapter, normalizeUsage } from './providers/anthropic.js';
 export { createSseTap, createLineTap, type BodyTap } from './body-tap.js';
 export type { RouteHandler, RouteReply, RouteRequest } from './router.js';

@@ -1,11 +1,19 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { RequestContext, RouteKind, SseEvent, Usage } from './context.js';
+import type { RequestContext, ResponseInfo, RouteKind, SseEvent, Usage } from './context.js';
+
+/** What core reads from a non-streaming response body. */
+export interface ResponseSummary {
+  usage?: Usage;
+  response: ResponseInfo;
+}
 
 /** Reads usage (and errors) from a stream one event at a time, in O(1) memory. */
 export interface StreamUsageTap {
   onEvent(event: SseEvent): void;
   /** The usage so far (partial for aborted or failed streams). */
   usage(): Usage | undefined;
+  /** The response's id and model, once the stream has said them. */
+  response(): ResponseInfo | undefined;
   /** The error an `error` event reported, if any. */
   error(): { type: string; message: string } | undefined;
 }
@@ -32,8 +40,8 @@ export interface ProviderAdapter {
   prepare(ctx: RequestContext): void;
   /** The headers to send upstream: client credentials and hop-by-hop removed, upstream key added. */
   upstreamHeaders(clientHeaders: IncomingHttpHeaders, ctx: RequestContext): Record<string, string | string[]>;
-  /** Usage from a non-streaming JSON response body. */
-  usageFromJson(body: unknown): Usage | undefined;
+  /** Usage, response id and model from a parsed non-streaming JSON response body. */
+  summarizeJson(body: unknown): ResponseSummary;
   createStreamTap(): StreamUsageTap;
   /** Whether an SSE event is the first generated content (time to first token). */
   isContentEvent(event: SseEvent): boolean;

@@ -100,6 +100,7 @@ async function complete(deps: ProxyDeps, ctx: Context, call: CallResult | undefi
     endUser: ctx.endUser,
     tags: ctx.tags,
     usage: ctx.usage,
+    response: ctx.response,
     upstreamRequestId: call?.upstreamRequestId,
     timings: {
       start: ctx.startTime,

@@ -212,14 +212,27 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   private readResponse(): void | Promise<void> {
     if (this.mode !== 'relay') return this.sendBuffered();
     if (this.tap) return this.tap.end().then(() => this.readStreamUsage());
-    if (this.copy) this.ctx.usage = this.adapter.usageFromJson(JSON.parse(decode(Buffer.concat(this.copy), this.encoding).toString('utf8')));
+    if (this.copy) this.summarize(JSON.parse(decode(joined(this.copy), this.encoding).toString('utf8')));
+  }
+
+  /** Usage, response id and model of a parsed JSON body. */
+  private summarize(body: unknown): void {
+    const summary = this.adapter.summarizeJson(body);
+    this.ctx.usage = summary.usage;
+    this.ctx.response = summary.response;
   }
 
   private readStreamUsage(): void {
     if (!this.usageTap) return;
-    this.ctx.usage = this.usageTap.usage();
+    this.takeStreamUsage();
     const err = this.usageTap.error();
     if (err) this.result.streamError = { code: 'TG_ERR_UPSTREAM_STREAM', ...err };
+  }
+
+  /** What the stream said so far (all of it, or up to an abort or error). */
+  private takeStreamUsage(): void {
+    this.ctx.usage = this.usageTap!.usage();
+    this.ctx.response = this.usageTap!.response();
   }
 
   private unreadable(err: unknown): void {
@@ -234,7 +247,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
 
   /** Sends a held-back body (rewritten on rewrite routes); unparseable bodies go out as they came. */
   private sendBuffered(): void | Promise<void> {
-    const original = Buffer.concat(this.copy!);
+    const original = joined(this.copy!);
     // The held headers object itself (the upstream's, already copied once by relayableResponseHeaders).
     const head = { status: this.result.status, headers: this.heldHeaders! };
     let out = original;
@@ -243,13 +256,13 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
       body = JSON.parse(decode(original, this.encoding).toString('utf8'));
     } catch (err) {
       this.ctx.log.warn({ err }, 'upstream JSON body could not be read; relaying it unchanged');
+      return this.sendHeld(head, out);
     }
-    if (body === undefined) return this.sendHeld(head, out);
     if (this.mode === 'rewrite') {
       out = Buffer.from(JSON.stringify(this.adapter.rewriteResponse(body, this.gatewayBase)));
       delete head.headers['content-encoding'];
     } else {
-      this.ctx.usage = this.adapter.usageFromJson(body);
+      this.summarize(body);
     }
     const pending = this.pipeline.onResponseBody(this.ctx, head, body);
     if (!pending) return this.sendHeld(head, out);
@@ -269,7 +282,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     this.tap?.abandon();
     if (this.ctx.aborted) {
       this.result.aborted = true;
-      if (this.usageTap) this.ctx.usage = this.usageTap.usage();
+      if (this.usageTap) this.takeStreamUsage();
       this.settle();
       return;
     }
@@ -281,7 +294,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     }
     // Headers are out: report in-band when we can, then end the response.
     this.result.streamError = { code: gwErr.code, type: gwErr.type, message: gwErr.message };
-    if (this.usageTap) this.ctx.usage = this.usageTap.usage();
+    if (this.usageTap) this.takeStreamUsage();
     if (this.usageTap && !this.encoding) {
       res.end(`event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: gwErr.type, message: gwErr.message } })}\n\n`);
     } else {
@@ -295,6 +308,11 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     this.ctx.onAbort = undefined;
     this.resolve(this.result);
   }
+}
+
+/** The chunks as one buffer, without a copy when there is one chunk (the usual small body). */
+function joined(chunks: Buffer[]): Buffer {
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
 }
 
 function headerValue(v: string | string[] | undefined): string | undefined {

@@ -91,7 +91,7 @@ describe('plugin hooks', () => {
       setup: () => ({
         async onResponseBody(ctx, head, body) {
           await Promise.resolve();
-          seen.push(body);
+          seen.push({ body, response: ctx.response });
           head.headers['x-output-tokens'] = String(ctx.usage?.outputTokens);
         },
       }),
@@ -108,7 +108,8 @@ describe('plugin hooks', () => {
       upstream.once('POST', '/v1/messages', { sse: messageStreamEvents({ text: ['a'] }) });
       const streamed = await post(t.url);
       expect(streamed.headers['x-output-tokens']).toBeUndefined();
-      expect(seen).toEqual([JSON.parse(raw), JSON.parse(raw)]);
+      const message = { body: JSON.parse(raw), response: { id: 'msg_1', model: undefined } };
+      expect(seen).toEqual([message, message]);
     } finally {
       await t.close();
     }

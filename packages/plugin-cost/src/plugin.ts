@@ -20,7 +20,6 @@ interface CostState {
   priced?: Priced;
   upstreamRequestId?: string;
   firstByteAt?: number;
-  messageId?: string;
   batch?: BatchFetch;
 }
 
@@ -89,17 +88,13 @@ export const costPlugin = definePlugin<CostConfig>({
         if (typeof id === 'string') s.upstreamRequestId = id;
       },
       onChunk(ctx, ev) {
-        if (ev.event === 'line') {
-          const batch = ctx.state.cost?.batch;
-          if (batch) settlement.onLine(batch, ev.data);
-        } else if (ev.event === 'message_start') {
-          state(ctx).messageId = messageIdOf(ev.data);
-        }
+        if (ev.event !== 'line') return;
+        const batch = ctx.state.cost?.batch;
+        if (batch) settlement.onLine(batch, ev.data);
       },
       onResponseBody(ctx, head, body) {
         if (ctx.route.kind === 'batches') return settlement.remember(ctx, body);
         const s = state(ctx);
-        s.messageId = typeof (body as { id?: unknown })?.id === 'string' ? (body as { id: string }).id : undefined;
         s.priced = priceRequest(ctx, price);
         if (api.config.responseCostHeader && !s.priced.unpriced) head.headers['x-tollgate-response-cost'] = picoToUsd(s.priced.spend);
       },
@@ -107,7 +102,7 @@ export const costPlugin = definePlugin<CostConfig>({
         const s = state(ctx);
         // Kept in state: exporters read the price from the request:complete record.
         const priced = (s.priced ??= priceRequest(ctx, price));
-        record(spendRowFor(ctx, outcome, priced, { messageId: s.messageId }));
+        record(spendRowFor(ctx, outcome, priced, { messageId: ctx.response?.id }));
       },
     };
   },
@@ -147,13 +142,4 @@ async function loadPriceBook(config: CostConfig, baseDir: string): Promise<Price
     extraFiles.push({ label: path, data: path.endsWith('.json') ? JSON.parse(text) : parseYaml(text) });
   }
   return createPriceBook(anthropicPrices, { extraFiles, models: config.prices.models });
-}
-
-function messageIdOf(data: string): string | undefined {
-  try {
-    const id = (JSON.parse(data) as { message?: { id?: unknown } }).message?.id;
-    return typeof id === 'string' ? id : undefined;
-  } catch {
-    return undefined;
-  }
 }

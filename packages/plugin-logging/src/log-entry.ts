@@ -1,5 +1,5 @@
 import { picoToUsd, type CompletionRecord, type Principal, type RouteKind } from '@tollgate/core';
-import { costOf, errorTypeOf, responseIdOf } from './record-view.js';
+import { costOf, errorTypeOf } from './record-view.js';
 
 /**
  * One request as the file and webhook sinks write it: plain JSON (no bigint), camelCase like
@@ -59,8 +59,8 @@ export function toLogEntry(r: CompletionRecord): LogEntry {
     provider: r.provider,
     route: r.routeKind,
     model: r.model,
-    responseModel: logging?.responseModel,
-    responseId: responseIdOf(r),
+    responseModel: r.response?.model,
+    responseId: r.response?.id,
     stream: r.stream,
     status: r.status,
     aborted: r.aborted || undefined,

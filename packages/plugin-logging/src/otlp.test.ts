@@ -30,9 +30,10 @@ function record(over: Partial<CompletionRecord> = {}): CompletionRecord {
     tags: ['a', 'b'],
     usage,
     upstreamRequestId: 'req_up_1',
+    response: { id: 'msg_cost', model: 'claude-haiku-4-5-20251001' },
     timings: { start: 1_700_000_000_123, end: 1_700_000_000_125, durationMs: 1.5, upstreamMs: 1, ttfbMs: 0.5, firstTokenMs: 0.75, overheadMs: 0.5 },
     aborted: false,
-    state: { cost: { priced: { spend: 3_100_000_000n, unpriced: false }, messageId: 'msg_cost' }, logging: { responseModel: 'claude-haiku-4-5-20251001' } } as CompletionRecord['state'],
+    state: { cost: { priced: { spend: 3_100_000_000n, unpriced: false } } } as CompletionRecord['state'],
     ...over,
   };
 }
@@ -96,7 +97,7 @@ describe('OTLP encoding', () => {
   });
 
   it('errors set the span status and error.type; absent facts leave no attribute', () => {
-    const relayed = toSpan(record({ status: 429, usage: undefined, state: {}, endUser: undefined, tags: [], principal: undefined, stream: false }));
+    const relayed = toSpan(record({ status: 429, usage: undefined, response: undefined, state: {}, endUser: undefined, tags: [], principal: undefined, stream: false }));
     expect(relayed.status).toEqual({ code: 2, message: 'HTTP 429' });
     const a = attrs(relayed.attributes);
     expect(a['error.type']).toBe('429');

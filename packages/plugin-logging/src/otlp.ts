@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { picoToNumber, type CompletionRecord } from '@tollgate/core';
-import { costOf, errorTypeOf, responseIdOf } from './record-view.js';
+import { costOf, errorTypeOf } from './record-view.js';
 
 /** OTLP/JSON AnyValue (64-bit integers as decimal strings, as the protobuf JSON mapping says). */
 export type AnyValue = { stringValue: string } | { intValue: string } | { doubleValue: number } | { boolValue: boolean } | { arrayValue: { values: AnyValue[] } };
@@ -68,8 +68,8 @@ export function toSpan(r: CompletionRecord): OtlpSpan {
     .str('gen_ai.system', r.provider)
     .str('gen_ai.operation.name', isChat ? 'chat' : undefined)
     .str('gen_ai.request.model', r.model)
-    .str('gen_ai.response.model', r.state.logging?.responseModel)
-    .str('gen_ai.response.id', responseIdOf(r));
+    .str('gen_ai.response.model', r.response?.model)
+    .str('gen_ai.response.id', r.response?.id);
   usageAttributes(a, r);
   costAttributes(a, r);
   a.str('user.id', r.endUser)

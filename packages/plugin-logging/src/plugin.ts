@@ -58,20 +58,14 @@ function createQueues(config: LoggingConfig, log: Logger, baseDir: string): Expo
 }
 
 /**
- * Per-request hooks, all cheap: the answering model and message id from a stream's
- * `message_start`, and, only when capture is on, the bodies. `onResponseBody` is defined only
- * when response capture is on, since defining it makes the gateway hold bodies back.
+ * Per-request hooks, only when capture is on: the bodies. `onResponseBody` is defined only
+ * when response capture is on, since defining it makes the gateway hold bodies back. (The
+ * response id and model come with the record, from core.)
  */
 function requestHooks(capture: CaptureConfig): PluginHooks {
-  const state = (ctx: RequestContext): LoggingState => (ctx.state.logging ??= {});
-  const hooks: PluginHooks = {
-    onChunk(ctx, ev) {
-      if (ev.event !== 'message_start') return;
-      const message = parseMessageStart(ev.data);
-      if (message) Object.assign(state(ctx), message);
-    },
-  };
+  const hooks: PluginHooks = {};
   if (!isCaptureOn(capture)) return hooks;
+  const state = (ctx: RequestContext): LoggingState => (ctx.state.logging ??= {});
   const routes = new Set(capture.routes);
   const paths = capture.redactPaths.map(parsePath);
   if (capture.request) {
@@ -84,26 +78,8 @@ function requestHooks(capture: CaptureConfig): PluginHooks {
   if (capture.response) {
     hooks.onResponseBody = (ctx, _head, body) => {
       if (!routes.has(ctx.route.kind)) return;
-      const s = state(ctx);
-      const b = body as { id?: unknown; model?: unknown } | null;
-      if (typeof b?.id === 'string') s.responseId = b.id;
-      if (typeof b?.model === 'string') s.responseModel = b.model;
-      s.responseBody = captureBody(body, paths, capture.maxBytes);
+      state(ctx).responseBody = captureBody(body, paths, capture.maxBytes);
     };
   }
   return hooks;
-}
-
-function parseMessageStart(data: string): { responseId?: string; responseModel?: string } | undefined {
-  let message: { id?: unknown; model?: unknown } | undefined;
-  try {
-    message = (JSON.parse(data) as { message?: { id?: unknown; model?: unknown } }).message;
-  } catch {
-    // The core's usage tap has already logged an unreadable event.
-    return undefined;
-  }
-  return {
-    responseId: typeof message?.id === 'string' ? message.id : undefined,
-    responseModel: typeof message?.model === 'string' ? message.model : undefined,
-  };
 }

@@ -8,9 +8,6 @@ export interface CapturedBody {
 
 /** What this plugin keeps per request (`ctx.state.logging`). */
 export interface LoggingState {
-  /** From the response: the message id and the model that answered. */
-  responseId?: string;
-  responseModel?: string;
   requestBody?: CapturedBody;
   responseBody?: CapturedBody;
 }
@@ -34,14 +31,6 @@ export function costOf(record: CompletionRecord): RecordCost | undefined {
   if (!priced) return undefined;
   if (priced.unpriced === true) return { unpriced: true };
   return typeof priced.spend === 'bigint' ? { pico: priced.spend } : undefined;
-}
-
-/** The message id: ours from the response when we saw it, else the cost plugin's. */
-export function responseIdOf(record: CompletionRecord): string | undefined {
-  const own = record.state.logging?.responseId;
-  if (own) return own;
-  const id = (record.state as { cost?: { messageId?: unknown } }).cost?.messageId;
-  return typeof id === 'string' ? id : undefined;
 }
 
 /** The error type of a failed request: the gateway's own, else the HTTP status (OTel's rule). */

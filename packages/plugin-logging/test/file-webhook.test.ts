@@ -65,6 +65,8 @@ describe('file and webhook sinks, configured from YAML', () => {
       provider: 'anthropic',
       route: 'messages',
       model: 'claude-haiku-4-5',
+      responseId: r.response!.id,
+      responseModel: 'claude-sonnet-4-5-20250929',
       stream: false,
       status: 200,
       endUser: 'u3',
@@ -74,6 +76,7 @@ describe('file and webhook sinks, configured from YAML', () => {
       timings: JSON.parse(JSON.stringify(r.timings)),
     });
     expect(r.upstreamRequestId).toMatch(/^req_/);
+    expect(r.response!.id).toMatch(/^msg_/);
   });
 
   it('the webhook gets full batches at once, as JSON arrays with its headers; the rest waits', async () => {

@@ -107,6 +107,7 @@ describe('OTLP sink: one span per request to a collector stand-in', () => {
       'gen_ai.operation.name': 'chat',
       'gen_ai.request.model': HAIKU,
       'gen_ai.response.id': 'msg_plain',
+      'gen_ai.response.model': 'claude-haiku-4-5-20251001',
       'gen_ai.usage.input_tokens': 1000,
       'gen_ai.usage.output_tokens': 500,
       'gen_ai.usage.cache_read.input_tokens': 0,

@@ -67,7 +67,9 @@ describe('normalizeUsage', () => {
 describe('stream usage tap', () => {
   it('takes the input side from message_start and lets message_delta override', () => {
     const tap = adapter.createStreamTap();
-    tap.onEvent({ event: 'message_start', data: JSON.stringify({ type: 'message_start', message: { usage: { input_tokens: 12, output_tokens: 1, cache_read_input_tokens: 5 } } }) });
+    expect(tap.response()).toBeUndefined();
+    tap.onEvent({ event: 'message_start', data: JSON.stringify({ type: 'message_start', message: { id: 'msg_s', model: 'claude-x', usage: { input_tokens: 12, output_tokens: 1, cache_read_input_tokens: 5 } } }) });
+    expect(tap.response()).toEqual({ id: 'msg_s', model: 'claude-x' });
     tap.onEvent({ event: 'content_block_delta', data: '{"type":"content_block_delta"}' });
     tap.onEvent({ event: 'message_delta', data: JSON.stringify({ type: 'message_delta', usage: { output_tokens: 40 } }) });
     tap.onEvent({ event: 'message_delta', data: JSON.stringify({ type: 'message_delta', usage: { output_tokens: 90, input_tokens: 13 } }) });
@@ -81,5 +83,14 @@ describe('stream usage tap', () => {
     tap.onEvent({ event: 'error', data: '{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}' });
     expect(tap.error()).toEqual({ type: 'overloaded_error', message: 'Overloaded' });
     expect(tap.usage()).toBeUndefined();
+  });
+});
+
+describe('summarizeJson', () => {
+  it('reads usage, id and model of a Message, and nothing from anything else', () => {
+    const usage = { input_tokens: 58, output_tokens: 120, cache_read_input_tokens: 7 };
+    const s = adapter.summarizeJson({ id: 'msg_01X', type: 'message', model: 'claude-x', content: [], usage });
+    expect([s.usage?.inputTokens, s.usage?.outputTokens, s.usage?.cacheReadTokens, s.response]).toEqual([58, 120, 7, { id: 'msg_01X', model: 'claude-x' }]);
+    for (const other of [null, 'text', [1], { id: 5, usage: 'x' }]) expect(adapter.summarizeJson(other)).toEqual({ usage: undefined, response: { id: undefined, model: undefined } });
   });
 });

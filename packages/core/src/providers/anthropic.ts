@@ -2,8 +2,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { GatewayError } from '../errors.js';
 import { forwardableRequestHeaders } from '../http-headers.js';
 import type { AnthropicProviderConfig } from '../config-schema.js';
-import type { RequestContext, RouteKind, SseEvent, Usage } from '../context.js';
-import type { ProviderAdapter, StreamUsageTap } from '../provider.js';
+import type { RequestContext, ResponseInfo, RouteKind, SseEvent, Usage } from '../context.js';
+import type { ProviderAdapter, ResponseSummary, StreamUsageTap } from '../provider.js';
 
 const CLIENT_CREDENTIALS = new Set(['x-api-key', 'authorization']);
 const BATCHES = '/v1/messages/batches';
@@ -49,9 +49,13 @@ export function createAnthropicAdapter(config: AnthropicProviderConfig): Provide
       return headers;
     },
 
-    usageFromJson(body) {
-      const usage = (body as Json | undefined)?.usage;
-      return usage && typeof usage === 'object' ? normalizeUsage(usage as Json) : undefined;
+    summarizeJson(body) {
+      const b = (typeof body === 'object' && body !== null ? body : {}) as Json;
+      const usage = b.usage;
+      return {
+        usage: usage && typeof usage === 'object' ? normalizeUsage(usage as Json) : undefined,
+        response: { id: str(b.id), model: str(b.model) },
+      };
     },
 
     createStreamTap: () => new AnthropicStreamTap(),
@@ -173,12 +177,15 @@ export function normalizeUsage(raw: Json): Usage {
 /** Input side from `message_start`; `message_delta` carries cumulative values that override. */
 class AnthropicStreamTap implements StreamUsageTap {
   private raw: Json | undefined;
+  private info: ResponseInfo | undefined;
   private err: { type: string; message: string } | undefined;
 
   onEvent(event: SseEvent): void {
     switch (event.event) {
       case 'message_start': {
-        const usage = (JSON.parse(event.data) as { message?: { usage?: Json } }).message?.usage;
+        const message = (JSON.parse(event.data) as { message?: Json }).message;
+        if (message) this.info = { id: str(message.id), model: str(message.model) };
+        const usage = message?.usage as Json | undefined;
         if (usage) this.raw = { ...usage };
         break;
       }
@@ -197,6 +204,10 @@ class AnthropicStreamTap implements StreamUsageTap {
 
   usage(): Usage | undefined {
     return this.raw ? normalizeUsage(this.raw) : undefined;
+  }
+
+  response(): ResponseInfo | undefined {
+    return this.info;
   }
 
   error(): { type: string; message: string } | undefined {
