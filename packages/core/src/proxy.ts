@@ -49,7 +49,8 @@ export async function proxyRequest(deps: ProxyDeps, adapter: ProviderAdapter, re
     if (deps.isClosing()) throw new GatewayError('TG_ERR_SHUTTING_DOWN', 'the gateway is shutting down', { headers: { connection: 'close' } });
     assertSafePath(restPath);
     request.body = await readBody(req, deps.config.server.bodyLimit);
-    const reply = await deps.pipeline.onRequest(ctx);
+    let reply = deps.pipeline.onRequest(ctx);
+    if (reply instanceof Promise) reply = await reply;
     if (reply) {
       sendReply(res, reply);
     } else {
@@ -59,7 +60,8 @@ export async function proxyRequest(deps: ProxyDeps, adapter: ProviderAdapter, re
         headers: adapter.upstreamHeaders(req.headers, ctx),
         body: request.body.length > 0 || (method !== 'GET' && method !== 'HEAD') ? request.body : null,
       };
-      await deps.pipeline.beforeUpstream(ctx, upstream);
+      const before = deps.pipeline.beforeUpstream(ctx, upstream);
+      if (before) await before;
       if (!ctx.aborted) {
         call = await new UpstreamCall(ctx, adapter, deps.pipeline, gatewayBase(deps.config, req)).run(deps.pools.get(adapter.name)!, upstream);
         if (call.error) throw call.error;
@@ -70,11 +72,13 @@ export async function proxyRequest(deps: ProxyDeps, adapter: ProviderAdapter, re
     if (error.code === 'TG_ERR_INTERNAL') ctx.log.error({ err }, 'request failed inside the gateway');
     if (!ctx.aborted) sendError(res, error, ctx.id);
   } finally {
-    await complete(deps, ctx, call, error);
+    const pending = complete(deps, ctx, call, error);
+    if (pending) await pending;
   }
 }
 
-async function complete(deps: ProxyDeps, ctx: Context, call: CallResult | undefined, error: GatewayError | undefined): Promise<void> {
+/** Runs the completion hooks, then emits the record; a promise only when a hook returned one. */
+function complete(deps: ProxyDeps, ctx: Context, call: CallResult | undefined, error: GatewayError | undefined): void | Promise<void> {
   const end = performance.now();
   const aborted = ctx.aborted;
   const res = ctx.raw.res;
@@ -82,7 +86,13 @@ async function complete(deps: ProxyDeps, ctx: Context, call: CallResult | undefi
   const status = error ? error.status : call?.status || (aborted && !res.headersSent ? 499 : res.statusCode);
   const err = error ? { code: error.code, type: error.type, message: error.message } : call?.streamError;
   const outcome: Outcome = { status, aborted, error: err };
-  await deps.pipeline.onComplete(ctx, outcome);
+  const pending = deps.pipeline.onComplete(ctx, outcome);
+  if (pending) return pending.then(() => emitRecord(deps, ctx, call, outcome, end));
+  emitRecord(deps, ctx, call, outcome, end);
+}
+
+function emitRecord(deps: ProxyDeps, ctx: Context, call: CallResult | undefined, outcome: Outcome, end: number): void {
+  const { status, aborted, error: err } = outcome;
   deps.inFlight.delete(ctx);
   const ms = (t: number | undefined) => (t === undefined ? undefined : round(t - ctx.t0));
   const upstreamMs = call?.upstreamEnd !== undefined ? round(call.upstreamEnd - call.upstreamStart) : undefined;
