@@ -93,12 +93,10 @@ export class LedgerStore {
    * Writes rows (and their tags) in one transaction, off the request path (an SQLite file is
    * written on a worker thread); rows already there are left alone.
    */
-  async insert(rows: SpendRow[]): Promise<void> {
-    if (rows.length === 0) return;
-    const tags: [string, string, number][] = [];
-    for (const r of rows) for (const tag of r.request_tags) tags.push([r.request_id, tag, r.start_time]);
-    const batches: BulkInsert[] = [{ table: 'tollgate_spend_logs', columns: LOG_COLUMNS, rows: rows.map(logValues), onConflictDoNothing: ['request_id'] }];
-    if (tags.length > 0) batches.push({ table: 'tollgate_spend_tags', columns: TAG_COLUMNS, rows: tags, onConflictDoNothing: ['request_id', 'tag'] });
+  async insert(batch: LedgerBatch): Promise<void> {
+    if (batch.count === 0) return;
+    const batches: BulkInsert[] = [{ table: 'tollgate_spend_logs', columns: LOG_COLUMNS, json: batch.logs, onConflictDoNothing: ['request_id'] }];
+    if (batch.tags) batches.push({ table: 'tollgate_spend_tags', columns: TAG_COLUMNS, json: batch.tags, onConflictDoNothing: ['request_id', 'tag'] });
     await this.storage.background.insert(batches);
   }
 
@@ -169,6 +167,62 @@ const LOG_COLUMNS = [
 const everyColumnWritten: [Exclude<keyof SpendRow, (typeof LOG_COLUMNS)[number]>] extends [never] ? true : false = true;
 void everyColumnWritten;
 const TAG_COLUMNS = ['request_id', 'tag', 'start_time'] as const;
+
+/**
+ * A ledger row as the JSON texts the database writer takes, made once, when the row is queued
+ * (see EncodedQueue): its values in LOG_COLUMNS order, and its tollgate_spend_tags rows
+ * joined by commas ('' without tags).
+ */
+export interface LedgerEntry {
+  readonly log: string;
+  readonly tags: string;
+}
+
+/** Rows ready for one database write: JSON arrays of LOG_COLUMNS and TAG_COLUMNS rows. */
+export interface LedgerBatch {
+  readonly count: number;
+  readonly logs: Uint8Array;
+  /** Absent when no row has tags. */
+  readonly tags?: Uint8Array;
+}
+
+/** Encodes a row for the writer (see LedgerEntry). */
+export function ledgerEntry(r: SpendRow): LedgerEntry {
+  let tags = '';
+  for (const tag of r.request_tags) tags += `${tags === '' ? '' : ','}${JSON.stringify([r.request_id, tag, r.start_time])}`;
+  return { log: JSON.stringify(logValues(r)), tags };
+}
+
+/** A batch of rows, encoded at once (spool replays, tests). */
+export function ledgerBatch(rows: readonly SpendRow[]): LedgerBatch {
+  const entries = rows.map(ledgerEntry);
+  const tags = entries.filter((e) => e.tags !== '').map((e) => e.tags);
+  return {
+    count: rows.length,
+    logs: Buffer.from(`[${entries.map((e) => e.log).join(',')}]`),
+    tags: tags.length > 0 ? Buffer.from(`[${tags.join(',')}]`) : undefined,
+  };
+}
+
+/** The rows of a batch (for the spool, which keeps row objects). */
+export function batchRows(batch: LedgerBatch): SpendRow[] {
+  const rows = JSON.parse(Buffer.from(batch.logs.buffer, batch.logs.byteOffset, batch.logs.byteLength).toString('utf8')) as unknown[][];
+  return rows.map(rowOf);
+}
+
+function rowOf(values: unknown[]): SpendRow {
+  const row: Record<string, unknown> = {};
+  for (let i = 0; i < LOG_COLUMNS.length; i++) row[LOG_COLUMNS[i]!] = values[i];
+  const flag = (v: unknown) => v === 1;
+  return {
+    ...(row as unknown as SpendRow),
+    request_tags: JSON.parse(row.request_tags as string) as string[],
+    spend: BigInt(row.spend as string),
+    unpriced: flag(row.unpriced),
+    stream: flag(row.stream),
+    aborted: flag(row.aborted),
+  };
+}
 
 /** A row's values in LOG_COLUMNS order, as both engines store them. */
 function logValues(r: SpendRow): unknown[] {

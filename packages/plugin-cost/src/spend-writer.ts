@@ -1,11 +1,13 @@
 import { appendFile, mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from '@tollgate/core';
+import { EncodedQueue } from './encoded-queue.js';
+import { batchRows, ledgerBatch, ledgerEntry, type LedgerBatch } from './ledger-store.js';
 import type { SpendRow } from './spend-row.js';
 
 export interface SpendWriterOptions {
   /** Writes a batch of rows; must be idempotent per request_id (replays happen). */
-  write(rows: SpendRow[]): Promise<void>;
+  write(batch: LedgerBatch): Promise<void>;
   /** JSON-lines file rows go to while the database cannot take them. */
   spoolFile: string;
   log: Logger;
@@ -33,10 +35,13 @@ export interface SpendQueueState {
  * go to an append-only spool file instead (so an outage of any length costs bounded memory and
  * survives a crash), and the spool is replayed, with backoff, until the database takes it.
  * On a hard crash, at most the rows of the last `flushIntervalMs` (those still in memory) are
- * lost; replays are harmless because writes are idempotent per request_id.
+ * lost; replays are harmless because writes are idempotent per request_id. Rows are encoded
+ * for the database as they are queued, and wait as bytes (EncodedQueue); the spool holds them
+ * as row objects.
  */
 export class SpendWriter {
-  private queue: SpendRow[] = [];
+  private readonly logs = new EncodedQueue();
+  private readonly tags = new EncodedQueue();
   /** Date.now() when each queued row arrived. */
   private arrivals: number[] = [];
   private spooled = 0;
@@ -69,13 +74,16 @@ export class SpendWriter {
   }
 
   enqueue(row: SpendRow): void {
-    this.queue.push(row);
+    const entry = ledgerEntry(row);
+    this.logs.push(entry.log);
+    this.tags.push(entry.tags);
     this.arrivals.push(Date.now());
-    if (this.queue.length === 1 || this.queue.length === this.o.batchSize) this.schedule();
+    const queued = this.logs.length;
+    if (queued === 1 || queued === this.o.batchSize) this.schedule();
   }
 
   state(): SpendQueueState {
-    return { queued: this.queue.length, spooled: this.spooled, writeFailures: this.writeFailures, healthy: this.healthy };
+    return { queued: this.logs.length, spooled: this.spooled, writeFailures: this.writeFailures, healthy: this.healthy };
   }
 
   /** Writes (or spools) everything still in memory. Used at shutdown. */
@@ -93,8 +101,9 @@ export class SpendWriter {
   private schedule(): void {
     if (this.closed || this.draining) return; // a running drain schedules again when it ends
     let at = Infinity;
-    if (this.queue.length >= this.o.batchSize) at = 0;
-    else if (this.queue.length > 0) at = this.arrivals[0]! + this.o.flushIntervalMs;
+    const queued = this.logs.length;
+    if (queued >= this.o.batchSize) at = 0;
+    else if (queued > 0) at = this.arrivals[0]! + this.o.flushIntervalMs;
     if (!this.healthy) at = Math.min(at, this.nextRetryAt);
     if (at >= this.timerAt || at === Infinity) return;
     clearTimeout(this.timer);
@@ -113,9 +122,10 @@ export class SpendWriter {
   /** Writes full batches, and a partial one once its oldest row is due (or at close). */
   private async drain(): Promise<void> {
     if (!this.healthy && Date.now() >= this.nextRetryAt) await this.replaySpool();
-    while (this.queue.length >= this.o.batchSize || (this.queue.length > 0 && (this.closed || this.arrivals[0]! + this.o.flushIntervalMs <= Date.now()))) {
-      const batch = this.queue.splice(0, this.o.batchSize);
-      this.arrivals.splice(0, batch.length);
+    while (this.logs.length >= this.o.batchSize || (this.logs.length > 0 && (this.closed || this.arrivals[0]! + this.o.flushIntervalMs <= Date.now()))) {
+      const count = Math.min(this.logs.length, this.o.batchSize);
+      const batch: LedgerBatch = { count, logs: this.logs.take(count)!, tags: this.tags.take(count) };
+      this.arrivals.splice(0, count);
       if (this.healthy && (await this.tryWrite(batch))) {
         // An embedded database writes on this thread: let requests run between batches.
         await new Promise((r) => setImmediate(r));
@@ -125,15 +135,15 @@ export class SpendWriter {
     }
   }
 
-  private async tryWrite(rows: SpendRow[]): Promise<boolean> {
+  private async tryWrite(batch: LedgerBatch): Promise<boolean> {
     try {
-      await this.o.write(rows);
+      await this.o.write(batch);
       return true;
     } catch (err) {
       this.writeFailures++;
       this.nextRetryAt = Date.now() + this.retryMs;
       this.retryMs = Math.min(this.retryMs * 2, this.o.maxRetryMs);
-      if (this.healthy) this.o.log.error({ err, rows: rows.length }, 'spend ledger write failed; spooling rows to disk until the database is back');
+      if (this.healthy) this.o.log.error({ err, rows: batch.count }, 'spend ledger write failed; spooling rows to disk until the database is back');
       this.healthy = false;
       return false;
     }
@@ -142,7 +152,7 @@ export class SpendWriter {
   private async replaySpool(): Promise<void> {
     const rows = await this.readSpool();
     for (let i = 0; i < rows.length; i += this.o.batchSize) {
-      if (!(await this.tryWrite(rows.slice(i, i + this.o.batchSize)))) return;
+      if (!(await this.tryWrite(ledgerBatch(rows.slice(i, i + this.o.batchSize))))) return;
     }
     await rm(this.o.spoolFile, { force: true });
     if (rows.length > 0) this.o.log.info({ rows: rows.length }, 'spooled spend rows written; the ledger is in step again');
@@ -151,10 +161,10 @@ export class SpendWriter {
     this.retryMs = 250;
   }
 
-  private async spool(rows: SpendRow[]): Promise<void> {
+  private async spool(batch: LedgerBatch): Promise<void> {
     await mkdir(dirname(this.o.spoolFile), { recursive: true });
-    await appendFile(this.o.spoolFile, rows.map((r) => `${JSON.stringify(r, bigintAsString)}\n`).join(''));
-    this.spooled += rows.length;
+    await appendFile(this.o.spoolFile, batchRows(batch).map((r) => `${JSON.stringify(r, bigintAsString)}\n`).join(''));
+    this.spooled += batch.count;
   }
 
   private async readSpool(): Promise<SpendRow[]> {

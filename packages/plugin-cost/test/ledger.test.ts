@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createLogger } from '@tollgate/core';
 import { sql, type Storage } from '@tollgate/storage';
 import { createTestDatabase, DRIVERS, type TestDatabase } from '@tollgate/storage/testing';
-import { LedgerStore, ledgerMigrations } from '../src/ledger-store.js';
+import { batchRows, ledgerBatch, LedgerStore, ledgerEntry, ledgerMigrations } from '../src/ledger-store.js';
 import { SpendWriter } from '../src/spend-writer.js';
 import { RunningTotals } from '../src/spend-totals.js';
 import type { SpendRow } from '../src/spend-row.js';
@@ -26,6 +26,19 @@ function row(id: string, spend: bigint, extra: Partial<SpendRow> = {}): SpendRow
 
 const count = async (s: Storage) => Number((await sql<{ n: number }>`select count(*) as n from tollgate_spend_logs`.execute(s.db)).rows[0].n);
 
+describe('ledger entries', () => {
+  it('encode a row once as the JSON the writer takes, and decode back to the same row', () => {
+    const r = row('e1', 9_000_000_000_000_000n, { request_tags: ['a', 'b"c'], unpriced: true, stream: true, service_tier: 'batch', completion_start_time: 1_700_000_000_050 });
+    const plain = row('e2', 1n, { request_tags: [], key_alias: 'caf\u00e9 \u2713' });
+    const batch = ledgerBatch([r, plain]);
+    expect(batch.count).toBe(2);
+    expect(batchRows(batch)).toEqual([r, plain]);
+    expect(JSON.parse(Buffer.from(batch.tags!).toString())).toEqual([['e1', 'a', r.start_time], ['e1', 'b"c', r.start_time]]);
+    expect(ledgerEntry(plain).tags).toBe('');
+    expect(ledgerBatch([plain]).tags).toBeUndefined();
+  });
+});
+
 describe.each(DRIVERS)('spend ledger on %s', (driver) => {
   let tdb: TestDatabase;
   let storage: Storage;
@@ -44,8 +57,8 @@ describe.each(DRIVERS)('spend ledger on %s', (driver) => {
   it('inserts idempotently and sums exactly, beyond 2^53 pico-dollars', async () => {
     const store = await open();
     const big = 9_000_000_000_000_000n; // $9,000 in pico: above Number.MAX_SAFE_INTEGER
-    await store.insert([row('r1', big), row('r2', 3n, { api_key: 'k2', request_tags: ['a'] })]);
-    await store.insert([row('r1', big)]);
+    await store.insert(ledgerBatch([row('r1', big), row('r2', 3n, { api_key: 'k2', request_tags: ['a'] })]));
+    await store.insert(ledgerBatch([row('r1', big)]));
     expect(await count(storage)).toBe(2);
     expect((await store.totalsBy('api_key')).get('k1')).toBe(big);
     const tags = await store.totalsBy('tag');
@@ -53,7 +66,7 @@ describe.each(DRIVERS)('spend ledger on %s', (driver) => {
     expect((await store.totalsBy('end_user')).get('e1')).toBe(big + 3n);
     // Past 2^63 pico-dollars (~$9.2M), where SQLite's integer sum() would overflow.
     const huge = 5_000_000_000_000_000_000n;
-    await store.insert([row('h1', huge, { api_key: 'whale' }), row('h2', huge, { api_key: 'whale' })]);
+    await store.insert(ledgerBatch([row('h1', huge, { api_key: 'whale' }), row('h2', huge, { api_key: 'whale' })]));
     expect((await store.totalsBy('api_key')).get('whale')).toBe(2n * huge);
   });
 
@@ -76,8 +89,8 @@ describe.each(DRIVERS)('spend ledger on %s', (driver) => {
     const arrived = new Map<string, number>();
     const writer = new SpendWriter({
       // A database that takes 10 ms per write: rows keep arriving while it works.
-      write: async (rows) => {
-        writes.push({ size: rows.length, waitedMs: Date.now() - arrived.get(rows[0]!.request_id)! });
+      write: async (batch) => {
+        writes.push({ size: batch.count, waitedMs: Date.now() - arrived.get(batchRows(batch)[0]!.request_id)! });
         await new Promise((r) => setTimeout(r, 10));
       },
       spoolFile: join(dir, 'spool.jsonl'), log: silent, flushIntervalMs: 100, batchSize: 50, maxRetryMs: 200,

@@ -9,7 +9,7 @@ import authPlugin from '@tollgate/plugin-auth';
 import storagePlugin from '@tollgate/storage';
 import { createTestDatabase, DRIVERS, type TestDatabase } from '@tollgate/storage/testing';
 import { createMockUpstream, messageJson, type MockUpstream } from '@tollgate/testing';
-import { LedgerStore, ledgerMigrations } from '../src/ledger-store.js';
+import { ledgerBatch, LedgerStore, ledgerMigrations } from '../src/ledger-store.js';
 import { costPlugin } from '../src/plugin.js';
 import { SpendQueries } from '../src/spend-queries.js';
 import type { SpendRow } from '../src/spend-row.js';
@@ -67,10 +67,9 @@ describe.each(DRIVERS)('spend reports on %s', (driver) => {
     dir = await mkdtemp(join(tmpdir(), 'tg-reports-'));
     const storage = await db.open();
     await storage.migrate('cost', ledgerMigrations);
-    await new LedgerStore(storage).insert([
-      historic('hist-1', '2020-03-01T12:00:00.000Z', 9_000_000_000_000_001n),
-      historic('hist-2', '2020-03-02T00:00:00.000Z', 2n),
-    ]);
+    await new LedgerStore(storage).insert(
+      ledgerBatch([historic('hist-1', '2020-03-01T12:00:00.000Z', 9_000_000_000_000_001n), historic('hist-2', '2020-03-02T00:00:00.000Z', 2n)]),
+    );
     await storage.close();
 
     mock = await createMockUpstream();
@@ -311,7 +310,7 @@ describe.each(DRIVERS)('report sums on %s', (driver) => {
       await storage.migrate('cost', ledgerMigrations);
       const store = new LedgerStore(storage);
       const big = 9_000_000_000_000_000_001n; // $9,000,000.000000000001, near the largest bigint
-      await store.insert([historic('b1', '2021-01-01T00:00:00Z', big), historic('b2', '2021-01-02T00:00:00Z', big), historic('b3', '2021-01-03T00:00:00Z', 999_999n)]);
+      await store.insert(ledgerBatch([historic('b1', '2021-01-01T00:00:00Z', big), historic('b2', '2021-01-02T00:00:00Z', big), historic('b3', '2021-01-03T00:00:00Z', 999_999n)]));
       const [group] = await new SpendQueries(store.db).report('model', {});
       expect(group).toEqual({ key: 'claude-opus-4-1', spend: 2n * big + 999_999n, requests: 3, promptTokens: 21, completionTokens: 9, unpricedRequests: 0 });
       const [tag] = await new SpendQueries(store.db).report('tag', { from: Date.parse('2021-01-02T00:00:00Z') });

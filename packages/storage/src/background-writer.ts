@@ -4,14 +4,17 @@ import type { CompiledQuery, Kysely } from 'kysely';
 /**
  * Rows for one table, as arrays of values in `columns` order (strings, numbers, bigints or
  * null). Cheaper to build and to hand to the writer thread than a compiled multi-row INSERT.
+ * Either `rows`, or `json`: the same rows as JSON text (an array of arrays; numbers beyond
+ * 2^53 as decimal strings), as a string or UTF-8 bytes. JSON suits rows encoded as they were
+ * made and queued off the JS heap: the SQLite writer thread then gets bytes, not a structured
+ * clone of every row.
  */
-export interface BulkInsert {
+export type BulkInsert = {
   table: string;
   columns: readonly string[];
-  rows: readonly (readonly unknown[])[];
   /** A unique key: rows that collide with an existing row on it are skipped. */
   onConflictDoNothing?: readonly string[];
-}
+} & ({ rows: readonly (readonly unknown[])[]; json?: undefined } | { json: string | Uint8Array; rows?: undefined });
 
 /** Runs batches of writes, each batch in one transaction, away from the request path. */
 export interface BackgroundWriter {
@@ -67,7 +70,7 @@ export function sqliteBackgroundWriter(file: string, db: Kysely<any>): Backgroun
     write: (queries) => send({ queries: queries.map((q) => ({ sql: q.sql, parameters: q.parameters })) }, (worker ??= start())),
     async insert(batches) {
       // The worker prepares one statement per table and columns, and runs it once per row.
-      const inserts = batches.map((b) => ({ sql: insertSql(b), rows: b.rows }));
+      const inserts = batches.map((b) => ({ sql: insertSql(b), rows: b.rows, json: b.json }));
       await send({ inserts }, (worker ??= start()));
     },
     async close() {
@@ -94,8 +97,9 @@ export function inPlaceWriter(db: Kysely<any>): BackgroundWriter {
           assertIdentifiers(b);
           // Multi-row INSERTs, each under both engines' bound-parameter limits.
           const perQuery = Math.max(1, Math.floor(30_000 / b.columns.length));
-          for (let i = 0; i < b.rows.length; i += perQuery) {
-            const values = b.rows.slice(i, i + perQuery).map((r) => Object.fromEntries(b.columns.map((c, j) => [c, r[j]])));
+          const rows = rowsOf(b);
+          for (let i = 0; i < rows.length; i += perQuery) {
+            const values = rows.slice(i, i + perQuery).map((r) => Object.fromEntries(b.columns.map((c, j) => [c, r[j]])));
             let q = tx.insertInto(b.table).values(values);
             if (b.onConflictDoNothing) q = q.onConflict((oc) => oc.columns(b.onConflictDoNothing as string[]).doNothing());
             await q.execute();
@@ -105,6 +109,11 @@ export function inPlaceWriter(db: Kysely<any>): BackgroundWriter {
     },
     async close() {},
   };
+}
+
+function rowsOf(b: BulkInsert): readonly (readonly unknown[])[] {
+  if (b.json === undefined) return b.rows;
+  return JSON.parse(typeof b.json === 'string' ? b.json : Buffer.from(b.json.buffer, b.json.byteOffset, b.json.byteLength).toString('utf8')) as unknown[][];
 }
 
 /** `insert into "t" ("a", "b") values (?, ?) [on conflict ("a") do nothing]` for SQLite. */

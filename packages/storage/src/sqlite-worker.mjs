@@ -21,12 +21,19 @@ function statement(sql) {
   return s;
 }
 
+/** Rows as arrays, or as JSON text (a string, or UTF-8 bytes: a Uint8Array after the clone). */
+function rowsOf(ins) {
+  if (ins.json === undefined) return ins.rows;
+  const text = typeof ins.json === 'string' ? ins.json : Buffer.from(ins.json.buffer, ins.json.byteOffset, ins.json.byteLength).toString('utf8');
+  return JSON.parse(text);
+}
+
 const runAll = db.transaction((msg) => {
   if (msg.queries) for (const q of msg.queries) statement(q.sql).run(...q.parameters);
   if (msg.inserts) {
     for (const ins of msg.inserts) {
       const s = statement(ins.sql);
-      for (const row of ins.rows) s.run(row);
+      for (const row of rowsOf(ins)) s.run(row);
     }
   }
 });

@@ -76,9 +76,10 @@ describe.each(DRIVERS)('storage on %s', (driver) => {
     const columns = ['id', 'count', 'created_at', 'owner'];
     const big = (2n ** 62n + 7n).toString();
     await s.background.insert([{ table: 'widgets', columns, rows: [['a', big, 1, null], ['b', 2, 2, 'bo']], onConflictDoNothing: ['id'] }]);
-    // 'a' again is skipped; 'c' lands; all in one transaction with the second batch.
+    // 'a' again is skipped; 'c' lands; all in one transaction with the second batch. Rows may
+    // come as JSON text, big integers as decimal strings.
     await s.background.insert([
-      { table: 'widgets', columns, rows: [['a', 0, 9, 'changed'], ['c', 3, 3, null]], onConflictDoNothing: ['id'] },
+      { table: 'widgets', columns, json: JSON.stringify([['a', 0, 9, 'changed'], ['c', 3, 3, null], ['j', big, 6, 'js']]), onConflictDoNothing: ['id'] },
       { table: 'widgets', columns: ['id', 'created_at'], rows: [['d', 4]] },
     ]);
     // A batch that fails writes none of its rows.
@@ -90,6 +91,7 @@ describe.each(DRIVERS)('storage on %s', (driver) => {
       { id: 'b', count: '2', owner: 'bo' },
       { id: 'c', count: '3', owner: null },
       { id: 'd', count: '0', owner: null },
+      { id: 'j', count: big, owner: 'js' },
     ]);
   });
 
