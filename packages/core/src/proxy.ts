@@ -39,9 +39,8 @@ export async function proxyRequest(deps: ProxyDeps, adapter: ProviderAdapter, re
   const route = { provider: adapter.name, kind: adapter.classify(method, restPath), upstreamPath: adapter.basePath + rest, models: [] as string[], stream: false };
   const ctx = new Context(requestId(), deps.log, request, req, res, route);
   deps.inFlight.add(ctx);
-  res.once('close', () => {
-    if (!res.writableFinished) ctx.abort();
-  });
+  (res as ResponseWithContext)[CONTEXT] = ctx;
+  res.on('close', onResponseClose);
 
   let call: CallResult | undefined;
   let error: GatewayError | undefined;
@@ -134,6 +133,14 @@ function emitRecord(deps: ProxyDeps, ctx: Context, call: CallResult | undefined,
 }
 
 const round = (ms: number): number => Math.round(ms * 1000) / 1000;
+
+const CONTEXT = Symbol('tollgate.context');
+type ResponseWithContext = ServerResponse & { [CONTEXT]?: Context };
+
+/** A response closed before it finished: the client went away. One function for every request. */
+function onResponseClose(this: ResponseWithContext): void {
+  if (!this.writableFinished) this[CONTEXT]?.abort();
+}
 
 function gatewayBase(config: GatewayConfig, req: IncomingMessage): string {
   if (config.server.publicUrl) return config.server.publicUrl.replace(/\/+$/, '');

@@ -8,6 +8,14 @@ import { randomUUID } from 'node:crypto';
  */
 export function requestId(now = Date.now()): string {
   const random = randomUUID(); // xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx
-  const ms = now.toString(16).padStart(12, '0');
-  return `${ms.slice(0, 8)}-${ms.slice(8)}-7${random.slice(15)}`;
+  if (now !== lastMs) {
+    // Busy gateways make many ids per millisecond: the time part is formatted once per ms.
+    const ms = now.toString(16).padStart(12, '0');
+    lastMs = now;
+    lastPrefix = `${ms.slice(0, 8)}-${ms.slice(8)}-7`;
+  }
+  return lastPrefix + random.slice(15);
 }
+
+let lastMs = -1;
+let lastPrefix = '';
