@@ -117,17 +117,9 @@ export class Pipeline {
     for (let i = start; i < this.body.length; i++) await this.bodyHook(i, ctx, head, body);
   }
 
-  /** Runs one body hook; a failure (thrown or rejected) is logged, never passed on. */
   private bodyHook(i: number, ctx: RequestContext, head: UpstreamResponseHead, body: unknown): Promise<void> | undefined {
     const h = this.body[i]!;
-    const failed = (err: unknown) => ctx.log.error({ plugin: h.plugin, err }, 'onResponseBody hook failed');
-    try {
-      const r = h.fn(ctx, head, body);
-      if (isPromise(r)) return Promise.resolve(r).then(() => undefined, failed);
-    } catch (err) {
-      failed(err);
-    }
-    return undefined;
+    return logged(h.plugin, 'onResponseBody hook failed', ctx, () => h.fn(ctx, head, body));
   }
 
   /** Every hook runs even when one fails; failures are logged with the request id. */
@@ -142,16 +134,24 @@ export class Pipeline {
     for (let i = start; i < this.complete.length; i++) await this.completeHook(i, ctx, outcome);
   }
 
-  /** Runs one completion hook; a failure (thrown or rejected) is logged, never passed on. */
   private completeHook(i: number, ctx: RequestContext, outcome: Outcome): Promise<void> | undefined {
     const h = this.complete[i]!;
-    const failed = (err: unknown) => ctx.log.error({ plugin: h.plugin, err }, 'onComplete hook failed');
-    try {
-      const r = h.fn(ctx, outcome);
-      if (isPromise(r)) return Promise.resolve(r).then(() => undefined, failed);
-    } catch (err) {
-      failed(err);
-    }
-    return undefined;
+    return logged(h.plugin, 'onComplete hook failed', ctx, () => h.fn(ctx, outcome));
   }
 }
+
+/**
+ * Runs one hook whose failure (thrown or rejected) is logged with the request id, never passed
+ * on. Returns a promise only when the hook did.
+ */
+function logged(plugin: string, message: string, ctx: RequestContext, run: () => unknown): Promise<void> | undefined {
+  try {
+    const r = run();
+    if (isPromise(r)) return Promise.resolve(r).then(noop, (err: unknown) => ctx.log.error({ plugin, err }, message));
+  } catch (err) {
+    ctx.log.error({ plugin, err }, message);
+  }
+  return undefined;
+}
+
+const noop = (): void => undefined;

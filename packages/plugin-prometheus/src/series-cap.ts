@@ -43,7 +43,7 @@ export class SeriesCap<V> {
   ) {}
 
   /**
-   * The series under `group` and `key` (together one label set: see `seriesKey`), marked as
+   * The series under `group` and `key` (together one label set; label values are joined with `lp`, so keys are unambiguous), marked as
    * just used. A new series gets `labels()` and starts at `initial`; an existing one allocates
    * nothing.
    */
@@ -106,17 +106,4 @@ export class SeriesCap<V> {
     if (node.newer) node.newer.older = node.older;
     else this.newest = node.older;
   }
-}
-
-/**
- * A key for label values, length-prefixed so that no choice of values can make two label sets
- * share a key.
- *
- * @example
- * seriesKey(['a:', 'b']) !== seriesKey(['a', ':b']);
- */
-export function seriesKey(values: readonly string[]): string {
-  let key = '';
-  for (const v of values) key += `${v.length}:${v}`;
-  return key;
 }
