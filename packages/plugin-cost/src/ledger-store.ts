@@ -1,4 +1,5 @@
 import { sql, type BulkInsert, type Kysely, type Migration, type Storage } from '@tollgate/storage';
+import { EncodedQueue } from './encoded-queue.js';
 import type { SpendRow } from './spend-row.js';
 
 type LogRow = Omit<SpendRow, 'request_tags' | 'spend' | 'unpriced' | 'stream' | 'aborted'> & {
@@ -193,15 +194,32 @@ export function ledgerEntry(r: SpendRow): LedgerEntry {
   return { log: JSON.stringify(logValues(r)), tags };
 }
 
-/** A batch of rows, encoded at once (spool replays, tests). */
+/** Ledger rows encoded as they are queued, taken off in batches (see EncodedQueue). */
+export class LedgerQueue {
+  private readonly logs = new EncodedQueue();
+  private readonly tags = new EncodedQueue();
+
+  get length(): number {
+    return this.logs.length;
+  }
+
+  push(row: SpendRow): void {
+    const entry = ledgerEntry(row);
+    this.logs.push(entry.log);
+    this.tags.push(entry.tags);
+  }
+
+  /** The first `count` rows (at least one) as one batch, removed from the queue. */
+  take(count: number): LedgerBatch {
+    return { count, logs: this.logs.take(count)!, tags: this.tags.take(count) };
+  }
+}
+
+/** A batch of one or more rows, encoded at once (spool replays, tests). */
 export function ledgerBatch(rows: readonly SpendRow[]): LedgerBatch {
-  const entries = rows.map(ledgerEntry);
-  const tags = entries.filter((e) => e.tags !== '').map((e) => e.tags);
-  return {
-    count: rows.length,
-    logs: Buffer.from(`[${entries.map((e) => e.log).join(',')}]`),
-    tags: tags.length > 0 ? Buffer.from(`[${tags.join(',')}]`) : undefined,
-  };
+  const queue = new LedgerQueue();
+  for (const row of rows) queue.push(row);
+  return queue.take(rows.length);
 }
 
 /** The rows of a batch (for the spool, which keeps row objects). */

@@ -1,8 +1,7 @@
 import { appendFile, mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from '@tollgate/core';
-import { EncodedQueue } from './encoded-queue.js';
-import { batchRows, ledgerBatch, ledgerEntry, type LedgerBatch } from './ledger-store.js';
+import { batchRows, ledgerBatch, LedgerQueue, type LedgerBatch } from './ledger-store.js';
 import type { SpendRow } from './spend-row.js';
 
 export interface SpendWriterOptions {
@@ -40,8 +39,7 @@ export interface SpendQueueState {
  * as row objects.
  */
 export class SpendWriter {
-  private readonly logs = new EncodedQueue();
-  private readonly tags = new EncodedQueue();
+  private readonly queue = new LedgerQueue();
   /** Date.now() when each queued row arrived. */
   private arrivals: number[] = [];
   private spooled = 0;
@@ -74,16 +72,14 @@ export class SpendWriter {
   }
 
   enqueue(row: SpendRow): void {
-    const entry = ledgerEntry(row);
-    this.logs.push(entry.log);
-    this.tags.push(entry.tags);
+    this.queue.push(row);
     this.arrivals.push(Date.now());
-    const queued = this.logs.length;
+    const queued = this.queue.length;
     if (queued === 1 || queued === this.o.batchSize) this.schedule();
   }
 
   state(): SpendQueueState {
-    return { queued: this.logs.length, spooled: this.spooled, writeFailures: this.writeFailures, healthy: this.healthy };
+    return { queued: this.queue.length, spooled: this.spooled, writeFailures: this.writeFailures, healthy: this.healthy };
   }
 
   /** Writes (or spools) everything still in memory. Used at shutdown. */
@@ -101,7 +97,7 @@ export class SpendWriter {
   private schedule(): void {
     if (this.closed || this.draining) return; // a running drain schedules again when it ends
     let at = Infinity;
-    const queued = this.logs.length;
+    const queued = this.queue.length;
     if (queued >= this.o.batchSize) at = 0;
     else if (queued > 0) at = this.arrivals[0]! + this.o.flushIntervalMs;
     if (!this.healthy) at = Math.min(at, this.nextRetryAt);
@@ -122,10 +118,9 @@ export class SpendWriter {
   /** Writes full batches, and a partial one once its oldest row is due (or at close). */
   private async drain(): Promise<void> {
     if (!this.healthy && Date.now() >= this.nextRetryAt) await this.replaySpool();
-    while (this.logs.length >= this.o.batchSize || (this.logs.length > 0 && (this.closed || this.arrivals[0]! + this.o.flushIntervalMs <= Date.now()))) {
-      const count = Math.min(this.logs.length, this.o.batchSize);
-      const batch: LedgerBatch = { count, logs: this.logs.take(count)!, tags: this.tags.take(count) };
-      this.arrivals.splice(0, count);
+    while (this.queue.length >= this.o.batchSize || (this.queue.length > 0 && (this.closed || this.arrivals[0]! + this.o.flushIntervalMs <= Date.now()))) {
+      const batch = this.queue.take(Math.min(this.queue.length, this.o.batchSize));
+      this.arrivals.splice(0, batch.count);
       if (this.healthy && (await this.tryWrite(batch))) {
         // An embedded database writes on this thread: let requests run between batches.
         await new Promise((r) => setImmediate(r));
