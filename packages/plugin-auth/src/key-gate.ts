@@ -4,7 +4,8 @@ import { readClientKey } from './credentials.js';
 import type { KeyCache } from './key-cache.js';
 import type { KeyStore, VirtualKey } from './key-store.js';
 import type { RateLimiter } from './limiter.js';
-import { sha256, type MasterKey } from './master-key.js';
+import { hashKey } from './keys.js';
+import type { MasterKey } from './master-key.js';
 
 declare module '@tollgate/core' {
   interface RequestState {
@@ -39,12 +40,11 @@ export class KeyGate {
       return;
     }
     // One hash serves both the master-key comparison and the virtual key's token.
-    const digest = sha256(presented);
-    if (this.master?.matchesDigest(digest)) {
+    const token = hashKey(presented);
+    if (this.master?.matchesToken(token)) {
       ctx.principal = MASTER;
       return;
     }
-    const token = digest.toString('hex');
     const cached = this.cache.peek(token, Date.now());
     if (cached !== undefined) return this.admit(ctx, token, cached);
     return this.cache.load(token).then(

@@ -1,5 +1,6 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { hashKey } from './keys.js';
 import { isMasterKey, MasterKey, resolveMasterKey } from './master-key.js';
 
 describe('MasterKey', () => {
@@ -14,6 +15,15 @@ describe('MasterKey', () => {
     expect(master.matches('')).toBe(false);
     expect(master.matches(undefined)).toBe(false);
     expect(isMasterKey('x'.repeat(10_000), master)).toBe(false);
+  });
+
+  it('matches a token only when it is the hash of the exact key', () => {
+    expect(master.matchesToken(hashKey('sk-tg-master-123'))).toBe(true);
+    expect(master.matchesToken(hashKey('sk-tg-master-124'))).toBe(false);
+    // The key itself is not its token, and a token of another length never matches.
+    expect(master.matchesToken('sk-tg-master-123')).toBe(false);
+    expect(master.matchesToken(hashKey('sk-tg-master-123').slice(0, 63))).toBe(false);
+    expect(master.matchesToken('')).toBe(false);
   });
 
   it('never shows the key when printed or serialized', () => {

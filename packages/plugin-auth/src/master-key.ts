@@ -1,16 +1,14 @@
-import { hash, timingSafeEqual } from 'node:crypto';
 import { inspect } from 'node:util';
+import { hashKey } from './keys.js';
 
 /** Where the master key came from, for the boot log (never the key itself). */
 export type MasterKeySource = 'config' | 'env TOLLGATE_MASTER_KEY' | 'env LITELLM_MASTER_KEY';
 
-/** One-shot SHA-256 (crypto.hash: no Hash object per call). */
-export const sha256 = (value: string): Buffer => hash('sha256', value, 'buffer') as unknown as Buffer;
-
 /**
- * The gateway's master key, held only as its SHA-256 digest. Comparison hashes the candidate
- * too, so it takes the same time whatever the candidate's length or content. Printing or
- * serializing the object never shows the key.
+ * The gateway's master key, held only as its SHA-256 digest (hex, like a virtual key's token).
+ * Comparison hashes the candidate too and compares the two digests without an early exit, so
+ * it takes the same time whatever the candidate's length or content. Printing or serializing
+ * the object never shows the key.
  *
  * @example
  * const master = new MasterKey('sk-tg-master');
@@ -18,22 +16,25 @@ export const sha256 = (value: string): Buffer => hash('sha256', value, 'buffer')
  * master.matches('guess');        // false
  */
 export class MasterKey {
-  readonly #digest: Buffer;
+  readonly #token: string;
 
   constructor(key: string) {
     if (typeof key !== 'string' || key === '') throw new TypeError('a master key must be a non-empty string');
-    this.#digest = sha256(key);
+    this.#token = hashKey(key);
   }
 
   /** Constant-time check of a presented key; `undefined` (no key) never matches. */
   matches(candidate: string | undefined): boolean {
     if (candidate === undefined) return false;
-    return this.matchesDigest(sha256(candidate));
+    return this.matchesToken(hashKey(candidate));
   }
 
-  /** The same check for a key already hashed with `sha256` (the request path hashes once). */
-  matchesDigest(digest: Buffer): boolean {
-    return timingSafeEqual(digest, this.#digest);
+  /**
+   * The same check for a key already hashed with `hashKey` (the request path hashes once, for
+   * this check and the virtual-key lookup).
+   */
+  matchesToken(token: string): boolean {
+    return sameDigest(token, this.#token);
   }
 
   toJSON(): string {
@@ -43,6 +44,17 @@ export class MasterKey {
   [inspect.custom](): string {
     return '[MasterKey]';
   }
+}
+
+/**
+ * Compares two hex digests of equal length in time that does not depend on where they differ.
+ * (`timingSafeEqual` needs Buffers: a hex digest costs ~0.3 µs, a Buffer digest ~1 µs.)
+ */
+function sameDigest(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
 }
 
 /**
