@@ -4,6 +4,7 @@ import type { SpendRow } from './spend-row.js';
 import { attributionOf, tokenFields, type Priced } from './spend-record.js';
 
 const RESULTS = /^(?:.*)\/v1\/messages\/batches\/([^/?]+)\/results(?:\?.*)?$/;
+const CREATE = /\/v1\/messages\/batches(?:\?.*)?$/;
 const MAX_BATCHES_REMEMBERED = 1000;
 
 /** What a results fetch carries from onRequest to its lines. */
@@ -21,9 +22,15 @@ type PriceFn = (model: string, usage: ReturnType<typeof normalizeUsage>, at: Dat
  * rates and booked to the creator exactly once, however often the results are fetched
  * (errored, canceled and expired results cost nothing). Results fetched straight from
  * Anthropic are not seen, so not booked.
+ *
+ * The creator is the create call's own ledger row (its `batch_id` is the batch it created), so
+ * it is as durable as the ledger: queued, retried and spooled to disk while the database is
+ * down, instead of a separate write on the response path that an outage would lose. Until
+ * that row is written, the creator is also kept in memory (bounded).
  */
 export class BatchSettlement {
   private readonly settled = new Map<string, Promise<Set<string>>>();
+  private readonly created = new Map<string, BatchOwner>();
 
   constructor(
     private readonly store: LedgerStore,
@@ -37,16 +44,21 @@ export class BatchSettlement {
     return ctx.route.kind === 'batches' && ctx.request.method === 'GET' ? RESULTS.exec(ctx.route.upstreamPath)?.[1] : undefined;
   }
 
-  /** Remembers who created a batch (from the create call's response). */
-  async remember(ctx: RequestContext, body: unknown): Promise<void> {
+  /**
+   * The id of the batch a create call's response describes, remembered with its creator; the
+   * caller puts it on the call's ledger row. Undefined for every other batch call.
+   */
+  remember(ctx: RequestContext, body: unknown): string | undefined {
     const b = body as { type?: unknown; id?: unknown } | null;
-    if (ctx.request.method !== 'POST' || b?.type !== 'message_batch' || typeof b.id !== 'string') return;
-    await this.store.rememberBatch({ batch_id: b.id, ...attributionOf(ctx), created_at: ctx.startTime });
+    if (ctx.request.method !== 'POST' || !CREATE.test(ctx.route.upstreamPath) || b?.type !== 'message_batch' || typeof b.id !== 'string') return undefined;
+    this.created.set(b.id, { batch_id: b.id, ...attributionOf(ctx), created_at: ctx.startTime });
+    if (this.created.size > MAX_BATCHES_REMEMBERED) this.created.delete(this.created.keys().next().value!);
+    return b.id;
   }
 
   /** Loads the batch's creator and what is already booked; undefined for batches made elsewhere. */
   async prepare(batchId: string): Promise<BatchFetch | undefined> {
-    const owner = await this.store.batchOwner(batchId);
+    const owner = this.created.get(batchId) ?? (await this.store.batchOwner(batchId));
     if (!owner) {
       this.log.debug({ batchId }, 'results of a batch not created through this gateway: not booked');
       return undefined;

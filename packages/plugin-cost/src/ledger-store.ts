@@ -101,17 +101,20 @@ export class LedgerStore {
     await this.storage.background.insert(batches);
   }
 
-  async rememberBatch(owner: BatchOwner): Promise<void> {
-    await this.db
-      .insertInto('tollgate_batches')
-      .values({ ...owner, request_tags: JSON.stringify(owner.request_tags) })
-      .onConflict((oc) => oc.column('batch_id').doNothing())
-      .execute();
-  }
-
+  /**
+   * Who created a batch: the ledger row of its create call (the only `batches` row with a
+   * `batch_id`), else the `tollgate_batches` table that earlier versions wrote (read, no longer written).
+   */
   async batchOwner(batchId: string): Promise<BatchOwner | undefined> {
-    const row = await this.db.selectFrom('tollgate_batches').selectAll().where('batch_id', '=', batchId).executeTakeFirst();
-    return row && { ...row, created_at: Number(row.created_at), request_tags: JSON.parse(row.request_tags) as string[] };
+    const row =
+      (await this.db
+        .selectFrom('tollgate_spend_logs')
+        .select(['batch_id', 'api_key', 'key_alias', 'user_id', 'team_id', 'end_user', 'request_tags', 'start_time as created_at'])
+        .where('batch_id', '=', batchId)
+        .where('call_type', '=', 'batches')
+        .orderBy('start_time')
+        .executeTakeFirst()) ?? (await this.db.selectFrom('tollgate_batches').selectAll().where('batch_id', '=', batchId).executeTakeFirst());
+    return row && { ...row, batch_id: batchId, created_at: Number(row.created_at), request_tags: JSON.parse(row.request_tags) as string[] };
   }
 
   /** request_ids of a batch's results already in the ledger. */

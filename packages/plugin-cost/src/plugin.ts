@@ -21,6 +21,8 @@ interface CostState {
   upstreamRequestId?: string;
   firstByteAt?: number;
   batch?: BatchFetch;
+  /** The batch this request created: its ledger row records the creator. */
+  createdBatch?: string;
 }
 
 declare module '@tollgate/core' {
@@ -93,7 +95,11 @@ export const costPlugin = definePlugin<CostConfig>({
         if (batch) settlement.onLine(batch, ev.data);
       },
       onResponseBody(ctx, head, body) {
-        if (ctx.route.kind === 'batches') return settlement.remember(ctx, body);
+        if (ctx.route.kind === 'batches') {
+          const created = settlement.remember(ctx, body);
+          if (created) state(ctx).createdBatch = created;
+          return;
+        }
         const s = state(ctx);
         s.priced = priceRequest(ctx, price);
         if (api.config.responseCostHeader && !s.priced.unpriced) head.headers['x-tollgate-response-cost'] = picoToUsd(s.priced.spend);
@@ -102,7 +108,7 @@ export const costPlugin = definePlugin<CostConfig>({
         const s = state(ctx);
         // Kept in state: exporters read the price from the request:complete record.
         const priced = (s.priced ??= priceRequest(ctx, price));
-        record(spendRowFor(ctx, outcome, priced, { messageId: ctx.response?.id }));
+        record(spendRowFor(ctx, outcome, priced, { messageId: ctx.response?.id, batchId: s.createdBatch }));
       },
     };
   },

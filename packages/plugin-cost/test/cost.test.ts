@@ -1,8 +1,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import { sql, type Storage } from '@tollgate/storage';
 import { createTestDatabase, DRIVERS, type TestDatabase } from '@tollgate/storage/testing';
-import { errorEvent, messageJson, messageStreamEvents, rawRequest } from '@tollgate/testing';
+import { createMockUpstream, errorEvent, messageJson, messageStreamEvents, rawRequest } from '@tollgate/testing';
 import { startCostHarness, until, type CostHarness } from './harness.js';
 
 const PICO = 1_000_000n; // pico-dollars per token for $1 per million tokens
@@ -195,6 +198,50 @@ describe.each(DRIVERS)('cost accounting on %s', (driver) => {
     });
     expect(rows.map((r) => [r.request_id, r.api_key])).toEqual([[`${batch.id}:one`, token], [`${batch.id}:two`, token]]);
     expect(rows.reduce((s, r) => s + BigInt(r.spend_text), 0n)).toBe(expected);
+  });
+});
+
+describe.each(DRIVERS)('batch creators on %s', (driver) => {
+  it('survive a database outage at create: the create succeeds, and results fetched after a restart are booked to the creator', async () => {
+    const db = await createTestDatabase(driver);
+    const mock = await createMockUpstream();
+    const spoolFile = join(await mkdtemp(join(tmpdir(), 'tg-batch-')), 'spool.jsonl');
+    const costConfig = { ledger: { flushIntervalMs: 20, maxRetryMs: 50, spoolFile } };
+    let h = await startCostHarness({ db, mock, costConfig });
+    const storage = await db.open();
+    try {
+      const { key, token } = (await h.admin('POST', '/key/generate', { key_alias: 'batcher', user_id: 'bea' })).body;
+      const sdk = () => new Anthropic({ apiKey: key, baseURL: h.baseURL, maxRetries: 0 });
+      // The outage: the ledger's tables are gone (keys still resolve, so the call is admitted).
+      await sql`alter table tollgate_spend_logs rename to tollgate_spend_logs_away`.execute(storage.db);
+      await sql`alter table tollgate_batches rename to tollgate_batches_away`.execute(storage.db);
+      const batch = await sdk().messages.batches.create({
+        requests: [
+          { custom_id: 'one', params: PARAMS },
+          { custom_id: 'err-two', params: PARAMS },
+        ],
+      } as never);
+      expect(batch.id).toMatch(/^msgbatch_/);
+      await h.close();
+      await sql`alter table tollgate_spend_logs_away rename to tollgate_spend_logs`.execute(storage.db);
+      await sql`alter table tollgate_batches_away rename to tollgate_batches`.execute(storage.db);
+
+      h = await startCostHarness({ db, mock, costConfig });
+      const lines: { custom_id: string; result: { type: string; message?: { usage: { input_tokens: number; output_tokens: number } } } }[] = [];
+      for await (const r of await sdk().messages.batches.results(batch.id)) lines.push(r as never);
+      const one = lines.find((l) => l.custom_id === 'one')!.result.message!.usage;
+      let rows: Record<string, any>[] = [];
+      await until(async () => {
+        rows = (await sql<Record<string, any>>`select request_id, api_key, user_id, cast(spend as text) as spend_text from tollgate_spend_logs where batch_id = ${batch.id} and call_type = 'batch_result'`.execute(storage.db)).rows;
+        return rows.length > 0;
+      });
+      expect(rows).toEqual([{ request_id: `${batch.id}:one`, api_key: token, user_id: 'bea', spend_text: String(BigInt(one.input_tokens) * 500_000n + BigInt(one.output_tokens) * 2_500_000n) }]);
+    } finally {
+      await h.close();
+      await mock.close();
+      await storage.close();
+      await db.drop();
+    }
   });
 });
 

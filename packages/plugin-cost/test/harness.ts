@@ -23,10 +23,18 @@ export interface CostHarness {
 
 /**
  * A real gateway with storage, auth (master key) and cost in front of the mock upstream.
- * `db` is the test database to use (the caller drops it); `costConfig` the plugin's options.
+ * `db` is the test database to use (the caller drops it); `costConfig` the plugin's options;
+ * `mock` an upstream that outlives this gateway (the caller closes it), as for a restart.
  */
-export async function startCostHarness(options: { db: TestDatabase; costConfig?: Record<string, unknown>; dataDir?: string; plugins?: PluginInput[] }): Promise<CostHarness> {
-  const mock = await createMockUpstream();
+export async function startCostHarness(options: {
+  db: TestDatabase;
+  costConfig?: Record<string, unknown>;
+  dataDir?: string;
+  plugins?: PluginInput[];
+  mock?: MockUpstream;
+}): Promise<CostHarness> {
+  const mock = options.mock ?? (await createMockUpstream());
+  const closeMock = () => (options.mock ? undefined : mock.close());
   const logs: string[] = [];
   const completed: CompletionRecord[] = [];
   const gw = await createGateway({
@@ -44,7 +52,7 @@ export async function startCostHarness(options: { db: TestDatabase; costConfig?:
     env: options.dataDir ? { TOLLGATE_DATA_DIR: options.dataDir } : { TOLLGATE_DATA_DIR: (options.db.options as { dataDir?: string }).dataDir ?? '/tmp/tollgate-cost-tests' },
     logDestination: { write: (line: string) => void logs.push(line) },
   }).catch(async (err: unknown) => {
-    await mock.close();
+    await closeMock();
     throw err;
   });
   gw.events.on('request:complete', (r) => void completed.push(r));
@@ -66,7 +74,7 @@ export async function startCostHarness(options: { db: TestDatabase; costConfig?:
     },
     async close() {
       await gw.close({ graceMs: 0 });
-      await mock.close();
+      await closeMock();
     },
   };
 }
