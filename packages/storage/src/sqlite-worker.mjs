@@ -5,8 +5,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 
 const db = new Database(workerData.file, { timeout: 10_000 });
-db.pragma('journal_mode = WAL');
-db.pragma('synchronous = NORMAL');
+// The same pragmas as the main connection (SQLITE_PRAGMAS in background-writer.ts).
+for (const pragma of workerData.pragmas) db.pragma(pragma);
 
 const MAX_STATEMENTS = 100;
 const statements = new Map();

@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { Kysely, PostgresDialect, SqliteDialect, sql, type Migration } from 'kysely';
 import type pgTypes from 'pg';
 import { parseDatabaseUrl } from './database-url.js';
-import { inPlaceWriter, sqliteBackgroundWriter, type BackgroundWriter } from './background-writer.js';
+import { inPlaceWriter, sqliteBackgroundWriter, SQLITE_PRAGMAS, type BackgroundWriter } from './background-writer.js';
 import { migrate, PG_MIGRATION_LOCK } from './migrate.js';
 
 export interface StorageOptions {
@@ -65,8 +65,7 @@ export async function createStorage(options: StorageOptions = {}): Promise<Stora
     // Drivers load only when used: an SQLite gateway never loads pg, and the other way round.
     const { default: Database } = await import('better-sqlite3');
     const sqlite = new Database(target.file, { timeout: 10_000 });
-    sqlite.pragma('journal_mode = WAL');
-    sqlite.pragma('synchronous = NORMAL');
+    for (const pragma of SQLITE_PRAGMAS) sqlite.pragma(pragma);
     sqlite.pragma('foreign_keys = ON');
     db = new Kysely({ dialect: new SqliteDialect({ database: sqlite }) });
     description = `sqlite:${target.file}`;

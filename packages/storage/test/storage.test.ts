@@ -111,6 +111,24 @@ describe.each(DRIVERS)('storage on %s', (driver) => {
   });
 });
 
+describe('SQLite connections', () => {
+  it('use SQLite\'s 2 MB page cache, not the 16 MB better-sqlite3 builds in', async () => {
+    const tdb = await createTestDatabase('sqlite');
+    const s = await tdb.open();
+    try {
+      expect((await sql<{ cache_size: number }>`pragma cache_size`.execute(s.db)).rows).toEqual([{ cache_size: -2000 }]);
+      // The writer thread's connection takes the same SQLITE_PRAGMAS (through workerData): a
+      // write through it shows it still starts.
+      await s.migrate('widgets', migrations);
+      await s.background.insert([{ table: 'widgets', columns: ['id', 'created_at'], rows: [['w', 1]] }]);
+      expect(await s.db.selectFrom('widgets').select('id').execute()).toEqual([{ id: 'w' }]);
+    } finally {
+      await s.close();
+      await tdb.drop();
+    }
+  });
+});
+
 describe('database URLs', () => {
   it('picks the driver from the URL', () => {
     expect(parseDatabaseUrl(undefined, '/data')).toEqual({ driver: 'sqlite', file: '/data/tollgate.db' });
