@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { MockUpstream } from '@tollgate/testing';
-import { createGateway, type CompletionRecord, type Gateway, type GatewayConfig, type PluginDefinition, type PluginInput } from '@tollgate/core';
+import type { CompletionRecord, Gateway, GatewayConfig, PluginDefinition, PluginInput } from '@tollgate/core';
+import { startTestGateway } from '@tollgate/core/testing';
 
 /** The examples/ folder. */
 export const EXAMPLES = fileURLToPath(new URL('..', import.meta.url));
@@ -14,7 +15,7 @@ export interface ExampleGateway {
   url: string;
   records: CompletionRecord[];
   /** Every log line, parsed. */
-  logs: Record<string, unknown>[];
+  readonly logs: Record<string, unknown>[];
   /** Resolves once `n` request:complete records exist (rejects after 5 s). */
   waitForRecords(n: number): Promise<CompletionRecord[]>;
   close(): Promise<void>;
@@ -31,46 +32,22 @@ export async function startGateway(options: {
   modules?: Record<string, PluginDefinition>;
   env?: Record<string, string | undefined>;
 }): Promise<ExampleGateway> {
-  const logs: Record<string, unknown>[] = [];
-  const records: CompletionRecord[] = [];
-  const gw = await createGateway({
-    config: options.config ?? {
-      server: { host: '127.0.0.1', port: 0 },
-      providers: { anthropic: { baseUrl: options.upstream.url, apiKey: UPSTREAM_KEY } },
-    },
+  const t = await startTestGateway({
+    upstream: options.upstream,
+    config: options.config ?? { providers: { anthropic: { apiKey: UPSTREAM_KEY } } },
     plugins: options.plugins,
     modules: options.modules,
     env: options.env ?? { TOLLGATE_MASTER_KEY: MASTER_KEY },
-    logDestination: { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) },
   });
-  const waiters = new Set<() => void>();
-  gw.events.on('request:complete', (r) => {
-    records.push(r);
-    for (const w of waiters) w();
-  });
-  const { url } = await gw.listen();
   return {
-    gw,
-    url,
-    records,
-    logs,
-    waitForRecords(n) {
-      if (records.length >= n) return Promise.resolve(records);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`expected ${n} request:complete records, got ${records.length}`));
-        }, 5000);
-        const check = () => {
-          if (records.length < n) return;
-          clearTimeout(timer);
-          waiters.delete(check);
-          resolve(records);
-        };
-        waiters.add(check);
-      });
+    gw: t.gw,
+    url: t.url,
+    records: t.records,
+    get logs() {
+      return t.logs.map((line) => JSON.parse(line) as Record<string, unknown>);
     },
-    close: () => gw.close({ graceMs: 1000 }),
+    waitForRecords: (n) => t.waitForRecords(n),
+    close: t.close,
   };
 }
 

@@ -1,4 +1,5 @@
-import { createGateway, type CompletionRecord, type Gateway, type PluginInput } from '@tollgate/core';
+import type { CompletionRecord, Gateway, PluginInput } from '@tollgate/core';
+import { startTestGateway } from '@tollgate/core/testing';
 import storagePlugin from '@tollgate/storage';
 import { createTestDatabase, type TestDatabase } from '@tollgate/storage/testing';
 import { createMockUpstream, type MockUpstream } from '@tollgate/testing';
@@ -38,45 +39,23 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const mock = await createMockUpstream();
   const ownDb = options.db ? undefined : await createTestDatabase('sqlite');
   const db = options.db ?? ownDb!;
-  const logs: string[] = [];
-  const completed: CompletionRecord[] = [];
-  let gw: Gateway;
-  try {
-    gw = await createGateway({
-      config: {
-        server: { host: '127.0.0.1', port: 0 },
-        log: { level: 'trace' },
-        providers: { anthropic: { baseUrl: mock.url, apiKey: UPSTREAM_KEY } },
-        plugins: [
-          { use: '@tollgate/storage', config: db.options },
-          { use: '@tollgate/plugin-auth', config: options.authConfig ?? {} },
-        ],
-      },
-      plugins: options.plugins,
-      modules: { '@tollgate/plugin-auth': authPlugin, '@tollgate/storage': storagePlugin },
-      env: options.env ?? {},
-      logDestination: { write: (line: string) => void logs.push(line) },
-    });
-  } catch (err) {
-    await mock.close();
-    await ownDb?.drop();
-    throw err;
-  }
-  gw.events.on('request:complete', (r) => void completed.push(r));
-  const { url } = await gw.listen();
-  return {
-    gw,
-    mock,
-    url,
-    baseURL: `${url}/anthropic`,
-    logs,
-    completed,
-    async close() {
-      await gw.close({ graceMs: 0 });
-      await mock.close();
-      await ownDb?.drop();
+  const t = await startTestGateway({
+    upstream: mock,
+    config: {
+      log: { level: 'trace' },
+      providers: { anthropic: { apiKey: UPSTREAM_KEY } },
+      plugins: [
+        { use: '@tollgate/storage', config: db.options },
+        { use: '@tollgate/plugin-auth', config: options.authConfig ?? {} },
+      ],
     },
-  };
+    plugins: options.plugins,
+    modules: { '@tollgate/plugin-auth': authPlugin, '@tollgate/storage': storagePlugin },
+    env: options.env,
+    graceMs: 0,
+    cleanup: [() => mock.close(), () => ownDb?.drop()],
+  });
+  return { gw: t.gw, mock, url: t.url, baseURL: t.baseURL, logs: t.logs, completed: t.records, close: t.close };
 }
 
 /** Resolves once `n` requests have completed (the record is emitted after the response ends). */

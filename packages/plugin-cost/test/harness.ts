@@ -1,4 +1,5 @@
-import { createGateway, type CompletionRecord, type Gateway, type PluginInput } from '@tollgate/core';
+import type { CompletionRecord, Gateway, PluginInput } from '@tollgate/core';
+import { startTestGateway } from '@tollgate/core/testing';
 import authPlugin from '@tollgate/plugin-auth';
 import storagePlugin from '@tollgate/storage';
 import type { TestDatabase } from '@tollgate/storage/testing';
@@ -34,13 +35,10 @@ export async function startCostHarness(options: {
   mock?: MockUpstream;
 }): Promise<CostHarness> {
   const mock = options.mock ?? (await createMockUpstream());
-  const closeMock = () => (options.mock ? undefined : mock.close());
-  const logs: string[] = [];
-  const completed: CompletionRecord[] = [];
-  const gw = await createGateway({
+  const t = await startTestGateway({
+    upstream: mock,
     config: {
-      server: { host: '127.0.0.1', port: 0 },
-      providers: { anthropic: { baseUrl: mock.url, apiKey: UPSTREAM_KEY } },
+      providers: { anthropic: { apiKey: UPSTREAM_KEY } },
       plugins: [
         { use: '@tollgate/storage', config: options.db.options },
         { use: '@tollgate/plugin-auth', config: { masterKey: MASTER_KEY } },
@@ -49,34 +47,12 @@ export async function startCostHarness(options: {
     },
     plugins: options.plugins,
     modules: { '@tollgate/storage': storagePlugin, '@tollgate/plugin-auth': authPlugin, '@tollgate/plugin-cost': costPlugin },
-    env: options.dataDir ? { TOLLGATE_DATA_DIR: options.dataDir } : { TOLLGATE_DATA_DIR: (options.db.options as { dataDir?: string }).dataDir ?? '/tmp/tollgate-cost-tests' },
-    logDestination: { write: (line: string) => void logs.push(line) },
-  }).catch(async (err: unknown) => {
-    await closeMock();
-    throw err;
+    env: { TOLLGATE_DATA_DIR: options.dataDir ?? (options.db.options as { dataDir?: string }).dataDir ?? '/tmp/tollgate-cost-tests' },
+    adminKey: MASTER_KEY,
+    graceMs: 0,
+    cleanup: [() => (options.mock ? undefined : mock.close())],
   });
-  gw.events.on('request:complete', (r) => void completed.push(r));
-  const { url } = await gw.listen();
-  return {
-    gw,
-    mock,
-    url,
-    baseURL: `${url}/anthropic`,
-    completed,
-    logs,
-    async admin(method, path, body) {
-      const res = await fetch(`${url}${path}`, {
-        method,
-        headers: { 'content-type': 'application/json', 'x-api-key': MASTER_KEY },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      return { status: res.status, body: await res.json() };
-    },
-    async close() {
-      await gw.close({ graceMs: 0 });
-      await closeMock();
-    },
-  };
+  return { gw: t.gw, mock, url: t.url, baseURL: t.baseURL, completed: t.records, logs: t.logs, admin: t.admin, close: t.close };
 }
 
 /** Re-exported for the tests that import it from here. */

@@ -1,4 +1,5 @@
-import { createGateway, SINK_STATS, type CompletionRecord, type Gateway, type GatewayConfig, type SinkStats } from '@tollgate/core';
+import { SINK_STATS, type CompletionRecord, type Gateway, type GatewayConfig, type SinkStats } from '@tollgate/core';
+import { startTestGateway } from '@tollgate/core/testing';
 import authPlugin from '@tollgate/plugin-auth';
 import { costPlugin } from '@tollgate/plugin-cost';
 import storagePlugin from '@tollgate/storage';
@@ -16,7 +17,7 @@ export interface Harness {
   baseURL: string;
   completed: CompletionRecord[];
   /** Every log line the gateway wrote, parsed. */
-  logs: Record<string, any>[];
+  readonly logs: Record<string, any>[];
   /** The logging plugin's counters (SINK_STATS), when it is loaded. */
   stats(): SinkStats[];
   stat(name: string): SinkStats;
@@ -36,54 +37,38 @@ export async function startHarness(
 ): Promise<Harness> {
   const mock = await createMockUpstream();
   const db: TestDatabase | undefined = options.accounting ? await createTestDatabase('sqlite') : undefined;
-  const logs: Record<string, any>[] = [];
-  const completed: CompletionRecord[] = [];
   const plugins = [];
   if (db) {
-    plugins.push({ plugin: storagePlugin, config: db.options }, { plugin: authPlugin, config: { masterKey: MASTER_KEY } }, { plugin: costPlugin, config: { ledger: { flushIntervalMs: 20 } } });
+    plugins.push({ plugin: storagePlugin, config: { ...db.options } }, { plugin: authPlugin, config: { masterKey: MASTER_KEY } }, { plugin: costPlugin, config: { ledger: { flushIntervalMs: 20 } } });
   }
   if (options.logging) plugins.push({ plugin: loggingPlugin, config: options.logging });
-  const config = options.config ? await options.config(mock.url) : { providers: { anthropic: { baseUrl: mock.url, apiKey: UPSTREAM_KEY } } };
-  const gw = await createGateway({
-    config,
+  const t = await startTestGateway({
+    upstream: mock,
+    config: options.config ? await options.config(mock.url) : { providers: { anthropic: { apiKey: UPSTREAM_KEY } } },
     plugins,
     modules: { '@tollgate/plugin-logging': loggingPlugin },
     env: db ? { TOLLGATE_DATA_DIR: (db.options as { dataDir?: string }).dataDir } : {},
-    logDestination: { write: (line: string) => void logs.push(JSON.parse(line)) },
-  }).catch(async (err: unknown) => {
-    await mock.close();
-    await db?.drop();
-    throw err;
+    adminKey: MASTER_KEY,
+    cleanup: [() => mock.close(), () => db?.drop()],
   });
-  gw.events.on('request:complete', (r) => void completed.push(r));
-  const { url } = await gw.listen({ host: '127.0.0.1', port: 0 });
-  const stats = () => (gw.container.isRegistered(SINK_STATS, true) ? gw.container.resolve(SINK_STATS).sinks() : []);
+  const stats = () => (t.gw.container.isRegistered(SINK_STATS, true) ? t.gw.container.resolve(SINK_STATS).sinks() : []);
   return {
-    gw,
+    gw: t.gw,
     mock,
-    url,
-    baseURL: `${url}/anthropic`,
-    completed,
-    logs,
+    url: t.url,
+    baseURL: t.baseURL,
+    completed: t.records,
+    get logs() {
+      return t.logs.map((line) => JSON.parse(line) as Record<string, any>);
+    },
     stats,
     stat(name) {
       const s = stats().find((x) => x.name === name);
       if (!s) throw new Error(`no sink named ${name}`);
       return s;
     },
-    async admin(method, path, body) {
-      const res = await fetch(`${url}${path}`, {
-        method,
-        headers: { 'content-type': 'application/json', 'x-api-key': MASTER_KEY },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      return { status: res.status, body: await res.json() };
-    },
-    async close() {
-      await gw.close({ graceMs: 1000 });
-      await mock.close();
-      await db?.drop();
-    },
+    admin: t.admin,
+    close: t.close,
   };
 }
 

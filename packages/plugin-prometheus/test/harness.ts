@@ -1,4 +1,5 @@
-import { createGateway, type CompletionRecord, type Gateway, type PluginInput } from '@tollgate/core';
+import type { CompletionRecord, Gateway, PluginInput } from '@tollgate/core';
+import { startTestGateway } from '@tollgate/core/testing';
 import authPlugin from '@tollgate/plugin-auth';
 import costPlugin from '@tollgate/plugin-cost';
 import storagePlugin from '@tollgate/storage';
@@ -34,63 +35,44 @@ export interface Harness {
 export async function startHarness(options: { prometheus?: Record<string, unknown>; bare?: boolean; plugins?: PluginInput[]; env?: Record<string, string> } = {}): Promise<Harness> {
   const mock = await createMockUpstream();
   const db = options.bare ? undefined : await createTestDatabase('sqlite');
-  const logs: string[] = [];
-  const completed: CompletionRecord[] = [];
-  const gw = await createGateway({
+  const accounting = db
+    ? [
+        { use: '@tollgate/storage', config: db.options },
+        { use: '@tollgate/plugin-auth', config: { masterKey: MASTER_KEY } },
+        { use: '@tollgate/plugin-cost', config: { ledger: { flushIntervalMs: 10 } } },
+      ]
+    : [];
+  const t = await startTestGateway({
+    upstream: mock,
     config: {
-      server: { host: '127.0.0.1', port: 0 },
       log: { accessLog: false },
-      providers: { anthropic: { baseUrl: mock.url, apiKey: UPSTREAM_KEY } },
-      plugins: [
-        ...(db
-          ? [
-              { use: '@tollgate/storage', config: db.options },
-              { use: '@tollgate/plugin-auth', config: { masterKey: MASTER_KEY } },
-              { use: '@tollgate/plugin-cost', config: { ledger: { flushIntervalMs: 10 } } },
-            ]
-          : []),
-        { use: '@tollgate/plugin-prometheus', config: { processMetrics: false, ...options.prometheus } },
-      ],
+      providers: { anthropic: { apiKey: UPSTREAM_KEY } },
+      plugins: [...accounting, { use: '@tollgate/plugin-prometheus', config: { processMetrics: false, ...options.prometheus } }],
     },
     plugins: options.plugins,
     modules: { '@tollgate/storage': storagePlugin, '@tollgate/plugin-auth': authPlugin, '@tollgate/plugin-cost': costPlugin, '@tollgate/plugin-prometheus': prometheusPlugin },
     env: { TOLLGATE_DATA_DIR: db ? (db.options as { dataDir?: string }).dataDir! : '/tmp/tollgate-prometheus-tests', ...options.env },
-    logDestination: { write: (line: string) => void logs.push(line) },
-  }).catch(async (err: unknown) => {
-    await mock.close();
-    await db?.drop();
-    throw err;
+    adminKey: MASTER_KEY,
+    graceMs: 0,
+    cleanup: [() => mock.close(), () => db?.drop()],
   });
-  gw.events.on('request:complete', (r) => void completed.push(r));
-  const { url } = await gw.listen();
   return {
-    gw,
+    gw: t.gw,
     mock,
-    url,
-    baseURL: `${url}/anthropic`,
+    url: t.url,
+    baseURL: t.baseURL,
     db,
-    completed,
-    logs,
+    completed: t.records,
+    logs: t.logs,
     async scrape(headers = {}) {
-      const res = await fetch(`${url}/metrics`, { headers });
+      const res = await fetch(`${t.url}/metrics`, { headers });
       const text = await res.text();
       if (res.status !== 200) throw new Error(`GET /metrics: ${res.status} ${text}`);
       return parseExposition(text);
     },
-    async admin(method, path, body) {
-      const res = await fetch(`${url}${path}`, {
-        method,
-        headers: { 'content-type': 'application/json', 'x-api-key': MASTER_KEY },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      return { status: res.status, body: await res.json() };
-    },
-    completedAtLeast: (n) => until(() => completed.length >= n),
-    async close() {
-      await gw.close({ graceMs: 0 });
-      await mock.close();
-      await db?.drop();
-    },
+    admin: t.admin,
+    completedAtLeast: async (n) => void (await t.waitForRecords(n)),
+    close: t.close,
   };
 }
 
