@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from 'node:net';
 import { request } from 'node:http';
-import Anthropic from '@anthropic-ai/sdk';
+import Anthropic, { APIError } from '@anthropic-ai/sdk';
 import { createMockUpstream, rawRequest, type MockUpstream } from '@tollgate/testing';
 import { startGateway, UPSTREAM_KEY, type TestGateway } from './helpers.js';
 
@@ -81,9 +81,9 @@ describe('errors the gateway produces', () => {
     upstream.once('POST', '/v1/messages', { hang: true });
     const client = new Anthropic({ apiKey: 'k', baseURL: t.baseURL, maxRetries: 0 });
     const err = await client.messages.create(params as Anthropic.MessageCreateParamsNonStreaming).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(Anthropic.APIError);
-    expect((err as Anthropic.APIError).status).toBe(504);
-    expect((err as Anthropic.APIError).error).toMatchObject({ type: 'error', error: { type: 'timeout_error', message: 'the upstream did not answer in time' } });
+    expect(err).toBeInstanceOf(APIError);
+    expect((err as APIError).status).toBe(504);
+    expect((err as APIError).error).toMatchObject({ type: 'error', error: { type: 'timeout_error', message: 'the upstream did not answer in time' } });
     const [record] = await t.waitForRecords(1);
     expect(record.error?.code).toBe('TG_ERR_UPSTREAM_TIMEOUT');
   });
@@ -157,8 +157,8 @@ describe('an unreachable upstream', () => {
     try {
       const client = new Anthropic({ apiKey: 'k', baseURL: g.baseURL, maxRetries: 0 });
       const err = await client.messages.create(params as Anthropic.MessageCreateParamsNonStreaming).catch((e: unknown) => e);
-      expect((err as Anthropic.APIError).status).toBe(502);
-      expect((err as Anthropic.APIError).error).toMatchObject({ error: { type: 'api_error', message: 'the upstream is unreachable' } });
+      expect((err as APIError).status).toBe(502);
+      expect((err as APIError).error).toMatchObject({ error: { type: 'api_error', message: 'the upstream is unreachable' } });
     } finally {
       await g.close();
     }

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { gunzipSync } from 'node:zlib';
-import Anthropic from '@anthropic-ai/sdk';
+import Anthropic, { APIError, BadRequestError } from '@anthropic-ai/sdk';
 import { createMockUpstream, messageJson, rawRequest, type MockUpstream } from '@tollgate/testing';
 import { startGateway, UPSTREAM_KEY, type TestGateway } from './helpers.js';
 
@@ -65,8 +65,8 @@ describe('Anthropic pass-through (SDK)', () => {
 
   it('rejects a malformed litellm_metadata with a 400, forwarding nothing', async () => {
     const err = await client.messages.create({ ...params, litellm_metadata: { tags: 'not-a-list' } } as Anthropic.MessageCreateParamsNonStreaming).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(Anthropic.BadRequestError);
-    expect((err as Anthropic.BadRequestError).error).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: 'litellm_metadata.tags must be an array of strings' } });
+    expect(err).toBeInstanceOf(BadRequestError);
+    expect((err as BadRequestError).error).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: 'litellm_metadata.tags must be an array of strings' } });
     expect(upstream.requests).toHaveLength(0);
   });
 
@@ -121,9 +121,9 @@ describe('Anthropic pass-through (SDK)', () => {
   it('the SDK raises its usual class for relayed errors', async () => {
     upstream.once('POST', '/v1/messages', { status: 529, json: { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } } });
     const err = await client.messages.create(params).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(Anthropic.APIError);
-    expect((err as Anthropic.APIError).status).toBe(529);
-    expect((err as Anthropic.APIError).error).toEqual({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } });
+    expect(err).toBeInstanceOf(APIError);
+    expect((err as APIError).status).toBe(529);
+    expect((err as APIError).error).toEqual({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } });
   });
 
   it('forwards endpoints it has never heard of, any method, with their query', async () => {

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import Anthropic from '@anthropic-ai/sdk';
+import Anthropic, { APIError } from '@anthropic-ai/sdk';
 import { definePlugin, usdToPico, type Pico, SPEND_TOTALS } from '@tollgate/core';
 import { sql } from '@tollgate/storage';
 import { createTestDatabase, DRIVERS, type TestDatabase } from '@tollgate/storage/testing';
@@ -43,13 +43,13 @@ const sdk = (h: Harness, key: string, style: 'bearer' | 'x-api-key' = 'bearer') 
     ? new Anthropic({ apiKey: key, baseURL: h.baseURL, maxRetries: 0 })
     : new Anthropic({ apiKey: 'unused', baseURL: h.baseURL, maxRetries: 0, defaultHeaders: { 'x-api-key': key, authorization: null } });
 
-async function failure(p: Promise<unknown>): Promise<Anthropic.APIError> {
+async function failure(p: Promise<unknown>): Promise<APIError> {
   const err = await p.then(
     () => undefined,
     (e: unknown) => e,
   );
-  expect(err).toBeInstanceOf(Anthropic.APIError);
-  return err as Anthropic.APIError;
+  expect(err).toBeInstanceOf(APIError);
+  return err as APIError;
 }
 
 describe.each(DRIVERS)('virtual keys on %s', (driver) => {
@@ -115,7 +115,7 @@ describe.each(DRIVERS)('virtual keys on %s', (driver) => {
   it('expires a key after its duration', async () => {
     const { key, expires } = (await admin(h, 'POST', '/key/generate', { duration: '1s' })).body;
     expect(Date.parse(expires) - Date.now()).toBeLessThanOrEqual(1000);
-    await until(async () => (await sdk(h, key).messages.create(PARAMS).then(() => 200, (e: Anthropic.APIError) => e.status)) === 401);
+    await until(async () => (await sdk(h, key).messages.create(PARAMS).then(() => 200, (e: APIError) => e.status)) === 401);
     const err = await failure(sdk(h, key).messages.create(PARAMS));
     expect((err.error as any).error.message).toBe(`this API key expired at ${expires}`);
   });
@@ -160,7 +160,7 @@ describe.each(DRIVERS)('virtual keys on %s', (driver) => {
   it('resets the budget when its window ends', async () => {
     const { key, budget_reset_at } = (await admin(h, 'POST', '/key/generate', { max_budget: 0.01, budget_duration: '2s' })).body;
     await sdk(h, key).messages.create(PARAMS);
-    await until(async () => (await sdk(h, key).messages.create(PARAMS).then(() => 200, (e: Anthropic.APIError) => e.status)) === 429, 1500);
+    await until(async () => (await sdk(h, key).messages.create(PARAMS).then(() => 200, (e: APIError) => e.status)) === 429, 1500);
     await until(async () => Date.now() >= Date.parse(budget_reset_at), 3000);
     await sdk(h, key).messages.create(PARAMS);
     const info = (await admin(h, 'GET', `/key/info?key=${encodeURIComponent(key)}`)).body.info;

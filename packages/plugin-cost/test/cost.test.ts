@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Anthropic from '@anthropic-ai/sdk';
+import Anthropic, { APIError } from '@anthropic-ai/sdk';
 import { sql, type Storage } from '@tollgate/storage';
 import { createTestDatabase, DRIVERS, type TestDatabase } from '@tollgate/storage/testing';
 import { createMockUpstream, errorEvent, messageJson, messageStreamEvents, rawRequest } from '@tollgate/testing';
@@ -159,9 +159,9 @@ describe.each(DRIVERS)('cost accounting on %s', (driver) => {
     h.mock.once('POST', '/v1/messages', { sse: messageStreamEvents({ model: 'claude-haiku-4-5', usage: { input_tokens: 1000, output_tokens: 500 } }) });
     for await (const _ of await c.messages.create({ ...PARAMS, stream: true })) void _;
     await until(() => h.completed.length > 0 && h.completed.at(-1)!.principal?.keyHash === budgeted.token);
-    const err = await c.messages.create(PARAMS).catch((e: Anthropic.APIError) => e);
-    expect((err as Anthropic.APIError).status).toBe(429);
-    expect(((err as Anthropic.APIError).error as any).error.message).toBe('budget exceeded for this key: spent $0.007 of its $0.007 budget (it does not reset)');
+    const err = await c.messages.create(PARAMS).catch((e: APIError) => e);
+    expect((err as APIError).status).toBe(429);
+    expect(((err as APIError).error as any).error.message).toBe('budget exceeded for this key: spent $0.007 of its $0.007 budget (it does not reset)');
     expect((await h.admin('GET', `/key/info?key=${budgeted.token}`)).body.info.spend).toBe(0.007);
   });
 
