@@ -477,6 +477,7 @@ async function main() {
   const invalid = rows.flatMap((r) => Object.entries(r.comparisons).filter(([, c]) => c.invalid).map(([n, c]) => `${n}:${r.id} (${c.invalid})`));
   const errored = names.filter((n) => rounds.some((r) => r[n]?.error));
   const notes = notesFor(cfg, agg, rounds[rounds.length - 1], names, cfg.baseline, candidates, gatewayMode);
+  if (rounds.length > 1 && names.includes(cfg.baseline)) notes.push(roundRatios(rounds, cfg.baseline, candidates));
   const wallS = Math.round((Date.now() - started) / 1000);
 
   const date = machine.date.slice(0, 10);
@@ -530,3 +531,16 @@ main().catch(async (err) => {
   await cleanup();
   process.exit(1);
 });
+
+/**
+ * Informational: each candidate's throughput over the baseline's within each round (the two ran
+ * minutes apart, where the table's ratio of medians may pair rounds run at different machine
+ * speeds). The verdict stays on the table's medians.
+ */
+function roundRatios(rounds, baseline, candidates) {
+  const per = candidates.map((c) => {
+    const ratios = rounds.map((r) => (r[c]?.closed?.rps && r[baseline]?.closed?.rps ? `${(r[c].closed.rps / r[baseline].closed.rps).toFixed(2)}×` : '—'));
+    return `${c} ${ratios.join(' / ')}`;
+  });
+  return `Throughput over ${baseline} within each round (informational; the verdict uses the medians above): ${per.join('; ')}.`;
+}
