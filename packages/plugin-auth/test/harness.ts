@@ -1,5 +1,5 @@
 import type { CompletionRecord, Gateway, PluginInput } from '@tollgate/core';
-import { startTestGateway } from '@tollgate/core/testing';
+import { startTestGateway, type TestGateway } from '@tollgate/core/testing';
 import storagePlugin from '@tollgate/storage';
 import { createTestDatabase, type TestDatabase } from '@tollgate/storage/testing';
 import { createMockUpstream, type MockUpstream } from '@tollgate/testing';
@@ -19,6 +19,7 @@ export interface Harness {
   completed: CompletionRecord[];
   /** The gateway URL (admin API lives here). */
   url: string;
+  waitForRecords: TestGateway['waitForRecords'];
   close(): Promise<void>;
 }
 
@@ -55,23 +56,10 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     graceMs: 0,
     cleanup: [() => mock.close(), () => ownDb?.drop()],
   });
-  return { gw: t.gw, mock, url: t.url, baseURL: t.baseURL, logs: t.logs, completed: t.records, close: t.close };
+  return { gw: t.gw, mock, url: t.url, baseURL: t.baseURL, logs: t.logs, completed: t.records, waitForRecords: t.waitForRecords, close: t.close };
 }
 
 /** Resolves once `n` requests have completed (the record is emitted after the response ends). */
-export function waitForCompleted(h: Harness, n: number, timeoutMs = 5000): Promise<CompletionRecord[]> {
-  return new Promise((resolve, reject) => {
-    const check = (): boolean => {
-      if (h.completed.length < n) return false;
-      h.gw.events.off('request:complete', check);
-      clearTimeout(timer);
-      resolve([...h.completed]);
-      return true;
-    };
-    const timer = setTimeout(() => {
-      h.gw.events.off('request:complete', check);
-      reject(new Error(`expected ${n} completed request(s), got ${h.completed.length}`));
-    }, timeoutMs);
-    if (!check()) h.gw.events.on('request:complete', check);
-  });
+export async function waitForCompleted(h: Harness, n: number, timeoutMs = 5000): Promise<CompletionRecord[]> {
+  return [...(await h.waitForRecords(n, timeoutMs))];
 }

@@ -3,9 +3,8 @@ import { startTestGateway } from '@tollgate/core/testing';
 import authPlugin from '@tollgate/plugin-auth';
 import storagePlugin from '@tollgate/storage';
 import type { TestDatabase } from '@tollgate/storage/testing';
-import { createMockUpstream, type MockUpstream } from '@tollgate/testing';
+import { createMockUpstream, until, type MockUpstream } from '@tollgate/testing';
 import { costPlugin } from '../src/plugin.js';
-import { until } from '@tollgate/testing';
 
 export const MASTER_KEY = 'sk-tg-master-cost-tests-5d1f';
 export const UPSTREAM_KEY = 'sk-ant-upstream-cost-tests';

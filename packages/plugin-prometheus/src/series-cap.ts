@@ -43,9 +43,9 @@ export class SeriesCap<V> {
   ) {}
 
   /**
-   * The series under `group` and `key` (together one label set; label values are joined with `lp`, so keys are unambiguous), marked as
-   * just used. A new series gets `labels()` and starts at `initial`; an existing one allocates
-   * nothing.
+   * The series under `group` and `key` (together one label set; label values are joined with
+   * `lp`, so keys are unambiguous), marked as just used. A new series gets `labels()` and starts
+   * at `initial`; an existing one allocates nothing.
    */
   touch(group: string, key: string, labels: () => Labels, initial: V): Series<V> {
     let nodes = this.groups.get(group);

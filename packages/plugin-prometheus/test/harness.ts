@@ -4,10 +4,9 @@ import authPlugin from '@tollgate/plugin-auth';
 import costPlugin from '@tollgate/plugin-cost';
 import storagePlugin from '@tollgate/storage';
 import { createTestDatabase, type TestDatabase } from '@tollgate/storage/testing';
-import { createMockUpstream, type MockUpstream } from '@tollgate/testing';
+import { createMockUpstream, until, type MockUpstream } from '@tollgate/testing';
 import { prometheusPlugin } from '../src/plugin.js';
 import { parseExposition, type Exposition } from './exposition.js';
-import { until } from '@tollgate/testing';
 
 export const MASTER_KEY = 'sk-tg-master-prometheus-tests-7c2a';
 export const UPSTREAM_KEY = 'sk-ant-upstream-prometheus-tests';
