@@ -136,4 +136,29 @@ describe('MessageBatchStore', () => {
     expect(canceled?.cancel_initiated_at).toMatch(/Z$/);
     expect(store.cancel('missing')).toBe(undefined);
   });
+
+  it('holds new batches in progress until end(), and ends a canceling batch with canceled results', async () => {
+    mock.batches.holdNew = true;
+    const held = (await (await call('POST', '/v1/messages/batches', batchBody)).json()) as MessageBatch;
+    expect(held).toMatchObject({ processing_status: 'in_progress', ended_at: null, results_url: null });
+    expect(held.request_counts.processing).toBe(batchBody.requests.length);
+    const early = await call('GET', `/v1/messages/batches/${held.id}/results`);
+    expect(early.status).toBe(400);
+    expect(((await early.json()) as { error: { type: string } }).error.type).toBe('invalid_request_error');
+
+    mock.batches.end(held.id);
+    const ended = (await (await call('GET', `/v1/messages/batches/${held.id}`)).json()) as MessageBatch;
+    expect(ended).toMatchObject({ processing_status: 'ended', results_url: `${mock.url}/v1/messages/batches/${held.id}/results` });
+    expect(ended.ended_at).toMatch(/Z$/);
+    expect((await (await fetch(ended.results_url!)).text()).trim().split('\n')).toHaveLength(batchBody.requests.length);
+
+    const canceling = (await (await call('POST', '/v1/messages/batches', batchBody)).json()) as MessageBatch;
+    await call('POST', `/v1/messages/batches/${canceling.id}/cancel`);
+    const canceled = mock.batches.end(canceling.id)!;
+    expect(canceled.request_counts).toEqual({ processing: 0, succeeded: 0, errored: 0, canceled: batchBody.requests.length, expired: 0 });
+    const lines = (await (await fetch(canceled.results_url!)).text()).trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.result)).toEqual(batchBody.requests.map(() => ({ type: 'canceled' })));
+    mock.reset();
+    expect(mock.batches.holdNew).toBe(false);
+  });
 });

@@ -27,30 +27,51 @@ export interface MessageBatch {
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /**
- * In-memory Message Batches. Batches end as soon as they are created; a request whose
- * custom_id starts with `err` yields an errored result, every other one a succeeded Message.
+ * In-memory Message Batches. Batches end as soon as they are created, unless `holdNew` is set:
+ * then they stay `in_progress` (no results yet) until `end(id)`. A request whose custom_id
+ * starts with `err` yields an errored result, every other one a succeeded Message.
  */
 export class MessageBatchStore {
-  private readonly batches = new Map<string, { batch: MessageBatch; results: string }>();
+  private readonly batches = new Map<string, { batch: MessageBatch; requests: readonly BatchRequest[]; results?: string; baseUrl: string }>();
+  /** New batches stay in progress until `end(id)`. */
+  holdNew = false;
 
   create(requests: readonly BatchRequest[], baseUrl: string): MessageBatch {
     const id = randomId('msgbatch_');
     const now = new Date();
-    const lines = requests.map((r) => JSON.stringify({ custom_id: r.custom_id, result: batchResult(r) }));
-    const errored = requests.filter((r) => r.custom_id.startsWith('err')).length;
     const batch: MessageBatch = {
       id,
       type: 'message_batch',
-      processing_status: 'ended',
-      request_counts: { processing: 0, succeeded: requests.length - errored, errored, canceled: 0, expired: 0 },
-      ended_at: now.toISOString(),
+      processing_status: 'in_progress',
+      request_counts: { processing: requests.length, succeeded: 0, errored: 0, canceled: 0, expired: 0 },
+      ended_at: null,
       created_at: now.toISOString(),
       expires_at: new Date(now.getTime() + DAY_MS).toISOString(),
       cancel_initiated_at: null,
       archived_at: null,
-      results_url: `${baseUrl}/v1/messages/batches/${id}/results`,
+      results_url: null,
     };
-    this.batches.set(id, { batch, results: lines.map((line) => line + '\n').join('') });
+    this.batches.set(id, { batch, requests, baseUrl });
+    if (!this.holdNew) this.end(id, now);
+    return batch;
+  }
+
+  /** Ends a batch: every request gets its result (canceled, if it was being canceled), and the results file its URL. */
+  end(id: string, at = new Date()): MessageBatch | undefined {
+    const entry = this.batches.get(id);
+    if (!entry || entry.batch.processing_status === 'ended') return entry?.batch;
+    const { batch, requests } = entry;
+    // A batch being canceled ends with every request canceled.
+    const canceled = batch.processing_status === 'canceling';
+    const errored = canceled ? 0 : requests.filter((r) => r.custom_id.startsWith('err')).length;
+    const result = (r: BatchRequest) => (canceled ? { type: 'canceled' } : batchResult(r));
+    entry.results = requests.map((r) => JSON.stringify({ custom_id: r.custom_id, result: result(r) }) + '\n').join('');
+    batch.processing_status = 'ended';
+    batch.request_counts = canceled
+      ? { processing: 0, succeeded: 0, errored: 0, canceled: requests.length, expired: 0 }
+      : { processing: 0, succeeded: requests.length - errored, errored, canceled: 0, expired: 0 };
+    batch.ended_at = at.toISOString();
+    batch.results_url = `${entry.baseUrl}/v1/messages/batches/${id}/results`;
     return batch;
   }
 
@@ -63,7 +84,7 @@ export class MessageBatchStore {
     return this.batches.get(id)?.batch;
   }
 
-  /** In-progress batches move to 'canceling'; ended ones are returned unchanged. */
+  /** In-progress batches move to 'canceling' (`end` then finishes them); ended ones are returned unchanged. */
   cancel(id: string): MessageBatch | undefined {
     const batch = this.get(id);
     if (batch && batch.processing_status === 'in_progress') {
@@ -77,13 +98,14 @@ export class MessageBatchStore {
     return this.batches.delete(id);
   }
 
-  /** The results file (JSONL, one line per request in request order). */
+  /** The results file (JSONL, one line per request in request order); undefined until the batch ends. */
   results(id: string): string | undefined {
     return this.batches.get(id)?.results;
   }
 
   clear(): void {
     this.batches.clear();
+    this.holdNew = false;
   }
 }
 
@@ -108,7 +130,9 @@ export function batchesApi(store: MessageBatchStore, req: RecordedRequest, pathn
     store.delete(id);
     return { json: { id, type: 'message_batch_deleted' } };
   }
-  return { headers: { 'content-type': BATCH_RESULTS_CONTENT_TYPE }, body: store.results(id) ?? '' };
+  const results = store.results(id);
+  if (results === undefined) return errorReply('invalid_request_error', `Batch ${id} has not ended yet; its results are not available`);
+  return { headers: { 'content-type': BATCH_RESULTS_CONTENT_TYPE }, body: results };
 }
 
 function createBatch(store: MessageBatchStore, req: RecordedRequest, baseUrl: string): Reply {
