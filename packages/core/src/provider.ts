@@ -40,6 +40,11 @@ export interface ProviderAdapter {
   prepare(ctx: RequestContext): void;
   /** The headers to send upstream: client credentials and hop-by-hop removed, upstream key added. */
   upstreamHeaders(clientHeaders: IncomingHttpHeaders, ctx: RequestContext): Record<string, string | string[]>;
+  /**
+   * Headers for a request the gateway makes on its own, with no client behind it (a plugin's
+   * background job): the upstream credential and the API version.
+   */
+  ownRequestHeaders(): Record<string, string>;
   /** Usage, response id and model from a parsed non-streaming JSON response body. */
   summarizeJson(body: unknown): ResponseSummary;
   createStreamTap(): StreamUsageTap;

@@ -20,8 +20,9 @@ type PriceFn = (model: string, usage: ReturnType<typeof normalizeUsage>, at: Dat
  * Books Message Batches: a batch created through the gateway is remembered with its creator;
  * when its results are fetched through the gateway, each succeeded result is priced at batch
  * rates and booked to the creator exactly once, however often the results are fetched
- * (errored, canceled and expired results cost nothing). Results fetched straight from
- * Anthropic are not seen, so not booked.
+ * (errored, canceled and expired results cost nothing). Results that are never fetched
+ * through the gateway are booked by the background job (BatchSettlementJob) once the batch
+ * ends.
  *
  * The creator is the create call's own ledger row (its `batch_id` is the batch it created), so
  * it is as durable as the ledger: queued, retried and spooled to disk while the database is
@@ -72,19 +73,19 @@ export class BatchSettlement {
     return { batchId, owner, settled: await settled };
   }
 
-  /** One JSONL result line. Synchronous: called from onChunk. */
-  onLine(fetch: BatchFetch, line: string): void {
+  /** One JSONL result line; true when it booked a result. Synchronous: called from onChunk. */
+  onLine(fetch: BatchFetch, line: string): boolean {
     let r: { custom_id?: unknown; result?: { type?: unknown; message?: { id?: unknown; model?: unknown; usage?: Record<string, unknown> } } };
     try {
       r = JSON.parse(line);
     } catch {
       this.log.warn({ batchId: fetch.batchId }, 'unreadable batch result line');
-      return;
+      return false;
     }
     const message = r.result?.message;
-    if (r.result?.type !== 'succeeded' || typeof r.custom_id !== 'string' || !message?.usage) return;
+    if (r.result?.type !== 'succeeded' || typeof r.custom_id !== 'string' || !message?.usage) return false;
     const requestId = `${fetch.batchId}:${r.custom_id}`;
-    if (fetch.settled.has(requestId)) return;
+    if (fetch.settled.has(requestId)) return false;
     fetch.settled.add(requestId);
     const usage = normalizeUsage(message.usage);
     const model = typeof message.model === 'string' ? message.model : null;
@@ -109,5 +110,6 @@ export class BatchSettlement {
       end_time: Date.now(),
       completion_start_time: null,
     });
+    return true;
   }
 }

@@ -35,6 +35,21 @@ export const costConfigSchema = {
         spoolFile: { type: 'string', description: 'Where rows wait on disk while the database is down. Default: spend-spool.jsonl in the storage plugin\'s dataDir.' },
       },
     },
+    batches: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'The background job that books the results of batches nobody fetches through the gateway (Anthropic bills them all the same).',
+      properties: {
+        settleEveryMs: {
+          type: 'integer',
+          minimum: 0,
+          default: 300000,
+          description: 'Pause between runs of the job, which asks the upstream about every unsettled batch created through the gateway; 0 turns it off (e.g. on every replica but one).',
+        },
+        lookbackDays: { type: 'integer', minimum: 1, maximum: 365, default: 30, description: 'How old a batch may be and still be settled (Anthropic keeps results for 29 days).' },
+      },
+    },
     responseCostHeader: { type: 'boolean', default: true, description: 'Add x-tollgate-response-cost (USD) to non-streaming message responses.' },
   },
 } as const;
@@ -42,5 +57,6 @@ export const costConfigSchema = {
 export interface CostConfig {
   prices: { models: Record<string, unknown>; files: string[] };
   ledger: { flushIntervalMs: number; batchSize: number; maxRetryMs: number; spoolFile?: string };
+  batches: { settleEveryMs: number; lookbackDays: number };
   responseCostHeader: boolean;
 }

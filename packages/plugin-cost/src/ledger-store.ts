@@ -22,7 +22,11 @@ type Tables = {
     request_tags: string;
     created_at: number;
   };
+  tollgate_batch_settlements: { batch_id: string; outcome: BatchSettlementOutcome; results_booked: number; settled_at: number };
 };
+
+/** How the settlement job closed a batch: its results were read, or the upstream no longer has them. */
+export type BatchSettlementOutcome = 'ended' | 'gone';
 
 export const ledgerMigrations: Record<string, Migration> = {
   '001_spend_logs': {
@@ -78,6 +82,26 @@ export const ledgerMigrations: Record<string, Migration> = {
       }
     },
   },
+  '003_batch_settlements': {
+    // Batches the background settlement job has finished with. The partial index finds the
+    // create calls (the only rows with call_type 'batches' and a batch_id) without scanning
+    // every batch result, and costs ordinary inserts nothing.
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('tollgate_batch_settlements')
+        .addColumn('batch_id', 'varchar(200)', (c) => c.primaryKey())
+        .addColumn('outcome', 'text', (c) => c.notNull())
+        .addColumn('results_booked', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('settled_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('tollgate_spend_logs_batch_creates')
+        .on('tollgate_spend_logs')
+        .column('start_time')
+        .where(sql<boolean>`call_type = 'batches' and batch_id is not null`)
+        .execute();
+    },
+  },
 };
 
 export type BatchOwner = Omit<Tables['tollgate_batches'], 'request_tags'> & { request_tags: string[] };
@@ -121,6 +145,33 @@ export class LedgerStore {
   async settledResults(batchId: string): Promise<Set<string>> {
     const rows = await this.db.selectFrom('tollgate_spend_logs').select('request_id').where('batch_id', '=', batchId).where('call_type', '=', 'batch_result').execute();
     return new Set(rows.map((r) => r.request_id));
+  }
+
+  /**
+   * Batches created through the gateway since `since` (epoch ms) that the settlement job has
+   * not closed, oldest first, at most `limit`.
+   */
+  async unsettledBatches(since: number, limit: number): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('tollgate_spend_logs as l')
+      .select('l.batch_id')
+      // The partial index's own condition, spelled the same, so SQLite uses it.
+      .where(sql<boolean>`call_type = 'batches' and batch_id is not null`)
+      .where('l.start_time', '>=', since)
+      .where(({ not, exists, selectFrom }) => not(exists(selectFrom('tollgate_batch_settlements as s').select('s.batch_id').whereRef('s.batch_id', '=', 'l.batch_id'))))
+      .orderBy('l.start_time')
+      .limit(limit)
+      .execute();
+    return [...new Set(rows.map((r) => r.batch_id!))];
+  }
+
+  /** Records that the settlement job is done with a batch (idempotent). */
+  async markSettled(batchId: string, outcome: BatchSettlementOutcome, resultsBooked: number): Promise<void> {
+    await this.db
+      .insertInto('tollgate_batch_settlements')
+      .values({ batch_id: batchId, outcome, results_booked: resultsBooked, settled_at: Date.now() })
+      .onConflict((oc) => oc.column('batch_id').doNothing())
+      .execute();
   }
 
   /** Exact spend per value of a column (or per tag), for the in-memory running totals. */

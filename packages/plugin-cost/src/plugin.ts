@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { definePlugin, picoToUsd, SPEND_QUEUE, SPEND_TOTALS, type Logger, type RequestContext, type Usage } from '@tollgate/core';
+import { definePlugin, picoToUsd, PROVIDERS, SPEND_QUEUE, SPEND_TOTALS, type Logger, type RequestContext, type Usage } from '@tollgate/core';
 import { STORAGE } from '@tollgate/storage';
 import { anthropicPrices } from './anthropic-prices.js';
 import { BatchSettlement, type BatchFetch } from './batch-settlement.js';
@@ -12,6 +12,7 @@ import { createPriceBook, type PriceBook } from './price-book.js';
 import { registerReprice } from './reprice.js';
 import { registerSpendRoutes } from './spend-routes.js';
 import { spendRowFor, type Priced } from './spend-record.js';
+import { BatchSettlementJob } from './settlement-job.js';
 import type { SpendRow } from './spend-row.js';
 import { RunningTotals } from './spend-totals.js';
 import { SpendWriter } from './spend-writer.js';
@@ -36,7 +37,8 @@ declare module '@tollgate/core' {
  * Prices every response exactly (pico-dollars, from the price book in force at the request's
  * time), writes one ledger row per request off the request path, keeps running totals per
  * key, user, team, end user and tag (provided as SPEND_TOTALS for budgets), settles Message
- * Batches, and serves the /spend/* and /customer/* reports.
+ * Batches (as their results are fetched through the gateway, and in a background job for
+ * those nobody fetches), and serves the /spend/* and /customer/* reports.
  *
  * @example
  * // plugins:
@@ -74,6 +76,13 @@ export const costPlugin = definePlugin<CostConfig>({
       totals.add(row);
     };
     const settlement = new BatchSettlement(store, price, record, api.log);
+    if (api.config.batches.settleEveryMs > 0) {
+      const upstream = api.resolve(PROVIDERS).find((p) => p.name === 'anthropic')!;
+      const job = new BatchSettlementJob({ store, settlement, flush: () => writer.flush(), upstream, log: api.log, ...api.config.batches, everyMs: api.config.batches.settleEveryMs });
+      api.onReady(() => job.start());
+      // Registered after the writer's close, so it runs before it: rows it booked get written.
+      api.onClose(() => job.close());
+    }
     registerSpendRoutes(api, { store, totals, writer, book });
     registerReprice(api, store, totals, price);
     const state = (ctx: RequestContext): CostState => (ctx.state.cost ??= {});

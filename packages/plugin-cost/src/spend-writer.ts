@@ -52,6 +52,8 @@ export class SpendWriter {
   private nextRetryAt = 0;
   private draining: Promise<void> | undefined;
   private closed = false;
+  /** A flush is running: partial batches are due now. */
+  private forced = false;
 
   constructor(private readonly o: SpendWriterOptions) {}
 
@@ -80,6 +82,25 @@ export class SpendWriter {
 
   state(): SpendQueueState {
     return { queued: this.queue.length, spooled: this.spooled, writeFailures: this.writeFailures, healthy: this.healthy };
+  }
+
+  /**
+   * Writes (or spools) every row queued so far, now. Once it resolves, those rows are durable:
+   * in the database, or in the spool file that is replayed until the database takes it.
+   */
+  async flush(): Promise<void> {
+    while (this.draining) await this.draining;
+    if (this.closed) return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    this.forced = true;
+    this.draining = this.drain().finally(() => {
+      this.forced = false;
+      this.draining = undefined;
+      this.schedule();
+    });
+    await this.draining;
   }
 
   /** Writes (or spools) everything still in memory. Used at shutdown. */
@@ -115,10 +136,10 @@ export class SpendWriter {
     this.timer.unref();
   }
 
-  /** Writes full batches, and a partial one once its oldest row is due (or at close). */
+  /** Writes full batches, and a partial one once its oldest row is due (or at close, or on flush). */
   private async drain(): Promise<void> {
     if (!this.healthy && Date.now() >= this.nextRetryAt) await this.replaySpool();
-    while (this.queue.length >= this.o.batchSize || (this.queue.length > 0 && (this.closed || this.arrivals[0]! + this.o.flushIntervalMs <= Date.now()))) {
+    while (this.queue.length >= this.o.batchSize || (this.queue.length > 0 && (this.closed || this.forced || this.arrivals[0]! + this.o.flushIntervalMs <= Date.now()))) {
       const batch = this.queue.take(Math.min(this.queue.length, this.o.batchSize));
       this.arrivals.splice(0, batch.count);
       if (this.healthy && (await this.tryWrite(batch))) {

@@ -6,7 +6,7 @@ import Anthropic, { APIError } from '@anthropic-ai/sdk';
 import { sql, type Storage } from '@tollgate/storage';
 import { createTestDatabase, DRIVERS, type TestDatabase } from '@tollgate/storage/testing';
 import { createMockUpstream, errorEvent, messageJson, messageStreamEvents, rawRequest } from '@tollgate/testing';
-import { startCostHarness, until, type CostHarness } from './harness.js';
+import { MASTER_KEY, startCostHarness, UPSTREAM_KEY, until, type CostHarness } from './harness.js';
 
 const PICO = 1_000_000n; // pico-dollars per token for $1 per million tokens
 const PARAMS = { model: 'claude-haiku-4-5', max_tokens: 64, messages: [{ role: 'user' as const, content: 'Hi' }] };
@@ -165,7 +165,7 @@ describe.each(DRIVERS)('cost accounting on %s', (driver) => {
     expect((await h.admin('GET', `/key/info?key=${budgeted.token}`)).body.info.spend).toBe(0.007);
   });
 
-  it('books nothing for batch results fetched straight from Anthropic, until they are fetched through the gateway', async () => {
+  it('with the settlement job off, books nothing for batch results fetched straight from Anthropic, until they are fetched through the gateway', async () => {
     const batch = await sdk.messages.batches.create({ requests: [{ custom_id: 'direct-1', params: PARAMS }] } as never);
     const direct = await rawRequest(`${h.mock.url}/v1/messages/batches/${batch.id}/results`);
     expect(direct.status).toBe(200);
@@ -242,6 +242,111 @@ describe.each(DRIVERS)('batch creators on %s', (driver) => {
       await storage.close();
       await db.drop();
     }
+  });
+});
+
+describe.each(DRIVERS)('the batch settlement job on %s', (driver) => {
+  type ResultLine = { custom_id: string; result: { type: string; message?: { usage: { input_tokens: number; output_tokens: number } } } };
+  let db: TestDatabase;
+  let storage: Storage;
+  let h: CostHarness;
+  let key: string;
+  let token: string;
+  let sdk: Anthropic;
+
+  beforeAll(async () => {
+    db = await createTestDatabase(driver);
+    h = await startCostHarness({ db, costConfig: { batches: { settleEveryMs: 100 } } });
+    storage = await db.open();
+    ({ key, token } = (await h.admin('POST', '/key/generate', { key_alias: 'nightly', user_id: 'nia', team_id: 'etl' })).body);
+    sdk = new Anthropic({ apiKey: key, baseURL: h.baseURL, maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await h.close();
+    await storage.close();
+    await db.drop();
+  });
+  afterEach(() => h.mock.reset());
+
+  const resultRows = async (batchId: string) =>
+    (await sql<Record<string, any>>`select request_id, api_key, user_id, team_id, cast(spend as text) as spend_text from tollgate_spend_logs where batch_id = ${batchId} and call_type = 'batch_result' order by request_id`.execute(storage.db)).rows;
+  const mark = async (batchId: string) =>
+    (await sql<Record<string, any>>`select outcome, results_booked from tollgate_batch_settlements where batch_id = ${batchId}`.execute(storage.db)).rows[0];
+  /** The job's own calls about a batch (a client's SDK asks for the batch too, before its results). */
+  const asksAbout = (batchId: string) =>
+    h.mock.requests.filter((r) => r.method === 'GET' && r.path === `/v1/messages/batches/${batchId}` && r.headers['user-agent'] === 'tollgate-batch-settlement');
+
+  it('books a batch nobody fetched once it has ended, to its creator at batch rates, and never again when it is fetched later', async () => {
+    h.mock.batches.holdNew = true;
+    const batch = await sdk.messages.batches.create({
+      requests: [
+        { custom_id: 'one', params: PARAMS },
+        { custom_id: 'two', params: { ...PARAMS, messages: [{ role: 'user', content: 'a longer prompt for the second one' }] } },
+        { custom_id: 'err-three', params: PARAMS },
+      ],
+    } as never);
+    // In progress: the job asks (with the gateway's own key, never the client's), books nothing, and asks again.
+    await until(() => asksAbout(batch.id).length >= 2, 5000);
+    for (const r of asksAbout(batch.id)) {
+      expect(r.headers['x-api-key']).toBe(UPSTREAM_KEY);
+      expect(r.headers['anthropic-version']).toBe('2023-06-01');
+      expect(r.headers.authorization).toBeUndefined();
+    }
+    expect(await resultRows(batch.id)).toEqual([]);
+    expect(await mark(batch.id)).toBeUndefined();
+
+    h.mock.batches.end(batch.id);
+    const lines = ((await (await fetch(`${h.mock.url}/v1/messages/batches/${batch.id}/results`)).text()).trim().split('\n').map((l) => JSON.parse(l))) as ResultLine[];
+    const priceOf = (l: ResultLine) => BigInt(l.result.message!.usage.input_tokens) * 500_000n + BigInt(l.result.message!.usage.output_tokens) * 2_500_000n;
+    const [one, two] = lines.filter((l) => l.result.type === 'succeeded');
+    await until(async () => (await mark(batch.id)) !== undefined, 5000);
+    expect(await mark(batch.id)).toEqual({ outcome: 'ended', results_booked: 2 });
+    expect(await resultRows(batch.id)).toEqual([
+      { request_id: `${batch.id}:one`, api_key: token, user_id: 'nia', team_id: 'etl', spend_text: String(priceOf(one!)) },
+      { request_id: `${batch.id}:two`, api_key: token, user_id: 'nia', team_id: 'etl', spend_text: String(priceOf(two!)) },
+    ]);
+    const expected = priceOf(one!) + priceOf(two!);
+    const keySpend = async () => (await h.admin('GET', `/key/info?key=${token}`)).body.info.spend;
+    expect(await keySpend()).toBe(Number(expected) / 1e12);
+
+    // Settled: the job stops asking, and a client's fetch through the gateway books nothing more.
+    const asked = asksAbout(batch.id).length;
+    for await (const _ of await sdk.messages.batches.results(batch.id)) void _;
+    await new Promise((r) => setTimeout(r, 400));
+    expect(asksAbout(batch.id)).toHaveLength(asked);
+    await until(async () => (await h.admin('GET', '/spend/queue')).body.queued === 0);
+    expect(await resultRows(batch.id)).toHaveLength(2);
+    expect(await keySpend()).toBe(Number(expected) / 1e12);
+  });
+
+  it('books nothing twice for a batch whose results a client fetched first', async () => {
+    const batch = await sdk.messages.batches.create({ requests: [{ custom_id: 'early', params: PARAMS }] } as never);
+    for await (const _ of await sdk.messages.batches.results(batch.id)) void _;
+    await until(async () => (await mark(batch.id)) !== undefined, 5000);
+    expect(await mark(batch.id)).toEqual({ outcome: 'ended', results_booked: 0 });
+    expect((await resultRows(batch.id)).map((r) => r.request_id)).toEqual([`${batch.id}:early`]);
+  });
+
+  it('marks a batch the upstream no longer has as gone, booking nothing', async () => {
+    const batch = await sdk.messages.batches.create({ requests: [{ custom_id: 'lost', params: PARAMS }] } as never);
+    // Deleted upstream before the job saw it (the create row reaches the ledger only after its flush interval).
+    h.mock.batches.delete(batch.id);
+    await until(async () => (await mark(batch.id)) !== undefined, 5000);
+    expect(await mark(batch.id)).toEqual({ outcome: 'gone', results_booked: 0 });
+    expect(await resultRows(batch.id)).toEqual([]);
+  });
+
+  it('retries a batch the upstream failed on, and logs no secret', async () => {
+    const path = new RegExp(`^/v1/messages/batches/msgbatch_[0-9a-f]+/results$`);
+    h.mock.once('GET', path, { status: 529, json: { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } } });
+    const batch = await sdk.messages.batches.create({ requests: [{ custom_id: 'retry', params: PARAMS }] } as never);
+    await until(async () => (await mark(batch.id)) !== undefined, 5000);
+    expect(await mark(batch.id)).toEqual({ outcome: 'ended', results_booked: 1 });
+    expect(await resultRows(batch.id)).toHaveLength(1);
+    const failure = h.logs.find((l) => l.includes('could not settle a batch'));
+    expect(failure).toContain('upstream answered 529 (overloaded_error)');
+    expect(failure).toContain(batch.id);
+    for (const secret of [UPSTREAM_KEY, MASTER_KEY, key]) expect(h.logs.join('\n')).not.toContain(secret);
   });
 });
 

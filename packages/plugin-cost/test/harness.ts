@@ -41,7 +41,8 @@ export async function startCostHarness(options: {
       plugins: [
         { use: '@tollgate/storage', config: options.db.options },
         { use: '@tollgate/plugin-auth', config: { masterKey: MASTER_KEY } },
-        { use: '@tollgate/plugin-cost', config: { ledger: { flushIntervalMs: 20 }, ...options.costConfig } },
+        // The batch settlement job is off unless a test turns it on: it would book batches behind other tests' backs.
+        { use: '@tollgate/plugin-cost', config: { ledger: { flushIntervalMs: 20 }, batches: { settleEveryMs: 0 }, ...options.costConfig } },
       ],
     },
     plugins: options.plugins,

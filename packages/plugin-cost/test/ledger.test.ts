@@ -83,6 +83,61 @@ describe.each(DRIVERS)('spend ledger on %s', (driver) => {
     await writer.close();
   });
 
+  it('flush() writes queued rows at once, long before the flush interval, and the writer carries on after it', async () => {
+    const store = await open();
+    const dir = await mkdtemp(join(tmpdir(), 'tg-spool-'));
+    const writer = new SpendWriter({ write: (r) => store.insert(r), spoolFile: join(dir, 'spool.jsonl'), log: silent, flushIntervalMs: 60_000, batchSize: 100, maxRetryMs: 200 });
+    await writer.start();
+    for (let i = 0; i < 150; i++) writer.enqueue(row(`f${i}`, 1n));
+    const started = Date.now();
+    await writer.flush();
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(await count(storage)).toBe(150);
+    expect(writer.state().queued).toBe(0);
+    await writer.flush(); // nothing queued: a no-op
+    writer.enqueue(row('after', 1n));
+    await writer.close();
+    expect(await count(storage)).toBe(151);
+  });
+
+  it('flush() during an outage leaves the rows in the spool file, from which they reach the database', async () => {
+    const store = await open();
+    const dir = await mkdtemp(join(tmpdir(), 'tg-spool-'));
+    const writer = new SpendWriter({ write: (r) => store.insert(r), spoolFile: join(dir, 'spool.jsonl'), log: silent, flushIntervalMs: 60_000, batchSize: 100, maxRetryMs: 50 });
+    await writer.start();
+    await sql`alter table tollgate_spend_logs rename to tollgate_spend_logs_away`.execute(storage.db);
+    for (let i = 0; i < 20; i++) writer.enqueue(row(`d${i}`, 1n));
+    await writer.flush();
+    expect(writer.state()).toMatchObject({ queued: 0, spooled: 20, healthy: false });
+    await sql`alter table tollgate_spend_logs_away rename to tollgate_spend_logs`.execute(storage.db);
+    await until(() => writer.state().healthy);
+    expect(await count(storage)).toBe(20);
+    await writer.close();
+  });
+
+  it('lists batches created through the gateway that are not settled, oldest first, within the window', async () => {
+    const store = await open();
+    const create = (id: string, batchId: string, at: number) => row(id, 0n, { call_type: 'batches', batch_id: batchId, start_time: at, end_time: at });
+    await store.insert(
+      ledgerBatch([
+        create('c1', 'msgbatch_old', 1_000),
+        create('c2', 'msgbatch_b', 3_000),
+        create('c3', 'msgbatch_a', 2_000),
+        create('c4', 'msgbatch_done', 2_500),
+        // A result row carries its batch's id too, but is no create call.
+        row('msgbatch_x:r1', 5n, { call_type: 'batch_result', batch_id: 'msgbatch_x', start_time: 2_000 }),
+        // Other batch calls (list, retrieve, …) have no batch_id.
+        row('l1', 0n, { call_type: 'batches', start_time: 2_000 }),
+      ]),
+    );
+    await store.markSettled('msgbatch_done', 'ended', 3);
+    await store.markSettled('msgbatch_done', 'gone', 0); // idempotent: the first word stands
+    expect(await store.unsettledBatches(1_500, 100)).toEqual(['msgbatch_a', 'msgbatch_b']);
+    expect(await store.unsettledBatches(0, 2)).toEqual(['msgbatch_old', 'msgbatch_a']);
+    const marks = (await sql<Record<string, unknown>>`select batch_id, outcome, results_booked from tollgate_batch_settlements`.execute(storage.db)).rows;
+    expect(marks).toEqual([{ batch_id: 'msgbatch_done', outcome: 'ended', results_booked: 3 }]);
+  });
+
   it('under a steady stream of rows, writes full batches, and a partial one only when its oldest row is due', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'tg-spool-'));
     const writes: { size: number; waitedMs: number }[] = [];

@@ -22,6 +22,12 @@ describe('anthropic adapter', () => {
     expect(adapter.classify(method, path)).toBe(kind);
   });
 
+  it("gives the gateway's own requests the upstream key and an API version, and nothing else", () => {
+    expect(adapter.ownRequestHeaders()).toEqual({ 'x-api-key': 'sk-up', 'anthropic-version': '2023-06-01' });
+    const keyless = createAnthropicAdapter({ baseUrl: 'https://up.example', timeoutMs: 1, idleTimeoutMs: 1, connections: 1 });
+    expect(keyless.ownRequestHeaders()).toEqual({ 'anthropic-version': '2023-06-01' });
+  });
+
   it('rewrites results_url on a batch and on every batch of a list', () => {
     const one = adapter.rewriteResponse({ id: 'b1', results_url: 'https://up.example/base/v1/messages/batches/b1/results' }, 'http://gw:4000');
     expect(one).toEqual({ id: 'b1', results_url: 'http://gw:4000/anthropic/v1/messages/batches/b1/results' });

@@ -7,6 +7,8 @@ import type { ProviderAdapter, ResponseSummary, StreamUsageTap } from '../provid
 
 const CLIENT_CREDENTIALS = new Set(['x-api-key', 'authorization']);
 const BATCHES = '/v1/messages/batches';
+/** The API version the gateway's own requests ask for (the Message Batches calls it makes exist in it). */
+const OWN_API_VERSION = '2023-06-01';
 
 type Json = Record<string, unknown>;
 
@@ -46,6 +48,12 @@ export function createAnthropicAdapter(config: AnthropicProviderConfig): Provide
       if (apiKey !== undefined) headers['x-api-key'] = apiKey;
       // Bodies we rewrite must arrive uncompressed.
       if (this.rewritesResponse(ctx)) delete headers['accept-encoding'];
+      return headers;
+    },
+
+    ownRequestHeaders() {
+      const headers: Record<string, string> = { 'anthropic-version': OWN_API_VERSION };
+      if (apiKey !== undefined) headers['x-api-key'] = apiKey;
       return headers;
     },
 
