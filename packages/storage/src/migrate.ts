@@ -8,13 +8,19 @@ export const PG_MIGRATION_LOCK = 7_315_002_025;
  * so plugins never collide. On PostgreSQL an advisory lock serialises replicas that start
  * together (Kysely's own lock table cannot be created race-free); on SQLite the file lock
  * and busy timeout do the same.
+ *
+ * On PostgreSQL the bookkeeping tables are named with the connection's current schema. Kysely
+ * otherwise looks for them in every schema, so another schema's tables (a second deployment in
+ * the same database, with its own `schema`) made it skip creating this one's and then fail on
+ * them ("relation tollgate_migrations_auth_lock does not exist").
  */
 export async function migrate(db: Kysely<any>, driver: 'sqlite' | 'postgres', owner: string, migrations: Record<string, Migration>): Promise<void> {
   if (!/^[a-z][a-z0-9_]*$/.test(owner)) throw new Error(`invalid migration owner: ${owner}`);
-  const run = async (conn: Kysely<any>) => {
+  const run = async (conn: Kysely<any>, schema?: string) => {
     const migrator = new Migrator({
       db: conn,
       provider: { getMigrations: async () => migrations },
+      migrationTableSchema: schema,
       migrationTableName: `tollgate_migrations_${owner}`,
       migrationLockTableName: `tollgate_migrations_${owner}_lock`,
     });
@@ -28,7 +34,10 @@ export async function migrate(db: Kysely<any>, driver: 'sqlite' | 'postgres', ow
   await db.connection().execute(async (conn) => {
     await sql`select pg_advisory_lock(${PG_MIGRATION_LOCK})`.execute(conn);
     try {
-      await run(conn);
+      const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(conn);
+      const schema = rows[0]?.schema;
+      if (!schema) throw new Error(`migration of ${owner} failed: the connection has no current schema (no schema on its search_path exists)`);
+      await run(conn, schema);
     } finally {
       await sql`select pg_advisory_unlock(${PG_MIGRATION_LOCK})`.execute(conn);
     }

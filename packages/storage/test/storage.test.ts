@@ -58,6 +58,26 @@ describe.each(DRIVERS)('storage on %s', (driver) => {
     expect(applied).toHaveLength(2);
   });
 
+  it.runIf(driver === 'postgres')('migrates a schema of its own while another schema in the same database holds the same tables', async () => {
+    // Two deployments in one PostgreSQL, each with its own `schema`: the second must not take
+    // the first one's bookkeeping tables for its own. (Skipped on SQLite: it has no schemas.)
+    tdb = await createTestDatabase(driver);
+    const other = await createTestDatabase(driver);
+    try {
+      const first = await other.open();
+      open.push(first);
+      await first.migrate('widgets', migrations);
+      const s = await openStorage();
+      await s.migrate('widgets', migrations);
+      await s.db.insertInto('widgets').values({ id: 'w1', count: 1, created_at: 1, owner: null }).execute();
+      expect(await first.db.selectFrom('widgets').selectAll().execute()).toEqual([]);
+      expect((await s.db.selectFrom('tollgate_migrations_widgets').select('name').execute()).map((r) => r.name)).toEqual(['001_widgets', '002_widgets_owner']);
+    } finally {
+      await Promise.all(open.splice(0).map((x) => x.close()));
+      await other.drop();
+    }
+  });
+
   it('data survives closing and reopening', async () => {
     tdb = await createTestDatabase(driver);
     const first = await tdb.open();
