@@ -27,6 +27,12 @@ export const authConfigSchema = {
       description: "How long a key lookup is kept in memory. This instance's own key changes apply at once; another replica's show within this time.",
     },
     cacheSize: { type: 'integer', minimum: 1, default: 100000, description: 'Most keys (known and unknown) kept in the lookup cache.' },
+    lookupTimeoutMs: {
+      type: 'integer',
+      minimum: 1,
+      default: 5000,
+      description: 'Longest a key lookup (a cache miss) may wait for the database before the request gets 503; a stalled database must not hang requests.',
+    },
   },
 } as const;
 
@@ -35,4 +41,5 @@ export interface AuthConfig {
   masterKey: string | null;
   cacheTtlMs: number;
   cacheSize: number;
+  lookupTimeoutMs: number;
 }

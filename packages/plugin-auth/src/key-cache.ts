@@ -10,7 +10,9 @@ interface Entry {
  * asks the store once even under concurrent requests. Unknown keys are cached too, so a
  * flood of bad keys cannot hammer the database. Entries expire after `ttlMs`, which bounds how
  * long another replica's change takes to show here; this instance's own changes apply at once
- * (`set` / `invalidate`). The least recently used entries go first beyond `max`.
+ * (`set` / `invalidate`). The least recently used entries go first beyond `max`. A lookup the
+ * store does not answer within `timeoutMs` fails (its late answer is dropped), so a stalled
+ * database costs requests a bounded wait, not a hang.
  */
 export class KeyCache {
   private readonly entries = new Map<string, Entry>();
@@ -20,6 +22,7 @@ export class KeyCache {
     private readonly store: KeyStore,
     private readonly ttlMs: number,
     private readonly max: number,
+    private readonly timeoutMs: number,
   ) {}
 
   /** The cached answer (null: known not to exist), or undefined when the store must be asked. */
@@ -34,7 +37,7 @@ export class KeyCache {
   load(token: string): Promise<VirtualKey | undefined> {
     let p = this.pending.get(token);
     if (!p) {
-      p = this.store.get(token).then(
+      p = withTimeout(this.store.get(token), this.timeoutMs).then(
         (key) => {
           this.pending.delete(token);
           this.put(token, key ?? null);
@@ -63,4 +66,12 @@ export class KeyCache {
     this.entries.set(token, { key, at: Date.now() });
     if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
   }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the key store did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }

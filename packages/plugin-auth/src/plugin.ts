@@ -41,7 +41,7 @@ export const authPlugin = definePlugin<AuthConfig>({
     const storage = api.resolve(STORAGE);
     await storage.migrate('auth', keyMigrations);
     const store = new KeyStore(storage);
-    const cache = new KeyCache(store, api.config.cacheTtlMs, api.config.cacheSize);
+    const cache = new KeyCache(store, api.config.cacheTtlMs, api.config.cacheSize, api.config.lookupTimeoutMs);
     const service = new KeyService(store, cache);
     const gate = new KeyGate(resolved?.key, cache, store, new RateLimiter());
     registerAdminRoutes(api, service, resolved?.key);

@@ -280,6 +280,42 @@ describe('a key store outage', () => {
   });
 });
 
+describe('a stalled key store', () => {
+  it('answers 503 once the lookup timeout passes instead of hanging, and recovers when the database does', async () => {
+    // A real stall: another transaction holds an exclusive lock on the keys table, so the
+    // gateway's lookup waits on PostgreSQL itself.
+    const db = await createTestDatabase('postgres');
+    const h = await startHarness({ db, authConfig: { masterKey: MASTER_KEY, lookupTimeoutMs: 300, cacheTtlMs: 0 } });
+    const storage = await db.open();
+    try {
+      const { key } = (await admin(h, 'POST', '/key/generate', {})).body;
+      let release!: () => void;
+      let locked!: () => void;
+      const isLocked = new Promise<void>((r) => (locked = r));
+      const lock = storage.db.transaction().execute(async (tx) => {
+        await sql`lock table tollgate_keys in access exclusive mode`.execute(tx);
+        locked();
+        await new Promise<void>((r) => (release = r));
+      });
+      await isLocked;
+      const started = Date.now();
+      const res = await fetch(`${h.baseURL}/v1/messages`, { method: 'POST', headers: { 'x-api-key': key, 'content-type': 'application/json' }, body: JSON.stringify(PARAMS) });
+      const waited = Date.now() - started;
+      expect([res.status, res.headers.get('retry-after'), ((await res.json()) as any).error]).toEqual([503, '5', { type: 'api_error', message: 'the key store is unavailable; try again shortly' }]);
+      expect(waited).toBeGreaterThanOrEqual(290);
+      expect(waited).toBeLessThan(3000);
+      expect(h.logs.join('\n')).toContain('the key store did not answer within 300 ms');
+      release();
+      await lock;
+      await sdk(h, key).messages.create(PARAMS);
+    } finally {
+      await storage.close();
+      await h.close();
+      await db.drop();
+    }
+  });
+});
+
 describe('open mode', () => {
   it('accepts any key, attributes known virtual keys, and refuses key management', async () => {
     const h = await startHarness();
