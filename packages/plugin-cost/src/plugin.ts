@@ -62,7 +62,9 @@ export const costPlugin = definePlugin<CostConfig>({
       log: api.log,
     });
     const totals = new RunningTotals();
-    await totals.load(store, await writer.start());
+    await totals.load(store);
+    // Rows spooled by an earlier run are not in those totals yet, whether the replay writes them now or later.
+    await writer.start((row) => totals.add(row));
     // Summing a large ledger left SQLite's caches holding memory the gateway never uses again:
     // 13 MiB of RSS over a 169k-row ledger (123 -> 110 MiB after start).
     await storage.shrinkMemory();

@@ -13,9 +13,9 @@ const DIMENSIONS: Dimension[] = ['api_key', 'user_id', 'team_id', 'end_user', 't
 export class RunningTotals implements SpendTotals {
   private readonly maps = new Map<Dimension, Map<string, Pico>>(DIMENSIONS.map((d) => [d, new Map()]));
 
-  async load(store: LedgerStore, pending: SpendRow[]): Promise<void> {
+  /** Replaces every total with the ledger's. */
+  async load(store: LedgerStore): Promise<void> {
     for (const d of DIMENSIONS) this.maps.set(d, await store.totalsBy(d));
-    for (const row of pending) this.add(row);
   }
 
   add(row: SpendRow): void {

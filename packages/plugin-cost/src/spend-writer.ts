@@ -1,4 +1,5 @@
-import { appendFile, mkdir, readFile, rm } from 'node:fs/promises';
+import { appendFile, mkdir, open, rm, stat } from 'node:fs/promises';
+import { StringDecoder } from 'node:string_decoder';
 import { dirname } from 'node:path';
 import type { Logger } from '@tollgate/core';
 import { batchRows, ledgerBatch, LedgerQueue, type LedgerBatch } from './ledger-store.js';
@@ -58,19 +59,15 @@ export class SpendWriter {
   constructor(private readonly o: SpendWriterOptions) {}
 
   /**
-   * Replays a spool left by an earlier run. Returns the rows it could not write yet, which the
-   * running totals must count on top of the database's.
+   * Replays a spool left by an earlier run, and hands every row in it to `each`, written now
+   * or not: totals loaded from the database before this call counted none of them.
    */
-  async start(): Promise<SpendRow[]> {
-    const rows = await this.readSpool();
-    if (rows.length === 0) return [];
-    this.o.log.warn({ rows: rows.length }, 'replaying spend rows spooled by an earlier run');
-    this.spooled = rows.length;
+  async start(each: (row: SpendRow) => void = () => {}): Promise<void> {
+    const size = await stat(this.o.spoolFile).then((s) => s.size, (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? 0 : Promise.reject(err)));
+    if (size === 0) return;
+    this.o.log.warn({ bytes: size }, 'replaying spend rows spooled by an earlier run');
     this.healthy = false;
-    await this.replaySpool();
-    if (this.healthy) return [];
-    this.schedule();
-    return rows;
+    if (!(await this.replaySpool(each))) this.schedule();
   }
 
   enqueue(row: SpendRow): void {
@@ -165,16 +162,32 @@ export class SpendWriter {
     }
   }
 
-  private async replaySpool(): Promise<void> {
-    const rows = await this.readSpool();
-    for (let i = 0; i < rows.length; i += this.o.batchSize) {
-      if (!(await this.tryWrite(ledgerBatch(rows.slice(i, i + this.o.batchSize))))) return;
+  /**
+   * Writes the spool to the database a batch at a time, reading it in bounded chunks (an outage
+   * of hours leaves a file far larger than memory). True when all of it went in: the file is
+   * then removed. After a failed write the rest stays for the next attempt; with `each`, every
+   * row is still read and handed to it (to count the file), the written and the rest.
+   */
+  private async replaySpool(each?: (row: SpendRow) => void): Promise<boolean> {
+    let rows = 0;
+    let failed = false;
+    for await (const batch of this.spoolBatches()) {
+      rows += batch.length;
+      if (each) batch.forEach(each);
+      if (!failed && (await this.tryWrite(ledgerBatch(batch)))) continue;
+      failed = true;
+      if (!each) return false;
+    }
+    if (failed) {
+      this.spooled = rows;
+      return false;
     }
     await rm(this.o.spoolFile, { force: true });
-    if (rows.length > 0) this.o.log.info({ rows: rows.length }, 'spooled spend rows written; the ledger is in step again');
+    if (rows > 0) this.o.log.info({ rows }, 'spooled spend rows written; the ledger is in step again');
     this.spooled = 0;
     this.healthy = true;
     this.retryMs = 250;
+    return true;
   }
 
   private async spool(batch: LedgerBatch): Promise<void> {
@@ -183,28 +196,54 @@ export class SpendWriter {
     this.spooled += batch.count;
   }
 
-  private async readSpool(): Promise<SpendRow[]> {
-    let text: string;
+  /** The spool's rows, `batchSize` at a time, read 1 MiB at a time. */
+  private async *spoolBatches(): AsyncGenerator<SpendRow[]> {
+    let file;
     try {
-      text = await readFile(this.o.spoolFile, 'utf8');
+      file = await open(this.o.spoolFile, 'r');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw err;
     }
-    const rows: SpendRow[] = [];
-    for (const line of text.split('\n')) {
-      if (!line.trim()) continue;
-      try {
-        const r = JSON.parse(line) as SpendRow & { spend: string };
-        rows.push({ ...r, spend: BigInt(r.spend) });
-      } catch (err) {
-        // A torn last line from a crash mid-append: the rest of the file is still good.
-        this.o.log.warn({ err }, 'skipping an unreadable line in the spend spool');
+    try {
+      const chunk = Buffer.alloc(SPOOL_READ_BYTES);
+      const decoder = new StringDecoder('utf8');
+      let rest = '';
+      let batch: SpendRow[] = [];
+      for (;;) {
+        const { bytesRead } = await file.read(chunk, 0, chunk.length, null);
+        const lines = (rest + (bytesRead > 0 ? decoder.write(chunk.subarray(0, bytesRead)) : decoder.end())).split('\n');
+        rest = bytesRead > 0 ? lines.pop()! : '';
+        for (const line of lines) {
+          const row = this.spoolRow(line);
+          if (row) batch.push(row);
+          if (batch.length >= this.o.batchSize) {
+            yield batch;
+            batch = [];
+          }
+        }
+        if (bytesRead === 0) break;
       }
+      if (batch.length > 0) yield batch;
+    } finally {
+      await file.close();
     }
-    return rows;
+  }
+
+  private spoolRow(line: string): SpendRow | undefined {
+    if (!line.trim()) return undefined;
+    try {
+      const r = JSON.parse(line) as SpendRow & { spend: string };
+      return { ...r, spend: BigInt(r.spend) };
+    } catch (err) {
+      // A torn last line from a crash mid-append: the rest of the file is still good.
+      this.o.log.warn({ err }, 'skipping an unreadable line in the spend spool');
+      return undefined;
+    }
   }
 }
+
+const SPOOL_READ_BYTES = 1 << 20;
 
 function bigintAsString(_key: string, value: unknown): unknown {
   return typeof value === 'bigint' ? value.toString() : value;
