@@ -1,23 +1,30 @@
 #!/usr/bin/env node
-// A/B: CPU per request of two targets, measured in alternating short bursts so that the
-// machine's slow drifts (this VM's speed wanders by ±15% over tens of seconds) hit both alike.
-// Both targets stay up the whole time, pinned to core 0 (only the one under load is busy);
-// mock and load generator on core 1. Reports the median and spread of each, and B/A.
-//   node bench/ab.mjs [--bursts 10] [--seconds 2] --a '[NAME=value …] <cmd with {port}>' --b '<cmd>' [--path P] [--path-b P]
+// Paired bursts: CPU per request and throughput (closed loop, c=50) of two or more targets,
+// measured in short alternating bursts so that the machine's drifts (this VM's speed wanders by
+// ±15% over tens of seconds, and by 2x between sessions) hit every target alike. All targets
+// stay up the whole time, pinned to core 0 (only the one under load is busy); mock and load
+// generator on core 1. Each round runs every target once, in an order that rotates from round
+// to round; each candidate is compared with the first target (the baseline) of the same round.
+// Reports medians per target, and per candidate the median and quartiles of its per-round ratios.
+//   node bench/ab.mjs [--bursts 10] [--seconds 2] --target 'name[@path]=<cmd with {port}>' --target … [--json FILE]
+//   node bench/ab.mjs --a '<cmd>' --b '<cmd>' [--path P] [--path-b P]     (two targets, a = baseline)
+// Leading NAME=value words of a command set that target's environment. An A/A run (the same
+// command twice) shows the method's own bias and spread.
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { cpuSeconds, freePort, request, spawnNodePinned, stopChild, waitMessage, waitPort } from './lib/proc.mjs';
-import { GATEWAY_PATH } from './lib/targets.mjs';
+import { GATEWAY_PATH, parseTargetFlag } from './lib/targets.mjs';
 
 const cpuMillis = (pid) => cpuSeconds(pid) * 1000;
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const LIB = join(ROOT, 'bench/lib');
 const { values: opts } = parseArgs({
   options: {
+    target: { type: 'string', multiple: true, default: [] },
     a: { type: 'string' },
     b: { type: 'string' },
     path: { type: 'string', default: GATEWAY_PATH },
@@ -25,10 +32,13 @@ const { values: opts } = parseArgs({
     bursts: { type: 'string', default: '10' },
     seconds: { type: 'string', default: '2' },
     warmup: { type: 'string', default: '3' },
+    json: { type: 'string' },
   },
 });
-if (!opts.a || !opts.b) {
-  console.error("usage: node bench/ab.mjs --a '<cmd with {port}>' --b '<cmd>'");
+const specs = opts.target.map(parseTargetFlag);
+if (opts.a && opts.b) specs.push({ name: 'a', path: opts.path, cmd: opts.a }, { name: 'b', path: opts['path-b'] ?? opts.path, cmd: opts.b });
+if (specs.length < 2 || new Set(specs.map((t) => t.name)).size !== specs.length) {
+  console.error("usage: node bench/ab.mjs --target 'base[@path]=<cmd>' --target 'name=<cmd>' … (distinct names), or --a '<cmd>' --b '<cmd>'");
   process.exit(2);
 }
 
@@ -53,24 +63,42 @@ async function start(name, cmd) {
   return { name, child, origin: `http://127.0.0.1:${port}` };
 }
 
-const targets = [await start('a', opts.a), await start('b', opts.b)];
-const paths = { a: opts.path, b: opts['path-b'] ?? opts.path };
+const targets = [];
+for (const spec of specs) targets.push({ ...(await start(spec.name, spec.cmd)), path: spec.path });
 const load = spawnNodePinned(1, join(LIB, 'load.mjs'), []);
-const closed = (t, s) => request(load, { type: 'closed', origin: t.origin, path: paths[t.name], concurrency: 50, durationMs: s * 1000 }, 'closed:done', 120_000);
+const closed = (t, s) => request(load, { type: 'closed', origin: t.origin, path: t.path, concurrency: 50, durationMs: s * 1000 }, 'closed:done', 120_000);
 for (const t of targets) await closed(t, Number(opts.warmup));
 
-const samples = { a: [], b: [] };
+/** Per target, one { cpu: µs per request, rps } per round. */
+const samples = Object.fromEntries(targets.map((t) => [t.name, []]));
 for (let i = 0; i < Number(opts.bursts); i++) {
-  for (const t of i % 2 === 0 ? targets : [...targets].reverse()) {
+  const order = targets.map((_, k) => targets[(k + i) % targets.length]);
+  for (const t of order) {
     const c0 = cpuMillis(t.child.pid);
     const r = await closed(t, Number(opts.seconds));
-    samples[t.name].push(((cpuMillis(t.child.pid) - c0) * 1000) / r.ok);
+    if (r.failed > 0) throw new Error(`${t.name}: ${r.failed} failed requests (${JSON.stringify(r.errors)})`);
+    samples[t.name].push({ cpu: ((cpuMillis(t.child.pid) - c0) * 1000) / r.ok, rps: r.rps });
   }
 }
-const med = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
-for (const k of ['a', 'b']) console.log(`${k}: median ${med(samples[k]).toFixed(1)} µs/req  (${samples[k].map((x) => x.toFixed(0)).join(' ')})`);
-const ratios = samples.a.map((x, i) => samples.b[i] / x);
-console.log(`b/a per burst pair: median ${med(ratios).toFixed(3)}  (${ratios.map((x) => x.toFixed(2)).join(' ')})`);
+const sorted = (xs) => [...xs].sort((x, y) => x - y);
+const quantile = (xs, q) => sorted(xs)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
+const base = targets[0].name;
+const summary = {};
+for (const t of targets) {
+  const s = samples[t.name];
+  const cpu = s.map((x) => x.cpu);
+  const rps = s.map((x) => x.rps);
+  console.log(`${t.name}: median ${quantile(cpu, 0.5).toFixed(1)} µs/req, ${quantile(rps, 0.5).toFixed(0)} req/s  (µs: ${cpu.map((x) => x.toFixed(0)).join(' ')})`);
+  summary[t.name] = { cpuMedian: quantile(cpu, 0.5), rpsMedian: quantile(rps, 0.5), samples: s };
+  if (t.name === base) continue;
+  const rpsRatio = s.map((x, i) => x.rps / samples[base][i].rps);
+  const cpuRatio = s.map((x, i) => x.cpu / samples[base][i].cpu);
+  const fmt = (xs) => `median ${quantile(xs, 0.5).toFixed(3)} [quartiles ${quantile(xs, 0.25).toFixed(3)}–${quantile(xs, 0.75).toFixed(3)}]`;
+  console.log(`  throughput / ${base} per round: ${fmt(rpsRatio)}  (${rpsRatio.map((x) => x.toFixed(2)).join(' ')})`);
+  console.log(`  CPU per request / ${base} per round: ${fmt(cpuRatio)}`);
+  Object.assign(summary[t.name], { rpsRatio, cpuRatio, rpsRatioMedian: quantile(rpsRatio, 0.5) });
+}
+if (opts.json) writeFileSync(opts.json, JSON.stringify({ bursts: Number(opts.bursts), seconds: Number(opts.seconds), baseline: base, targets: specs, summary }, null, 2));
 await stopChild(load);
 for (const t of targets) t.child.kill('SIGTERM');
 await stopChild(mock);
