@@ -33,6 +33,14 @@ export const authConfigSchema = {
       default: 5000,
       description: 'Longest a key lookup (a cache miss) may wait for the database before the request gets 503; a stalled database must not hang requests.',
     },
+    staleIfErrorMs: {
+      type: 'integer',
+      minimum: 0,
+      default: 600000,
+      description:
+        'When the database fails or stalls, a known key whose cache entry has expired is still accepted, as last loaded, for up to this long after that load (0: never). ' +
+        'A key blocked or deleted on another replica during the outage stays usable here that long.',
+    },
   },
 } as const;
 
@@ -42,4 +50,5 @@ export interface AuthConfig {
   cacheTtlMs: number;
   cacheSize: number;
   lookupTimeoutMs: number;
+  staleIfErrorMs: number;
 }

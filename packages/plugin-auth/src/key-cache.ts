@@ -1,8 +1,23 @@
 import type { KeyStore, VirtualKey } from './key-store.js';
 
+export interface KeyCacheOptions {
+  ttlMs: number;
+  /** Most entries. */
+  max: number;
+  /** Longest a lookup may take. */
+  timeoutMs: number;
+  /** How long after its load a known key may be answered when the store fails (default 0: never). */
+  staleIfErrorMs?: number;
+  /** Told when a failed lookup was answered from an expired entry. */
+  onStale?: (err: unknown) => void;
+}
+
 interface Entry {
   key: VirtualKey | null;
+  /** When the entry counts from (its load, or its last stale extension). */
   at: number;
+  /** When the store last answered for it. */
+  loadedAt: number;
 }
 
 /**
@@ -13,17 +28,33 @@ interface Entry {
  * (`set` / `invalidate`). The least recently used entries go first beyond `max`. A lookup the
  * store does not answer within `timeoutMs` fails (its late answer is dropped), so a stalled
  * database costs requests a bounded wait, not a hang.
+ *
+ * When a lookup fails and the expired entry is a key that was loaded less than
+ * `staleIfErrorMs` ago, that key is answered instead (and counts as fresh for another `ttlMs`,
+ * so the next requests do not wait on the failing store again): a database outage does not
+ * lock out every caller whose entry happened to expire. Unknown keys are not answered stale (a
+ * key made elsewhere during the outage would read as invalid); they fail with the store.
  */
 export class KeyCache {
   private readonly entries = new Map<string, Entry>();
   private readonly pending = new Map<string, Promise<VirtualKey | undefined>>();
 
+  private readonly ttlMs: number;
+  private readonly max: number;
+  private readonly timeoutMs: number;
+  private readonly staleIfErrorMs: number;
+  private readonly onStale: (err: unknown) => void;
+
   constructor(
     private readonly store: KeyStore,
-    private readonly ttlMs: number,
-    private readonly max: number,
-    private readonly timeoutMs: number,
-  ) {}
+    o: KeyCacheOptions,
+  ) {
+    this.ttlMs = o.ttlMs;
+    this.max = o.max;
+    this.timeoutMs = o.timeoutMs;
+    this.staleIfErrorMs = o.staleIfErrorMs ?? 0;
+    this.onStale = o.onStale ?? (() => {});
+  }
 
   /** The cached answer (null: known not to exist), or undefined when the store must be asked. */
   peek(token: string, now: number): VirtualKey | null | undefined {
@@ -45,7 +76,12 @@ export class KeyCache {
         },
         (err: unknown) => {
           this.pending.delete(token);
-          throw err;
+          const stale = this.entries.get(token);
+          const now = Date.now();
+          if (!stale?.key || now - stale.loadedAt >= this.staleIfErrorMs) throw err;
+          stale.at = now;
+          this.onStale(err);
+          return stale.key;
         },
       );
       this.pending.set(token, p);
@@ -62,8 +98,9 @@ export class KeyCache {
   }
 
   private put(token: string, key: VirtualKey | null): void {
+    const now = Date.now();
     this.entries.delete(token);
-    this.entries.set(token, { key, at: Date.now() });
+    this.entries.set(token, { key, at: now, loadedAt: now });
     if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
   }
 }
@@ -75,3 +112,4 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
+

@@ -41,7 +41,13 @@ export const authPlugin = definePlugin<AuthConfig>({
     const storage = api.resolve(STORAGE);
     await storage.migrate('auth', keyMigrations);
     const store = new KeyStore(storage);
-    const cache = new KeyCache(store, api.config.cacheTtlMs, api.config.cacheSize, api.config.lookupTimeoutMs);
+    const cache = new KeyCache(store, {
+      ttlMs: api.config.cacheTtlMs,
+      max: api.config.cacheSize,
+      timeoutMs: api.config.lookupTimeoutMs,
+      staleIfErrorMs: api.config.staleIfErrorMs,
+      onStale: (err) => api.log.warn({ err }, 'key lookup failed; accepting the key as last loaded (staleIfErrorMs)'),
+    });
     const service = new KeyService(store, cache);
     const gate = new KeyGate(resolved?.key, cache, store, new RateLimiter());
     registerAdminRoutes(api, service, resolved?.key);

@@ -281,12 +281,18 @@ describe('a key store outage', () => {
 });
 
 describe('a stalled key store', () => {
-  it('answers 503 once the lookup timeout passes instead of hanging, and recovers when the database does', async () => {
+  it('waits at most lookupTimeoutMs, then answers a known key as last loaded and an unknown one with 503', async () => {
     // A real stall: another transaction holds an exclusive lock on the keys table, so the
-    // gateway's lookup waits on PostgreSQL itself.
+    // gateway's lookups wait on PostgreSQL itself.
     const db = await createTestDatabase('postgres');
-    const h = await startHarness({ db, authConfig: { masterKey: MASTER_KEY, lookupTimeoutMs: 300, cacheTtlMs: 0 } });
+    const h = await startHarness({ db, authConfig: { masterKey: MASTER_KEY, lookupTimeoutMs: 300, cacheTtlMs: 200 } });
     const storage = await db.open();
+    const post = (key: string) => fetch(`${h.baseURL}/v1/messages`, { method: 'POST', headers: { 'x-api-key': key, 'content-type': 'application/json' }, body: JSON.stringify(PARAMS) });
+    const timed = async (key: string) => {
+      const started = Date.now();
+      const res = await post(key);
+      return { status: res.status, body: (await res.json()) as any, retryAfter: res.headers.get('retry-after'), ms: Date.now() - started };
+    };
     try {
       const { key } = (await admin(h, 'POST', '/key/generate', {})).body;
       let release!: () => void;
@@ -298,18 +304,45 @@ describe('a stalled key store', () => {
         await new Promise<void>((r) => (release = r));
       });
       await isLocked;
-      const started = Date.now();
-      const res = await fetch(`${h.baseURL}/v1/messages`, { method: 'POST', headers: { 'x-api-key': key, 'content-type': 'application/json' }, body: JSON.stringify(PARAMS) });
-      const waited = Date.now() - started;
-      expect([res.status, res.headers.get('retry-after'), ((await res.json()) as any).error]).toEqual([503, '5', { type: 'api_error', message: 'the key store is unavailable; try again shortly' }]);
-      expect(waited).toBeGreaterThanOrEqual(290);
-      expect(waited).toBeLessThan(3000);
+      await new Promise((r) => setTimeout(r, 250)); // the key's cache entry expires
+
+      const unknown = await timed('sk-never-seen-anywhere');
+      expect([unknown.status, unknown.retryAfter, unknown.body.error]).toEqual([503, '5', { type: 'api_error', message: 'the key store is unavailable; try again shortly' }]);
+      expect(unknown.ms).toBeGreaterThanOrEqual(290);
+      expect(unknown.ms).toBeLessThan(3000);
       expect(h.logs.join('\n')).toContain('the key store did not answer within 300 ms');
+
+      const stale = await timed(key);
+      expect(stale.status).toBe(200);
+      expect(stale.ms).toBeGreaterThanOrEqual(290);
+      expect(h.logs.join('\n')).toContain('accepting the key as last loaded');
+      // Answered stale, the entry counts as fresh again: the next request does not wait.
+      const next = await timed(key);
+      expect(next.status).toBe(200);
+      expect(next.ms).toBeLessThan(250);
+
       release();
       await lock;
       await sdk(h, key).messages.create(PARAMS);
     } finally {
       await storage.close();
+      await h.close();
+      await db.drop();
+    }
+  });
+
+  it('with staleIfErrorMs 0, an expired key is refused with 503 while the store fails', async () => {
+    const db = await createTestDatabase('sqlite');
+    const h = await startHarness({ db, authConfig: { masterKey: MASTER_KEY, cacheTtlMs: 100, staleIfErrorMs: 0 } });
+    try {
+      const { key } = (await admin(h, 'POST', '/key/generate', {})).body;
+      await sdk(h, key).messages.create(PARAMS);
+      const storage = await db.open();
+      await sql`alter table tollgate_keys rename to tollgate_keys_away`.execute(storage.db);
+      await storage.close();
+      await new Promise((r) => setTimeout(r, 150));
+      expect((await failure(sdk(h, key).messages.create(PARAMS))).status).toBe(503);
+    } finally {
       await h.close();
       await db.drop();
     }
