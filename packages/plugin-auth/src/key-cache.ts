@@ -39,27 +39,19 @@ export class KeyCache {
   private readonly entries = new Map<string, Entry>();
   private readonly pending = new Map<string, Promise<VirtualKey | undefined>>();
 
-  private readonly ttlMs: number;
-  private readonly max: number;
-  private readonly timeoutMs: number;
-  private readonly staleIfErrorMs: number;
-  private readonly onStale: (err: unknown) => void;
+  private readonly o: Required<KeyCacheOptions>;
 
   constructor(
     private readonly store: KeyStore,
-    o: KeyCacheOptions,
+    options: KeyCacheOptions,
   ) {
-    this.ttlMs = o.ttlMs;
-    this.max = o.max;
-    this.timeoutMs = o.timeoutMs;
-    this.staleIfErrorMs = o.staleIfErrorMs ?? 0;
-    this.onStale = o.onStale ?? (() => {});
+    this.o = { staleIfErrorMs: 0, onStale: () => {}, ...options };
   }
 
   /** The cached answer (null: known not to exist), or undefined when the store must be asked. */
   peek(token: string, now: number): VirtualKey | null | undefined {
     const e = this.entries.get(token);
-    if (!e || now - e.at >= this.ttlMs) return undefined;
+    if (!e || now - e.at >= this.o.ttlMs) return undefined;
     this.entries.delete(token);
     this.entries.set(token, e);
     return e.key;
@@ -68,7 +60,7 @@ export class KeyCache {
   load(token: string): Promise<VirtualKey | undefined> {
     let p = this.pending.get(token);
     if (!p) {
-      p = withTimeout(this.store.get(token), this.timeoutMs).then(
+      p = withTimeout(this.store.get(token), this.o.timeoutMs).then(
         (key) => {
           this.pending.delete(token);
           this.put(token, key ?? null);
@@ -78,9 +70,9 @@ export class KeyCache {
           this.pending.delete(token);
           const stale = this.entries.get(token);
           const now = Date.now();
-          if (!stale?.key || now - stale.loadedAt >= this.staleIfErrorMs) throw err;
+          if (!stale?.key || now - stale.loadedAt >= this.o.staleIfErrorMs) throw err;
           stale.at = now;
-          this.onStale(err);
+          this.o.onStale(err);
           return stale.key;
         },
       );
@@ -101,7 +93,7 @@ export class KeyCache {
     const now = Date.now();
     this.entries.delete(token);
     this.entries.set(token, { key, at: now, loadedAt: now });
-    if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
+    if (this.entries.size > this.o.max) this.entries.delete(this.entries.keys().next().value!);
   }
 }
 

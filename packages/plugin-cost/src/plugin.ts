@@ -61,10 +61,13 @@ export const costPlugin = definePlugin<CostConfig>({
       spoolFile: resolve(api.config.ledger.spoolFile ?? join(storage.dataDir, 'spend-spool.jsonl')),
       log: api.log,
     });
+    // Rows an earlier run spooled and the replay cannot write yet are not in the database's
+    // totals: they are counted on top.
+    const unwritten = new RunningTotals();
+    await writer.start((row) => unwritten.add(row));
     const totals = new RunningTotals();
     await totals.load(store);
-    // Rows spooled by an earlier run are not in those totals yet, whether the replay writes them now or later.
-    await writer.start((row) => totals.add(row));
+    totals.merge(unwritten);
     // Summing a large ledger left SQLite's caches holding memory the gateway never uses again:
     // 13 MiB of RSS over a 169k-row ledger (123 -> 110 MiB after start).
     await storage.shrinkMemory();
@@ -80,7 +83,8 @@ export const costPlugin = definePlugin<CostConfig>({
     const settlement = new BatchSettlement(store, price, record, api.log);
     if (api.config.batches.settleEveryMs > 0) {
       const upstream = api.resolve(PROVIDERS).find((p) => p.name === 'anthropic')!;
-      const job = new BatchSettlementJob({ store, settlement, flush: () => writer.flush(), upstream, log: api.log, ...api.config.batches, everyMs: api.config.batches.settleEveryMs });
+      const { settleEveryMs: everyMs, lookbackDays } = api.config.batches;
+      const job = new BatchSettlementJob({ store, settlement, flush: () => writer.flush(), upstream, log: api.log, everyMs, lookbackDays });
       api.onReady(() => job.start());
       // Registered after the writer's close, so it runs before it: rows it booked get written.
       api.onClose(() => job.close());

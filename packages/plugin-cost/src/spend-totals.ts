@@ -18,6 +18,11 @@ export class RunningTotals implements SpendTotals {
     for (const d of DIMENSIONS) this.maps.set(d, await store.totalsBy(d));
   }
 
+  /** Adds another set of totals to these. */
+  merge(other: RunningTotals): void {
+    for (const [d, m] of other.maps) for (const [id, spend] of m) this.bump(d, id, spend);
+  }
+
   add(row: SpendRow): void {
     if (row.spend === 0n) return;
     this.bump('api_key', row.api_key, row.spend);

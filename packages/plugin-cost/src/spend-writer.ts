@@ -59,15 +59,15 @@ export class SpendWriter {
   constructor(private readonly o: SpendWriterOptions) {}
 
   /**
-   * Replays a spool left by an earlier run, and hands every row in it to `each`, written now
-   * or not: totals loaded from the database before this call counted none of them.
+   * Replays a spool left by an earlier run. Rows it cannot write yet go to `unwritten`: the
+   * running totals must count them on top of the database's.
    */
-  async start(each: (row: SpendRow) => void = () => {}): Promise<void> {
+  async start(unwritten: (row: SpendRow) => void = () => {}): Promise<void> {
     const size = await stat(this.o.spoolFile).then((s) => s.size, (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? 0 : Promise.reject(err)));
     if (size === 0) return;
     this.o.log.warn({ bytes: size }, 'replaying spend rows spooled by an earlier run');
     this.healthy = false;
-    if (!(await this.replaySpool(each))) this.schedule();
+    if (!(await this.replaySpool(unwritten))) this.schedule();
   }
 
   enqueue(row: SpendRow): void {
@@ -165,18 +165,18 @@ export class SpendWriter {
   /**
    * Writes the spool to the database a batch at a time, reading it in bounded chunks (an outage
    * of hours leaves a file far larger than memory). True when all of it went in: the file is
-   * then removed. After a failed write the rest stays for the next attempt; with `each`, every
-   * row is still read and handed to it (to count the file), the written and the rest.
+   * then removed. After a failed write the rest stays for the next attempt; with `unwritten`,
+   * the rest is still read, to hand over every row not written.
    */
-  private async replaySpool(each?: (row: SpendRow) => void): Promise<boolean> {
+  private async replaySpool(unwritten?: (row: SpendRow) => void): Promise<boolean> {
     let rows = 0;
     let failed = false;
     for await (const batch of this.spoolBatches()) {
       rows += batch.length;
-      if (each) batch.forEach(each);
       if (!failed && (await this.tryWrite(ledgerBatch(batch)))) continue;
       failed = true;
-      if (!each) return false;
+      if (!unwritten) return false;
+      batch.forEach(unwritten);
     }
     if (failed) {
       this.spooled = rows;
