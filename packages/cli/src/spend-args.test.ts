@@ -43,6 +43,10 @@ describe('parseSpendArgs', () => {
     expect(parseSpendArgs(['spend', 'logs'], NOW)).toMatchObject({ call: { query: { page: '1', page_size: '50' } } });
   });
 
+  it('maps settle-batches to POST /spend/batches/settle', () => {
+    expect(parseSpendArgs(['spend', 'settle-batches'], NOW)).toEqual({ command: 'spend', action: 'settle-batches', json: false, call: { method: 'POST', path: '/spend/batches/settle', body: {} } });
+  });
+
   it('maps prices to GET /prices, and is reached from the command line', () => {
     expect(parseCliArgs(['prices', '--json'])).toEqual({ command: 'prices', json: true, call: { method: 'GET', path: '/prices' } });
     expect(parseCliArgs(['spend', 'logs'])).toMatchObject({ command: 'spend', action: 'logs' });
@@ -50,8 +54,9 @@ describe('parseSpendArgs', () => {
   });
 
   it('refuses what it cannot run', () => {
-    expect(usageError(['spend'])).toBe('spend needs a command: report, logs, reprice');
-    expect(usageError(['spend', 'sum'])).toBe('unknown spend command "sum" (one of report, logs, reprice)');
+    expect(usageError(['spend'])).toBe('spend needs a command: report, logs, reprice, settle-batches');
+    expect(usageError(['spend', 'sum'])).toBe('unknown spend command "sum" (one of report, logs, reprice, settle-batches)');
+    expect(usageError(['spend', 'settle-batches', '--model', 'm'])).toBe('--model does not apply to spend settle-batches');
     expect(usageError(['spend', 'report', '--by', 'tag', 'extra'])).toBe('unexpected argument "extra"');
     expect(usageError(['spend', 'report', '--by', 'tag', '--limit', '3'])).toBe('--limit does not apply to spend report');
     expect(usageError(['spend', 'logs', '--by', 'tag'])).toBe('--by does not apply to spend logs');

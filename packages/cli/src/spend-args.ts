@@ -3,7 +3,7 @@ import type { AdminCall } from './admin-client.js';
 import { toToken } from './keys-args.js';
 import { UsageError } from './usage-error.js';
 
-export const SPEND_ACTIONS = ['report', 'logs', 'reprice'] as const;
+export const SPEND_ACTIONS = ['report', 'logs', 'reprice', 'settle-batches'] as const;
 export type SpendAction = (typeof SPEND_ACTIONS)[number];
 
 /** What `spend report --by` groups on (the API's `group_by`). */
@@ -30,6 +30,7 @@ export type SpendCommand =
   | (ReportCommandBase & { command: 'spend'; action: 'report'; by: SpendGroup })
   | (ReportCommandBase & { command: 'spend'; action: 'logs' })
   | (ReportCommandBase & { command: 'spend'; action: 'reprice' })
+  | (ReportCommandBase & { command: 'spend'; action: 'settle-batches' })
   | (ReportCommandBase & { command: 'prices' });
 
 /** The `--help` lines of these commands, for the CLI's usage text. */
@@ -39,6 +40,7 @@ export const SPEND_USAGE = `Spend commands (against a gateway running the cost p
   spend logs [--key KEY] [--user U] [--end-user U] [--tag T] [--model M] [--since WHEN] [--until DATE] [--limit N]
                                        The newest requests (default ${DEFAULT_LOG_LIMIT}, at most ${MAX_LOG_LIMIT})
   spend reprice [--model M]            Price the ledger's unpriced requests with the prices now in force
+  spend settle-batches                 Book the results of ended batches nobody fetched through the gateway, now
   prices                               The gateway's price book, in USD per million tokens
   WHEN is 24h, 7d, 2w (that long before now) or a date; DATE is a date (that whole UTC day
   included) or a datetime such as 2025-01-31T12:00:00Z.`;
@@ -66,6 +68,7 @@ const ALLOWED: Record<SpendAction | 'prices', readonly Flag[]> = {
   report: ['by', 'since', 'until'],
   logs: ['key', 'user', 'end-user', 'tag', 'model', 'since', 'until', 'limit'],
   reprice: ['model'],
+  'settle-batches': [],
   prices: [],
 };
 
@@ -115,6 +118,7 @@ export function parseSpendArgs(argv: readonly string[], now: number = Date.now()
   if (action === 'reprice') {
     return { command: 'spend', action: 'reprice', ...base({ method: 'POST', path: '/spend/reprice', body: values.model === undefined ? {} : { model: values.model } }) };
   }
+  if (action === 'settle-batches') return { command: 'spend', action: 'settle-batches', ...base({ method: 'POST', path: '/spend/batches/settle', body: {} }) };
   const query: Record<string, string> = {};
   if (values.since !== undefined) query.start_date = since(values.since, now);
   if (values.until !== undefined) query.end_date = until(values.until);

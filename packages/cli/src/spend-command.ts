@@ -28,6 +28,11 @@ export async function runSpend(cmd: SpendCommand, io: CliIo, options: { timeoutM
     io.out(`repriced ${r.repriced} request(s), adding $${r.added_spend}; ${r.still_unpriced} still without a price`);
     return 0;
   }
+  if (cmd.command === 'spend' && cmd.action === 'settle-batches') {
+    const r = answer as { checked: number; settled: number; booked: number; failed: number };
+    io.out(`asked about ${r.checked} unsettled batch(es): ${r.settled} settled, ${r.booked} result(s) booked, ${r.failed} failed (tried again on the next run)`);
+    return 0;
+  }
   const lines =
     cmd.command === 'prices'
       ? formatPrices(answer as PriceModel[])

@@ -210,6 +210,25 @@ describe('tollgate spend reprice', () => {
   });
 });
 
+describe('tollgate spend settle-batches', () => {
+  it('books an ended batch nobody fetched, once, and says what it did', async () => {
+    const body = JSON.stringify({ requests: [{ custom_id: 'nightly-1', params: { model: 'claude-haiku-4-5', max_tokens: 8, messages: [{ role: 'user', content: 'Hi' }] } }] });
+    const created = await rawRequest(`${url}/anthropic/v1/messages/batches`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': key.alpha }, body });
+    expect(created.status).toBe(200);
+    // Until its create call's ledger row is written, the batch is not known to the job.
+    let first: { checked: number; settled: number; booked: number; failed: number } | undefined;
+    for (let i = 0; i < 50 && !first?.booked; i++) {
+      const r = await tollgate(['spend', 'settle-batches', '--json']);
+      expect(r.code).toBe(0);
+      first = JSON.parse(r.out.join('\n'));
+      if (!first?.booked) await new Promise((res) => setTimeout(res, 20));
+    }
+    expect(first).toEqual({ checked: 1, settled: 1, booked: 1, failed: 0 });
+    const again = await tollgate(['spend', 'settle-batches']);
+    expect([again.code, again.out]).toEqual([0, ['asked about 0 unsettled batch(es): 0 settled, 0 result(s) booked, 0 failed (tried again on the next run)']]);
+  });
+});
+
 describe('errors', () => {
   it('prints API errors as "<status> <type>: <message>" and exits 1', async () => {
     expect(await tollgate(['spend', 'report', '--by', 'tag', '--master-key', 'sk-wrong'])).toEqual({

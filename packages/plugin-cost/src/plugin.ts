@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { definePlugin, picoToUsd, PROVIDERS, SPEND_QUEUE, SPEND_TOTALS, type Logger, type RequestContext, type Usage } from '@tollgate/core';
+import { ADMIN_GUARD, definePlugin, GatewayError, picoToUsd, PROVIDERS, SPEND_QUEUE, SPEND_TOTALS, type Logger, type RequestContext, type Usage } from '@tollgate/core';
 import { STORAGE } from '@tollgate/storage';
 import { anthropicPrices } from './anthropic-prices.js';
 import { BatchSettlement, type BatchFetch } from './batch-settlement.js';
@@ -81,14 +81,17 @@ export const costPlugin = definePlugin<CostConfig>({
       totals.add(row);
     };
     const settlement = new BatchSettlement(store, price, record, api.log);
-    if (api.config.batches.settleEveryMs > 0) {
-      const upstream = api.resolve(PROVIDERS).find((p) => p.name === 'anthropic')!;
-      const { settleEveryMs: everyMs, lookbackDays } = api.config.batches;
-      const job = new BatchSettlementJob({ store, settlement, flush: () => writer.flush(), upstream, log: api.log, everyMs, lookbackDays });
-      api.onReady(() => job.start());
-      // Registered after the writer's close, so it runs before it: rows it booked get written.
-      api.onClose(() => job.close());
-    }
+    const upstream = api.resolve(PROVIDERS).find((p) => p.name === 'anthropic')!;
+    const { settleEveryMs: everyMs, lookbackDays } = api.config.batches;
+    const job = new BatchSettlementJob({ store, settlement, flush: () => writer.flush(), upstream, log: api.log, everyMs, lookbackDays });
+    if (everyMs > 0) api.onReady(() => job.start());
+    // Registered after the writer's close, so it runs before it: rows it booked get written.
+    api.onClose(() => job.close());
+    api.route('POST', '/spend/batches/settle', async (req) => {
+      if (!api.has(ADMIN_GUARD)) throw new GatewayError('TG_ERR_FORBIDDEN', 'spend reports need the auth plugin');
+      api.resolve(ADMIN_GUARD).requireAdmin(req);
+      return { body: await job.runOnce() };
+    });
     registerSpendRoutes(api, { store, totals, writer, book });
     registerReprice(api, store, totals, price);
     const state = (ctx: RequestContext): CostState => (ctx.state.cost ??= {});

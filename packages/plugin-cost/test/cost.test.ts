@@ -177,6 +177,24 @@ describe.each(DRIVERS)('cost accounting on %s', (driver) => {
     await until(async () => (await booked()) === 1);
   });
 
+  it('settles batches on demand (POST /spend/batches/settle) with the background job off, for admins only', async () => {
+    const batch = await sdk.messages.batches.create({ requests: [{ custom_id: 'on-demand', params: PARAMS }, { custom_id: 'err-x', params: PARAMS }] } as never);
+    // The job finds batches through their create call's ledger row.
+    await until(async () => (await sql<{ n: number }>`select count(*) as n from tollgate_spend_logs where batch_id = ${batch.id}`.execute(storage.db)).rows[0]!.n > 0);
+    const denied = await fetch(`${h.url}/spend/batches/settle`, { method: 'POST', headers: { 'x-api-key': key } });
+    expect(denied.status).toBe(401);
+    const first = await h.admin('POST', '/spend/batches/settle');
+    // Earlier tests' batches (their results already fetched through the gateway) settle too, booking nothing.
+    expect(first.status).toBe(200);
+    expect(first.body).toMatchObject({ booked: 1, failed: 0, settled: first.body.checked });
+    expect(first.body.checked).toBeGreaterThanOrEqual(1);
+    const again = await h.admin('POST', '/spend/batches/settle');
+    expect(again.body).toEqual({ checked: 0, settled: 0, booked: 0, failed: 0 });
+    await until(async () => (await h.admin('GET', '/spend/queue')).body.queued === 0);
+    const rows = (await sql<{ request_id: string }>`select request_id from tollgate_spend_logs where batch_id = ${batch.id} and call_type = 'batch_result'`.execute(storage.db)).rows;
+    expect(rows).toEqual([{ request_id: `${batch.id}:on-demand` }]);
+  });
+
   it('books succeeded batch results at batch rates to the creator, once however often they are fetched', async () => {
     const batch = await sdk.messages.batches.create({
       requests: [
