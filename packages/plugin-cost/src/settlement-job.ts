@@ -116,16 +116,16 @@ export class BatchSettlementJob {
     const batch = (await status.json()) as { processing_status?: unknown };
     if (batch.processing_status !== 'ended') return undefined;
 
-    const fetch = await this.o.settlement.prepare(batchId);
+    const booking = await this.o.settlement.prepare(batchId);
     // Unreachable in practice: the batch came from the ledger's own create rows.
-    if (!fetch) return undefined;
+    if (!booking) return undefined;
     const results = await this.get(`${path}/results`);
     if (results.status === 404) return this.gone(batchId, results);
     if (!results.ok || !results.body) throw await upstreamError(results);
     let booked = 0;
     const lines = createInterface({ input: Readable.fromWeb(results.body as WebReadableStream<Uint8Array>), crlfDelay: Infinity });
     for await (const line of lines) {
-      if (line.trim() !== '' && this.o.settlement.onLine(fetch, line)) booked++;
+      if (line.trim() !== '' && this.o.settlement.onLine(booking, line)) booked++;
     }
     // The mark goes in only once the rows it stands for cannot be lost.
     await this.o.flush();
