@@ -260,6 +260,13 @@ describe('the admin API', () => {
   });
 });
 
+/** A real outage for the gateway's key lookups: the table they read is gone. */
+async function takeKeysTableAway(db: TestDatabase): Promise<void> {
+  const storage = await db.open();
+  await sql`alter table tollgate_keys rename to tollgate_keys_away`.execute(storage.db);
+  await storage.close();
+}
+
 describe('a key store outage', () => {
   it('answers 503 with retry-after for keys it cannot look up, and keeps serving cached ones', async () => {
     const db = await createTestDatabase('sqlite');
@@ -267,9 +274,7 @@ describe('a key store outage', () => {
     try {
       const { key } = (await admin(h, 'POST', '/key/generate', {})).body;
       await sdk(h, key).messages.create(PARAMS);
-      const storage = await db.open();
-      await sql`alter table tollgate_keys rename to tollgate_keys_away`.execute(storage.db);
-      await storage.close();
+      await takeKeysTableAway(db);
       const res = await fetch(`${h.baseURL}/v1/messages`, { method: 'POST', headers: { 'x-api-key': 'sk-never-seen', 'content-type': 'application/json' }, body: JSON.stringify(PARAMS) });
       expect([res.status, res.headers.get('retry-after'), ((await res.json()) as any).error]).toEqual([503, '5', { type: 'api_error', message: 'the key store is unavailable; try again shortly' }]);
       await sdk(h, key).messages.create(PARAMS);
@@ -337,9 +342,7 @@ describe('a stalled key store', () => {
     try {
       const { key } = (await admin(h, 'POST', '/key/generate', {})).body;
       await sdk(h, key).messages.create(PARAMS);
-      const storage = await db.open();
-      await sql`alter table tollgate_keys rename to tollgate_keys_away`.execute(storage.db);
-      await storage.close();
+      await takeKeysTableAway(db);
       await new Promise((r) => setTimeout(r, 150));
       expect((await failure(sdk(h, key).messages.create(PARAMS))).status).toBe(503);
     } finally {
