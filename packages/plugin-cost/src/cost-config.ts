@@ -50,6 +50,20 @@ export const costConfigSchema = {
         lookbackDays: { type: 'integer', minimum: 1, maximum: 365, default: 30, description: 'How old a batch may be and still be settled (Anthropic keeps results for 29 days).' },
       },
     },
+    sharedSpend: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'Budgets across replicas that share a PostgreSQL database (ignored on SQLite).',
+      properties: {
+        syncMs: {
+          type: 'integer',
+          minimum: 0,
+          default: 1000,
+          description: "How often to read every replica's committed spend for the keys budgets asked about; 0 turns it off (each replica then counts only its own spend since start).",
+        },
+      },
+    },
     responseCostHeader: { type: 'boolean', default: true, description: 'Add x-tollgate-response-cost (USD) to non-streaming message responses.' },
   },
 } as const;
@@ -58,5 +72,6 @@ export interface CostConfig {
   prices: { models: Record<string, unknown>; files: string[] };
   ledger: { flushIntervalMs: number; batchSize: number; maxRetryMs: number; spoolFile?: string };
   batches: { settleEveryMs: number; lookbackDays: number };
+  sharedSpend: { syncMs: number };
   responseCostHeader: boolean;
 }

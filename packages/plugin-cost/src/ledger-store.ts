@@ -1,4 +1,4 @@
-import { sql, type BulkInsert, type Kysely, type Migration, type Storage } from '@tollgate/storage';
+import { isPostgres, sql, type BulkInsert, type Kysely, type Migration, type Storage } from '@tollgate/storage';
 import { EncodedQueue } from './encoded-queue.js';
 import type { SpendRow } from './spend-row.js';
 
@@ -23,6 +23,7 @@ type Tables = {
     created_at: number;
   };
   tollgate_batch_settlements: { batch_id: string; outcome: BatchSettlementOutcome; results_booked: number; settled_at: number };
+  tollgate_key_spend: { api_key: string; spend: string };
 };
 
 /** How the settlement job closed a batch: its results were read, or the upstream no longer has them. */
@@ -102,6 +103,46 @@ export const ledgerMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '004_key_spend': {
+    // PostgreSQL only (the database replicas share): each key's committed spend, kept by
+    // triggers in the same transaction as the ledger rows, so every replica can read what all
+    // of them booked (budgets). The insert trigger runs once per statement over the rows really
+    // inserted (its transition table), so a replay (ON CONFLICT DO NOTHING) never counts twice
+    // and a 500-row write touches each key's row once; repricing moves a key by the
+    // difference. numeric: no overflow past 2^63 pico-dollars. The triggers come first: they
+    // lock the ledger against inserts until this commits, so the backfill sees every row
+    // committed before.
+    async up(db: Kysely<any>) {
+      if (!isPostgres(db)) return;
+      await db.schema
+        .createTable('tollgate_key_spend')
+        .addColumn('api_key', 'varchar(200)', (c) => c.primaryKey())
+        .addColumn('spend', sql`numeric(40, 0)`, (c) => c.notNull().defaultTo(0))
+        .execute();
+      await sql`
+        create function tollgate_key_spend_insert() returns trigger language plpgsql as $$
+        begin
+          insert into tollgate_key_spend as k (api_key, spend)
+            select api_key, sum(spend::numeric) from inserted where api_key is not null and spend <> 0 group by api_key
+            on conflict (api_key) do update set spend = k.spend + excluded.spend;
+          return null;
+        end $$`.execute(db);
+      await sql`create trigger tollgate_key_spend_insert after insert on tollgate_spend_logs
+        referencing new table as inserted for each statement execute function tollgate_key_spend_insert()`.execute(db);
+      await sql`
+        create function tollgate_key_spend_update() returns trigger language plpgsql as $$
+        begin
+          insert into tollgate_key_spend as k (api_key, spend) values (new.api_key, new.spend::numeric - old.spend::numeric)
+            on conflict (api_key) do update set spend = k.spend + excluded.spend;
+          return null;
+        end $$`.execute(db);
+      await sql`create trigger tollgate_key_spend_update after update of spend on tollgate_spend_logs
+        for each row when (new.api_key is not null and new.api_key = old.api_key and new.spend <> old.spend)
+        execute function tollgate_key_spend_update()`.execute(db);
+      await sql`insert into tollgate_key_spend (api_key, spend)
+        select api_key, sum(spend::numeric) from tollgate_spend_logs where api_key is not null group by api_key having sum(spend::numeric) <> 0`.execute(db);
+    },
+  },
 };
 
 export type BatchOwner = Omit<Tables['tollgate_batches'], 'request_tags'> & { request_tags: string[] };
@@ -172,6 +213,24 @@ export class LedgerStore {
       .values({ batch_id: batchId, outcome, results_booked: resultsBooked, settled_at: Date.now() })
       .onConflict((oc) => oc.column('batch_id').doNothing())
       .execute();
+  }
+
+  /**
+   * The committed spend of these keys, as every replica booked it (PostgreSQL only: undefined
+   * on SQLite, which no two gateways share).
+   */
+  async sharedKeySpend(tokens: readonly string[]): Promise<Map<string, bigint> | undefined> {
+    if (this.storage.driver !== 'postgres') return undefined;
+    const out = new Map<string, bigint>();
+    for (let i = 0; i < tokens.length; i += 1000) {
+      const rows = await this.db
+        .selectFrom('tollgate_key_spend')
+        .select(['api_key', sql<string>`cast(spend as text)`.as('spend')])
+        .where('api_key', 'in', tokens.slice(i, i + 1000))
+        .execute();
+      for (const r of rows) out.set(r.api_key, BigInt(r.spend));
+    }
+    return out;
   }
 
   /** Exact spend per value of a column (or per tag), for the in-memory running totals. */

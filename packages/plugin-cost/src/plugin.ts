@@ -72,6 +72,30 @@ export const costPlugin = definePlugin<CostConfig>({
     // 13 MiB of RSS over a 169k-row ledger (123 -> 110 MiB after start).
     await storage.shrinkMemory();
     api.provide(SPEND_TOTALS, totals);
+    const { syncMs } = api.config.sharedSpend;
+    if (syncMs > 0 && storage.driver === 'postgres') {
+      let sync: Promise<void> | undefined;
+      let failing = false;
+      const timer = setInterval(() => {
+        sync ??= totals
+          .syncShared(store)
+          .then(
+            () => {
+              if (failing) api.log.info("reading the replicas' shared key spend again");
+              failing = false;
+            },
+            (err: unknown) => {
+              if (!failing) api.log.warn({ err }, "could not read the replicas' shared key spend; budgets count this instance's own spend until it can");
+              failing = true;
+            },
+          )
+          .finally(() => (sync = undefined));
+      }, syncMs).unref();
+      api.onClose(async () => {
+        clearInterval(timer);
+        await sync;
+      });
+    }
     api.provide(SPEND_QUEUE, writer);
     api.onClose(() => writer.close());
 

@@ -9,9 +9,19 @@ const DIMENSIONS: Dimension[] = ['api_key', 'user_id', 'team_id', 'end_user', 't
  * All-time spend per key, user, team, end user and tag, in memory: loaded from the ledger at
  * start and advanced as each row is queued, so a budget sees a request's cost before its row
  * reaches the database. Provided to other plugins as SPEND_TOTALS.
+ *
+ * Replicas (sharing a PostgreSQL) each count only their own rows after start. `syncShared`
+ * reads what all of them committed for the keys budgets asked about lately; a key's spend is
+ * then the larger of this instance's count and that one. Both are at most the true spend (one
+ * lacks other replicas' rows, the other rows not yet committed), so the larger never counts a
+ * row twice; it lags the truth by the rows of the last flush interval and sync.
  */
 export class RunningTotals implements SpendTotals {
   private readonly maps = new Map<Dimension, Map<string, Pico>>(DIMENSIONS.map((d) => [d, new Map()]));
+  /** Committed spend of every replica, for the keys asked about in the last two syncs. */
+  private shared = new Map<string, Pico>();
+  private asked = new Set<string>();
+  private askedBefore = new Set<string>();
 
   /** Replaces every total with the ledger's. */
   async load(store: LedgerStore): Promise<void> {
@@ -37,7 +47,21 @@ export class RunningTotals implements SpendTotals {
   }
 
   keySpend(keyHash: string): Pico {
-    return this.get('api_key', keyHash);
+    this.asked.add(keyHash);
+    const own = this.get('api_key', keyHash);
+    const shared = this.shared.get(keyHash);
+    return shared !== undefined && shared > own ? shared : own;
+  }
+
+  /**
+   * Reads every replica's committed spend for the keys asked about since the sync before last
+   * (PostgreSQL; a no-op on SQLite).
+   */
+  async syncShared(store: LedgerStore): Promise<void> {
+    const tokens = [...new Set([...this.askedBefore, ...this.asked])];
+    this.askedBefore = this.asked;
+    this.asked = new Set();
+    this.shared = (tokens.length > 0 ? await store.sharedKeySpend(tokens) : undefined) ?? new Map();
   }
 
   private bump(dimension: Dimension, id: string | null, spend: Pico): void {

@@ -368,6 +368,36 @@ describe.each(DRIVERS)('the batch settlement job on %s', (driver) => {
   });
 });
 
+describe('budgets across replicas sharing PostgreSQL', () => {
+  it("a replica refuses a key whose budget the other replica's requests used up", async () => {
+    const db = await createTestDatabase('postgres');
+    const mock = await createMockUpstream();
+    const costConfig = { sharedSpend: { syncMs: 50 } };
+    const a = await startCostHarness({ db, mock, costConfig });
+    const b = await startCostHarness({ db, mock, costConfig });
+    try {
+      // $1 + $5 per MTok: $0.007 a request; the budget is $0.010.
+      mock.route('POST', '/v1/messages', { json: message('claude-haiku-4-5', { input_tokens: 2000, output_tokens: 1000 }) });
+      const { key, token } = (await a.admin('POST', '/key/generate', { max_budget: 0.01 })).body;
+      const on = (h: CostHarness) => new Anthropic({ apiKey: key, baseURL: h.baseURL, maxRetries: 0 });
+      await on(b).messages.create(PARAMS);
+      await on(a).messages.create(PARAMS);
+      // $0.014 is booked in all: $0.007 by each. B alone counts $0.007, under the budget.
+      const spendOnB = async () => (await b.admin('GET', `/key/info?key=${token}`)).body.info.spend;
+      await until(async () => (await spendOnB()) === 0.014, 5000);
+      const err = await on(b).messages.create(PARAMS).catch((e: APIError) => e);
+      expect((err as APIError).status).toBe(429);
+      expect(((err as APIError).error as any).error.message).toBe('budget exceeded for this key: spent $0.014 of its $0.01 budget (it does not reset)');
+      expect(mock.requests.filter((r) => r.path === '/v1/messages')).toHaveLength(2);
+    } finally {
+      await a.close();
+      await b.close();
+      await mock.close();
+      await db.drop();
+    }
+  });
+});
+
 describe('repricing', () => {
   it('prices unpriced rows once a price exists, at their own request time, and counts them in the totals', async () => {
     const db = await createTestDatabase('sqlite');

@@ -115,6 +115,36 @@ describe.each(DRIVERS)('spend ledger on %s', (driver) => {
     await writer.close();
   });
 
+  it("keeps every key's committed spend in the database on PostgreSQL, exactly once per row, and nothing on SQLite", async () => {
+    const store = await open();
+    const huge = 6_000_000_000_000_000_000n; // past 2^63 pico-dollars once doubled
+    await store.insert(ledgerBatch([row('s1', 5n), row('s2', huge, { api_key: 'whale' }), row('s3', 0n), row('s4', 9n, { api_key: null })]));
+    // A replay of rows already there (the spool after an ambiguous failure) adds nothing.
+    await store.insert(ledgerBatch([row('s1', 5n), row('s5', huge, { api_key: 'whale' })]));
+    const shared = await store.sharedKeySpend(['k1', 'whale', 'nobody']);
+    if (driver === 'sqlite') {
+      expect(shared).toBeUndefined();
+      return;
+    }
+    expect(shared).toEqual(new Map([['k1', 5n], ['whale', 2n * huge]]));
+    // Repricing a row moves its key's spend by the difference.
+    await sql`update tollgate_spend_logs set spend = 12 where request_id = 's3'`.execute(storage.db);
+    expect((await store.sharedKeySpend(['k1']))!.get('k1')).toBe(17n);
+  });
+
+  it.runIf(driver === 'postgres')('fills the shared key spend from the rows written before it existed (PostgreSQL only: SQLite has none)', async () => {
+    tdb = await createTestDatabase(driver);
+    storage = await tdb.open();
+    const { '004_key_spend': _later, ...before } = ledgerMigrations;
+    await storage.migrate('cost', before);
+    const store = new LedgerStore(storage);
+    await store.insert(ledgerBatch([row('b1', 7n), row('b2', 8n), row('b3', 1n, { api_key: 'k2' })]));
+    await storage.migrate('cost', ledgerMigrations);
+    expect(await store.sharedKeySpend(['k1', 'k2'])).toEqual(new Map([['k1', 15n], ['k2', 1n]]));
+    await store.insert(ledgerBatch([row('b4', 5n)]));
+    expect((await store.sharedKeySpend(['k1']))!.get('k1')).toBe(20n);
+  });
+
   it('lists batches created through the gateway that are not settled, oldest first, within the window', async () => {
     const store = await open();
     const create = (id: string, batchId: string, at: number) => row(id, 0n, { call_type: 'batches', batch_id: batchId, start_time: at, end_time: at });

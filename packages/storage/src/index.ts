@@ -4,3 +4,4 @@ export { parseDatabaseUrl, type DatabaseTarget } from './database-url.js';
 export { storagePlugin, STORAGE, type StoragePluginConfig } from './plugin.js';
 export { storagePlugin as default } from './plugin.js';
 export { sql, type CompiledQuery, type Kysely, type Migration } from 'kysely';
+export { isPostgres } from './migrate.js';

@@ -1,4 +1,4 @@
-import { Migrator, sql, type Kysely, type Migration } from 'kysely';
+import { Migrator, PostgresAdapter, sql, type Kysely, type Migration } from 'kysely';
 
 // Any fixed 64-bit number; every Tollgate replica takes the same advisory lock.
 export const PG_MIGRATION_LOCK = 7_315_002_025;
@@ -42,4 +42,9 @@ export async function migrate(db: Kysely<any>, driver: 'sqlite' | 'postgres', ow
       await sql`select pg_advisory_unlock(${PG_MIGRATION_LOCK})`.execute(conn);
     }
   });
+}
+
+/** Whether a Kysely instance (a migration's `db`, say) talks to PostgreSQL. */
+export function isPostgres(db: Kysely<any>): boolean {
+  return db.getExecutor().adapter instanceof PostgresAdapter;
 }
