@@ -33,6 +33,22 @@ export const authConfigSchema = {
       default: 5000,
       description: 'Longest a key lookup (a cache miss) may wait for the database before the request gets 503; a stalled database must not hang requests.',
     },
+    sharedLimits: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'Request and token limits shared between replicas through Redis (the concurrency limit stays per instance).',
+      properties: {
+        redisUrl: {
+          type: ['string', 'null'],
+          pattern: '^rediss?://',
+          default: null,
+          description: 'redis:// or rediss:// URL. Null: env TOLLGATE_REDIS_URL; with neither, each replica counts on its own.',
+        },
+        syncMs: { type: 'integer', minimum: 10, default: 100, description: "How often a replica adds its counts to Redis and reads the others'. A key can go over its limits by what the replicas admit in that time." },
+        keyPrefix: { type: 'string', default: 'tollgate:', description: 'Prepended to every Redis key (several gateways on one Redis).' },
+      },
+    },
     staleIfErrorMs: {
       type: 'integer',
       minimum: 0,
@@ -51,4 +67,5 @@ export interface AuthConfig {
   cacheSize: number;
   lookupTimeoutMs: number;
   staleIfErrorMs: number;
+  sharedLimits: { redisUrl: string | null; syncMs: number; keyPrefix: string };
 }

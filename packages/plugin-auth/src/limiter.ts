@@ -1,9 +1,17 @@
 import type { VirtualKey } from './key-store.js';
 
-interface Window {
+export interface Window {
   minute: number;
+  /** The key has a request or token limit (only those windows are shared). */
+  limited: boolean;
   requests: number;
   tokens: number;
+  /** How much of `requests` / `tokens` the other replicas have been told (shared limits). */
+  pushedRequests: number;
+  pushedTokens: number;
+  /** Every replica's counts for `minute` at the last sync, this one's pushed counts included. */
+  sharedRequests: number;
+  sharedTokens: number;
 }
 
 export interface LimitHit {
@@ -12,8 +20,10 @@ export interface LimitHit {
 }
 
 /**
- * Per-key request, token and concurrency limits on this instance, in fixed one-minute windows
- * (aligned to the clock). Counters live in memory: replicas each enforce their own share.
+ * Per-key request, token and concurrency limits, in fixed one-minute windows (aligned to the
+ * clock). Counters live in memory; with shared limits (`SharedLimits`), a sync adds what the
+ * other replicas counted in the same minute, so the request and token limits hold across
+ * replicas, a sync behind. The concurrency limit is per instance.
  */
 export class RateLimiter {
   private readonly windows = new Map<string, Window>();
@@ -22,9 +32,13 @@ export class RateLimiter {
   /** The first limit the key is at, or undefined. Does not count anything. */
   check(key: VirtualKey, now: number): LimitHit | undefined {
     const w = this.window(key.token, now);
+    w.limited = key.rpmLimit !== null || key.tpmLimit !== null;
     const retry = Math.max(1, Math.ceil(((w.minute + 1) * 60_000 - now) / 1000));
-    if (key.rpmLimit !== null && w.requests >= key.rpmLimit) return { limit: 'rpm', retryAfterSeconds: retry };
-    if (key.tpmLimit !== null && w.tokens >= key.tpmLimit) return { limit: 'tpm', retryAfterSeconds: retry };
+    // Every replica's count at the last sync, plus what this one counted since.
+    const requests = Math.max(w.requests, w.sharedRequests + w.requests - w.pushedRequests);
+    const tokens = Math.max(w.tokens, w.sharedTokens + w.tokens - w.pushedTokens);
+    if (key.rpmLimit !== null && requests >= key.rpmLimit) return { limit: 'rpm', retryAfterSeconds: retry };
+    if (key.tpmLimit !== null && tokens >= key.tpmLimit) return { limit: 'tpm', retryAfterSeconds: retry };
     if (key.maxParallelRequests !== null && (this.inFlight.get(key.token) ?? 0) >= key.maxParallelRequests) return { limit: 'parallel', retryAfterSeconds: 1 };
     return undefined;
   }
@@ -43,16 +57,28 @@ export class RateLimiter {
     if (tokens > 0) this.window(token, now).tokens += tokens;
   }
 
+  /**
+   * The current minute's windows of keys with a request or token limit, for a sync. Drops the
+   * windows of past minutes on the way: nothing reads them again.
+   */
+  limitedWindows(now: number): Map<string, Window> {
+    const minute = Math.floor(now / 60_000);
+    const out = new Map<string, Window>();
+    for (const [token, w] of this.windows) {
+      if (w.minute !== minute) this.windows.delete(token);
+      else if (w.limited) out.set(token, w);
+    }
+    return out;
+  }
+
   private window(token: string, now: number): Window {
     const minute = Math.floor(now / 60_000);
     let w = this.windows.get(token);
     if (!w) {
-      w = { minute, requests: 0, tokens: 0 };
+      w = { minute, limited: false, requests: 0, tokens: 0, pushedRequests: 0, pushedTokens: 0, sharedRequests: 0, sharedTokens: 0 };
       this.windows.set(token, w);
     } else if (w.minute !== minute) {
-      w.minute = minute;
-      w.requests = 0;
-      w.tokens = 0;
+      Object.assign(w, { minute, requests: 0, tokens: 0, pushedRequests: 0, pushedTokens: 0, sharedRequests: 0, sharedTokens: 0 });
     }
     return w;
   }

@@ -8,6 +8,7 @@ import { KeyGate } from './key-gate.js';
 import { KeyService } from './key-service.js';
 import { budgetPico, keyMigrations, KeyStore, type VirtualKey } from './key-store.js';
 import { RateLimiter } from './limiter.js';
+import { SharedLimits } from './shared-limits.js';
 import { resolveMasterKey } from './master-key.js';
 
 /**
@@ -49,7 +50,14 @@ export const authPlugin = definePlugin<AuthConfig>({
       onStale: (err) => api.log.warn({ err }, 'key lookup failed; accepting the key as last loaded (staleIfErrorMs)'),
     });
     const service = new KeyService(store, cache);
-    const gate = new KeyGate(resolved?.key, cache, store, new RateLimiter());
+    const limiter = new RateLimiter();
+    const gate = new KeyGate(resolved?.key, cache, store, limiter);
+    const redisUrl = api.config.sharedLimits.redisUrl ?? api.env.TOLLGATE_REDIS_URL;
+    if (redisUrl) {
+      const shared = new SharedLimits(limiter, { url: redisUrl, syncMs: api.config.sharedLimits.syncMs, keyPrefix: api.config.sharedLimits.keyPrefix, log: api.log });
+      api.onClose(() => shared.close());
+      api.log.info({ syncMs: api.config.sharedLimits.syncMs }, 'rate limits shared with the other replicas through Redis');
+    }
     registerAdminRoutes(api, service, resolved?.key);
     api.provide(ADMIN_GUARD, { requireAdmin: (req) => requireMaster(req, resolved?.key) });
     api.provide(KEY_LIMITS, { get: (hash) => limitsOf(cache.peek(hash, Date.now()), gate.spend) });

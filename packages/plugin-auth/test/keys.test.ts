@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import Anthropic, { APIError } from '@anthropic-ai/sdk';
 import { definePlugin, usdToPico, type Pico, SPEND_TOTALS } from '@tollgate/core';
@@ -348,6 +349,58 @@ describe('a stalled key store', () => {
     } finally {
       await h.close();
       await db.drop();
+    }
+  });
+});
+
+describe('rate limits shared through Redis', () => {
+  // The Redis every machine (CI included) runs.
+  const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+  it("count every replica's requests and tokens of the minute, and refuse on the replica that did not use them", async () => {
+    // The limits are per clock minute: start well inside one.
+    const intoMinute = Date.now() % 60_000;
+    if (intoMinute > 50_000) await new Promise((r) => setTimeout(r, 60_500 - intoMinute));
+    const db = await createTestDatabase('sqlite');
+    const sharedLimits = { redisUrl: REDIS_URL, syncMs: 20, keyPrefix: `tollgate-test-${randomBytes(6).toString('hex')}:` };
+    const a = await startHarness({ db, authConfig: { masterKey: MASTER_KEY, sharedLimits } });
+    const b = await startHarness({ db, authConfig: { masterKey: MASTER_KEY, sharedLimits } });
+    try {
+      const { key: rpmKey } = (await admin(a, 'POST', '/key/generate', { rpm_limit: 3 })).body;
+      await sdk(a, rpmKey).messages.create(PARAMS);
+      await sdk(a, rpmKey).messages.create(PARAMS);
+      await sdk(b, rpmKey).messages.create(PARAMS);
+      // B admitted one of the three; A's two reach it with A's next sync.
+      await new Promise((r) => setTimeout(r, 300));
+      const refused = await failure(sdk(b, rpmKey).messages.create(PARAMS));
+      expect([refused.status, (refused.error as any).error.message]).toEqual([429, 'rate limit reached for this key: 3 requests per minute']);
+
+      const usage = { id: 'm', type: 'message', role: 'assistant', model: 'x', content: [], stop_reason: 'end_turn', usage: { input_tokens: 20, output_tokens: 15 } };
+      a.mock.route('POST', '/v1/messages', { json: usage });
+      const { key: tpmKey } = (await admin(a, 'POST', '/key/generate', { tpm_limit: 60 })).body;
+      await sdk(a, tpmKey).messages.create(PARAMS);
+      await sdk(a, tpmKey).messages.create(PARAMS); // 70 tokens on A, none on B
+      await sdk(b, tpmKey).messages.create(PARAMS).catch(() => undefined); // B learns the key (its cache) and the limit
+      await new Promise((r) => setTimeout(r, 300));
+      expect((await failure(sdk(b, tpmKey).messages.create(PARAMS))).status).toBe(429);
+    } finally {
+      await a.close();
+      await b.close();
+      await db.drop();
+    }
+  });
+
+  it('counts on its own, and says so once, when Redis cannot be reached', async () => {
+    const h = await startHarness({ authConfig: { masterKey: MASTER_KEY, sharedLimits: { redisUrl: 'redis://127.0.0.1:1', syncMs: 20 } } });
+    try {
+      const { key } = (await admin(h, 'POST', '/key/generate', { rpm_limit: 2 })).body;
+      await sdk(h, key).messages.create(PARAMS);
+      await sdk(h, key).messages.create(PARAMS);
+      expect((await failure(sdk(h, key).messages.create(PARAMS))).status).toBe(429);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(h.logs.filter((l) => l.includes('cannot share rate limits through Redis'))).toHaveLength(1);
+    } finally {
+      await h.close();
     }
   });
 });
