@@ -12,6 +12,8 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
 export class KeyService {
   /** Set once the plugins are ready, when a cost plugin provides it. */
   spend: SpendTotals | undefined;
+  /** Told the tokens of keys an admin call changed or deleted (other replicas' caches). */
+  announce: (tokens: readonly string[]) => void = () => {};
 
   constructor(
     private readonly store: KeyStore,
@@ -62,6 +64,7 @@ export class KeyService {
     await this.uniqueAlias(next);
     await aliasTaken(next, () => this.store.save(next));
     this.cache.set(next);
+    this.announce([next.token]);
     return { key: keyOrToken, ...this.view(next) };
   }
 
@@ -76,6 +79,7 @@ export class KeyService {
     await this.store.save(next, current.token);
     this.cache.invalidate(current.token);
     this.cache.set(next);
+    this.announce([current.token]);
     return { key, ...this.view(next) };
   }
 
@@ -93,6 +97,7 @@ export class KeyService {
     if (found.length === 0) throw new GatewayError('TG_ERR_NOT_FOUND', 'no such key');
     await this.store.delete(found.map((f) => f.token));
     for (const f of found) this.cache.invalidate(f.token);
+    this.announce(found.map((f) => f.token));
     return { deleted_keys: found.map((f) => f.given) };
   }
 

@@ -8,6 +8,7 @@ import { KeyGate } from './key-gate.js';
 import { KeyService } from './key-service.js';
 import { budgetPico, keyMigrations, KeyStore, type VirtualKey } from './key-store.js';
 import { RateLimiter } from './limiter.js';
+import { KeyInvalidation } from './key-invalidation.js';
 import { SharedLimits } from './shared-limits.js';
 import { resolveMasterKey } from './master-key.js';
 
@@ -55,8 +56,13 @@ export const authPlugin = definePlugin<AuthConfig>({
     const redisUrl = api.config.sharedLimits.redisUrl ?? api.env.TOLLGATE_REDIS_URL;
     if (redisUrl) {
       const shared = new SharedLimits(limiter, { url: redisUrl, syncMs: api.config.sharedLimits.syncMs, keyPrefix: api.config.sharedLimits.keyPrefix, log: api.log });
-      api.onClose(() => shared.close());
-      api.log.info({ syncMs: api.config.sharedLimits.syncMs }, 'rate limits shared with the other replicas through Redis');
+      const invalidation = new KeyInvalidation({ url: redisUrl, channel: `${api.config.sharedLimits.keyPrefix}keys`, invalidate: (token) => cache.invalidate(token), log: api.log });
+      service.announce = (tokens) => invalidation.announce(tokens);
+      api.onClose(async () => {
+        await shared.close();
+        await invalidation.close();
+      });
+      api.log.info({ syncMs: api.config.sharedLimits.syncMs }, 'rate limits and key changes shared with the other replicas through Redis');
     }
     registerAdminRoutes(api, service, resolved?.key);
     api.provide(ADMIN_GUARD, { requireAdmin: (req) => requireMaster(req, resolved?.key) });

@@ -39,7 +39,7 @@ export class SharedLimits {
   }
 
   /** One sync now (or the one already running); never rejects. */
-  syncNow(): Promise<void> {
+  private syncNow(): Promise<void> {
     this.running ??= this.sync()
       .then(
         () => {

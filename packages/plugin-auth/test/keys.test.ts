@@ -353,9 +353,11 @@ describe('a stalled key store', () => {
   });
 });
 
-describe('rate limits shared through Redis', () => {
+describe('replicas sharing Redis', () => {
   // The Redis every machine (CI included) runs.
   const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const post = (h: Harness, key: string) =>
+    fetch(`${h.baseURL}/v1/messages`, { method: 'POST', headers: { 'x-api-key': key, 'content-type': 'application/json' }, body: JSON.stringify(PARAMS) });
 
   it("count every replica's requests and tokens of the minute, and refuse on the replica that did not use them", async () => {
     // The limits are per clock minute: start well inside one.
@@ -383,6 +385,35 @@ describe('rate limits shared through Redis', () => {
       await sdk(b, tpmKey).messages.create(PARAMS).catch(() => undefined); // B learns the key (its cache) and the limit
       await new Promise((r) => setTimeout(r, 300));
       expect((await failure(sdk(b, tpmKey).messages.create(PARAMS))).status).toBe(429);
+    } finally {
+      await a.close();
+      await b.close();
+      await db.drop();
+    }
+  });
+
+  it('tells the other replicas at once when a key is blocked, regenerated or deleted', async () => {
+    const db = await createTestDatabase('sqlite');
+    const sharedLimits = { redisUrl: REDIS_URL, keyPrefix: `tollgate-test-${randomBytes(6).toString('hex')}:` };
+    // A 60 s cache: without the message, B would keep accepting the key for a minute.
+    const authConfig = { masterKey: MASTER_KEY, cacheTtlMs: 60_000, sharedLimits };
+    const a = await startHarness({ db, authConfig });
+    const b = await startHarness({ db, authConfig });
+    try {
+      const refusedOnB = (key: string) => until(async () => (await post(b, key)).status === 401, 2000);
+      const first = (await admin(a, 'POST', '/key/generate', {})).body.key;
+      await sdk(b, first).messages.create(PARAMS); // cached on B
+      expect((await admin(a, 'POST', '/key/block', { key: first })).status).toBe(200);
+      await refusedOnB(first);
+      expect(((await (await post(b, first)).json()) as any).error.message).toBe('this API key is blocked');
+
+      const second = (await admin(a, 'POST', '/key/generate', {})).body.key;
+      await sdk(b, second).messages.create(PARAMS);
+      const renewed = (await admin(a, 'POST', '/key/regenerate', { key: second })).body.key;
+      await refusedOnB(second);
+      await sdk(b, renewed).messages.create(PARAMS);
+      expect((await admin(a, 'POST', '/key/delete', { keys: [renewed] })).status).toBe(200);
+      await refusedOnB(renewed);
     } finally {
       await a.close();
       await b.close();
