@@ -78,6 +78,8 @@ export class SharedLimits {
       commands.push(['hmget', key, 'r', 't']);
     }
     const results = (await this.redis.pipeline(commands).exec()) ?? [];
+    // On a failure nothing counts as pushed, so it goes again next sync; if some increments did
+    // land, Redis counts them twice for the rest of the minute (stricter, never looser).
     const failed = results.find(([err]) => err);
     if (failed) throw failed[0];
     for (const { w, minute, requests, tokens, read } of sent) {
