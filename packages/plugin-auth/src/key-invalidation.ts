@@ -1,10 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from '@tollgate/core';
 
 export interface KeyInvalidationOptions {
-  /** redis://… */
-  url: string;
   /** The pub/sub channel every replica listens on. */
   channel: string;
   /** Drops a key (by its token) from this replica's cache. */
@@ -20,15 +18,16 @@ export interface KeyInvalidationOptions {
  */
 export class KeyInvalidation {
   private readonly id = randomUUID();
-  private readonly pub: Redis;
+  /** A subscribed connection takes no other commands: its own, a copy of `pub`'s settings. */
   private readonly sub: Redis;
   private failing = false;
 
-  constructor(private readonly o: KeyInvalidationOptions) {
-    const options = { maxRetriesPerRequest: 1, connectTimeout: 2000 };
-    this.pub = new Redis(o.url, { ...options, lazyConnect: true });
-    this.sub = new Redis(o.url, options);
-    for (const conn of [this.pub, this.sub]) conn.on('error', () => undefined); // reported where they matter
+  constructor(
+    private readonly pub: Redis,
+    private readonly o: KeyInvalidationOptions,
+  ) {
+    this.sub = pub.duplicate({ lazyConnect: false });
+    this.sub.on('error', () => undefined); // reported by the subscribe call that meets it
     this.sub.subscribe(o.channel).catch((err: unknown) => this.failed(err));
     this.sub.on('message', (_channel: string, text: string) => this.receive(text));
   }
@@ -41,8 +40,7 @@ export class KeyInvalidation {
     );
   }
 
-  async close(): Promise<void> {
-    this.pub.disconnect();
+  close(): void {
     this.sub.disconnect();
   }
 

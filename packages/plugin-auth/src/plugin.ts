@@ -1,5 +1,6 @@
 import { ADMIN_GUARD, definePlugin, GatewayError, KEY_LIMITS, SPEND_TOTALS, type KeyLimitsSnapshot, type SpendTotals } from '@tollgate/core';
 import { STORAGE } from '@tollgate/storage';
+import { Redis } from 'ioredis';
 import { registerAdminRoutes, requireMaster } from './admin-routes.js';
 import { rollBudgetWindow, windowSpend } from './budget.js';
 import { authConfigSchema, type AuthConfig } from './config-schema.js';
@@ -55,14 +56,18 @@ export const authPlugin = definePlugin<AuthConfig>({
     const gate = new KeyGate(resolved?.key, cache, store, limiter);
     const redisUrl = api.config.sharedLimits.redisUrl ?? api.env.TOLLGATE_REDIS_URL;
     if (redisUrl) {
-      const shared = new SharedLimits(limiter, { url: redisUrl, syncMs: api.config.sharedLimits.syncMs, keyPrefix: api.config.sharedLimits.keyPrefix, log: api.log });
-      const invalidation = new KeyInvalidation({ url: redisUrl, channel: `${api.config.sharedLimits.keyPrefix}keys`, invalidate: (token) => cache.invalidate(token), log: api.log });
+      const { syncMs, keyPrefix } = api.config.sharedLimits;
+      const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 2000, lazyConnect: true });
+      redis.on('error', () => undefined); // reported by the calls that meet it, once per outage
+      const shared = new SharedLimits(limiter, redis, { syncMs, keyPrefix, log: api.log });
+      const invalidation = new KeyInvalidation(redis, { channel: `${keyPrefix}keys`, invalidate: (token) => cache.invalidate(token), log: api.log });
       service.announce = (tokens) => invalidation.announce(tokens);
       api.onClose(async () => {
         await shared.close();
-        await invalidation.close();
+        invalidation.close();
+        redis.disconnect();
       });
-      api.log.info({ syncMs: api.config.sharedLimits.syncMs }, 'rate limits and key changes shared with the other replicas through Redis');
+      api.log.info({ syncMs }, 'rate limits and key changes shared with the other replicas through Redis');
     }
     registerAdminRoutes(api, service, resolved?.key);
     api.provide(ADMIN_GUARD, { requireAdmin: (req) => requireMaster(req, resolved?.key) });

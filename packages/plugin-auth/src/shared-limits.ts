@@ -1,10 +1,8 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from '@tollgate/core';
 import type { RateLimiter, Window } from './limiter.js';
 
 export interface SharedLimitsOptions {
-  /** redis://… */
-  url: string;
   syncMs: number;
   /** Prepended to every Redis key. */
   keyPrefix: string;
@@ -23,18 +21,15 @@ const WINDOW_TTL_SECONDS = 120;
  * counts (warned once) and catches up once it is back.
  */
 export class SharedLimits {
-  private readonly redis: Redis;
   private readonly timer: NodeJS.Timeout;
   private running: Promise<void> | undefined;
   private failing = false;
 
   constructor(
     private readonly limiter: RateLimiter,
+    private readonly redis: Redis,
     private readonly o: SharedLimitsOptions,
   ) {
-    this.redis = new Redis(o.url, { maxRetriesPerRequest: 1, connectTimeout: 2000, lazyConnect: true });
-    // Connection errors also fail the sync that needs the connection; that is where they are logged.
-    this.redis.on('error', () => undefined);
     this.timer = setInterval(() => void this.syncNow(), o.syncMs).unref();
   }
 
@@ -58,13 +53,11 @@ export class SharedLimits {
   async close(): Promise<void> {
     clearInterval(this.timer);
     await this.running;
-    this.redis.disconnect();
   }
 
   private async sync(): Promise<void> {
     const windows = this.limiter.limitedWindows(Date.now());
     if (windows.size === 0) return;
-    if (this.redis.status === 'wait') await this.redis.connect();
     const commands: (string | number)[][] = [];
     const sent: { w: Window; minute: number; requests: number; tokens: number; read: number }[] = [];
     for (const [token, w] of windows) {
