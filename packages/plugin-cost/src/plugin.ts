@@ -14,7 +14,7 @@ import { registerSpendRoutes } from './spend-routes.js';
 import { spendRowFor, type Priced } from './spend-record.js';
 import { BatchSettlementJob } from './settlement-job.js';
 import type { SpendRow } from './spend-row.js';
-import { RunningTotals } from './spend-totals.js';
+import { RunningTotals, syncSharedSpend } from './spend-totals.js';
 import { SpendWriter } from './spend-writer.js';
 
 interface CostState {
@@ -73,29 +73,7 @@ export const costPlugin = definePlugin<CostConfig>({
     await storage.shrinkMemory();
     api.provide(SPEND_TOTALS, totals);
     const { syncMs } = api.config.sharedSpend;
-    if (syncMs > 0 && storage.driver === 'postgres') {
-      let sync: Promise<void> | undefined;
-      let failing = false;
-      const timer = setInterval(() => {
-        sync ??= totals
-          .syncShared(store)
-          .then(
-            () => {
-              if (failing) api.log.info("reading the replicas' shared key spend again");
-              failing = false;
-            },
-            (err: unknown) => {
-              if (!failing) api.log.warn({ err }, "could not read the replicas' shared key spend; budgets count this instance's own spend until it can");
-              failing = true;
-            },
-          )
-          .finally(() => (sync = undefined));
-      }, syncMs).unref();
-      api.onClose(async () => {
-        clearInterval(timer);
-        await sync;
-      });
-    }
+    if (syncMs > 0 && storage.driver === 'postgres') api.onClose(syncSharedSpend(totals, store, syncMs, api.log));
     api.provide(SPEND_QUEUE, writer);
     api.onClose(() => writer.close());
 

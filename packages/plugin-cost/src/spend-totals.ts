@@ -1,4 +1,4 @@
-import type { Pico, SpendTotals } from '@tollgate/core';
+import type { Logger, Pico, SpendTotals } from '@tollgate/core';
 import type { LedgerStore } from './ledger-store.js';
 import type { SpendRow } from './spend-row.js';
 
@@ -69,4 +69,32 @@ export class RunningTotals implements SpendTotals {
     const m = this.maps.get(dimension)!;
     m.set(id, (m.get(id) ?? 0n) + spend);
   }
+}
+
+/**
+ * Runs `totals.syncShared` every `everyMs` (one at a time), warning once while it fails.
+ * Returns what stops it.
+ */
+export function syncSharedSpend(totals: RunningTotals, store: LedgerStore, everyMs: number, log: Logger): () => Promise<void> {
+  let sync: Promise<void> | undefined;
+  let failing = false;
+  const timer = setInterval(() => {
+    sync ??= totals
+      .syncShared(store)
+      .then(
+        () => {
+          if (failing) log.info("reading the replicas' shared key spend again");
+          failing = false;
+        },
+        (err: unknown) => {
+          if (!failing) log.warn({ err }, "could not read the replicas' shared key spend; budgets count this instance's own spend until it can");
+          failing = true;
+        },
+      )
+      .finally(() => (sync = undefined));
+  }, everyMs).unref();
+  return async () => {
+    clearInterval(timer);
+    await sync;
+  };
 }
