@@ -74,11 +74,10 @@ export class RateLimiter {
   private window(token: string, now: number): Window {
     const minute = Math.floor(now / 60_000);
     let w = this.windows.get(token);
-    if (!w) {
+    // A new minute gets a new window: a sync still holding the old one writes into nothing.
+    if (!w || w.minute !== minute) {
       w = { minute, limited: false, requests: 0, tokens: 0, pushedRequests: 0, pushedTokens: 0, sharedRequests: 0, sharedTokens: 0 };
       this.windows.set(token, w);
-    } else if (w.minute !== minute) {
-      Object.assign(w, { minute, requests: 0, tokens: 0, pushedRequests: 0, pushedTokens: 0, sharedRequests: 0, sharedTokens: 0 });
     }
     return w;
   }

@@ -358,16 +358,26 @@ describe('replicas sharing Redis', () => {
   const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
   const post = (h: Harness, key: string) =>
     fetch(`${h.baseURL}/v1/messages`, { method: 'POST', headers: { 'x-api-key': key, 'content-type': 'application/json' }, body: JSON.stringify(PARAMS) });
+  /** Two gateways on one database with the same auth config, closed (and the database dropped) after `run`. */
+  async function withReplicas(authConfig: Record<string, unknown>, run: (a: Harness, b: Harness) => Promise<void>): Promise<void> {
+    const db = await createTestDatabase('sqlite');
+    const a = await startHarness({ db, authConfig });
+    const b = await startHarness({ db, authConfig });
+    try {
+      await run(a, b);
+    } finally {
+      await a.close();
+      await b.close();
+      await db.drop();
+    }
+  }
 
   it("count every replica's requests and tokens of the minute, and refuse on the replica that did not use them", async () => {
     // The limits are per clock minute: start well inside one.
     const intoMinute = Date.now() % 60_000;
     if (intoMinute > 50_000) await new Promise((r) => setTimeout(r, 60_500 - intoMinute));
-    const db = await createTestDatabase('sqlite');
     const sharedLimits = { redisUrl: REDIS_URL, syncMs: 20, keyPrefix: `tollgate-test-${randomBytes(6).toString('hex')}:` };
-    const a = await startHarness({ db, authConfig: { masterKey: MASTER_KEY, sharedLimits } });
-    const b = await startHarness({ db, authConfig: { masterKey: MASTER_KEY, sharedLimits } });
-    try {
+    await withReplicas({ masterKey: MASTER_KEY, sharedLimits }, async (a, b) => {
       const { key: rpmKey } = (await admin(a, 'POST', '/key/generate', { rpm_limit: 3 })).body;
       await sdk(a, rpmKey).messages.create(PARAMS);
       await sdk(a, rpmKey).messages.create(PARAMS);
@@ -385,21 +395,13 @@ describe('replicas sharing Redis', () => {
       await sdk(b, tpmKey).messages.create(PARAMS).catch(() => undefined); // B learns the key (its cache) and the limit
       await new Promise((r) => setTimeout(r, 300));
       expect((await failure(sdk(b, tpmKey).messages.create(PARAMS))).status).toBe(429);
-    } finally {
-      await a.close();
-      await b.close();
-      await db.drop();
-    }
+    });
   });
 
   it('tells the other replicas at once when a key is blocked, regenerated or deleted', async () => {
-    const db = await createTestDatabase('sqlite');
     const sharedLimits = { redisUrl: REDIS_URL, keyPrefix: `tollgate-test-${randomBytes(6).toString('hex')}:` };
     // A 60 s cache: without the message, B would keep accepting the key for a minute.
-    const authConfig = { masterKey: MASTER_KEY, cacheTtlMs: 60_000, sharedLimits };
-    const a = await startHarness({ db, authConfig });
-    const b = await startHarness({ db, authConfig });
-    try {
+    await withReplicas({ masterKey: MASTER_KEY, cacheTtlMs: 60_000, sharedLimits }, async (a, b) => {
       const refusedOnB = (key: string) => until(async () => (await post(b, key)).status === 401, 2000);
       const first = (await admin(a, 'POST', '/key/generate', {})).body.key;
       await sdk(b, first).messages.create(PARAMS); // cached on B
@@ -414,11 +416,7 @@ describe('replicas sharing Redis', () => {
       await sdk(b, renewed).messages.create(PARAMS);
       expect((await admin(a, 'POST', '/key/delete', { keys: [renewed] })).status).toBe(200);
       await refusedOnB(renewed);
-    } finally {
-      await a.close();
-      await b.close();
-      await db.drop();
-    }
+    });
   });
 
   it('counts on its own, and says so once, when Redis cannot be reached', async () => {

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { ADMIN_GUARD, definePlugin, GatewayError, picoToUsd, PROVIDERS, SPEND_QUEUE, SPEND_TOTALS, type Logger, type RequestContext, type Usage } from '@tollgate/core';
+import { definePlugin, picoToUsd, PROVIDERS, SPEND_QUEUE, SPEND_TOTALS, type Logger, type RequestContext, type Usage } from '@tollgate/core';
 import { STORAGE } from '@tollgate/storage';
 import { anthropicPrices } from './anthropic-prices.js';
 import { BatchSettlement, type BatchFetch } from './batch-settlement.js';
@@ -10,7 +10,7 @@ import { priceUsage, UnpricedUsageError } from './cost.js';
 import { LedgerStore, ledgerMigrations } from './ledger-store.js';
 import { createPriceBook, type PriceBook } from './price-book.js';
 import { registerReprice } from './reprice.js';
-import { registerSpendRoutes } from './spend-routes.js';
+import { registerSpendRoutes, requireSpendAdmin } from './spend-routes.js';
 import { spendRowFor, type Priced } from './spend-record.js';
 import { BatchSettlementJob } from './settlement-job.js';
 import type { SpendRow } from './spend-row.js';
@@ -90,8 +90,7 @@ export const costPlugin = definePlugin<CostConfig>({
     // Registered after the writer's close, so it runs before it: rows it booked get written.
     api.onClose(() => job.close());
     api.route('POST', '/spend/batches/settle', async (req) => {
-      if (!api.has(ADMIN_GUARD)) throw new GatewayError('TG_ERR_FORBIDDEN', 'spend reports need the auth plugin');
-      api.resolve(ADMIN_GUARD).requireAdmin(req);
+      requireSpendAdmin(api, req);
       return { body: await job.runOnce() };
     });
     registerSpendRoutes(api, { store, totals, writer, book });

@@ -1,7 +1,8 @@
-import { ADMIN_GUARD, GatewayError, picoToUsd, type PluginApi, type Usage } from '@tollgate/core';
+import { GatewayError, picoToUsd, type PluginApi, type Usage } from '@tollgate/core';
 import type { LedgerStore } from './ledger-store.js';
 import type { Priced } from './spend-record.js';
 import type { SpendRow } from './spend-row.js';
+import { requireSpendAdmin } from './spend-routes.js';
 import type { RunningTotals } from './spend-totals.js';
 
 type Pricer = (model: string, usage: Usage, at: Date) => Priced;
@@ -13,8 +14,7 @@ type Pricer = (model: string, usage: Usage, at: Date) => Priced;
  */
 export function registerReprice(api: PluginApi<any>, store: LedgerStore, totals: RunningTotals, price: Pricer): void {
   api.route('POST', '/spend/reprice', async (req) => {
-    if (!api.has(ADMIN_GUARD)) throw new GatewayError('TG_ERR_FORBIDDEN', 'spend reports need the auth plugin');
-    api.resolve(ADMIN_GUARD).requireAdmin(req);
+    requireSpendAdmin(api, req);
     const body = ((await req.json()) ?? {}) as { model?: unknown };
     if (body.model !== undefined && typeof body.model !== 'string') throw new GatewayError('TG_ERR_BAD_REQUEST', 'model must be a string');
     let q = store.db.selectFrom('tollgate_spend_logs').selectAll().where('unpriced', '=', 1);

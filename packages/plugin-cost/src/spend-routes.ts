@@ -29,8 +29,7 @@ export function registerSpendRoutes(api: PluginApi<any>, deps: SpendRouteDeps): 
   const queries = new SpendQueries(deps.store.db);
   const admin = (path: string, handler: (params: Map<string, string>, req: RouteRequest) => Promise<unknown> | unknown, allowed: readonly string[] = []) =>
     api.route('GET', path, async (req) => {
-      if (!api.has(ADMIN_GUARD)) throw new GatewayError('TG_ERR_FORBIDDEN', 'spend reports need the auth plugin');
-      api.resolve(ADMIN_GUARD).requireAdmin(req);
+      requireSpendAdmin(api, req);
       return { body: await handler(readParams(req.query, allowed), req) };
     });
 
@@ -40,6 +39,12 @@ export function registerSpendRoutes(api: PluginApi<any>, deps: SpendRouteDeps): 
   admin('/customer/info', (p) => customerInfo(queries, deps.totals, p), ['end_user_id']);
   admin('/spend/queue', () => deps.writer.state());
   admin('/prices', () => deps.book.models());
+}
+
+/** Admin credentials through ADMIN_GUARD, for every spend route; refused without an auth plugin. */
+export function requireSpendAdmin(api: PluginApi<any>, req: RouteRequest): void {
+  if (!api.has(ADMIN_GUARD)) throw new GatewayError('TG_ERR_FORBIDDEN', 'spend reports need the auth plugin');
+  api.resolve(ADMIN_GUARD).requireAdmin(req);
 }
 
 async function spendLogs(queries: SpendQueries, p: Map<string, string>) {
