@@ -37,7 +37,7 @@ export const authConfigSchema = {
       type: 'object',
       additionalProperties: false,
       default: {},
-      description: 'Request and token limits, and key changes, shared between replicas through Redis (the concurrency limit stays per instance).',
+      description: 'Rate limits (requests and tokens per minute, requests in flight) and key changes, shared between replicas through Redis.',
       properties: {
         redisUrl: {
           type: ['string', 'null'],

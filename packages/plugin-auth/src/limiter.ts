@@ -22,12 +22,16 @@ export interface LimitHit {
 /**
  * Per-key request, token and concurrency limits, in fixed one-minute windows (aligned to the
  * clock). Counters live in memory; with shared limits (`SharedLimits`), a sync adds what the
- * other replicas counted in the same minute, so the request and token limits hold across
- * replicas, a sync behind. The concurrency limit is per instance.
+ * other replicas counted in the same minute and what they have in flight, so every limit holds
+ * across replicas, a sync behind.
  */
 export class RateLimiter {
   private readonly windows = new Map<string, Window>();
   private readonly inFlight = new Map<string, number>();
+  /** Requests in flight on the other replicas, per key, at the last sync (shared limits). */
+  private readonly othersInFlight = new Map<string, number>();
+  /** When each key with a concurrency limit was last checked: the keys a sync shares. */
+  private readonly parallelChecked = new Map<string, number>();
 
   /** The first limit the key is at, or undefined. Does not count anything. */
   check(key: VirtualKey, now: number): LimitHit | undefined {
@@ -39,7 +43,11 @@ export class RateLimiter {
     const tokens = Math.max(w.tokens, w.sharedTokens + w.tokens - w.pushedTokens);
     if (key.rpmLimit !== null && requests >= key.rpmLimit) return { limit: 'rpm', retryAfterSeconds: retry };
     if (key.tpmLimit !== null && tokens >= key.tpmLimit) return { limit: 'tpm', retryAfterSeconds: retry };
-    if (key.maxParallelRequests !== null && (this.inFlight.get(key.token) ?? 0) >= key.maxParallelRequests) return { limit: 'parallel', retryAfterSeconds: 1 };
+    if (key.maxParallelRequests !== null) {
+      this.parallelChecked.set(key.token, now);
+      const inFlight = (this.inFlight.get(key.token) ?? 0) + (this.othersInFlight.get(key.token) ?? 0);
+      if (inFlight >= key.maxParallelRequests) return { limit: 'parallel', retryAfterSeconds: 1 };
+    }
     return undefined;
   }
 
@@ -69,6 +77,31 @@ export class RateLimiter {
       else if (w.limited) out.set(token, w);
     }
     return out;
+  }
+
+  /**
+   * For a sync: this replica's requests in flight for each key with a concurrency limit, with
+   * when the key was last checked here.
+   */
+  parallelKeys(): Map<string, { inFlight: number; checkedAt: number }> {
+    const out = new Map<string, { inFlight: number; checkedAt: number }>();
+    for (const [token, checkedAt] of this.parallelChecked) out.set(token, { inFlight: this.inFlight.get(token) ?? 0, checkedAt });
+    return out;
+  }
+
+  /** What a sync read: the key's requests in flight on the other replicas. */
+  setOthersInFlight(token: string, n: number): void {
+    if (this.parallelChecked.has(token)) this.othersInFlight.set(token, n);
+  }
+
+  /**
+   * Stops sharing a key that went quiet here (a sync has told the others it has none in flight),
+   * unless it was checked again since `checkedAt`.
+   */
+  forgetParallel(token: string, checkedAt: number): void {
+    if (this.parallelChecked.get(token) !== checkedAt || this.inFlight.has(token)) return;
+    this.parallelChecked.delete(token);
+    this.othersInFlight.delete(token);
   }
 
   private window(token: string, now: number): Window {

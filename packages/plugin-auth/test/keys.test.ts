@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import Anthropic, { APIError } from '@anthropic-ai/sdk';
+import { Redis } from 'ioredis';
 import { definePlugin, usdToPico, type Pico, SPEND_TOTALS } from '@tollgate/core';
 import { sql } from '@tollgate/storage';
 import { createTestDatabase, DRIVERS, type TestDatabase } from '@tollgate/storage/testing';
@@ -417,6 +418,46 @@ describe('replicas sharing Redis', () => {
       expect((await admin(a, 'POST', '/key/delete', { keys: [renewed] })).status).toBe(200);
       await refusedOnB(renewed);
     });
+  });
+
+  it("counts every replica's requests in flight against max_parallel_requests", async () => {
+    const sharedLimits = { redisUrl: REDIS_URL, syncMs: 20, keyPrefix: `tollgate-test-${randomBytes(6).toString('hex')}:` };
+    await withReplicas({ masterKey: MASTER_KEY, sharedLimits }, async (a, b) => {
+      const { key } = (await admin(a, 'POST', '/key/generate', { max_parallel_requests: 1 })).body;
+      await sdk(b, key).messages.create(PARAMS); // B has seen the key: it reads A's count from now on
+      a.mock.once('POST', '/v1/messages', { sse: messageStreamEvents({ text: ['a', 'b', 'c', 'd'] }), eventDelayMs: 250 });
+      const held = sdk(a, key).messages.create({ ...PARAMS, stream: true });
+      await a.mock.waitForRequests(1);
+      // A's slot reaches B with A's next sync (20 ms).
+      await until(async () => (await post(b, key)).status === 429, 2000);
+      expect(((await (await post(b, key)).json()) as any).error.message).toBe('rate limit reached for this key: 1 requests in flight');
+      for await (const _ of await held) void _;
+      await until(async () => (await post(b, key)).status === 200, 2000);
+    });
+  });
+
+  it("stops counting a replica's requests in flight once its heartbeat has expired", async () => {
+    const keyPrefix = `tollgate-test-${randomBytes(6).toString('hex')}:`;
+    const redis = new Redis(REDIS_URL);
+    const h = await startHarness({ authConfig: { masterKey: MASTER_KEY, sharedLimits: { redisUrl: REDIS_URL, syncMs: 20, keyPrefix } } });
+    try {
+      const { key } = (await admin(h, 'POST', '/key/generate', { max_parallel_requests: 2 })).body;
+      await sdk(h, key).messages.create(PARAMS);
+      // Two other replicas hold the key's two slots; only one of them is alive.
+      const inFlight = `${keyPrefix}inflight:${hashKey(key)}`;
+      await redis.hset(inFlight, 'alive-replica', 1, 'crashed-replica', 1);
+      await redis.set(`${keyPrefix}live:alive-replica`, '1', 'PX', 60_000);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(await redis.hgetall(inFlight)).toEqual({ 'alive-replica': '1' });
+      await sdk(h, key).messages.create(PARAMS); // 1 alive elsewhere + 0 here < 2
+      await redis.hset(inFlight, 'alive-replica', 2);
+      await until(async () => (await post(h, key)).status === 429, 2000);
+      await redis.del(`${keyPrefix}live:alive-replica`); // its heartbeat expires
+      await until(async () => (await post(h, key)).status === 200, 2000);
+    } finally {
+      await h.close();
+      await redis.quit();
+    }
   });
 
   it('counts on its own, and says so once, when Redis cannot be reached', async () => {
