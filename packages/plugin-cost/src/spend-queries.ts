@@ -1,4 +1,5 @@
 import { sql } from '@tollgate/storage';
+import type { Pico } from '@tollgate/core';
 import { exactSpendSum, joinSpendSum, type LedgerStore } from './ledger-store.js';
 import type { Paging, TimeRange } from './spend-params.js';
 
@@ -47,6 +48,8 @@ export interface SpendGroup {
 
 export interface EndUserActivity {
   requests: number;
+  /** Exact spend of the rows written so far (every replica's, on a shared database). */
+  spend: Pico;
   /** Epoch ms of the first and last request; undefined without requests. */
   firstSeen: number | undefined;
   lastSeen: number | undefined;
@@ -108,11 +111,17 @@ export class SpendQueries {
   async endUser(endUser: string): Promise<EndUserActivity> {
     const row = await this.db
       .selectFrom('tollgate_spend_logs')
-      .select([sql<number | string>`count(*)`.as('n'), sql<number | string | null>`min(start_time)`.as('first'), sql<number | string | null>`max(start_time)`.as('last')])
+      .select([
+        sql<number | string>`count(*)`.as('n'),
+        sql<number | string | null>`min(start_time)`.as('first'),
+        sql<number | string | null>`max(start_time)`.as('last'),
+        ...exactSpendSum(sql.ref('spend')),
+      ])
       .where('end_user', '=', endUser)
       .executeTakeFirstOrThrow();
     return {
       requests: Number(row.n),
+      spend: spendOf(row),
       firstSeen: row.first === null ? undefined : Number(row.first),
       lastSeen: row.last === null ? undefined : Number(row.last),
     };

@@ -68,9 +68,11 @@ async function spendLogs(queries: SpendQueries, p: Map<string, string>) {
 async function customerInfo(queries: SpendQueries, totals: RunningTotals, p: Map<string, string>) {
   const id = p.get('end_user_id');
   if (id === undefined) throw badParam('query parameter end_user_id is required');
-  // Spend from the running totals: in step with rows still queued for the database.
-  const spend = totals.get('end_user', id);
+  // The running total is in step with this instance's rows still queued; the database's sum
+  // has every replica's written rows. Both are at most the truth: the larger counts nothing twice.
   const seen = await queries.endUser(id);
+  const own = totals.get('end_user', id);
+  const spend = own > seen.spend ? own : seen.spend;
   if (seen.requests === 0 && spend === 0n) throw new GatewayError('TG_ERR_NOT_FOUND', `no requests recorded for end user ${JSON.stringify(id)}`);
   return {
     user_id: id,

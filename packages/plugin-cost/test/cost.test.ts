@@ -398,6 +398,35 @@ describe('budgets across replicas sharing PostgreSQL', () => {
   });
 });
 
+describe('end users across replicas sharing PostgreSQL', () => {
+  it("/customer/info on one replica counts the spend the other replica booked", async () => {
+    const db = await createTestDatabase('postgres');
+    const mock = await createMockUpstream();
+    const a = await startCostHarness({ db, mock });
+    const b = await startCostHarness({ db, mock });
+    try {
+      // $1 + $5 per MTok: $0.007 a request.
+      mock.route('POST', '/v1/messages', { json: message('claude-haiku-4-5', { input_tokens: 2000, output_tokens: 1000 }) });
+      const { key } = (await a.admin('POST', '/key/generate', {})).body;
+      const on = (h: CostHarness) => new Anthropic({ apiKey: key, baseURL: h.baseURL, maxRetries: 0 });
+      const params = { ...PARAMS, metadata: { user_id: 'customer-across' } };
+      await on(a).messages.create(params);
+      await on(a).messages.create(params);
+      await on(b).messages.create(params);
+      const written = async (h: CostHarness) => (await h.admin('GET', '/spend/queue')).body.queued === 0;
+      await until(async () => (await written(a)) && (await written(b)));
+      for (const h of [a, b]) {
+        expect((await h.admin('GET', '/customer/info?end_user_id=customer-across')).body).toMatchObject({ spend_exact: '0.021', request_count: 3 });
+      }
+    } finally {
+      await a.close();
+      await b.close();
+      await mock.close();
+      await db.drop();
+    }
+  });
+});
+
 describe('repricing', () => {
   it('prices unpriced rows once a price exists, at their own request time, and counts them in the totals', async () => {
     const db = await createTestDatabase('sqlite');
