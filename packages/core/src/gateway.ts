@@ -72,15 +72,23 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   container.register(LOGGER, { useValue: log });
   container.register(EVENTS, { useValue: events });
   container.register(ENV, { useValue: env });
-  container.register(PROVIDERS, { useValue: [...adapters.values()] });
+  // Plugins may add providers while they are set up: every resolve lists them all so far.
+  container.register(PROVIDERS, { useFactory: () => [...adapters.values()] });
 
   const router = new Router();
   const readiness = new Map<string, () => Promise<boolean> | boolean>();
   const closers: (() => void | Promise<void>)[] = [];
   const readyHooks: (() => void | Promise<void>)[] = [];
+  // Before the plugins: a plugin route or provider mount cannot take these paths.
+  router.add('GET', '/health/liveliness', () => ({ body: { status: 'ok' } }));
+  router.add('GET', '/health/readiness', () => checkReadiness(readiness, log));
   let loaded;
   try {
     loaded = await setupPlugins({ config, options, adapters, log, env, events, container, router, readiness, closers, readyHooks });
+    for (const a of adapters.values()) {
+      const hidden = router.pathUnder(a.mountPath);
+      if (hidden) throw new GatewayError('TG_ERR_PLUGIN', `provider "${a.name}" is mounted at ${a.mountPath}, which would hide the route ${hidden}`);
+    }
     for (const ready of readyHooks) {
       await Promise.resolve()
         .then(ready)
@@ -102,8 +110,6 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   const pipeline = container.resolve(Pipeline);
   if (config.log.accessLog) attachAccessLog(events, destination, config.log.level);
 
-  router.add('GET', '/health/liveliness', () => ({ body: { status: 'ok' } }));
-  router.add('GET', '/health/readiness', () => checkReadiness(readiness, log));
 
   const pools = new Map([...adapters].map(([name, a]) => [name, new Pool(a.origin, { connections: a.connections, pipelining: 1 })]));
   const inFlight = new InFlight();

@@ -110,6 +110,19 @@ export async function setupPlugins(d: SetupDeps): Promise<LoadedPlugin[]> {
   return loaded;
 }
 
+/** One path segment, as a mount path: `/openai`, `/anthropic-eu`. */
+const MOUNT_PATH = /^\/[A-Za-z0-9][A-Za-z0-9._~-]*$/;
+
+function addProvider(adapters: Map<string, ProviderAdapter>, adapter: ProviderAdapter, plugin: string): void {
+  const fail = (why: string) => new GatewayError('TG_ERR_PLUGIN', `plugin "${plugin}" cannot add provider "${adapter.name}": ${why}`);
+  if (adapters.has(adapter.name)) throw fail('a provider of that name exists');
+  if (!MOUNT_PATH.test(adapter.mountPath)) throw fail(`mountPath must be one path segment like "/openai", got ${JSON.stringify(adapter.mountPath)}`);
+  for (const other of adapters.values()) {
+    if (other.mountPath === adapter.mountPath) throw fail(`${adapter.mountPath} is provider "${other.name}"'s mount`);
+  }
+  adapters.set(adapter.name, adapter);
+}
+
 /** Dependencies first, otherwise high priority first; a cycle is a boot error. */
 function setupOrder(entries: PluginEntryResolved[]): PluginEntryResolved[] {
   const sorted = [...entries].sort((a, b) => (b.priority ?? b.def.priority) - (a.priority ?? a.def.priority));
@@ -141,6 +154,7 @@ function pluginApi(d: SetupDeps, name: string, config: Record<string, unknown>):
     resolve: (token) => d.container.resolve(token),
     has: (token) => d.container.isRegistered(token, true),
     route: (method: string, path: string, h: RouteHandler) => d.router.add(method, path, h),
+    provider: (adapter) => addProvider(d.adapters, adapter, name),
     readiness: (check, fn) => {
       d.readiness.set(check, fn);
     },

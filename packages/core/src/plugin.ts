@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { GatewayEvents } from './events.js';
 import type { RequestContext, UpstreamRequest, UpstreamResponseHead, SseEvent } from './context.js';
 import type { GatewayConfig } from './config-schema.js';
+import type { ProviderAdapter } from './provider.js';
 import type { RouteHandler } from './router.js';
 
 /** A short-circuit answer from `onRequest`: the upstream is not called. */
@@ -69,6 +70,12 @@ export interface PluginApi<C = Record<string, unknown>> {
   has(token: InjectionToken<unknown>): boolean;
   /** Adds an HTTP route outside the provider mounts, e.g. an admin API. */
   route(method: string, path: string, handler: RouteHandler): void;
+  /**
+   * Adds a provider: requests under `adapter.mountPath` go to its upstream through the same
+   * pipeline as `/anthropic/…` (auth, metadata, plugins, exactly-once completion). Provider
+   * names and mount paths are unique, and a mount may not cover a route.
+   */
+  provider(adapter: ProviderAdapter): void;
   /** Adds a readiness check reported by /health/readiness. */
   readiness(name: string, check: () => Promise<boolean> | boolean): void;
   /**

@@ -40,4 +40,10 @@ export class Router {
   hasPath(path: string): boolean {
     return this.paths.has(path);
   }
+
+  /** A route path at or under `mountPath`, which a provider mounted there would hide. */
+  pathUnder(mountPath: string): string | undefined {
+    for (const path of this.paths) if (path === mountPath || path.startsWith(`${mountPath}/`)) return path;
+    return undefined;
+  }
 }
