@@ -93,7 +93,8 @@ export function createOpenAiAdapter(config) {
         error: () => error,
       };
     },
-    isContentEvent: (ev) => ev.data !== '[DONE]' && ev.data.includes('"content":"'),
+    // The first chunk with text (the first one usually carries only the role and "").
+    isContentEvent: (ev) => /"content":"[^"]/.test(ev.data),
     isJsonLines: () => false,
     rewritesResponse: () => false,
     rewriteResponse: (body) => body,
