@@ -110,7 +110,6 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   const pipeline = container.resolve(Pipeline);
   if (config.log.accessLog) attachAccessLog(events, destination, config.log.level);
 
-
   const pools = new Map([...adapters].map(([name, a]) => [name, new Pool(a.origin, { connections: a.connections, pipelining: 1 })]));
   const inFlight = new InFlight();
   let closing: Promise<void> | undefined;
