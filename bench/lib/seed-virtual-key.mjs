@@ -1,7 +1,7 @@
 // Seeds the data dir's database with a virtual key whose secret is the load generator's key
 // (fixtures.mjs). Run by virtual-key-gateway.mjs in a process of its own.
 import { createStorage } from '../../packages/storage/dist/index.js';
-import { keyMigrations, KeyStore } from '../../packages/plugin-auth/dist/key-store.js';
+import { keyMigrations, KeyStore, newVirtualKey } from '../../packages/plugin-auth/dist/key-store.js';
 import { hashKey, keyName } from '../../packages/plugin-auth/dist/keys.js';
 import { CLIENT_HEADERS } from './fixtures.mjs';
 
@@ -11,10 +11,6 @@ await storage.migrate('auth', keyMigrations);
 const store = new KeyStore(storage);
 const now = Date.now();
 if (!(await store.get(hashKey(secret)))) {
-  await store.insert({
-    token: hashKey(secret), keyName: keyName(secret), keyAlias: 'bench', userId: 'bench-user', teamId: 'bench-team', models: [],
-    maxBudget: null, budgetDuration: null, budgetResetAt: null, budgetSpendOffset: 0n, expires: null, metadata: {},
-    rpmLimit: null, tpmLimit: null, maxParallelRequests: null, blocked: false, createdAt: now, updatedAt: now,
-  });
+  await store.insert({ ...newVirtualKey(hashKey(secret), keyName(secret), now), keyAlias: 'bench', userId: 'bench-user', teamId: 'bench-team' });
 }
 await storage.close();

@@ -3,7 +3,7 @@ import { windowSpend } from './budget.js';
 import { addDuration, parseDuration } from './durations.js';
 import type { KeyCache } from './key-cache.js';
 import type { KeyFields } from './key-requests.js';
-import type { KeyStore, VirtualKey } from './key-store.js';
+import { newVirtualKey, type KeyStore, type VirtualKey } from './key-store.js';
 import { generateKey, hashKey, isKeyHash, keyName } from './keys.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -24,29 +24,7 @@ export class KeyService {
   async generate(fields: KeyFields): Promise<Record<string, unknown>> {
     const key = generateKey();
     const t = this.now();
-    const record = this.apply(
-      {
-        token: hashKey(key),
-        keyName: keyName(key),
-        keyAlias: null,
-        userId: null,
-        teamId: null,
-        models: [],
-        maxBudget: null,
-        budgetDuration: null,
-        budgetResetAt: null,
-        budgetSpendOffset: 0n,
-        expires: null,
-        metadata: {},
-        rpmLimit: null,
-        tpmLimit: null,
-        maxParallelRequests: null,
-        blocked: false,
-        createdAt: t,
-        updatedAt: t,
-      },
-      fields,
-    );
+    const record = this.apply(newVirtualKey(hashKey(key), keyName(key), t), fields);
     await this.uniqueAlias(record);
     await aliasTaken(record, () => this.store.insert(record));
     this.cache.set(record);

@@ -27,6 +27,30 @@ export interface VirtualKey {
   updatedAt: number;
 }
 
+/** A key with no alias, owner, limits, budget or expiry, made at `now`. */
+export function newVirtualKey(token: string, keyName: string, now: number): VirtualKey {
+  return {
+    token,
+    keyName,
+    keyAlias: null,
+    userId: null,
+    teamId: null,
+    models: [],
+    maxBudget: null,
+    budgetDuration: null,
+    budgetResetAt: null,
+    budgetSpendOffset: 0n,
+    expires: null,
+    metadata: {},
+    rpmLimit: null,
+    tpmLimit: null,
+    maxParallelRequests: null,
+    blocked: false,
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
 type KeyRow = {
   token: string;
   key_name: string;

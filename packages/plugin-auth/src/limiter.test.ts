@@ -1,27 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { VirtualKey } from './key-store.js';
+import { newVirtualKey, type VirtualKey } from './key-store.js';
 import { RateLimiter } from './limiter.js';
 
-const key = (token: string, maxParallelRequests: number | null): VirtualKey => ({
-  token,
-  keyName: 'sk-…',
-  keyAlias: null,
-  userId: null,
-  teamId: null,
-  models: [],
-  maxBudget: null,
-  budgetDuration: null,
-  budgetResetAt: null,
-  budgetSpendOffset: 0n,
-  expires: null,
-  metadata: {},
-  rpmLimit: null,
-  tpmLimit: null,
-  maxParallelRequests,
-  blocked: false,
-  createdAt: 0,
-  updatedAt: 0,
-});
+const key = (token: string, maxParallelRequests: number | null): VirtualKey => ({ ...newVirtualKey(token, 'sk-…', 0), maxParallelRequests });
 
 describe('RateLimiter, requests in flight across replicas', () => {
   it('shares only keys with a concurrency limit, and counts the other replicas on top of its own', () => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Anthropic, { APIError } from '@anthropic-ai/sdk';
 import { sql, type Storage } from '@tollgate/storage';
 import { createTestDatabase, DRIVERS, type TestDatabase } from '@tollgate/storage/testing';
-import { createMockUpstream, errorEvent, messageJson, messageStreamEvents, rawRequest } from '@tollgate/testing';
+import { createMockUpstream, errorEvent, messageJson, messageStreamEvents, rawRequest, type MockUpstream } from '@tollgate/testing';
 import { MASTER_KEY, startCostHarness, UPSTREAM_KEY, until, type CostHarness } from './harness.js';
 
 const PICO = 1_000_000n; // pico-dollars per token for $1 per million tokens
@@ -368,14 +368,25 @@ describe.each(DRIVERS)('the batch settlement job on %s', (driver) => {
   });
 });
 
-describe('budgets across replicas sharing PostgreSQL', () => {
+/** Two gateways on one PostgreSQL database and one mock upstream, closed (and the database dropped) after `run`. */
+async function withPostgresReplicas(costConfig: Record<string, unknown>, run: (a: CostHarness, b: CostHarness, mock: MockUpstream) => Promise<void>): Promise<void> {
+  const db = await createTestDatabase('postgres');
+  const mock = await createMockUpstream();
+  const a = await startCostHarness({ db, mock, costConfig });
+  const b = await startCostHarness({ db, mock, costConfig });
+  try {
+    await run(a, b, mock);
+  } finally {
+    await a.close();
+    await b.close();
+    await mock.close();
+    await db.drop();
+  }
+}
+
+describe('replicas sharing PostgreSQL', () => {
   it("a replica refuses a key whose budget the other replica's requests used up", async () => {
-    const db = await createTestDatabase('postgres');
-    const mock = await createMockUpstream();
-    const costConfig = { sharedSpend: { syncMs: 50 } };
-    const a = await startCostHarness({ db, mock, costConfig });
-    const b = await startCostHarness({ db, mock, costConfig });
-    try {
+    await withPostgresReplicas({ sharedSpend: { syncMs: 50 } }, async (a, b, mock) => {
       // $1 + $5 per MTok: $0.007 a request; the budget is $0.010.
       mock.route('POST', '/v1/messages', { json: message('claude-haiku-4-5', { input_tokens: 2000, output_tokens: 1000 }) });
       const { key, token } = (await a.admin('POST', '/key/generate', { max_budget: 0.01 })).body;
@@ -389,22 +400,11 @@ describe('budgets across replicas sharing PostgreSQL', () => {
       expect((err as APIError).status).toBe(429);
       expect(((err as APIError).error as any).error.message).toBe('budget exceeded for this key: spent $0.014 of its $0.01 budget (it does not reset)');
       expect(mock.requests.filter((r) => r.path === '/v1/messages')).toHaveLength(2);
-    } finally {
-      await a.close();
-      await b.close();
-      await mock.close();
-      await db.drop();
-    }
+    });
   });
-});
 
-describe('end users across replicas sharing PostgreSQL', () => {
-  it("/customer/info on one replica counts the spend the other replica booked", async () => {
-    const db = await createTestDatabase('postgres');
-    const mock = await createMockUpstream();
-    const a = await startCostHarness({ db, mock });
-    const b = await startCostHarness({ db, mock });
-    try {
+  it('/customer/info on one replica counts the spend the other replica booked', async () => {
+    await withPostgresReplicas({}, async (a, b, mock) => {
       // $1 + $5 per MTok: $0.007 a request.
       mock.route('POST', '/v1/messages', { json: message('claude-haiku-4-5', { input_tokens: 2000, output_tokens: 1000 }) });
       const { key } = (await a.admin('POST', '/key/generate', {})).body;
@@ -418,12 +418,7 @@ describe('end users across replicas sharing PostgreSQL', () => {
       for (const h of [a, b]) {
         expect((await h.admin('GET', '/customer/info?end_user_id=customer-across')).body).toMatchObject({ spend_exact: '0.021', request_count: 3 });
       }
-    } finally {
-      await a.close();
-      await b.close();
-      await mock.close();
-      await db.drop();
-    }
+    });
   });
 });
 
