@@ -15,27 +15,42 @@ function message(model: string, usage: Record<string, unknown>) {
   return { id: 'msg_fixed', type: 'message', role: 'assistant', model, content: [{ type: 'text', text: 'x' }], stop_reason: 'end_turn', stop_sequence: null, usage };
 }
 
-describe.each(DRIVERS)('cost accounting on %s', (driver) => {
+/** The world of a describe block: a cost harness on `driver` with one virtual key, made before its tests and closed after. */
+interface KeyedHarness {
+  storage: Storage;
+  h: CostHarness;
+  key: string;
+  token: string;
+  sdk: Anthropic;
+}
+
+function keyedHarness(driver: (typeof DRIVERS)[number], keyFields: Record<string, unknown>, costConfig: Record<string, unknown> = {}): KeyedHarness {
+  const t = {} as KeyedHarness;
   let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase(driver);
+    t.h = await startCostHarness({ db, costConfig });
+    t.storage = await db.open();
+    ({ key: t.key, token: t.token } = (await t.h.admin('POST', '/key/generate', keyFields)).body);
+    t.sdk = new Anthropic({ apiKey: t.key, baseURL: t.h.baseURL, maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await t.h.close();
+    await t.storage.close();
+    await db.drop();
+  });
+  afterEach(() => t.h.mock.reset());
+  return t;
+}
+
+describe.each(DRIVERS)('cost accounting on %s', (driver) => {
   let storage: Storage;
   let h: CostHarness;
   let key: string;
   let token: string;
   let sdk: Anthropic;
-
-  beforeAll(async () => {
-    db = await createTestDatabase(driver);
-    h = await startCostHarness({ db });
-    storage = await db.open();
-    ({ key, token } = (await h.admin('POST', '/key/generate', { key_alias: 'billing', user_id: 'ann', team_id: 'search' })).body);
-    sdk = new Anthropic({ apiKey: key, baseURL: h.baseURL, maxRetries: 0 });
-  });
-  afterAll(async () => {
-    await h.close();
-    await storage.close();
-    await db.drop();
-  });
-  afterEach(() => h.mock.reset());
+  const world = keyedHarness(driver, { key_alias: 'billing', user_id: 'ann', team_id: 'search' });
+  beforeAll(() => void ({ storage, h, key, token, sdk } = world));
 
   /** The ledger row of the last completed request (waits for the writer). */
   async function lastRow(): Promise<Record<string, any>> {
@@ -265,26 +280,13 @@ describe.each(DRIVERS)('batch creators on %s', (driver) => {
 
 describe.each(DRIVERS)('the batch settlement job on %s', (driver) => {
   type ResultLine = { custom_id: string; result: { type: string; message?: { usage: { input_tokens: number; output_tokens: number } } } };
-  let db: TestDatabase;
   let storage: Storage;
   let h: CostHarness;
   let key: string;
   let token: string;
   let sdk: Anthropic;
-
-  beforeAll(async () => {
-    db = await createTestDatabase(driver);
-    h = await startCostHarness({ db, costConfig: { batches: { settleEveryMs: 100 } } });
-    storage = await db.open();
-    ({ key, token } = (await h.admin('POST', '/key/generate', { key_alias: 'nightly', user_id: 'nia', team_id: 'etl' })).body);
-    sdk = new Anthropic({ apiKey: key, baseURL: h.baseURL, maxRetries: 0 });
-  });
-  afterAll(async () => {
-    await h.close();
-    await storage.close();
-    await db.drop();
-  });
-  afterEach(() => h.mock.reset());
+  const world = keyedHarness(driver, { key_alias: 'nightly', user_id: 'nia', team_id: 'etl' }, { batches: { settleEveryMs: 100 } });
+  beforeAll(() => void ({ storage, h, key, token, sdk } = world));
 
   const resultRows = async (batchId: string) =>
     (await sql<Record<string, any>>`select request_id, api_key, user_id, team_id, cast(spend as text) as spend_text from tollgate_spend_logs where batch_id = ${batchId} and call_type = 'batch_result' order by request_id`.execute(storage.db)).rows;
