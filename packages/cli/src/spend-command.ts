@@ -29,8 +29,9 @@ export async function runSpend(cmd: SpendCommand, io: CliIo, options: { timeoutM
     return 0;
   }
   if (cmd.command === 'spend' && cmd.action === 'settle-batches') {
-    const r = answer as { checked: number; settled: number; booked: number; failed: number };
-    io.out(`asked about ${r.checked} unsettled batch(es): ${r.settled} settled, ${r.booked} result(s) booked, ${r.failed} failed (tried again on the next run)`);
+    const r = answer as { checked: number; settled: number; booked: number; failed: number; skipped?: true };
+    if (r.skipped) io.out('another gateway on this database is settling batches now: nothing done here');
+    else io.out(`asked about ${r.checked} unsettled batch(es): ${r.settled} settled, ${r.booked} result(s) booked, ${r.failed} failed (tried again on the next run)`);
     return 0;
   }
   const lines =

@@ -206,6 +206,25 @@ export class LedgerStore {
     return [...new Set(rows.map((r) => r.batch_id!))];
   }
 
+  /**
+   * Runs `fn` unless another gateway on this database is running it under the same `lock`:
+   * then resolves to undefined without running it. PostgreSQL: a session advisory lock held on
+   * one reserved connection while `fn` runs (the server drops it if this process dies). SQLite
+   * just runs `fn`: no two gateways share a file.
+   */
+  async exclusively<T>(lock: string, fn: () => Promise<T>): Promise<T | undefined> {
+    if (this.storage.driver !== 'postgres') return fn();
+    return this.db.connection().execute(async (conn) => {
+      const { rows } = await sql<{ taken: boolean }>`select pg_try_advisory_lock(hashtext(${lock})) as taken`.execute(conn);
+      if (!rows[0]?.taken) return undefined;
+      try {
+        return await fn();
+      } finally {
+        await sql`select pg_advisory_unlock(hashtext(${lock}))`.execute(conn);
+      }
+    });
+  }
+
   /** Records that the settlement job is done with a batch (idempotent). */
   async markSettled(batchId: string, outcome: BatchSettlementOutcome, resultsBooked: number): Promise<void> {
     await this.db

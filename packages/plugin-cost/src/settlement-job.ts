@@ -29,6 +29,8 @@ export interface SettlementRun {
   booked: number;
   /** Batches that failed (left for the next run). */
   failed: number;
+  /** Set when another replica on the same database was running the job: this run did nothing. */
+  skipped?: true;
 }
 
 /** The most unsettled batches one run asks about; the rest wait for the next run. */
@@ -36,6 +38,8 @@ const MAX_BATCHES_PER_RUN = 1000;
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** Tells the job's own calls apart in upstream logs. */
 export const USER_AGENT = 'tollgate-batch-settlement';
+/** The database lock one replica holds while it runs the job. */
+const SETTLEMENT_LOCK = 'tollgate.batch_settlement';
 
 /**
  * Books the results of batches created through the gateway that nobody fetched through it:
@@ -85,7 +89,16 @@ export class BatchSettlementJob {
     this.timer.unref();
   }
 
+  /**
+   * One replica at a time: each books what it settles into its own running totals, so two
+   * concurrent runs would both count the same results there (the ledger itself books once).
+   */
   private async run(): Promise<SettlementRun> {
+    const run = await this.o.store.exclusively(SETTLEMENT_LOCK, () => this.settleAll());
+    return run ?? { checked: 0, settled: 0, booked: 0, failed: 0, skipped: true };
+  }
+
+  private async settleAll(): Promise<SettlementRun> {
     const since = Date.now() - this.o.lookbackDays * DAY_MS;
     const batchIds = await this.o.store.unsettledBatches(since, MAX_BATCHES_PER_RUN);
     const run: SettlementRun = { checked: 0, settled: 0, booked: 0, failed: 0 };

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Anthropic, { APIError } from '@anthropic-ai/sdk';
 import { sql, type Storage } from '@tollgate/storage';
 import { createTestDatabase, DRIVERS, type TestDatabase } from '@tollgate/storage/testing';
-import { createMockUpstream, errorEvent, messageJson, messageStreamEvents, rawRequest, type MockUpstream } from '@tollgate/testing';
+import { BATCH_RESULTS_CONTENT_TYPE, createMockUpstream, errorEvent, messageJson, messageStreamEvents, rawRequest, type MockUpstream } from '@tollgate/testing';
 import { MASTER_KEY, startCostHarness, UPSTREAM_KEY, until, type CostHarness } from './harness.js';
 
 const PICO = 1_000_000n; // pico-dollars per token for $1 per million tokens
@@ -420,6 +420,25 @@ describe('replicas sharing PostgreSQL', () => {
       for (const h of [a, b]) {
         expect((await h.admin('GET', '/customer/info?end_user_id=customer-across')).body).toMatchObject({ spend_exact: '0.021', request_count: 3 });
       }
+    });
+  });
+});
+
+describe('the batch settlement job on replicas sharing PostgreSQL', () => {
+  it('runs on one replica at a time: the other skips its run, so no replica counts results another booked', async () => {
+    await withPostgresReplicas({ batches: { settleEveryMs: 0 } }, async (a, b, mock) => {
+      const { key } = (await a.admin('POST', '/key/generate', { user_id: 'uma' })).body;
+      const sdk = new Anthropic({ apiKey: key, baseURL: a.baseURL, maxRetries: 0 });
+      const batch = await sdk.messages.batches.create({ requests: [{ custom_id: 'x', params: PARAMS }, { custom_id: 'y', params: PARAMS }] } as never);
+      // The create row is in the database both replicas read.
+      await until(async () => (await a.admin('GET', '/spend/queue')).body.queued === 0);
+      // Slow results, so the two runs overlap.
+      mock.route('GET', `/v1/messages/batches/${batch.id}/results`, { headers: { 'content-type': BATCH_RESULTS_CONTENT_TYPE }, body: mock.batches.results(batch.id)!, delayMs: 500 });
+      const runs = (await Promise.all([a, b].map((h) => h.admin('POST', '/spend/batches/settle')))).map((r) => r.body);
+      expect(runs).toContainEqual({ checked: 1, settled: 1, booked: 2, failed: 0 });
+      expect(runs).toContainEqual({ checked: 0, settled: 0, booked: 0, failed: 0, skipped: true });
+      // The lock is released: a later run on either replica finds nothing left to settle.
+      for (const h of [b, a]) expect((await h.admin('POST', '/spend/batches/settle')).body).toEqual({ checked: 0, settled: 0, booked: 0, failed: 0 });
     });
   });
 });
