@@ -290,7 +290,7 @@ export function joinSpendSum(r: { spend_micro: string | null; spend_rest: string
   return BigInt(r.spend_micro ?? '0') * BigInt(PICO_PER_MICRO) + BigInt(r.spend_rest ?? '0');
 }
 
-const LOG_COLUMNS = [
+export const LOG_COLUMNS = [
   'request_id', 'upstream_request_id', 'message_id', 'call_type', 'model', 'api_key', 'key_alias', 'user_id', 'team_id', 'end_user',
   'request_tags', 'status', 'prompt_tokens', 'completion_tokens', 'input_tokens', 'output_tokens', 'cache_read_input_tokens',
   'cache_creation_input_tokens', 'cache_creation_5m_tokens', 'cache_creation_1h_tokens', 'web_search_requests', 'service_tier',
