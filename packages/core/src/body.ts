@@ -1,4 +1,6 @@
 import type { IncomingMessage } from 'node:http';
+import { promisify } from 'node:util';
+import { brotliDecompress, gunzip, inflate, type ZlibOptions } from 'node:zlib';
 import { GatewayError } from './errors.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -52,6 +54,40 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
-function tooLarge(limit: number): GatewayError {
-  return new GatewayError('TG_ERR_BODY_TOO_LARGE', `request body is larger than ${limit} bytes`, { headers: { connection: 'close' } });
+const DECODERS: Record<string, (body: Buffer, options: ZlibOptions) => Promise<Buffer>> = {
+  gzip: promisify(gunzip),
+  'x-gzip': promisify(gunzip),
+  deflate: promisify(inflate),
+  br: promisify(brotliDecompress),
+};
+
+/**
+ * Undoes a request's `content-encoding` (gzip, deflate, br; a list is undone last coding
+ * first), on zlib's thread pool. Decoded, the body may be at most `limit` bytes too, so a
+ * small compressed body cannot expand into an unbounded one.
+ *
+ * @example
+ * const json = await decodeBody(body, 'gzip', 32 * 1024 * 1024);
+ */
+export async function decodeBody(body: Buffer, contentEncoding: string, limit: number): Promise<Buffer> {
+  const codings = contentEncoding
+    .split(',')
+    .map((c) => c.trim().toLowerCase())
+    .filter((c) => c !== '' && c !== 'identity');
+  let out = body;
+  for (const coding of codings.reverse()) {
+    const decode = DECODERS[coding];
+    if (!decode) throw new GatewayError('TG_ERR_UNSUPPORTED_ENCODING', `request content-encoding ${coding} is not supported (gzip, deflate or br)`);
+    try {
+      out = await decode(out, { maxOutputLength: limit });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw tooLarge(limit, ' once decoded');
+      throw new GatewayError('TG_ERR_BAD_REQUEST', `the request body is not valid ${coding} data`, { cause: err });
+    }
+  }
+  return out;
+}
+
+function tooLarge(limit: number, when = ''): GatewayError {
+  return new GatewayError('TG_ERR_BODY_TOO_LARGE', `request body is larger than ${limit} bytes${when}`, { headers: { connection: 'close' } });
 }

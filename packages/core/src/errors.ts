@@ -12,6 +12,7 @@ export const ERROR_CODES = {
   TG_ERR_NOT_FOUND: [404, 'not_found_error'],
   TG_ERR_METHOD_NOT_ALLOWED: [405, 'invalid_request_error'],
   TG_ERR_BODY_TOO_LARGE: [413, 'request_too_large'],
+  TG_ERR_UNSUPPORTED_ENCODING: [415, 'invalid_request_error'],
   TG_ERR_RATE_LIMITED: [429, 'rate_limit_error'],
   TG_ERR_BUDGET_EXCEEDED: [429, 'rate_limit_error'],
   TG_ERR_INTERNAL: [500, 'api_error'],

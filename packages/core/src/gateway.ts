@@ -8,7 +8,7 @@ import { Pool } from 'undici';
 import { isLoadedConfig, parseConfig } from './config.js';
 import type { GatewayConfig } from './config-schema.js';
 import type { Context } from './context.js';
-import { GatewayError } from './errors.js';
+import { errorBody, GatewayError } from './errors.js';
 import type { GatewayEvents } from './events.js';
 import { attachAccessLog } from './access-log.js';
 import { InFlight } from './in-flight.js';
@@ -128,8 +128,8 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   };
 
   const server: Server = createServer({ keepAliveTimeout: config.server.keepAliveTimeoutMs }, handler);
-  server.on('clientError', (err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (socket.writable && err.code !== 'ECONNRESET') socket.end(clientErrorResponse(err.code));
     log.debug({ err }, 'bad client request');
   });
   let url = '';
@@ -212,4 +212,19 @@ async function shutdown(s: {
   }
   await Promise.all([...s.pools.values()].map((p) => p.close()));
   await new Promise<void>((resolve) => s.log.flush(() => resolve()));
+}
+
+/**
+ * What node:http's parser refused, answered in the same Anthropic error shape as every other
+ * gateway error (the SDKs read it), then the connection closes.
+ */
+function clientErrorResponse(code: string | undefined): string {
+  const [status, reason, message] =
+    code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large', 'the request headers are too large']
+      : code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout', 'the request did not arrive in time']
+        : [400, 'Bad Request', 'malformed HTTP request'];
+  const body = errorBody(new GatewayError('TG_ERR_BAD_REQUEST', message, { status }));
+  return `HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
 }

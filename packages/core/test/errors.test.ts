@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from 'node:net';
 import { request } from 'node:http';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import Anthropic, { APIError } from '@anthropic-ai/sdk';
 import { createMockUpstream, rawRequest, type MockUpstream } from '@tollgate/testing';
 import { startGateway, UPSTREAM_KEY, type TestGateway } from './helpers.js';
@@ -75,6 +76,52 @@ describe('errors the gateway produces', () => {
   it('enforces the limit on chunked bodies too', async () => {
     const res = await post('/anthropic/v1/messages', Buffer.alloc(5000, 'a'), { ...json, 'transfer-encoding': 'chunked' });
     expect(res.status).toBe(413);
+  });
+
+  it.each([
+    ['gzip', gzipSync],
+    ['deflate', deflateSync],
+    ['br', brotliCompressSync],
+  ] as const)('reads a %s request body: plugins see it decoded, and the upstream gets it without content-encoding', async (coding, compress) => {
+    const body = { ...params, litellm_metadata: { user: 'zipped-user', tags: ['zipped'] } };
+    const res = await post('/anthropic/v1/messages', compress(JSON.stringify(body)), { ...json, 'content-encoding': coding });
+    expect(res.status).toBe(200);
+    expect(upstream.requests[0]!.headers['content-encoding']).toBeUndefined();
+    expect(upstream.requests[0]!.json()).toEqual(params);
+    const [record] = await t.waitForRecords(1);
+    expect([record.endUser, record.tags]).toEqual(['zipped-user', ['zipped']]);
+  });
+
+  it('refuses a content-encoding it cannot decode (415) and a body that is not what its encoding says (400), forwarding nothing', async () => {
+    const zstd = await post('/anthropic/v1/messages', JSON.stringify(params), { ...json, 'content-encoding': 'zstd' });
+    expect([zstd.status, zstd.body.error]).toEqual([415, { type: 'invalid_request_error', message: 'request content-encoding zstd is not supported (gzip, deflate or br)' }]);
+    const garbled = await post('/anthropic/v1/messages', JSON.stringify(params), { ...json, 'content-encoding': 'gzip' });
+    expect([garbled.status, garbled.body.error]).toEqual([400, { type: 'invalid_request_error', message: 'the request body is not valid gzip data' }]);
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('answers 413 for a small compressed body that decodes past the body limit', async () => {
+    const bomb = gzipSync(Buffer.alloc(1_000_000, ' '));
+    expect(bomb.length).toBeLessThan(1024);
+    const res = await post('/anthropic/v1/messages', bomb, { ...json, 'content-encoding': 'gzip' });
+    expect([res.status, res.body.error]).toEqual([413, { type: 'request_too_large', message: 'request body is larger than 1024 bytes once decoded' }]);
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('answers headers past the parser limit with 431 in the Anthropic error shape', async () => {
+    const { port } = new URL(t.url);
+    const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path: '/anthropic/v1/models', headers: { 'x-api-key': 'k', 'x-padding': 'a'.repeat(20_000) }, agent: false }, (r) => {
+        let body = '';
+        r.on('data', (c: Buffer) => (body += c));
+        r.on('end', () => resolve({ status: r.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(res.status).toBe(431);
+    expect(JSON.parse(res.body)).toEqual({ type: 'error', error: { type: 'invalid_request_error', message: 'the request headers are too large' } });
+    expect(upstream.requests).toHaveLength(0);
   });
 
   it('answers 504 timeout_error when the upstream does not answer in time', async () => {
