@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { createMockUpstream, messageJson, messageStreamEvents, rawRequest, type MockUpstream } from '@tollgate/testing';
 import { createGateway, definePlugin, GatewayError, loadConfig, resolvePlugins, type Outcome, type PluginDefinition } from '../src/index.js';
 import { startGateway } from './helpers.js';
@@ -194,6 +195,28 @@ describe('plugin hooks', () => {
     expect([r.status, JSON.parse(r.body.toString())]).toEqual([200, { status: 'ready', checks: { thing: 'ok' } }]);
     await t.close();
     expect(closed).toEqual(['consumer', 'provider']);
+  });
+});
+
+describe('plugin routes', () => {
+  it('read JSON bodies sent plain or gzip-compressed', async () => {
+    const echo = definePlugin({
+      name: 'echo',
+      priority: 500,
+      setup(api) {
+        api.route('POST', '/echo', async (req) => ({ body: { got: await req.json() } }));
+      },
+    });
+    const t = await startGateway({ upstream, plugins: [echo] });
+    try {
+      const send = (body: Buffer, headers: Record<string, string> = {}) => rawRequest(`${t.url}/echo`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+      const plain = await send(Buffer.from('{"a":1}'));
+      const zipped = await send(gzipSync('{"a":2}'), { 'content-encoding': 'gzip' });
+      expect([plain.status, JSON.parse(plain.body.toString())]).toEqual([200, { got: { a: 1 } }]);
+      expect([zipped.status, JSON.parse(zipped.body.toString())]).toEqual([200, { got: { a: 2 } }]);
+    } finally {
+      await t.close();
+    }
   });
 });
 
