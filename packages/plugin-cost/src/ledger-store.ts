@@ -209,18 +209,21 @@ export class LedgerStore {
   /**
    * Runs `fn` unless another gateway on this database is running it under the same `lock`:
    * then resolves to undefined without running it. PostgreSQL: a session advisory lock held on
-   * one reserved connection while `fn` runs (the server drops it if this process dies). SQLite
-   * just runs `fn`: no two gateways share a file.
+   * one reserved connection while `fn` runs (the server drops it if this process dies), named
+   * with the connection's schema, since advisory locks span the whole database and deployments
+   * in other schemas are not replicas of this one. SQLite just runs `fn`: no two gateways share
+   * a file.
    */
   async exclusively<T>(lock: string, fn: () => Promise<T>): Promise<T | undefined> {
     if (this.storage.driver !== 'postgres') return fn();
+    const key = sql`hashtext(current_schema() || ':' || ${lock})`;
     return this.db.connection().execute(async (conn) => {
-      const { rows } = await sql<{ taken: boolean }>`select pg_try_advisory_lock(hashtext(${lock})) as taken`.execute(conn);
+      const { rows } = await sql<{ taken: boolean }>`select pg_try_advisory_lock(${key}) as taken`.execute(conn);
       if (!rows[0]?.taken) return undefined;
       try {
         return await fn();
       } finally {
-        await sql`select pg_advisory_unlock(hashtext(${lock}))`.execute(conn);
+        await sql`select pg_advisory_unlock(${key})`.execute(conn);
       }
     });
   }

@@ -267,3 +267,35 @@ describe.each(DRIVERS)('spend ledger on %s', (driver) => {
     await writer.close();
   });
 });
+
+describe('LedgerStore.exclusively on PostgreSQL', () => {
+  const opened: { tdb: TestDatabase; storage: Storage }[] = [];
+  afterEach(async () => {
+    for (const { tdb, storage } of opened.splice(0)) {
+      await storage.close();
+      await tdb.drop();
+    }
+  });
+  /** A gateway's ledger: `schema` of another one (a replica), or a deployment of its own. */
+  async function ledger(replicaOf?: TestDatabase): Promise<LedgerStore> {
+    const tdb = replicaOf ?? (await createTestDatabase('postgres'));
+    const storage = await tdb.open();
+    opened.push({ tdb: replicaOf ? { ...tdb, drop: async () => {} } : tdb, storage });
+    return new LedgerStore(storage);
+  }
+
+  it('runs one holder at a time among replicas, but never blocks a deployment in another schema', async () => {
+    const a = await ledger();
+    const replica = await ledger(opened[0]!.tdb);
+    const elsewhere = await ledger();
+    const inside = await a.exclusively('job', async () => ({
+      replica: await replica.exclusively('job', async () => 'ran'),
+      elsewhere: await elsewhere.exclusively('job', async () => 'ran'),
+      otherLock: await replica.exclusively('another-job', async () => 'ran'),
+    }));
+    expect(inside).toEqual({ replica: undefined, elsewhere: 'ran', otherLock: 'ran' });
+    // Released once the holder is done, also when it threw.
+    await expect(a.exclusively('job', async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    expect(await replica.exclusively('job', async () => 'ran')).toBe('ran');
+  });
+});
