@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { definePlugin, picoToUsd, PROVIDERS, SPEND_QUEUE, SPEND_TOTALS, type Logger, type RequestContext, type Usage } from '@tollgate/core';
+import { definePlugin, picoToUsd, PROVIDERS, SPEND_QUEUE, SPEND_TOTALS, type Logger, type Outcome, type RequestContext, type Usage } from '@tollgate/core';
 import { STORAGE } from '@tollgate/storage';
 import { anthropicPrices } from './anthropic-prices.js';
 import { BatchSettlement, type BatchFetch } from './batch-settlement.js';
@@ -120,31 +120,50 @@ export const costPlugin = definePlugin<CostConfig>({
           return;
         }
         const s = state(ctx);
-        s.priced = priceRequest(ctx, price);
+        // Only successful JSON bodies come here.
+        s.priced = priceRequest(ctx, price, { status: head.status, aborted: false });
         if (api.config.responseCostHeader && !s.priced.unpriced) head.headers['x-tollgate-response-cost'] = picoToUsd(s.priced.spend);
       },
       onComplete(ctx, outcome) {
         const s = state(ctx);
         // Kept in state: exporters read the price from the request:complete record.
-        const priced = (s.priced ??= priceRequest(ctx, price));
+        const priced = (s.priced ??= priceRequest(ctx, price, outcome));
         record(spendRowFor(ctx, outcome, priced, { messageId: ctx.response?.id, batchId: s.createdBatch }));
       },
     };
   },
 });
 
-type Pricer = (model: string, usage: Usage, at: Date) => Priced;
+/** Prices a message's usage; `usage` undefined: a successful response that carried none. */
+type Pricer = (model: string, usage: Usage | undefined, at: Date) => Priced;
 
-/** Only messages with usage are billed; everything else is recorded at zero. */
-function priceRequest(ctx: RequestContext, price: Pricer): Priced {
-  if (ctx.route.kind !== 'messages' || !ctx.usage) return { spend: 0n, unpriced: false };
+/**
+ * Only messages are billed, from their usage; everything else is recorded at zero, as are
+ * failed, aborted and errored messages without usage. A message that succeeded but whose
+ * response carried no usage (or none that could be read) cost something unknown: it is
+ * recorded as unpriced, never as $0.
+ */
+function priceRequest(ctx: RequestContext, price: Pricer, outcome: Outcome): Priced {
+  if (ctx.route.kind !== 'messages') return FREE;
+  const succeeded = outcome.status >= 200 && outcome.status < 300 && !outcome.aborted && !outcome.error;
+  if (!ctx.usage && !succeeded) return FREE;
   if (!ctx.route.model) return { spend: 0n, unpriced: true };
   return price(ctx.route.model, ctx.usage, new Date(ctx.startTime));
 }
 
+const FREE: Priced = { spend: 0n, unpriced: false };
+
 function createPricer(book: PriceBook, log: Logger): Pricer {
   const warned = new Set<string>();
+  const noUsage = new Set<string>();
   return (model, usage, at) => {
+    if (!usage) {
+      if (!noUsage.has(model)) {
+        noUsage.add(model);
+        log.warn({ model }, 'a successful response carried no usage the gateway could read: recording it as unpriced, with no tokens (its cost is unknown)');
+      }
+      return { spend: 0n, unpriced: true };
+    }
     const row = book.lookup(model, at);
     try {
       if (row) return { spend: priceUsage(usage, row, { batch: usage.serviceTier === 'batch' }).total, unpriced: false };

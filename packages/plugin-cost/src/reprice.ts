@@ -10,7 +10,8 @@ type Pricer = (model: string, usage: Usage, at: Date) => Priced;
 /**
  * `POST /spend/reprice` {model?}: prices the ledger's unpriced rows with the book now in force
  * (after a price was added), at each row's own request time, and adds the spend to the
- * running totals. Rows still without a price stay unpriced.
+ * running totals. Rows still without a price stay unpriced, and so do rows without a model or
+ * without tokens.
  */
 export function registerReprice(api: PluginApi<any>, store: LedgerStore, totals: RunningTotals, price: Pricer): void {
   api.route('POST', '/spend/reprice', async (req) => {
@@ -23,7 +24,8 @@ export function registerReprice(api: PluginApi<any>, store: LedgerStore, totals:
     let repriced = 0;
     let added = 0n;
     for (const r of rows) {
-      if (r.model === null) continue;
+      // No model, or no tokens: a response that carried no usage; its cost cannot be known.
+      if (r.model === null || Number(r.prompt_tokens) + Number(r.completion_tokens) + Number(r.web_search_requests) === 0) continue;
       const priced = price(r.model, usageOf(r), new Date(Number(r.start_time)));
       if (priced.unpriced) continue;
       const [updated] = await store.db.updateTable('tollgate_spend_logs').set({ spend: priced.spend.toString(), unpriced: 0 }).where('request_id', '=', r.request_id).where('unpriced', '=', 1).execute();

@@ -116,6 +116,30 @@ describe.each(DRIVERS)('cost accounting on %s', (driver) => {
     expect(h.logs.filter((l) => l.includes('"model":"claude-unknown-9"') && l.includes('unpriced'))).toHaveLength(1);
   });
 
+  it('a message that succeeded without usage the gateway could read is unpriced, never $0 (JSON without usage, a cut body, a stream), and reprice leaves it so', async () => {
+    const json = await costOf({ id: 'msg_bare', type: 'message', role: 'assistant', model: 'claude-haiku-4-5', content: [], stop_reason: 'end_turn', stop_sequence: null });
+    expect(json.header).toBeNull();
+    const ids = [json.row.request_id];
+    const send = async (reply: Parameters<typeof h.mock.once>[2], body: Record<string, unknown>) => {
+      h.mock.once('POST', '/v1/messages', reply);
+      const before = h.completed.length;
+      const res = await rawRequest(`${h.baseURL}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': key }, body: JSON.stringify(body) });
+      expect(res.status).toBe(200);
+      await until(() => h.completed.length > before);
+      ids.push((await lastRow()).request_id);
+    };
+    await send({ headers: { 'content-type': 'application/json' }, body: '{"id":"msg_cut","usage":{"input_tokens":' }, PARAMS);
+    const start = { type: 'message_start', message: { id: 'msg_s', type: 'message', role: 'assistant', model: 'claude-haiku-4-5', content: [] } };
+    await send({ sse: [{ event: 'message_start', data: start }, { event: 'message_stop', data: { type: 'message_stop' } }] }, { ...PARAMS, stream: true });
+    const rows = async () =>
+      (await sql<Record<string, any>>`select request_id, cast(spend as text) as spend_text, unpriced, prompt_tokens from tollgate_spend_logs where request_id in (${sql.join(ids)}) order by start_time`.execute(storage.db)).rows.map((r) => [r.spend_text, Number(r.unpriced), Number(r.prompt_tokens)]);
+    expect(await rows()).toEqual([['0', 1, 0], ['0', 1, 0], ['0', 1, 0]]);
+    expect(h.logs.filter((l) => l.includes('carried no usage'))).toHaveLength(1);
+    const repriced = await h.admin('POST', '/spend/reprice', { model: 'claude-haiku-4-5' });
+    expect(repriced.body).toMatchObject({ repriced: 0, still_unpriced: 3 });
+    expect(await rows()).toEqual([['0', 1, 0], ['0', 1, 0], ['0', 1, 0]]);
+  });
+
   it('a stream costs exactly what the same usage costs without streaming', async () => {
     h.mock.once('POST', '/v1/messages', { sse: messageStreamEvents({ model: 'claude-haiku-4-5', text: ['a', 'b'], usage: { input_tokens: 1000, output_tokens: 500 } }) });
     const stream = await sdk.messages.create({ ...PARAMS, stream: true });
