@@ -9,6 +9,7 @@ export { coreConfigSchema, type GatewayConfig, type PluginEntry, type AnthropicP
 export { createLogger, REDACT_PATHS } from './logger.js';
 export type { ProviderAdapter, StreamUsageTap, ResponseSummary } from './provider.js';
 export { createAnthropicAdapter, normalizeUsage } from './providers/anthropic.js';
+export { readableUsage } from './usage.js';
 export { forwardableRequestHeaders } from './http-headers.js';
 export { createSseTap, createLineTap, type BodyTap } from './body-tap.js';
 export type { RouteHandler, RouteReply, RouteRequest } from './router.js';

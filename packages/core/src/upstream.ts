@@ -7,6 +7,7 @@ import { relayableResponseHeaders } from './http-headers.js';
 import type { Pipeline } from './pipeline.js';
 import type { ProviderAdapter, StreamUsageTap } from './provider.js';
 import { createLineTap, createSseTap, type BodyTap } from './body-tap.js';
+import { readableUsage } from './usage.js';
 
 /** Largest non-streaming body we keep a copy of to read usage (or rewrite). */
 const MAX_COPY_BYTES = 16 * 1024 * 1024;
@@ -221,7 +222,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   /** Usage, response id and model of a parsed JSON body. */
   private summarize(body: unknown): void {
     const summary = this.adapter.summarizeJson(body);
-    this.ctx.usage = summary.usage;
+    this.ctx.usage = readableUsage(summary.usage);
     this.ctx.response = summary.response;
   }
 
@@ -234,7 +235,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
 
   /** What the stream said so far (all of it, or up to an abort or error). */
   private takeStreamUsage(): void {
-    this.ctx.usage = this.usageTap!.usage();
+    this.ctx.usage = readableUsage(this.usageTap!.usage());
     this.ctx.response = this.usageTap!.response();
   }
 

@@ -1,4 +1,4 @@
-import { normalizeUsage, type Logger, type RequestContext } from '@tollgate/core';
+import { normalizeUsage, readableUsage, type Logger, type RequestContext, type Usage } from '@tollgate/core';
 import type { BatchOwner, LedgerStore } from './ledger-store.js';
 import type { SpendRow } from './spend-row.js';
 import { attributionOf, tokenFields, type Priced } from './spend-record.js';
@@ -14,7 +14,7 @@ export interface BatchFetch {
   settled: Set<string>;
 }
 
-type PriceFn = (model: string, usage: ReturnType<typeof normalizeUsage>, at: Date) => Priced;
+type PriceFn = (model: string, usage: Usage | undefined, at: Date) => Priced;
 
 /**
  * Books Message Batches: a batch created through the gateway is remembered with its creator;
@@ -87,11 +87,12 @@ export class BatchSettlement {
     const requestId = `${fetch.batchId}:${r.custom_id}`;
     if (fetch.settled.has(requestId)) return false;
     fetch.settled.add(requestId);
-    const usage = normalizeUsage(message.usage);
+    const read = readableUsage(normalizeUsage(message.usage));
+    const usage = read && { ...read, serviceTier: 'batch' };
     const model = typeof message.model === 'string' ? message.model : null;
     // The owner row carries the batch's attribution under the ledger's own column names.
     const { batch_id: _batchId, created_at: createdAt, ...owner } = fetch.owner;
-    const priced = model ? this.price(model, { ...usage, serviceTier: 'batch' }, new Date(createdAt)) : { spend: 0n, unpriced: true };
+    const priced = model ? this.price(model, usage, new Date(createdAt)) : { spend: 0n, unpriced: true };
     this.book({
       request_id: requestId,
       upstream_request_id: null,
@@ -100,7 +101,7 @@ export class BatchSettlement {
       model,
       ...owner,
       status: 200,
-      ...tokenFields({ ...usage, serviceTier: 'batch' }),
+      ...tokenFields(usage),
       spend: priced.spend,
       unpriced: priced.unpriced,
       stream: false,

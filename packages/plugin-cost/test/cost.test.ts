@@ -140,6 +140,23 @@ describe.each(DRIVERS)('cost accounting on %s', (driver) => {
     expect(await rows()).toEqual([['0', 1, 0], ['0', 1, 0], ['0', 1, 0]]);
   });
 
+  it('usage whose counts are not whole numbers is unreadable: the row is still booked, unpriced with no tokens, for JSON and streams', async () => {
+    const bad = [{ input_tokens: 1.5, output_tokens: 2 }, { input_tokens: -5, output_tokens: 2 }, { input_tokens: 1e20, output_tokens: 2 }, { input_tokens: '10', output_tokens: 2 }];
+    for (const usage of bad) {
+      for (const stream of [false, true]) {
+        const start = { type: 'message_start', message: { id: 'msg_bad', type: 'message', role: 'assistant', model: 'claude-haiku-4-5', content: [], usage } };
+        h.mock.once('POST', '/v1/messages', stream ? { sse: [{ event: 'message_start', data: start }, { event: 'message_stop', data: { type: 'message_stop' } }] } : { json: message('claude-haiku-4-5', usage) });
+        const before = h.completed.length;
+        const res = await rawRequest(`${h.baseURL}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': key }, body: JSON.stringify({ ...PARAMS, stream }) });
+        expect([res.status, res.headers['x-tollgate-response-cost']]).toEqual([200, undefined]);
+        await until(() => h.completed.length > before);
+        const row = await lastRow();
+        expect([row.spend_text, Number(row.unpriced), Number(row.input_tokens), Number(row.output_tokens), Number(row.stream)]).toEqual(['0', 1, 0, 0, stream ? 1 : 0]);
+      }
+    }
+    expect(h.logs.filter((l) => l.includes('"plugin":"cost"') && l.includes('"level":50'))).toEqual([]);
+  });
+
   it('a stream costs exactly what the same usage costs without streaming', async () => {
     h.mock.once('POST', '/v1/messages', { sse: messageStreamEvents({ model: 'claude-haiku-4-5', text: ['a', 'b'], usage: { input_tokens: 1000, output_tokens: 500 } }) });
     const stream = await sdk.messages.create({ ...PARAMS, stream: true });

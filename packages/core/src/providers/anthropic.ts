@@ -153,7 +153,8 @@ function pointAtGateway(url: string, basePath: string, target: string): string {
   return `${target}${path}${parsed.search}`;
 }
 
-const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+/** A count: absent (or null) is 0; a value that is not a number is NaN, which readableUsage() refuses. */
+const num = (v: unknown): number => (v === undefined || v === null ? 0 : typeof v === 'number' ? v : NaN);
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
 /**
