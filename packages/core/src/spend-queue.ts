@@ -8,6 +8,8 @@ export interface SpendQueueState {
   spooled: number;
   /** Database writes that failed since start. */
   writeFailures: number;
+  /** Rows the database refused since start (kept aside, out of the ledger). */
+  rejected: number;
   /** False while writes fail and rows go to the spool. */
   healthy: boolean;
 }

@@ -1,7 +1,7 @@
 import { normalizeUsage, readableUsage, type Logger, type RequestContext, type Usage } from '@tollgate/core';
 import type { BatchOwner, LedgerStore } from './ledger-store.js';
 import type { SpendRow } from './spend-row.js';
-import { attributionOf, tokenFields, type Priced } from './spend-record.js';
+import { attributionOf, ledgerText, tokenFields, type Priced } from './spend-record.js';
 
 const RESULTS = /^(?:.*)\/v1\/messages\/batches\/([^/?]+)\/results(?:\?.*)?$/;
 const CREATE = /\/v1\/messages\/batches(?:\?.*)?$/;
@@ -84,19 +84,19 @@ export class BatchSettlement {
     }
     const message = r.result?.message;
     if (r.result?.type !== 'succeeded' || typeof r.custom_id !== 'string' || !message?.usage) return false;
-    const requestId = `${fetch.batchId}:${r.custom_id}`;
+    const requestId = ledgerText(`${fetch.batchId}:${r.custom_id}`)!;
     if (fetch.settled.has(requestId)) return false;
     fetch.settled.add(requestId);
     const read = readableUsage(normalizeUsage(message.usage));
     const usage = read && { ...read, serviceTier: 'batch' };
-    const model = typeof message.model === 'string' ? message.model : null;
+    const model = typeof message.model === 'string' ? ledgerText(message.model) : null;
     // The owner row carries the batch's attribution under the ledger's own column names.
     const { batch_id: _batchId, created_at: createdAt, ...owner } = fetch.owner;
     const priced = model ? this.price(model, usage, new Date(createdAt)) : { spend: 0n, unpriced: true };
     this.book({
       request_id: requestId,
       upstream_request_id: null,
-      message_id: typeof message.id === 'string' ? message.id : null,
+      message_id: typeof message.id === 'string' ? ledgerText(message.id) : null,
       call_type: 'batch_result',
       model,
       ...owner,

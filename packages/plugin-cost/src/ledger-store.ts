@@ -228,6 +228,18 @@ export class LedgerStore {
     });
   }
 
+  /**
+   * True for a write error the rows caused (a value the database refuses), false for the
+   * database being unavailable: PostgreSQL's data exceptions and constraint violations (SQLSTATE
+   * classes 22 and 23, e.g. a NUL in text, a number out of range), SQLite's constraint and
+   * type errors.
+   */
+  isRowError(err: unknown): boolean {
+    const code = (err as { code?: unknown } | null)?.code;
+    if (typeof code !== 'string') return false;
+    return this.storage.driver === 'postgres' ? /^2[23][0-9A-Z]{3}$/.test(code) : /^SQLITE_(CONSTRAINT|MISMATCH|TOOBIG|RANGE)/.test(code);
+  }
+
   /** Records that the settlement job is done with a batch (idempotent). */
   async markSettled(batchId: string, outcome: BatchSettlementOutcome, resultsBooked: number): Promise<void> {
     await this.db

@@ -58,6 +58,7 @@ export const costPlugin = definePlugin<CostConfig>({
     const writer = new SpendWriter({
       ...api.config.ledger,
       write: (rows) => store.insert(rows),
+      isRowError: (err) => store.isRowError(err),
       spoolFile: resolve(api.config.ledger.spoolFile ?? join(storage.dataDir, 'spend-spool.jsonl')),
       log: api.log,
     });

@@ -22,12 +22,27 @@ export function attributionOf(ctx: RequestContext): Attribution {
   const p = ctx.principal;
   return {
     api_key: p?.keyHash ?? null,
-    key_alias: p?.keyAlias ?? null,
-    user_id: p?.userId ?? null,
-    team_id: p?.teamId ?? null,
-    end_user: ctx.endUser ?? null,
-    request_tags: ctx.tags,
+    key_alias: ledgerText(p?.keyAlias),
+    user_id: ledgerText(p?.userId),
+    team_id: ledgerText(p?.teamId),
+    end_user: ledgerText(ctx.endUser),
+    request_tags: ctx.tags.some(hasNul) ? ctx.tags.map((t) => ledgerText(t)!) : ctx.tags,
   };
+}
+
+const hasNul = (s: string) => s.includes('\0');
+
+/**
+ * Text as the ledger keeps it, in both engines: PostgreSQL refuses NUL characters in text (one
+ * such row failed its whole batch, and every batch after it went to the spool), so they become
+ * U+FFFD. Applied where rows are made, so the totals and the ledger agree.
+ *
+ * @example
+ * ledgerText('a\0b'); // 'a\uFFFDb'
+ */
+export function ledgerText(s: string | null | undefined): string | null {
+  if (s === null || s === undefined) return null;
+  return hasNul(s) ? s.replaceAll('\0', '\uFFFD') : s;
 }
 
 /**
@@ -37,10 +52,10 @@ export function attributionOf(ctx: RequestContext): Attribution {
 export function spendRowFor(ctx: RequestContext, outcome: Outcome, priced: Priced, ids: { messageId?: string; batchId?: string }): SpendRow {
   return {
     request_id: ctx.id,
-    upstream_request_id: ctx.state.cost?.upstreamRequestId ?? null,
-    message_id: ids.messageId ?? null,
+    upstream_request_id: ledgerText(ctx.state.cost?.upstreamRequestId),
+    message_id: ledgerText(ids.messageId),
     call_type: ctx.route.kind,
-    model: ctx.route.model ?? null,
+    model: ledgerText(ctx.route.model),
     ...attributionOf(ctx),
     status: outcome.status,
     ...tokenFields(ctx.usage),

@@ -1,6 +1,6 @@
 import { appendFile, mkdir, open, rm, stat } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Logger } from '@tollgate/core';
 import { batchRows, ledgerBatch, LedgerQueue, type LedgerBatch } from './ledger-store.js';
 import type { SpendRow } from './spend-row.js';
@@ -17,6 +17,12 @@ export interface SpendWriterOptions {
   batchSize: number;
   /** Longest pause between retries while the database is failing. */
   maxRetryMs: number;
+  /**
+   * True when a write failed because of its rows (a value the database refuses), not because
+   * the database is unavailable. Such a batch is written row by row, and the rows the database
+   * still refuses go to the rejected-rows file instead of blocking the ledger.
+   */
+  isRowError?(err: unknown): boolean;
 }
 
 export interface SpendQueueState {
@@ -26,6 +32,8 @@ export interface SpendQueueState {
   spooled: number;
   /** Database writes that failed since start. */
   writeFailures: number;
+  /** Rows the database refused since start, kept in the rejected-rows file. */
+  rejected: number;
   healthy: boolean;
 }
 
@@ -45,6 +53,7 @@ export class SpendWriter {
   private arrivals: number[] = [];
   private spooled = 0;
   private writeFailures = 0;
+  private rejected = 0;
   private healthy = true;
   private timer: NodeJS.Timeout | undefined;
   /** When the pending timer fires (epoch ms). */
@@ -78,7 +87,7 @@ export class SpendWriter {
   }
 
   state(): SpendQueueState {
-    return { queued: this.queue.length, spooled: this.spooled, writeFailures: this.writeFailures, healthy: this.healthy };
+    return { queued: this.queue.length, spooled: this.spooled, writeFailures: this.writeFailures, rejected: this.rejected, healthy: this.healthy };
   }
 
   /**
@@ -153,13 +162,47 @@ export class SpendWriter {
       await this.o.write(batch);
       return true;
     } catch (err) {
-      this.writeFailures++;
-      this.nextRetryAt = Date.now() + this.retryMs;
-      this.retryMs = Math.min(this.retryMs * 2, this.o.maxRetryMs);
-      if (this.healthy) this.o.log.error({ err, rows: batch.count }, 'spend ledger write failed; spooling rows to disk until the database is back');
-      this.healthy = false;
-      return false;
+      if (this.o.isRowError?.(err)) return this.writeEach(batchRows(batch));
+      return this.failed(err, batch.count);
     }
+  }
+
+  /**
+   * A batch the database refused for what is in it: each row on its own, so one bad row costs
+   * only itself. Rows written before a failure are written again later, harmlessly (idempotent).
+   */
+  private async writeEach(rows: SpendRow[]): Promise<boolean> {
+    for (const row of rows) {
+      try {
+        await this.o.write(ledgerBatch([row]));
+      } catch (err) {
+        if (!this.o.isRowError?.(err)) return this.failed(err, rows.length);
+        await this.reject(row, err);
+      }
+    }
+    return true;
+  }
+
+  private failed(err: unknown, rows: number): false {
+    this.writeFailures++;
+    this.nextRetryAt = Date.now() + this.retryMs;
+    this.retryMs = Math.min(this.retryMs * 2, this.o.maxRetryMs);
+    if (this.healthy) this.o.log.error({ err, rows }, 'spend ledger write failed; spooling rows to disk until the database is back');
+    this.healthy = false;
+    return false;
+  }
+
+  /** Keeps a row the database refuses out of the ledger, in a file beside the spool, for repair. */
+  private async reject(row: SpendRow, err: unknown): Promise<void> {
+    const error = err instanceof Error ? err.message : String(err);
+    await mkdir(dirname(this.rejectFile), { recursive: true });
+    await appendFile(this.rejectFile, `${JSON.stringify({ error, row }, bigintAsString)}\n`);
+    this.rejected++;
+    this.o.log.error({ requestId: row.request_id, error, file: this.rejectFile }, 'the database refused a spend row: it is kept in the rejected-rows file, out of the ledger and its reports');
+  }
+
+  private get rejectFile(): string {
+    return join(dirname(this.o.spoolFile), REJECT_FILE);
   }
 
   /**
@@ -244,6 +287,8 @@ export class SpendWriter {
 }
 
 const SPOOL_READ_BYTES = 1 << 20;
+/** Rows the database refused (JSON lines: `{ error, row }`), next to the spool file. */
+export const REJECT_FILE = 'spend-rejected.jsonl';
 
 function bigintAsString(_key: string, value: unknown): unknown {
   return typeof value === 'bigint' ? value.toString() : value;

@@ -157,6 +157,15 @@ describe.each(DRIVERS)('cost accounting on %s', (driver) => {
     expect(h.logs.filter((l) => l.includes('"plugin":"cost"') && l.includes('"level":50'))).toEqual([]);
   });
 
+  it('an end user, tag or model with a NUL character is booked with U+FFFD in its place, and the ledger carries on', async () => {
+    h.mock.route('POST', '/v1/messages', { json: messageJson({ model: 'claude-haiku-4-5', usage: { input_tokens: 10, output_tokens: 10 } }) });
+    await sdk.messages.create({ ...PARAMS, litellm_metadata: { user: 'nul\0user', tags: ['t\0g', 'plain'] } } as never);
+    expect(await lastRow()).toMatchObject({ end_user: 'nul\uFFFDuser', request_tags: '["t\uFFFDg","plain"]', spend_text: '60000000' });
+    await sdk.messages.create({ ...PARAMS, metadata: { user_id: 'next' } });
+    expect(await lastRow()).toMatchObject({ end_user: 'next' });
+    expect((await h.admin('GET', '/spend/queue')).body).toMatchObject({ writeFailures: 0, rejected: 0, healthy: true });
+  });
+
   it('a stream costs exactly what the same usage costs without streaming', async () => {
     h.mock.once('POST', '/v1/messages', { sse: messageStreamEvents({ model: 'claude-haiku-4-5', text: ['a', 'b'], usage: { input_tokens: 1000, output_tokens: 500 } }) });
     const stream = await sdk.messages.create({ ...PARAMS, stream: true });

@@ -1,12 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@tollgate/core';
 import { sql, type Storage } from '@tollgate/storage';
 import { createTestDatabase, DRIVERS, type TestDatabase } from '@tollgate/storage/testing';
 import { batchRows, ledgerBatch, LedgerStore, ledgerEntry, ledgerMigrations } from '../src/ledger-store.js';
-import { SpendWriter } from '../src/spend-writer.js';
+import { REJECT_FILE, SpendWriter } from '../src/spend-writer.js';
 import { RunningTotals } from '../src/spend-totals.js';
 import type { SpendRow } from '../src/spend-row.js';
 import { until } from '@tollgate/testing';
@@ -81,6 +81,26 @@ describe.each(DRIVERS)('spend ledger on %s', (driver) => {
     await totals.load(store);
     expect(totals.keySpend('k1')).toBe(1750n);
     await writer.close();
+  });
+
+  it('keeps a row the database refuses out of the ledger, in the rejected-rows file, and writes every other row', async () => {
+    const store = await open();
+    const dir = await mkdtemp(join(tmpdir(), 'tg-spool-'));
+    const writer = new SpendWriter({ write: (r) => store.insert(r), isRowError: (e) => store.isRowError(e), spoolFile: join(dir, 'spool.jsonl'), log: silent, flushIntervalMs: 60_000, batchSize: 100, maxRetryMs: 200 });
+    await writer.start();
+    // start_time is NOT NULL in both engines: the database refuses this row, not the batch's others.
+    const bad = row('bad', 5n, { start_time: null as unknown as number });
+    for (const r of [row('g1', 1n), bad, row('g2', 2n)]) writer.enqueue(r);
+    await writer.flush();
+    expect(writer.state()).toMatchObject({ rejected: 1, spooled: 0, healthy: true });
+    expect(await count(storage)).toBe(2);
+    const [kept] = (await readFile(join(dir, REJECT_FILE), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    expect(kept.row).toMatchObject({ request_id: 'bad', spend: '5' });
+    expect(kept.error).toMatch(/null/i);
+    // The ledger carries on.
+    writer.enqueue(row('g3', 3n));
+    await writer.close();
+    expect(await count(storage)).toBe(3);
   });
 
   it('flush() writes queued rows at once, long before the flush interval, and the writer carries on after it', async () => {

@@ -30,6 +30,11 @@ export function registerSpendQueueMetrics(registry: Registry, queue: SpendQueue)
     },
   });
   mirroredCounter(registry, { name: 'tollgate_spend_write_failures_total', help: 'Spend ledger database writes that failed (each retry counts).' }, () => [[{}, queue.state().writeFailures]]);
+  mirroredCounter(
+    registry,
+    { name: 'tollgate_spend_rows_rejected_total', help: 'Spend rows the database refused for their content, kept in the rejected-rows file (spend-rejected.jsonl) instead of the ledger.' },
+    () => [[{}, queue.state().rejected]],
+  );
   new Gauge({
     name: 'tollgate_spend_ledger_healthy',
     help: '1 while spend rows reach the database, 0 while they are spooled to disk.',
