@@ -18,6 +18,7 @@ export async function runRoute(router: Router, req: IncomingMessage, res: Server
       if (router.hasPath(url.pathname)) throw new GatewayError('TG_ERR_METHOD_NOT_ALLOWED', `method ${method} is not allowed on ${url.pathname}`);
       throw new GatewayError('TG_ERR_NOT_FOUND', `no route for ${method} ${url.pathname}`);
     }
+    for (const [k, v] of url.searchParams) if (hasNul(k) || hasNul(v)) throw noNul('query parameters');
     let parsed: Promise<unknown> | undefined;
     const request: RouteRequest = {
       method,
@@ -28,11 +29,18 @@ export async function runRoute(router: Router, req: IncomingMessage, res: Server
       json: () =>
         (parsed ??= readRouteBody(req).then((body) => {
           if (body.length === 0) return undefined;
+          let nul = false;
+          let value: unknown;
           try {
-            return JSON.parse(body.toString('utf8'));
+            value = JSON.parse(body.toString('utf8'), (k, v: unknown) => {
+              nul ||= hasNul(k) || (typeof v === 'string' && hasNul(v));
+              return v;
+            });
           } catch {
             throw new GatewayError('TG_ERR_INVALID_JSON', 'request body is not valid JSON');
           }
+          if (nul) throw noNul('strings in the request body');
+          return value;
         })),
     };
     const reply = await handler(request);
@@ -49,3 +57,10 @@ async function readRouteBody(req: IncomingMessage): Promise<Buffer> {
   const coding = req.headers['content-encoding'];
   return coding === undefined ? body : decodeBody(body, coding, ROUTE_BODY_LIMIT);
 }
+
+/**
+ * The admin APIs refuse NUL characters: no key alias, user or filter needs one, and PostgreSQL
+ * cannot store or compare text holding one (it failed as a 500).
+ */
+const hasNul = (s: string) => s.includes('\0');
+const noNul = (what: string) => new GatewayError('TG_ERR_BAD_REQUEST', `${what} must not contain NUL characters`);

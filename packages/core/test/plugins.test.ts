@@ -218,6 +218,31 @@ describe('plugin routes', () => {
       await t.close();
     }
   });
+
+  it('refuse NUL characters in query parameters and body strings with a 400 (PostgreSQL cannot hold them)', async () => {
+    const echo = definePlugin({
+      name: 'echo',
+      priority: 500,
+      setup(api) {
+        api.route('POST', '/echo', async (req) => ({ body: { got: await req.json(), q: req.query.get('q') } }));
+      },
+    });
+    const t = await startGateway({ upstream, plugins: [echo] });
+    try {
+      const send = (query: string, body: string) => rawRequest(`${t.url}/echo${query}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      const error = async (r: ReturnType<typeof send>) => {
+        const res = await r;
+        return [res.status, JSON.parse(res.body.toString()).error];
+      };
+      expect(await error(send('?q=a%00b', '{}'))).toEqual([400, { type: 'invalid_request_error', message: 'query parameters must not contain NUL characters' }]);
+      expect(await error(send('', '{"alias":"a\\u0000b"}'))).toEqual([400, { type: 'invalid_request_error', message: 'strings in the request body must not contain NUL characters' }]);
+      expect(await error(send('', '{"nested":[{"a\\u0000":1}]}'))).toEqual([400, { type: 'invalid_request_error', message: 'strings in the request body must not contain NUL characters' }]);
+      const fine = await send('?q=ok', '{"alias":"ab"}');
+      expect([fine.status, JSON.parse(fine.body.toString())]).toEqual([200, { got: { alias: 'ab' }, q: 'ok' }]);
+    } finally {
+      await t.close();
+    }
+  });
 });
 
 describe('request:complete', () => {
