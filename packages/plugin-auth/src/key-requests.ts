@@ -1,7 +1,8 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import { GatewayError } from '@tollgate/core';
 
-const nullableInt = { type: ['integer', 'null'], minimum: 0 };
+/** Limits: whole numbers up to what the key table's integer columns hold (PostgreSQL's 2^31 − 1). */
+const nullableInt = { type: ['integer', 'null'], minimum: 0, maximum: 2_147_483_647 };
 const durationPattern = '^\\s*[1-9][0-9]*\\s*(s|m|h|d|w|mo)$';
 
 /** Fields a key can be created or updated with (LiteLLM's names and shapes). */

@@ -135,7 +135,7 @@ export class KeyService {
     if (f.tpm_limit !== undefined) next.tpmLimit = f.tpm_limit;
     if (f.max_parallel_requests !== undefined) next.maxParallelRequests = f.max_parallel_requests;
     if (f.blocked !== undefined) next.blocked = f.blocked;
-    if (f.duration !== undefined) next.expires = f.duration === null ? null : addDuration(t, parseDuration(f.duration)!);
+    if (f.duration !== undefined) next.expires = f.duration === null ? null : after(t, f.duration, 'duration');
     if (f.max_budget !== undefined) {
       if (f.max_budget !== null && !this.spend) {
         throw new GatewayError('TG_ERR_BAD_REQUEST', 'max_budget needs a cost plugin (@tollgate/plugin-cost) to count spend, and none is loaded');
@@ -144,7 +144,7 @@ export class KeyService {
     }
     if (f.budget_duration !== undefined) {
       next.budgetDuration = f.budget_duration;
-      next.budgetResetAt = f.budget_duration === null ? null : addDuration(t, parseDuration(f.budget_duration)!);
+      next.budgetResetAt = f.budget_duration === null ? null : after(t, f.budget_duration, 'budget_duration');
       next.budgetSpendOffset = this.spend ? this.spend.keySpend(next.token) : 0n;
     }
     return next;
@@ -187,4 +187,14 @@ function positiveInt(text: string | null, fallback: number, name: string): numbe
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1) throw new GatewayError('TG_ERR_BAD_REQUEST', `${name} must be a positive integer`);
   return n;
+}
+
+/** The latest time a JavaScript Date (and an ISO timestamp) can hold. */
+const MAX_TIME_MS = 8.64e15;
+
+/** `t` plus a validated duration; one that ends past what a date can hold is a 400, not a 500. */
+function after(t: number, duration: string, field: string): number {
+  const at = addDuration(t, parseDuration(duration)!);
+  if (!(at <= MAX_TIME_MS)) throw new GatewayError('TG_ERR_BAD_REQUEST', `${field} ${duration} is too long: it would end past the last date a timestamp can hold`);
+  return at;
 }

@@ -223,6 +223,13 @@ describe('the admin API', () => {
     expect(typo.body.error.message).toContain('unknown field "tpm_limt"');
     expect((await admin(h, 'POST', '/key/generate', { budget_duration: 'soon' })).body.error.message).toBe('budget_duration must be a duration such as 30s, 1h, 1d, 30d or 1mo');
     expect((await admin(h, 'POST', '/key/generate', { rpm_limit: -1 })).status).toBe(400);
+    // What PostgreSQL's integer columns hold, and what a date can hold: 400s, not 500s.
+    const tooBig = await admin(h, 'POST', '/key/generate', { tpm_limit: 2 ** 31 });
+    expect([tooBig.status, tooBig.body.error.message]).toEqual([400, 'tpm_limit must be <= 2147483647']);
+    for (const field of ['duration', 'budget_duration']) {
+      const far = await admin(h, 'POST', '/key/generate', { [field]: '99999999999d' });
+      expect([far.status, far.body.error.message]).toEqual([400, `${field} 99999999999d is too long: it would end past the last date a timestamp can hold`]);
+    }
   });
 
   it('refuses a budget when no cost plugin counts spend', async () => {
