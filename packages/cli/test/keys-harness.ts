@@ -1,22 +1,14 @@
 import { createHash } from 'node:crypto';
-import { EventEmitter } from 'node:events';
 import { mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createGateway, type Gateway } from '@tollgate/core';
 import { createMockUpstream, rawRequest, type MockUpstream } from '@tollgate/testing';
 import { expect } from 'vitest';
 import { BUNDLED_MODULES } from '../src/cli-config.js';
-import type { CliIo, SignalSource } from '../src/io.js';
 import type { KeyView } from '../src/key-format.js';
-import { runCli } from '../src/run.js';
+import { runCliCaptured, type CliRun } from './cli-run.js';
 
 export const MASTER_KEY = 'sk-master-test';
-
-export interface KeysRun {
-  code: number;
-  out: string[];
-  err: string[];
-}
 
 export interface KeysHarness {
   mock: MockUpstream;
@@ -26,7 +18,7 @@ export interface KeysHarness {
   /** Every line any CLI run printed, to check for the master key. */
   printed: string[];
   /** `tollgate keys …` in-process; env TOLLGATE_URL and TOLLGATE_MASTER_KEY point at the gateway unless `env` is given. */
-  keys(args: string[], env?: Record<string, string>): Promise<KeysRun>;
+  keys(args: string[], env?: Record<string, string>): Promise<CliRun>;
   /** Creates a key through the CLI (`--json`) and returns the API's answer. */
   create(...args: string[]): Promise<KeyView & { key: string }>;
   /** The admin API asked directly, to compare the CLI's output against. */
@@ -72,21 +64,10 @@ export async function startKeysHarness(dir: string): Promise<KeysHarness> {
   const url = gw.url;
   const printed: string[] = [];
 
-  const keys = async (args: string[], env: Record<string, string> = { TOLLGATE_URL: url, TOLLGATE_MASTER_KEY: MASTER_KEY }): Promise<KeysRun> => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const io: CliIo = {
-      env,
-      out: (l) => void out.push(l),
-      err: (l) => void err.push(l),
-      signals: new EventEmitter() as SignalSource,
-      exitNow: (code) => {
-        throw new Error(`unexpected exitNow(${code})`);
-      },
-    };
-    const code = await runCli(['keys', ...args], io);
-    printed.push(...out, ...err);
-    return { code, out, err };
+  const keys = async (args: string[], env: Record<string, string> = { TOLLGATE_URL: url, TOLLGATE_MASTER_KEY: MASTER_KEY }): Promise<CliRun> => {
+    const run = await runCliCaptured(['keys', ...args], env);
+    printed.push(...run.out, ...run.err);
+    return run;
   };
 
   return {

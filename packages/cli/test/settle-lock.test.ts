@@ -1,12 +1,10 @@
-import { EventEmitter } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway, type Gateway } from '@tollgate/core';
 import { sql, type Storage } from '@tollgate/storage';
 import { createTestDatabase, type TestDatabase } from '@tollgate/storage/testing';
 import { createMockUpstream, type MockUpstream } from '@tollgate/testing';
 import { BUNDLED_MODULES } from '../src/cli-config.js';
-import type { CliIo, SignalSource } from '../src/io.js';
-import { runCli } from '../src/run.js';
+import { runCliCaptured } from './cli-run.js';
 
 const MASTER_KEY = 'sk-master-settle-lock';
 let tdb: TestDatabase;
@@ -42,17 +40,8 @@ afterAll(async () => {
 });
 
 async function settleBatches(): Promise<{ code: number; out: string[] }> {
-  const out: string[] = [];
-  const io: CliIo = {
-    env: { TOLLGATE_URL: gw.url, TOLLGATE_MASTER_KEY: MASTER_KEY },
-    out: (l) => void out.push(l),
-    err: (l) => void out.push(l),
-    signals: new EventEmitter() as SignalSource,
-    exitNow: (code) => {
-      throw new Error(`unexpected exitNow(${code})`);
-    },
-  };
-  return { code: await runCli(['spend', 'settle-batches'], io), out };
+  const { code, out, err } = await runCliCaptured(['spend', 'settle-batches'], { TOLLGATE_URL: gw.url, TOLLGATE_MASTER_KEY: MASTER_KEY });
+  return { code, out: [...out, ...err] };
 }
 
 describe('tollgate spend settle-batches on replicas sharing PostgreSQL', () => {

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { EventEmitter } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,8 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway, type Gateway } from '@tollgate/core';
 import { createMockUpstream, messageJson, rawRequest, type MockUpstream } from '@tollgate/testing';
 import { BUNDLED_MODULES } from '../src/cli-config.js';
-import type { CliIo, SignalSource } from '../src/io.js';
-import { runCli } from '../src/run.js';
+import { runCliCaptured } from './cli-run.js';
 
 const MASTER_KEY = 'sk-master-spend-cli';
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -23,20 +21,9 @@ let logs: { startTime: string; message_id: string }[];
 const printed: string[] = [];
 
 async function tollgate(args: string[], env: Record<string, string> = { TOLLGATE_URL: url, TOLLGATE_MASTER_KEY: MASTER_KEY }) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = {
-    env,
-    out: (l) => void out.push(l),
-    err: (l) => void err.push(l),
-    signals: new EventEmitter() as SignalSource,
-    exitNow: (code) => {
-      throw new Error(`unexpected exitNow(${code})`);
-    },
-  };
-  const code = await runCli(args, io);
-  printed.push(...out, ...err);
-  return { code, out, err };
+  const run = await runCliCaptured(args, env);
+  printed.push(...run.out, ...run.err);
+  return run;
 }
 
 async function admin(path: string, body?: unknown): Promise<any> {
