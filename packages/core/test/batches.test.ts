@@ -42,6 +42,21 @@ function expectUpstreamCall(req: RecordedRequest, method: string, path: string):
 }
 
 describe('Message Batches through the gateway', () => {
+  it('takes litellm_metadata at the top level of a create (stripped), and refuses it inside a request, where Anthropic would error that request', async () => {
+    const created = await client.messages.batches.create({ requests: REQUESTS, litellm_metadata: { tags: ['nightly'], user: 'etl' } } as never);
+    expect(mock.requests[0]!.json()).toEqual({ requests: REQUESTS });
+    const [record] = await tg.waitForRecords(1);
+    expect([created.id, record.tags, record.endUser]).toEqual([expect.stringMatching(/^msgbatch_/), ['nightly'], 'etl']);
+
+    const inside = [REQUESTS[0], { custom_id: 'tagged', params: { ...PARAMS, litellm_metadata: { tags: ['x'] } } }];
+    const err = await client.messages.batches.create({ requests: inside } as never).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Anthropic.BadRequestError);
+    expect((err as InstanceType<typeof Anthropic.BadRequestError>).error).toMatchObject({
+      error: { type: 'invalid_request_error', message: 'requests.1.params.litellm_metadata: give litellm_metadata once, at the top level of the batch create; it applies to the whole batch' },
+    });
+    expect(mock.requests).toHaveLength(1);
+  });
+
   it('create, retrieve and list return results_url rewritten to the gateway', async () => {
     const created = await client.messages.batches.create({ requests: REQUESTS });
     const second = await client.messages.batches.create({ requests: REQUESTS.slice(0, 1) });

@@ -115,7 +115,14 @@ function readAttribution(ctx: RequestContext, body: Json): void {
     ctx.route.models = [body.model];
   } else if (Array.isArray(body.requests)) {
     const models = new Set<string>();
-    for (const r of body.requests as { params?: { model?: unknown } }[]) if (typeof r?.params?.model === 'string') models.add(r.params.model);
+    (body.requests as { params?: { model?: unknown; litellm_metadata?: unknown } }[]).forEach((r, i) => {
+      if (typeof r?.params?.model === 'string') models.add(r.params.model);
+      // Anthropic refuses the field there (the request would come back errored), and the
+      // gateway books a batch to its create call's attribution.
+      if (r?.params && 'litellm_metadata' in r.params) {
+        throw new GatewayError('TG_ERR_BAD_REQUEST', `requests.${i}.params.litellm_metadata: give litellm_metadata once, at the top level of the batch create; it applies to the whole batch`);
+      }
+    });
     ctx.route.models = [...models];
     if (models.size === 1) ctx.route.model = ctx.route.models[0];
   }
