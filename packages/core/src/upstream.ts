@@ -43,6 +43,8 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   private mode: Mode = 'relay';
   private tap?: BodyTap;
   private usageTap?: StreamUsageTap;
+  /** An event the usage tap reads could not be read: the stream's usage is unknown. */
+  private usageLost = false;
   private copy?: Buffer[];
   private copyBytes = 0;
   private encoding?: string;
@@ -170,6 +172,9 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     try {
       this.usageTap!.onEvent(ev);
     } catch (err) {
+      // The tap reads only the events that carry usage: with one of them lost, the usage it
+      // would report is part of the truth (say, output without input), so none is reported.
+      this.usageLost = true;
       this.ctx.log.warn({ err, event: ev.event }, 'unreadable SSE event');
     }
     if (this.pipeline.hasChunkHooks) this.pipeline.onChunk(this.ctx, ev);
@@ -235,7 +240,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
 
   /** What the stream said so far (all of it, or up to an abort or error). */
   private takeStreamUsage(): void {
-    this.ctx.usage = readableUsage(this.usageTap!.usage());
+    this.ctx.usage = this.usageLost ? undefined : readableUsage(this.usageTap!.usage());
     this.ctx.response = this.usageTap!.response();
   }
 

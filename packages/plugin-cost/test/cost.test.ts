@@ -116,7 +116,7 @@ describe.each(DRIVERS)('cost accounting on %s', (driver) => {
     expect(h.logs.filter((l) => l.includes('"model":"claude-unknown-9"') && l.includes('unpriced'))).toHaveLength(1);
   });
 
-  it('a message that succeeded without usage the gateway could read is unpriced, never $0 (JSON without usage, a cut body, a stream), and reprice leaves it so', async () => {
+  it('a message that succeeded without usage the gateway could read is unpriced, never $0 (JSON without usage, a cut body, a stream, an unreadable message_start), and reprice leaves it so', async () => {
     const json = await costOf({ id: 'msg_bare', type: 'message', role: 'assistant', model: 'claude-haiku-4-5', content: [], stop_reason: 'end_turn', stop_sequence: null });
     expect(json.header).toBeNull();
     const ids = [json.row.request_id];
@@ -131,13 +131,17 @@ describe.each(DRIVERS)('cost accounting on %s', (driver) => {
     await send({ headers: { 'content-type': 'application/json' }, body: '{"id":"msg_cut","usage":{"input_tokens":' }, PARAMS);
     const start = { type: 'message_start', message: { id: 'msg_s', type: 'message', role: 'assistant', model: 'claude-haiku-4-5', content: [] } };
     await send({ sse: [{ event: 'message_start', data: start }, { event: 'message_stop', data: { type: 'message_stop' } }] }, { ...PARAMS, stream: true });
+    // A message_start that cannot be read: the output count that follows is not the whole usage.
+    const delta = { type: 'message_delta', delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 50 } };
+    await send({ headers: { 'content-type': 'text/event-stream' }, chunks: ['event: message_start\ndata: {not json}\n\n', `event: message_delta\ndata: ${JSON.stringify(delta)}\n\n`] }, { ...PARAMS, stream: true });
     const rows = async () =>
       (await sql<Record<string, any>>`select request_id, cast(spend as text) as spend_text, unpriced, prompt_tokens from tollgate_spend_logs where request_id in (${sql.join(ids)}) order by start_time`.execute(storage.db)).rows.map((r) => [r.spend_text, Number(r.unpriced), Number(r.prompt_tokens)]);
-    expect(await rows()).toEqual([['0', 1, 0], ['0', 1, 0], ['0', 1, 0]]);
+    const unknown = [['0', 1, 0], ['0', 1, 0], ['0', 1, 0], ['0', 1, 0]];
+    expect(await rows()).toEqual(unknown);
     expect(h.logs.filter((l) => l.includes('carried no usage'))).toHaveLength(1);
     const repriced = await h.admin('POST', '/spend/reprice', { model: 'claude-haiku-4-5' });
-    expect(repriced.body).toMatchObject({ repriced: 0, still_unpriced: 3 });
-    expect(await rows()).toEqual([['0', 1, 0], ['0', 1, 0], ['0', 1, 0]]);
+    expect(repriced.body).toMatchObject({ repriced: 0, still_unpriced: 4 });
+    expect(await rows()).toEqual(unknown);
   });
 
   it('usage whose counts are not whole numbers is unreadable: the row is still booked, unpriced with no tokens, for JSON and streams', async () => {
