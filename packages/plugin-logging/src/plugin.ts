@@ -40,6 +40,8 @@ export const loggingPlugin = definePlugin<LoggingConfig>({
 });
 
 function createQueues(config: LoggingConfig, log: Logger, baseDir: string): ExportQueue[] {
+  config.otlp.forEach((c, i) => refuseCredentials(c.endpoint, `otlp[${i}].endpoint`));
+  config.webhook.forEach((c, i) => refuseCredentials(c.url, `webhook[${i}].url`));
   const entries: { config: DeliveryConfig; type: string; sink: Sink }[] = [
     ...config.otlp.map((c) => ({ config: c, type: 'otlp', sink: createOtlpSink(c, log) })),
     ...config.file.map((c) => ({ config: c, type: 'file', sink: createFileSink(c, baseDir) })),
@@ -55,6 +57,22 @@ function createQueues(config: LoggingConfig, log: Logger, baseDir: string): Expo
     names.add(name);
     return new ExportQueue({ ...c, name, sink, log });
   });
+}
+
+/**
+ * A sink URL with user:password in it never delivers (fetch refuses such URLs) and would carry
+ * the password into every delivery error logged: refused at boot, without echoing it.
+ */
+function refuseCredentials(url: string, field: string): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new GatewayError('TG_ERR_CONFIG', `logging: ${field} is not a URL`);
+  }
+  if (parsed.username || parsed.password) {
+    throw new GatewayError('TG_ERR_CONFIG', `logging: ${field} has credentials in it; send them in the sink's headers (e.g. authorization) instead`);
+  }
 }
 
 /**

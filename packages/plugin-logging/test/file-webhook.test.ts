@@ -112,4 +112,17 @@ describe('logging config', () => {
     await expect(twice).rejects.toBeInstanceOf(GatewayError);
     await expect(twice).rejects.toThrow(/two sinks are named "same"/);
   });
+
+  it('refuses a sink URL with credentials in it, without repeating them', async () => {
+    const cases = [
+      [{ otlp: [{ endpoint: 'http://user:s3cret-pw@127.0.0.1:1/' }] }, 'logging: otlp[0].endpoint has credentials in it'],
+      [{ webhook: [{ url: 'http://127.0.0.1:1/a' }, { url: 'https://s3cret-pw@127.0.0.1:1/b' }] }, 'logging: webhook[1].url has credentials in it'],
+    ] as const;
+    for (const [logging, message] of cases) {
+      const err = (await startHarness({ logging }).catch((e: unknown) => e)) as GatewayError;
+      expect(err).toBeInstanceOf(GatewayError);
+      expect(err.message).toContain(message);
+      expect(err.message).not.toContain('s3cret');
+    }
+  });
 });
