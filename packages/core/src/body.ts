@@ -7,12 +7,25 @@ const EMPTY = Buffer.alloc(0);
 
 /**
  * Reads a request body up to `limit` bytes; more is a 413 (checked against content-length
- * before anything is read).
+ * before anything is read). A body with a `content-encoding` comes back decoded (see
+ * decodeBody), and the header is removed from `req`, so every reader and the upstream see
+ * the body as it now is. Plain bodies pay one header lookup.
  *
  * @example
  * const body = await readBody(req, 32 * 1024 * 1024);
  */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const coding = req.headers['content-encoding'];
+  const raw = readRawBody(req, limit);
+  if (coding === undefined) return raw;
+  return raw.then(async (body) => {
+    const decoded = await decodeBody(body, coding, limit);
+    delete req.headers['content-encoding'];
+    return decoded;
+  });
+}
+
+function readRawBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = req.headers['content-length'];
   if (declared === undefined && req.headers['transfer-encoding'] === undefined) return Promise.resolve(EMPTY);
   if (declared !== undefined && Number(declared) > limit) return Promise.reject(tooLarge(limit));

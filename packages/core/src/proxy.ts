@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EventEmitter } from 'eventemitter3';
 import type { Logger } from 'pino';
 import type { Pool } from 'undici';
-import { decodeBody, readBody } from './body.js';
+import { readBody } from './body.js';
 import type { GatewayConfig } from './config-schema.js';
 import { ClientRequest, Context } from './context.js';
 import { errorBody, GatewayError, toGatewayError } from './errors.js';
@@ -47,13 +47,8 @@ export async function proxyRequest(deps: ProxyDeps, adapter: ProviderAdapter, re
   try {
     if (deps.isClosing()) throw new GatewayError('TG_ERR_SHUTTING_DOWN', 'the gateway is shutting down', { headers: { connection: 'close' } });
     assertSafePath(restPath);
+    // Decoded when compressed: plugins read, and the upstream gets, the body as it now is.
     request.body = await readBody(req, deps.config.server.bodyLimit);
-    const coding = req.headers['content-encoding'];
-    if (coding !== undefined) {
-      // Plugins read, and the upstream gets, the decoded body.
-      request.body = await decodeBody(request.body, coding, deps.config.server.bodyLimit);
-      delete req.headers['content-encoding'];
-    }
     let reply = deps.pipeline.onRequest(ctx);
     if (reply instanceof Promise) reply = await reply;
     if (reply) {

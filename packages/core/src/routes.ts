@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { decodeBody, readBody } from './body.js';
+import { readBody } from './body.js';
 import { GatewayError, toGatewayError } from './errors.js';
 import { sendError, sendReply } from './proxy.js';
 import type { Router, RouteRequest } from './router.js';
@@ -27,7 +27,7 @@ export async function runRoute(router: Router, req: IncomingMessage, res: Server
       headers: req.headers,
       raw: { req, res },
       json: () =>
-        (parsed ??= readRouteBody(req).then((body) => {
+        (parsed ??= readBody(req, ROUTE_BODY_LIMIT).then((body) => {
           if (body.length === 0) return undefined;
           let nul = false;
           let value: unknown;
@@ -50,12 +50,6 @@ export async function runRoute(router: Router, req: IncomingMessage, res: Server
     if (e.code === 'TG_ERR_INTERNAL') log.error({ err, path: url.pathname }, 'route handler failed');
     sendError(res, e);
   }
-}
-
-async function readRouteBody(req: IncomingMessage): Promise<Buffer> {
-  const body = await readBody(req, ROUTE_BODY_LIMIT);
-  const coding = req.headers['content-encoding'];
-  return coding === undefined ? body : decodeBody(body, coding, ROUTE_BODY_LIMIT);
 }
 
 /**

@@ -122,13 +122,13 @@ export const costPlugin = definePlugin<CostConfig>({
         }
         const s = state(ctx);
         // Only successful JSON bodies come here.
-        s.priced = priceRequest(ctx, price, { status: head.status, aborted: false });
+        s.priced = priceRequest(ctx, price, true);
         if (api.config.responseCostHeader && !s.priced.unpriced) head.headers['x-tollgate-response-cost'] = picoToUsd(s.priced.spend);
       },
       onComplete(ctx, outcome) {
         const s = state(ctx);
         // Kept in state: exporters read the price from the request:complete record.
-        const priced = (s.priced ??= priceRequest(ctx, price, outcome));
+        const priced = (s.priced ??= priceRequest(ctx, price, succeeded(outcome)));
         record(spendRowFor(ctx, outcome, priced, { messageId: ctx.response?.id, batchId: s.createdBatch }));
       },
     };
@@ -144,15 +144,17 @@ type Pricer = (model: string, usage: Usage | undefined, at: Date) => Priced;
  * response carried no usage (or none that could be read) cost something unknown: it is
  * recorded as unpriced, never as $0.
  */
-function priceRequest(ctx: RequestContext, price: Pricer, outcome: Outcome): Priced {
+function priceRequest(ctx: RequestContext, price: Pricer, succeeded: boolean): Priced {
   if (ctx.route.kind !== 'messages') return FREE;
-  const succeeded = outcome.status >= 200 && outcome.status < 300 && !outcome.aborted && !outcome.error;
   if (!ctx.usage && !succeeded) return FREE;
   if (!ctx.route.model) return { spend: 0n, unpriced: true };
   return price(ctx.route.model, ctx.usage, new Date(ctx.startTime));
 }
 
 const FREE: Priced = { spend: 0n, unpriced: false };
+
+/** A 2xx that went to the end: not aborted, no error mid-stream. */
+const succeeded = (o: Outcome) => o.status >= 200 && o.status < 300 && !o.aborted && !o.error;
 
 function createPricer(book: PriceBook, log: Logger): Pricer {
   const warned = new Set<string>();
