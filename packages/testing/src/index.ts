@@ -44,3 +44,4 @@ export {
 export { paginate, type Page } from './pagination.js';
 export { rawRequest, type RawRequestOptions, type RawResponse } from './raw-client.js';
 export { until } from './until.js';
+export { createTcpRelay, type RelayMode, type TcpRelay } from './tcp-relay.js';
