@@ -91,6 +91,15 @@ export async function createTcpRelay(target: { host?: string; port: number }): P
   });
   const { port } = server.address() as AddressInfo;
 
+  const reset = () => {
+    for (const { client, upstream } of [...pairs]) {
+      client.resetAndDestroy();
+      upstream.resetAndDestroy();
+    }
+    pairs.clear();
+    held = [];
+  };
+
   return {
     host: '127.0.0.1',
     port,
@@ -109,16 +118,9 @@ export async function createTcpRelay(target: { host?: string; port: number }): P
         for (const pass of release) pass();
       }
     },
-    reset() {
-      for (const { client, upstream } of [...pairs]) {
-        client.resetAndDestroy();
-        upstream.resetAndDestroy();
-      }
-      pairs.clear();
-      held = [];
-    },
+    reset,
     close() {
-      this.reset();
+      reset();
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };
