@@ -37,8 +37,9 @@ const enum S {
 }
 
 /**
- * Checks that `body` is one JSON object (structure only: brackets, strings, commas and colons;
- * the upstream checks the rest) no deeper than `maxDepth`, and finds where the wanted top-level
+ * Checks that `body` is one JSON object (its top level fully: keys, colons, commas; inside
+ * member values only brackets and strings, the upstream checks the rest) no deeper than
+ * `maxDepth`, and finds where the wanted top-level
  * members are, without building any value. Iterative, so no depth overflows the stack, and a
  * large body is scanned in slices with a turn of the event loop between them, so it never
  * blocks other requests for long. Returns synchronously when the body fits in one slice.
@@ -89,6 +90,8 @@ class Scanner {
   private depth = 0;
   private readonly stack: Uint8Array;
   private readonly found = new Map<string, JsonMember>();
+  /** Open brackets inside the member value being skipped (0: not inside one). */
+  private nested = 0;
   /** The top-level member being read. */
   private key: string | undefined;
   private keyStart = -1;
@@ -107,6 +110,10 @@ class Scanner {
     const b = this.b;
     let i = this.i;
     while (i < end) {
+      if (this.nested > 0) {
+        i = this.skipNested(i, end);
+        continue;
+      }
       const c = b[i]!;
       if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) {
         i++;
@@ -120,7 +127,15 @@ class Scanner {
           }
         // falls through
         case S.Value:
-          if (this.depth === 1) this.valueStart = i;
+          if (this.depth === 1) {
+            this.valueStart = i;
+            // A member's value: only its end and its depth matter (the upstream checks the rest).
+            if (c === 0x7b || c === 0x5b) {
+              this.nested = 1;
+              i = this.skipNested(i + 1, end);
+              break;
+            }
+          }
           if (c === 0x7b) i = this.open(i, OBJECT);
           else if (this.depth === 0) throw invalid('request body must be a JSON object');
           else if (c === 0x5b) i = this.open(i, ARRAY);
@@ -161,6 +176,33 @@ class Scanner {
       }
     }
     this.i = i;
+  }
+
+  /**
+   * Inside a member's object or array value: counts brackets and skips strings, up to `end` or
+   * the value's close, whichever comes first. Most bytes are string content, skipped natively.
+   */
+  private skipNested(from: number, end: number): number {
+    const b = this.b;
+    const max = this.options.maxDepth - 1;
+    let depth = this.nested;
+    let i = from;
+    while (i < end) {
+      const k = CLASS[b[i++]!]!;
+      if (k === 0) continue;
+      if (k === QUOTE) {
+        i = this.skipString(i - 1);
+      } else if (k === OPEN) {
+        if (++depth > max) throw invalid(`request body is nested deeper than ${this.options.maxDepth} levels`);
+      } else {
+        if (--depth === 0) {
+          this.nested = 0;
+          return this.valueDone(i);
+        }
+      }
+    }
+    this.nested = depth;
+    return i;
   }
 
   finish(): Map<string, JsonMember> {
@@ -215,6 +257,13 @@ class Scanner {
   /** `i` is at an opening quote; returns the offset past the closing one. */
   private skipString(i: number): number {
     const b = this.b;
+    // Short strings (keys, enum values) end sooner than a native search pays off.
+    const stop = Math.min(i + 24, b.length);
+    for (let j = i + 1; j < stop; j++) {
+      const c = b[j]!;
+      if (c === 0x22) return j + 1;
+      if (c === 0x5c) break;
+    }
     let from = i + 1;
     for (;;) {
       const q = b.indexOf(0x22, from);
@@ -235,6 +284,15 @@ class Scanner {
     return j;
   }
 }
+
+const QUOTE = 1;
+const OPEN = 2;
+const CLOSE = 3;
+/** What a byte means inside a member value: most bytes mean nothing (0). */
+const CLASS = new Uint8Array(256);
+CLASS[0x22] = QUOTE;
+CLASS[0x7b] = CLASS[0x5b] = OPEN;
+CLASS[0x7d] = CLASS[0x5d] = CLOSE;
 
 /** 0-9 a-z A-Z + - . */
 function isScalarByte(c: number): boolean {
