@@ -59,6 +59,24 @@ export function hasBody(req: IncomingMessage): boolean {
   return declared === undefined ? req.headers['transfer-encoding'] !== undefined : declared !== '0';
 }
 
+/** Unread body bytes Node may read and discard after an early answer (Go's net/http: 256 KiB too). */
+const DISCARD_LIMIT = 256 * 1024;
+
+/**
+ * True when a request answered now would leave more of its body unread than is worth reading
+ * to discard: the answer should close the connection instead (Node then destroys the socket
+ * once the response is out, without reading the rest). Small bodies are discarded, keeping
+ * the connection alive.
+ *
+ * @example
+ * if (closesUnread(req)) res.setHeader('connection', 'close');
+ */
+export function closesUnread(req: IncomingMessage): boolean {
+  if (req.complete) return false;
+  const declared = req.headers['content-length'];
+  return declared === undefined ? req.headers['transfer-encoding'] !== undefined : Number(declared) > DISCARD_LIMIT;
+}
+
 function readRawBody(req: IncomingMessage, limit: number, budget: ByteBudget | undefined): Promise<Buffer> {
   const declared = req.headers['content-length'];
   if (declared === undefined && req.headers['transfer-encoding'] === undefined) return Promise.resolve(EMPTY);

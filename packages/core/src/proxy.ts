@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EventEmitter } from 'eventemitter3';
 import type { Logger } from 'pino';
 import type { Pool } from 'undici';
-import { ByteBudget, hasBody, readBody, streamBody } from './body.js';
+import { ByteBudget, closesUnread, hasBody, readBody, streamBody } from './body.js';
 import type { GatewayConfig } from './config-schema.js';
 import { ClientRequest, Context, type UpstreamRequest } from './context.js';
 import { errorBody, GatewayError, toGatewayError } from './errors.js';
@@ -58,7 +58,7 @@ export async function proxyRequest(deps: ProxyDeps, adapter: ProviderAdapter, re
       if (reply instanceof Promise) reply = await reply;
     }
     if (reply) {
-      if (!req.complete) res.setHeader('connection', 'close');
+      if (closesUnread(req)) res.setHeader('connection', 'close');
       sendReply(res, reply);
     } else {
       const headers = adapter.upstreamHeaders(req.headers, ctx);
@@ -77,9 +77,8 @@ export async function proxyRequest(deps: ProxyDeps, adapter: ProviderAdapter, re
     error = toGatewayError(err);
     if (error.code === 'TG_ERR_INTERNAL') ctx.log.error({ err }, 'request failed inside the gateway');
     if (!ctx.aborted) {
-      // The body was not (all) read: close the connection after the answer rather than read
-      // the rest (Node destroys the socket once the response is out).
-      if (!req.complete) res.setHeader('connection', 'close');
+      // A large body not (all) read: close the connection after the answer rather than read the rest.
+      if (closesUnread(req)) res.setHeader('connection', 'close');
       sendError(res, error, ctx.id);
     }
   } finally {

@@ -1,3 +1,4 @@
+import { Agent, request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { definePlugin } from '@tollgate/core';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -60,6 +61,30 @@ describe('authentication before the body', () => {
     const [record] = await h.waitForRecords(1);
     expect([record!.status, record!.error?.code]).toEqual([401, 'TG_ERR_AUTH_MISSING_KEY']);
     expect(h.mock.requests).toHaveLength(0);
+  });
+
+  it('keeps the connection alive after a 401 to a small body (discarded, not worth a reconnect)', async () => {
+    const sockets: Socket[] = [];
+    h = await startHarness({ authConfig: { masterKey: MASTER_KEY }, plugins: [socketSpy(sockets)] });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const body = JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 8, messages: [{ role: 'user', content: 'x'.repeat(10_000) }] });
+    const send = () =>
+      new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
+        const req = httpRequest(`${h!.baseURL}/v1/messages`, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode!, connection: res.headers.connection }));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    try {
+      expect(await send()).toEqual({ status: 401, connection: 'keep-alive' });
+      expect(await send()).toEqual({ status: 401, connection: 'keep-alive' });
+    } finally {
+      agent.destroy();
+    }
+    expect(sockets).toHaveLength(2);
+    expect(sockets[1]).toBe(sockets[0]);
   });
 
   it('reads the body once the key is good', async () => {
