@@ -103,7 +103,8 @@ class Scanner {
     private readonly b: Buffer,
     private readonly options: JsonScanOptions,
   ) {
-    this.stack = new Uint8Array(options.maxDepth + 1);
+    // Only the top level is tracked bracket by bracket; member values are skipped by count.
+    this.stack = new Uint8Array(2);
   }
 
   run(end: number): void {

@@ -57,6 +57,11 @@ export interface ProviderAdapter {
   ownRequestHeaders(): Record<string, string>;
   /** Usage, response id and model from a parsed non-streaming JSON response body. */
   summarizeJson(body: unknown): ResponseSummary;
+  /**
+   * The top-level keys `summarizeJson` reads. When given, a relayed response is not parsed
+   * whole: only these members are, and `summarizeJson` gets an object of them alone.
+   */
+  readonly summaryKeys?: ReadonlySet<string>;
   createStreamTap(): StreamUsageTap;
   /** Whether an SSE event is the first generated content (time to first token). */
   isContentEvent(event: SseEvent): boolean;

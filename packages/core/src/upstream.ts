@@ -7,10 +7,13 @@ import type { Pipeline } from './pipeline.js';
 import type { ProviderAdapter, StreamUsageTap } from './provider.js';
 import { createLineTap, createSseTap, type BodyTap } from './body-tap.js';
 import { decodeContent } from './content-coding.js';
+import { memberValue, scanJsonObject, type JsonMember } from './json-scan.js';
 import { readableUsage } from './usage.js';
 
 /** Largest non-streaming body we keep a copy of to read usage (or rewrite). */
 const MAX_COPY_BYTES = 16 * 1024 * 1024;
+/** Nesting allowed in an upstream response the gateway scans (the upstream is trusted; the scan is iterative). */
+const RESPONSE_MAX_DEPTH = 4096;
 
 export interface CallResult {
   status: number;
@@ -227,8 +230,25 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     if (this.tap) return this.tap.end().then(() => this.readStreamUsage());
     if (!this.copy) return;
     const decoded = decodeContent(joined(this.copy), this.encoding, MAX_COPY_BYTES);
-    if (!(decoded instanceof Promise)) return this.summarize(parseJson(decoded));
-    return decoded.then((bytes) => this.summarize(parseJson(bytes)));
+    if (!(decoded instanceof Promise)) return this.summarizeBytes(decoded);
+    return decoded.then((bytes) => this.summarizeBytes(bytes));
+  }
+
+  /**
+   * Usage from a relayed body's bytes: only the top-level members the adapter names are
+   * parsed (a scan finds them, in slices for a large body), not the whole document.
+   */
+  private summarizeBytes(bytes: Buffer): void | Promise<void> {
+    const keys = this.adapter.summaryKeys;
+    if (!keys) return this.summarize(parseJson(bytes));
+    const found = scanJsonObject(bytes, { keys, maxDepth: RESPONSE_MAX_DEPTH });
+    const pick = (members: Map<string, JsonMember>) => {
+      const partial: Record<string, unknown> = {};
+      for (const [key, member] of members) partial[key] = memberValue(bytes, member);
+      this.summarize(partial);
+    };
+    if (found instanceof Promise) return found.then(pick);
+    pick(found);
   }
 
   /** Usage, response id and model of a parsed JSON body. */

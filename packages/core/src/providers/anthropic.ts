@@ -16,6 +16,8 @@ type Json = Record<string, unknown>;
 
 /** The top-level keys the gateway reads from a request body; each may appear only once. */
 const READ_KEYS = new Set(['model', 'stream', 'metadata', 'litellm_metadata', 'requests']);
+/** What summarizeJson reads from a Message. */
+const SUMMARY_KEYS = new Set(['id', 'model', 'usage']);
 /** Largest `metadata` or `litellm_metadata` value the gateway parses (they hold a few ids and tags). */
 const MAX_METADATA_BYTES = 64 * 1024;
 
@@ -65,6 +67,8 @@ export function createAnthropicAdapter(config: AnthropicProviderConfig): Provide
       if (apiKey !== undefined) headers['x-api-key'] = apiKey;
       return headers;
     },
+
+    summaryKeys: SUMMARY_KEYS,
 
     summarizeJson(body) {
       const b = (typeof body === 'object' && body !== null ? body : {}) as Json;
