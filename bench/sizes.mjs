@@ -118,7 +118,7 @@ const verdicts = [];
 const row = (target, size) => rows.find((r) => r.target === target && r.size === size);
 if (row('gateway', '87k') && row('undici-proxy', '87k')) {
   const extra = row('gateway', '87k').cpuUsPerReq - row('undici-proxy', '87k').cpuUsPerReq;
-  verdicts.push({ check: `87 KB: gateway CPU ≤ bare + ${CPU_BUDGET_US} µs/request`, value: `+${extra} µs`, ok: extra <= CPU_BUDGET_US });
+  verdicts.push({ check: `87 KB: gateway CPU ≤ bare + ${CPU_BUDGET_US} µs/request`, value: `${extra >= 0 ? "+" : ""}${extra} µs`, ok: extra <= CPU_BUDGET_US });
 }
 if (row('gateway', '2m')) {
   const p99 = row('gateway', '2m').loop.p99;
