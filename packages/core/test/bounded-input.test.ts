@@ -62,6 +62,15 @@ describe('bounded request bodies', () => {
     expect([rec!.endUser, rec!.tags.length]).toEqual(['u'.repeat(256), 64]);
   });
 
+  it('reads usage from the members of a large relayed message, without holding it back', async () => {
+    const big = { id: 'msg_big', type: 'message', role: 'assistant', model: 'claude-sonnet-4-5', content: [{ type: 'text', text: 'y'.repeat(3 * 1024 * 1024) }], usage: { input_tokens: 11, output_tokens: 22 } };
+    upstream.once('POST', '/v1/messages', { json: big });
+    const res = await rawRequest(`${t.baseURL}/v1/messages`, { method: 'POST', headers: JSON_HEADERS, body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 1, messages: [] }) });
+    expect(res.body.equals(Buffer.from(JSON.stringify(big)))).toBe(true);
+    const [rec] = await t.waitForRecords(1);
+    expect([rec!.usage?.inputTokens, rec!.usage?.outputTokens, rec!.response]).toEqual([11, 22, { id: 'msg_big', model: 'claude-sonnet-4-5' }]);
+  });
+
   it('forwards the body byte for byte but for the litellm_metadata member', async () => {
     const sent = '{ "model" : "claude-sonnet-4-5",\n "litellm_metadata": {"user":"eve","tags":["a"]},\n "max_tokens": 1.0, "messages":[{"role":"user","content":"h\\u00e9"}] }';
     const res = await rawRequest(`${t.baseURL}/v1/messages`, { method: 'POST', headers: JSON_HEADERS, body: sent });
