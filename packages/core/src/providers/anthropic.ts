@@ -1,10 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { GatewayError } from '../errors.js';
 import { forwardableRequestHeaders } from '../http-headers.js';
-import type { AnthropicProviderConfig } from '../config-schema.js';
+import type { AnthropicProviderConfig, RequestLimits } from '../config-schema.js';
 import type { RequestContext, ResponseInfo, RouteKind, SseEvent, Usage } from '../context.js';
 import type { ProviderAdapter, ResponseSummary, StreamUsageTap } from '../provider.js';
-import type { RequestLimits } from '../config-schema.js';
 import { memberValue, scanJsonObject, withoutMember, type JsonMember } from '../json-scan.js';
 
 const CLIENT_CREDENTIALS = new Set(['x-api-key', 'authorization']);
@@ -18,8 +17,8 @@ type Json = Record<string, unknown>;
 const READ_KEYS = new Set(['model', 'stream', 'metadata', 'litellm_metadata', 'requests']);
 /** What summarizeJson reads from a Message. */
 const SUMMARY_KEYS = new Set(['id', 'model', 'usage']);
-/** Largest `metadata` or `litellm_metadata` value the gateway parses (they hold a few ids and tags). */
-const MAX_METADATA_BYTES = 64 * 1024;
+/** Largest top-level value the gateway parses (`model`, `metadata`, `litellm_metadata`: a few ids and tags). */
+const MAX_VALUE_BYTES = 64 * 1024;
 
 /**
  * The Anthropic pass-through: native API in and out, mounted at `/anthropic`.
@@ -129,10 +128,10 @@ function expectsJson(method: string, kind: RouteKind, upstreamPath: string): boo
  */
 function readAttribution(ctx: RequestContext, found: Map<string, JsonMember>, limits: RequestLimits): void {
   const body = ctx.request.body;
-  const value = (key: string, maxBytes = Infinity): unknown => {
+  const value = (key: string): unknown => {
     const m = found.get(key);
     if (!m) return undefined;
-    if (m.valueEnd - m.valueStart > maxBytes) throw new GatewayError('TG_ERR_BAD_REQUEST', `${key} is larger than ${maxBytes} bytes`);
+    if (m.valueEnd - m.valueStart > MAX_VALUE_BYTES) throw new GatewayError('TG_ERR_BAD_REQUEST', `${key} is larger than ${MAX_VALUE_BYTES} bytes`);
     return memberValue(body, m);
   };
   const model = value('model');
@@ -146,7 +145,7 @@ function readAttribution(ctx: RequestContext, found: Map<string, JsonMember>, li
   let endUser: string | undefined;
   const litellm = found.get('litellm_metadata');
   if (litellm) {
-    const meta = value('litellm_metadata', MAX_METADATA_BYTES) as Json | null;
+    const meta = value('litellm_metadata') as Json | null;
     if (meta !== null && (typeof meta !== 'object' || Array.isArray(meta))) {
       throw new GatewayError('TG_ERR_BAD_REQUEST', 'litellm_metadata must be an object');
     }
@@ -161,7 +160,7 @@ function readAttribution(ctx: RequestContext, found: Map<string, JsonMember>, li
     endUser = meta?.user as string | undefined;
     ctx.request.body = withoutMember(body, litellm);
   }
-  const userId = (value('metadata', MAX_METADATA_BYTES) as Json | null | undefined)?.user_id;
+  const userId = (value('metadata') as Json | null | undefined)?.user_id;
   ctx.endUser = checkEndUser(endUser ?? (typeof userId === 'string' ? userId : undefined), limits);
 }
 
