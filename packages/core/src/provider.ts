@@ -36,6 +36,11 @@ export interface ProviderAdapter {
   readonly connections: number | null;
   /** Route class of a path below the mount (query excluded). */
   classify(method: string, path: string): RouteKind;
+  /**
+   * A reply the gateway gives itself, without the pipeline or the upstream (no key needed, no
+   * row): e.g. a client's connectivity probe. Undefined for every other request.
+   */
+  localReply?(method: string, path: string): { status: number } | undefined;
   /** Reads model, stream flag and attribution from the body; strips gateway-only fields. */
   prepare(ctx: RequestContext): void;
   /** The headers to send upstream: client credentials and hop-by-hop removed, upstream key added. */

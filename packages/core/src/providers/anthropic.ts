@@ -1,11 +1,14 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { GatewayError } from '../errors.js';
 import { forwardableRequestHeaders } from '../http-headers.js';
-import type { AnthropicProviderConfig } from '../config-schema.js';
+import { DEFAULT_END_USER_FROM, resolveClientIdentity, type IdentityInput, type IdentityOptions } from '../client-identity.js';
+import type { AnthropicProviderConfig, ClientsConfig } from '../config-schema.js';
+import { readableCodings } from '../content-codings.js';
 import type { RequestContext, ResponseInfo, RouteKind, SseEvent, Usage } from '../context.js';
 import type { ProviderAdapter, ResponseSummary, StreamUsageTap } from '../provider.js';
 
-const CLIENT_CREDENTIALS = new Set(['x-api-key', 'authorization']);
+const CLIENT_CREDENTIALS = ['x-api-key', 'authorization'];
+const DEFAULT_CLIENTS: ClientsConfig = { keyHeader: 'x-tollgate-key', endUserHeader: 'x-tollgate-end-user', endUserFrom: [...DEFAULT_END_USER_FROM], ownCredentials: 'per-key' };
 const BATCHES = '/v1/messages/batches';
 /** The API version the gateway's own requests ask for (the Message Batches calls it makes exist in it). */
 const OWN_API_VERSION = '2023-06-01';
@@ -18,10 +21,15 @@ type Json = Record<string, unknown>;
  * @example
  * const adapter = createAnthropicAdapter({ baseUrl: 'https://api.anthropic.com', apiKey: 'sk-ant-…', timeoutMs: 600000, idleTimeoutMs: 300000, connections: 256 });
  */
-export function createAnthropicAdapter(config: AnthropicProviderConfig): ProviderAdapter {
+export function createAnthropicAdapter(config: AnthropicProviderConfig, clients: ClientsConfig = DEFAULT_CLIENTS): ProviderAdapter {
   const base = new URL(config.baseUrl ?? 'https://api.anthropic.com');
   const basePath = base.pathname.replace(/\/+$/, '');
   const apiKey = config.apiKey;
+  // The gateway key never travels upstream, in whichever header it came; the client's own
+  // credential only when the auth plugin let it through (ctx.billing).
+  const gatewayCredentials = new Set([...CLIENT_CREDENTIALS, clients.keyHeader]);
+  const keyHeaderOnly = new Set([clients.keyHeader]);
+  const identity: IdentityOptions = { endUserHeader: clients.endUserHeader, endUserFrom: clients.endUserFrom };
 
   return {
     name: 'anthropic',
@@ -34,20 +42,38 @@ export function createAnthropicAdapter(config: AnthropicProviderConfig): Provide
 
     classify,
 
+    localReply(method, path) {
+      // Claude Code probes this at start; nothing to book, nothing to ask the upstream.
+      if (path === '/api/hello' && (method === 'HEAD' || method === 'GET')) return { status: 200 };
+      return undefined;
+    },
+
     prepare(ctx) {
-      if (!expectsJson(ctx.request.method, ctx.route.kind, ctx.route.upstreamPath)) return;
-      const body = ctx.request.json();
-      if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-        throw new GatewayError('TG_ERR_INVALID_JSON', 'request body must be a JSON object');
+      const attribution: Omit<IdentityInput, 'headers'> = {};
+      if (expectsJson(ctx.request.method, ctx.route.kind, ctx.route.upstreamPath)) {
+        const body = ctx.request.json();
+        if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+          throw new GatewayError('TG_ERR_INVALID_JSON', 'request body must be a JSON object');
+        }
+        readAttribution(ctx, body as Json, attribution);
       }
-      readAttribution(ctx, body as Json);
+      const { endUser, ...client } = resolveClientIdentity({ headers: ctx.request.headers, ...attribution }, identity);
+      ctx.endUser = endUser;
+      ctx.client = client;
     },
 
     upstreamHeaders(clientHeaders: IncomingHttpHeaders, ctx: RequestContext) {
-      const headers = forwardableRequestHeaders(clientHeaders, CLIENT_CREDENTIALS);
-      if (apiKey !== undefined) headers['x-api-key'] = apiKey;
-      // Bodies we rewrite must arrive uncompressed.
+      const own = ctx.billing !== 'gateway';
+      const headers = forwardableRequestHeaders(clientHeaders, own ? keyHeaderOnly : gatewayCredentials);
+      if (!own && apiKey !== undefined) headers['x-api-key'] = apiKey;
+      // Bodies we rewrite must arrive uncompressed; metered ones in a coding we can read, or
+      // their usage would be lost.
       if (this.rewritesResponse(ctx)) delete headers['accept-encoding'];
+      else if (isMetered(ctx.route.kind)) {
+        const codings = readableCodings(headers['accept-encoding']);
+        if (codings === undefined) delete headers['accept-encoding'];
+        else headers['accept-encoding'] = codings;
+      }
       return headers;
     },
 
@@ -103,13 +129,17 @@ function classify(method: string, path: string): RouteKind {
   return 'other';
 }
 
+/** Routes whose responses carry usage the gateway must read. */
+const isMetered = (kind: RouteKind): boolean => kind === 'messages' || kind === 'batches';
+
 function expectsJson(method: string, kind: RouteKind, upstreamPath: string): boolean {
   if (method !== 'POST') return false;
   if (kind === 'messages' || kind === 'count_tokens') return true;
   return kind === 'batches' && pathOnly(upstreamPath) === BATCHES;
 }
 
-function readAttribution(ctx: RequestContext, body: Json): void {
+/** Model, stream flag and tags into ctx; the identity fields into `out`. */
+function readAttribution(ctx: RequestContext, body: Json, out: Omit<IdentityInput, 'headers'>): void {
   if (typeof body.model === 'string') {
     ctx.route.model = body.model;
     ctx.route.models = [body.model];
@@ -127,7 +157,6 @@ function readAttribution(ctx: RequestContext, body: Json): void {
     if (models.size === 1) ctx.route.model = ctx.route.models[0];
   }
   ctx.route.stream = body.stream === true;
-  let endUser: string | undefined;
   if ('litellm_metadata' in body) {
     const meta = body.litellm_metadata as Json | null;
     if (meta !== null && (typeof meta !== 'object' || Array.isArray(meta))) {
@@ -141,12 +170,11 @@ function readAttribution(ctx: RequestContext, body: Json): void {
       throw new GatewayError('TG_ERR_BAD_REQUEST', 'litellm_metadata.user must be a string');
     }
     if (tags) ctx.tags = tags as string[];
-    endUser = meta?.user as string | undefined;
+    out.litellmUser = meta?.user as string | undefined;
     delete body.litellm_metadata;
     ctx.request.setJson(body);
   }
-  const userId = (body.metadata as Json | undefined)?.user_id;
-  ctx.endUser = endUser ?? (typeof userId === 'string' ? userId : undefined);
+  out.userId = (body.metadata as Json | null | undefined)?.user_id;
 }
 
 function pointAtGateway(url: string, basePath: string, target: string): string {
