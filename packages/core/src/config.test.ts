@@ -21,7 +21,8 @@ describe('parseConfig', () => {
     const c = parseConfig({}, { env: {} });
     expect(c.server).toEqual({ host: '0.0.0.0', port: 4000, bodyLimit: 33554432, shutdownGraceMs: 30000, keepAliveTimeoutMs: 65000 });
     expect(c.log).toEqual({ level: 'info', accessLog: true });
-    expect(c.providers.anthropic).toEqual({ baseUrl: 'https://api.anthropic.com', apiKey: undefined, timeoutMs: 600000, idleTimeoutMs: 300000, connections: null });
+    expect(c.providers.anthropic).toEqual({ baseUrl: 'https://api.anthropic.com', apiKey: undefined, timeoutMs: 600000, idleTimeoutMs: 300000, connections: null, mountAtRoot: false });
+    expect(c.clients).toEqual({ keyHeader: 'x-tollgate-key', endUserHeader: 'x-tollgate-end-user', endUserFrom: ['litellm_metadata.user', 'header', 'metadata.user_id', 'account_uuid'], ownCredentials: 'per-key' });
     expect(c.plugins).toEqual([]);
   });
 
