@@ -27,6 +27,7 @@ function historic(id: string, at: string, spend: bigint): SpendRow {
     cache_creation_input_tokens: 0, cache_creation_5m_tokens: 0, cache_creation_1h_tokens: 0, web_search_requests: 0,
     service_tier: 'standard', inference_geo: null, speed: null, spend, unpriced: false, stream: false, aborted: false,
     batch_id: null, start_time: Date.parse(at), end_time: Date.parse(at) + 100, completion_start_time: null,
+    session_id: null, agent_id: null, client: null, billing: 'gateway',
   };
 }
 
