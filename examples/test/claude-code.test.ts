@@ -12,9 +12,8 @@ import { startTestGateway, type TestGateway } from '@tollgate/core/testing';
 import authPlugin from '@tollgate/plugin-auth';
 import { costPlugin } from '@tollgate/plugin-cost';
 import storagePlugin from '@tollgate/storage';
-import { createMockUpstream, errorReply, messageStreamEvents, until, type MockUpstream, type RecordedRequest } from '@tollgate/testing';
+import { createMockUpstream, errorReply, messageStreamEvents, until, type MockUpstream, type RecordedRequest, type Reply } from '@tollgate/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-// @ts-expect-error: a plain .mjs script without type declarations
 import { CLAUDE_CODE_VERSION, ensureClaudeCode } from '../claude-code/install.mjs';
 
 const MASTER_KEY = 'sk-tg-master-claude-code-7f3a';
@@ -41,7 +40,7 @@ const wiretap = definePlugin({
 });
 
 /** Answers like Anthropic, and like it refuses a credential it does not know. */
-function answer(req: RecordedRequest) {
+function answer(req: RecordedRequest): Reply {
   const auth = req.headers.authorization;
   const known = req.headers['x-api-key'] === UPSTREAM_KEY || req.headers['x-api-key'] === CLIENT_API_KEY || auth === `Bearer ${OAUTH_TOKEN}`;
   if (!known) return errorReply('authentication_error', 'invalid x-api-key');
@@ -51,7 +50,7 @@ function answer(req: RecordedRequest) {
   const usage = cache === 'write'
     ? { input_tokens: 30, cache_creation_input_tokens: 12000, cache_creation: { ephemeral_5m_input_tokens: 12000, ephemeral_1h_input_tokens: 0 }, output_tokens: 8 }
     : { input_tokens: 30, cache_read_input_tokens: 12000, output_tokens: 8 };
-  const headers = auth === undefined ? {} : { 'anthropic-ratelimit-unified-status': 'allowed', 'anthropic-ratelimit-unified-5h-utilization': '0.25' };
+  const headers: Record<string, string> = auth === undefined ? {} : { 'anthropic-ratelimit-unified-status': 'allowed', 'anthropic-ratelimit-unified-5h-utilization': '0.25' };
   return { headers, sse: messageStreamEvents({ model: MODEL, text: 'PONG', usage }) };
 }
 
@@ -239,6 +238,14 @@ describe(`Claude Code ${CLAUDE_CODE_VERSION} through the gateway`, { timeout: 18
     expect(row).toMatchObject({ user: 'frank', billing: 'subscription', spend_exact: '0.06028' });
     expect(t.logs.join('\n')).not.toContain(OAUTH_TOKEN);
     expect(JSON.stringify(row)).not.toContain(OAUTH_TOKEN);
+    // The subscription's rate-limit state reaches the client (Claude Code shows it).
+    const res = await fetch(`${t.baseURL}/v1/messages?beta=true`, {
+      method: 'POST',
+      headers: { 'x-tollgate-key': key, authorization: `Bearer ${OAUTH_TOKEN}`, 'anthropic-beta': 'oauth-2025-04-20', 'content-type': 'application/json' },
+      body: JSON.stringify({ model: MODEL, max_tokens: 5, stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    await res.text();
+    expect([res.status, res.headers.get('anthropic-ratelimit-unified-status'), res.headers.get('anthropic-ratelimit-unified-5h-utilization')]).toEqual([200, 'allowed', '0.25']);
   });
 
   it('stops at once on a budget refusal: one attempt, no retries, a clear message', async () => {
