@@ -59,6 +59,9 @@ export interface ProviderAdapter {
   isJsonLines(ctx: RequestContext): boolean;
   /** Whether a successful JSON response on this route must be rewritten before the client sees it. */
   rewritesResponse(ctx: RequestContext): boolean;
-  /** Rewrites a response body (e.g. a batch's results_url) to point at the gateway. */
-  rewriteResponse(body: unknown, gatewayBase: string): unknown;
+  /**
+   * Rewrites a response body: a batch's results_url to point at the gateway, a model list to
+   * the models the caller may use (`ctx.route.allowedModels`).
+   */
+  rewriteResponse(body: unknown, gatewayBase: string, ctx?: RequestContext): unknown;
 }

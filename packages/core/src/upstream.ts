@@ -268,7 +268,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
       return this.sendHeld(head, out);
     }
     if (this.mode === 'rewrite') {
-      out = Buffer.from(JSON.stringify(this.adapter.rewriteResponse(body, this.gatewayBase)));
+      out = Buffer.from(JSON.stringify(this.adapter.rewriteResponse(body, this.gatewayBase, this.ctx)));
       delete head.headers['content-encoding'];
     } else {
       this.summarize(body);

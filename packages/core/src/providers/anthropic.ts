@@ -99,10 +99,12 @@ export function createAnthropicAdapter(config: AnthropicProviderConfig, clients:
     isJsonLines: (ctx) => ctx.route.kind === 'batches' && pathOnly(ctx.route.upstreamPath).endsWith('/results'),
 
     rewritesResponse(ctx) {
+      if (isModelList(ctx)) return true;
       return ctx.route.kind === 'batches' && !pathOnly(ctx.route.upstreamPath).endsWith('/results');
     },
 
-    rewriteResponse(body, gatewayBase) {
+    rewriteResponse(body, gatewayBase, ctx) {
+      if (ctx && isModelList(ctx)) return onlyAllowedModels(body, ctx.route.allowedModels!);
       const target = `${gatewayBase}/anthropic`;
       const fix = (batch: unknown): void => {
         const b = batch as Json | null;
@@ -127,6 +129,18 @@ function classify(method: string, path: string): RouteKind {
   if (path === BATCHES || path.startsWith(`${BATCHES}/`)) return 'batches';
   if (path === '/v1/models' || path.startsWith('/v1/models/')) return 'models';
   return 'other';
+}
+
+/** `GET /v1/models` for a caller limited to some models. */
+const isModelList = (ctx: RequestContext): boolean =>
+  ctx.route.kind === 'models' && ctx.route.allowedModels !== undefined && ctx.request.method === 'GET' && pathOnly(ctx.route.upstreamPath).endsWith('/v1/models');
+
+/** A model list page with only the allowed models (Claude Code's model discovery offers what it lists). */
+function onlyAllowedModels(body: unknown, allowed: readonly string[]): unknown {
+  const page = body as Json | null;
+  if (!page || !Array.isArray(page.data)) return body;
+  const data = (page.data as (Json | null)[]).filter((m) => typeof m?.id === 'string' && allowed.includes(m.id));
+  return { ...page, data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null };
 }
 
 /** Routes whose responses carry usage the gateway must read. */
