@@ -105,6 +105,7 @@ export class KeyGate {
     this.limiter.admit(token, now);
     ctx.principal = { kind: 'virtual', keyHash: token, keyAlias: key.keyAlias ?? undefined, userId: key.userId ?? undefined, teamId: key.teamId ?? undefined };
     ctx.state.auth = { key };
+    if (key.models.length > 0) ctx.route.allowedModels = key.models;
     const own = ownCredential(ctx.request.headers, this.clients.keyHeader);
     if (own && (this.clients.ownCredentials === 'all-keys' || key.metadata.own_credentials === true)) ctx.billing = own;
   }
