@@ -161,6 +161,10 @@ describe.each(DRIVERS)('spend reports on %s', (driver) => {
       upstream_request_id: expect.stringMatching(/^req_[0-9a-f]{24}$/),
       message_id: 'msg_1',
       batch_id: null,
+      session_id: null,
+      agent_id: null,
+      client: 'Anthropic/JS',
+      billing: 'gateway',
       startTime: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
       endTime: expect.stringMatching(/Z$/),
       completionStartTime: expect.stringMatching(/Z$/),
@@ -283,9 +287,9 @@ describe.each(DRIVERS)('spend reports on %s', (driver) => {
 
   it('refuses bad parameters with a 400 naming the parameter', async () => {
     expect(await get(`${url}/spend/report?group_by=project`)).toEqual(
-      badRequest('group_by must be one of key, user, team, end_user, tag, model, got "project"'),
+      badRequest('group_by must be one of key, user, team, end_user, tag, model, session, client, billing, got "project"'),
     );
-    expect(await get(`${url}/spend/report`)).toEqual(badRequest('query parameter group_by is required (one of key, user, team, end_user, tag, model)'));
+    expect(await get(`${url}/spend/report`)).toEqual(badRequest('query parameter group_by is required (one of key, user, team, end_user, tag, model, session, client, billing)'));
     expect(await get(`${url}/spend/logs?start_date=2024-02-30`)).toEqual(
       badRequest('start_date must be an ISO date (2025-01-31) or datetime (2025-01-31T12:00:00Z), got "2024-02-30"'),
     );
