@@ -25,8 +25,9 @@ describe('examples/tollgate.yaml', () => {
       server: { host: '0.0.0.0', port: 4000, bodyLimit: 33554432, uploadLimit: 524288000, bodyReadLimit: 268435456, shutdownGraceMs: 30000, keepAliveTimeoutMs: 65000 },
       requests: { maxJsonDepth: 256, maxEndUserLength: 256, maxTags: 64, maxTagLength: 256 },
       log: { level: 'info', accessLog: true },
+      clients: { keyHeader: 'x-tollgate-key', endUserHeader: 'x-tollgate-end-user', endUserFrom: ['litellm_metadata.user', 'header', 'metadata.user_id', 'account_uuid'], ownCredentials: 'per-key' },
       providers: {
-        anthropic: { baseUrl: 'https://api.anthropic.com', apiKey: UPSTREAM_KEY, timeoutMs: 600000, idleTimeoutMs: 300000, connections: null },
+        anthropic: { baseUrl: 'https://api.anthropic.com', apiKey: UPSTREAM_KEY, timeoutMs: 600000, idleTimeoutMs: 300000, connections: null, mountAtRoot: false },
       },
       plugins: [
         { use: '@tollgate/storage', enabled: true, config: {} },

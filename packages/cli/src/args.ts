@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { CLAUDE_CODE_USAGE, parseClaudeCodeArgs, type ClaudeCodeCommand } from './claude-code-command.js';
 import { parseKeysArgs, type KeysCommand } from './keys-args.js';
 import { parseSpendArgs, SPEND_USAGE, type SpendCommand } from './spend-args.js';
 import { UsageError } from './usage-error.js';
@@ -12,7 +13,8 @@ export type CliCommand =
   | { command: 'help' }
   | { command: 'version' }
   | KeysCommand
-  | SpendCommand;
+  | SpendCommand
+  | ClaudeCodeCommand;
 
 /**
  * The `--help` text.
@@ -25,6 +27,7 @@ export const USAGE = `Usage:
   tollgate check-config [FILE]
   tollgate keys COMMAND [ARGS] [--url URL] [--master-key KEY] [--json]
   tollgate spend report|logs|reprice|settle-batches [ARGS] | tollgate prices   (same --url, --master-key, --json)
+  tollgate claude-code env --key KEY [--url URL] [--own-login] [--settings]
   tollgate --help | --version
 
 Commands:
@@ -74,6 +77,8 @@ Key fields (FIELDS):
 
 ${SPEND_USAGE}
 
+${CLAUDE_CODE_USAGE}
+
 Environment: TOLLGATE_CONFIG, PORT, HOST, LOG_LEVEL, ANTHROPIC_BASE_URL, ANTHROPIC_API_KEY,
 TOLLGATE_MASTER_KEY (or LITELLM_MASTER_KEY), DATABASE_URL (postgres://…; default: embedded
 SQLite), TOLLGATE_DATA_DIR, TOLLGATE_URL.`;
@@ -99,7 +104,8 @@ const START_ONLY = ['port', 'host', 'grace-ms', 'data-dir'] as const;
  * parseCliArgs(['check-config', 'tollgate.yaml']); // { command: 'check-config', file: 'tollgate.yaml' }
  * parseCliArgs(['keys', 'list']).command; // 'keys'
  */
-export function parseCliArgs(argv: readonly string[]): CliCommand {
+export function parseCliArgs(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): CliCommand {
+  if (argv[0] === 'claude-code') return parseClaudeCodeArgs(argv.slice(1), env);
   if (argv[0] === 'keys') return parseKeysArgs(argv.slice(1));
   if (argv[0] === 'spend' || argv[0] === 'prices') return parseSpendArgs(argv);
   let parsed;

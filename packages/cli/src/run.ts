@@ -1,5 +1,6 @@
 import { parseCliArgs, USAGE, type CliCommand } from './args.js';
 import { checkConfig } from './check-config.js';
+import { claudeCodeSettings } from './claude-code-command.js';
 import { configFile } from './cli-config.js';
 import { formatError, formatPlugins } from './format.js';
 import type { CliIo } from './io.js';
@@ -19,7 +20,7 @@ import { cliVersion } from './version.js';
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   let cmd: CliCommand;
   try {
-    cmd = parseCliArgs(argv);
+    cmd = parseCliArgs(argv, io.env);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     io.err(`tollgate: ${err.message}`);
@@ -45,6 +46,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       case 'spend':
       case 'prices':
         return await runSpend(cmd, io);
+      case 'claude-code':
+        for (const line of claudeCodeSettings(cmd)) io.out(line);
+        return 0;
     }
   } catch (err) {
     if (err instanceof UsageError) {

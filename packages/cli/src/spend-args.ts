@@ -7,7 +7,7 @@ export const SPEND_ACTIONS = ['report', 'logs', 'reprice', 'settle-batches'] as 
 export type SpendAction = (typeof SPEND_ACTIONS)[number];
 
 /** What `spend report --by` groups on (the API's `group_by`). */
-export const SPEND_GROUPS = ['tag', 'key', 'user', 'team', 'end_user', 'model'] as const;
+export const SPEND_GROUPS = ['tag', 'key', 'user', 'team', 'end_user', 'model', 'session', 'client', 'billing'] as const;
 export type SpendGroup = (typeof SPEND_GROUPS)[number];
 
 /** Rows `spend logs` shows without `--limit`. */
@@ -35,7 +35,7 @@ export type SpendCommand =
 
 /** The `--help` lines of these commands, for the CLI's usage text. */
 export const SPEND_USAGE = `Spend commands (against a gateway running the cost plugin; --url, --master-key and --json as for keys):
-  spend report --by tag|key|user|team|end_user|model [--since WHEN] [--until DATE]
+  spend report --by tag|key|user|team|end_user|model|session|client|billing [--since WHEN] [--until DATE]
                                        Spend per group, largest first
   spend logs [--key KEY] [--user U] [--end-user U] [--tag T] [--model M] [--since WHEN] [--until DATE] [--limit N]
                                        The newest requests (default ${DEFAULT_LOG_LIMIT}, at most ${MAX_LOG_LIMIT})

@@ -232,8 +232,8 @@ describe('errors', () => {
 
   it('exits 2 on usage errors, before calling the gateway', async () => {
     const usage = (message: string) => ({ code: 2, out: [], err: [`tollgate: ${message}`, 'Run "tollgate --help" for usage.'] });
-    expect(await tollgate(['spend', 'report'])).toEqual(usage('spend report needs --by (one of tag, key, user, team, end_user, model)'));
-    expect(await tollgate(['spend', 'report', '--by', 'project'])).toEqual(usage('--by must be one of tag, key, user, team, end_user, model, got "project"'));
+    expect(await tollgate(['spend', 'report'])).toEqual(usage('spend report needs --by (one of tag, key, user, team, end_user, model, session, client, billing)'));
+    expect(await tollgate(['spend', 'report', '--by', 'project'])).toEqual(usage('--by must be one of tag, key, user, team, end_user, model, session, client, billing, got "project"'));
     expect(await tollgate(['spend', 'logs', '--since', 'yesterday'])).toEqual(usage('--since must be a duration such as 24h, 7d or 2w, or a date such as 2025-01-31, got "yesterday"'));
     expect(await tollgate(['prices', '--by', 'tag'])).toEqual(usage('--by does not apply to prices'));
     expect(await tollgate(['spend', 'report', '--by', 'tag'], { TOLLGATE_URL: url })).toEqual({

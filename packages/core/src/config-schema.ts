@@ -1,3 +1,5 @@
+import { DEFAULT_END_USER_FROM, END_USER_SOURCES, type EndUserSource } from './client-identity.js';
+
 /** Core's part of the YAML config. Every field documents itself and has a default. */
 export const coreConfigSchema = {
   type: 'object',
@@ -42,6 +44,42 @@ export const coreConfigSchema = {
         accessLog: { type: 'boolean', default: true, description: 'One info line per proxied request.' },
       },
     },
+    clients: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'How clients present the gateway key, who the end user is, and whether clients may bring their own upstream credential (docs/claude-code.md).',
+      properties: {
+        keyHeader: {
+          type: 'string',
+          pattern: '^[a-z0-9-]+$',
+          default: 'x-tollgate-key',
+          description: 'A request header that carries the gateway key besides x-api-key and Authorization: Bearer (lower case). Checked first; never forwarded upstream. Needed to bring your own credential.',
+        },
+        endUserHeader: {
+          type: 'string',
+          pattern: '^[a-z0-9-]+$',
+          default: 'x-tollgate-end-user',
+          description: 'A request header naming the end user (the "header" source of endUserFrom; lower case).',
+        },
+        endUserFrom: {
+          type: 'array',
+          items: { enum: [...END_USER_SOURCES] },
+          uniqueItems: true,
+          default: [...DEFAULT_END_USER_FROM],
+          description:
+            'Where the end user comes from, first non-empty wins: litellm_metadata.user, header (endUserHeader), metadata.user_id (a plain string only), ' +
+            "account_uuid or device_id (fields of a JSON metadata.user_id, as Claude Code sends). A JSON metadata.user_id is never the end user. [] books no end user.",
+        },
+        ownCredentials: {
+          enum: ['per-key', 'all-keys'],
+          default: 'per-key',
+          description:
+            "When a client that sent the gateway key in keyHeader also sends its own x-api-key or OAuth Bearer, forward that credential (and the gateway's upstream key is not used): " +
+            'per-key: only for keys whose metadata has own_credentials: true; all-keys: for every virtual key.',
+        },
+      },
+    },
     providers: {
       type: 'object',
       additionalProperties: false,
@@ -59,6 +97,7 @@ export const coreConfigSchema = {
             timeoutMs: { type: 'integer', minimum: 1, default: 600000, description: 'Time to wait for upstream response headers before 504 timeout_error.' },
             idleTimeoutMs: { type: 'integer', minimum: 1, default: 300000, description: 'Longest silence allowed inside an upstream response body (streams).' },
             connections: { type: ['integer', 'null'], minimum: 1, default: null, description: 'Most open connections to the upstream; null: no limit (each stream holds one connection for its whole length, so a cap also caps concurrent streams).' },
+            mountAtRoot: { type: 'boolean', default: false, description: 'Also serve the Anthropic API at / (/v1/messages, …), for clients set up for LiteLLM, whose base URL has no /anthropic.' },
           },
         },
       },
@@ -95,6 +134,15 @@ export interface AnthropicProviderConfig {
   timeoutMs: number;
   idleTimeoutMs: number;
   connections: number | null;
+  mountAtRoot?: boolean;
+}
+
+/** The validated `clients` section. */
+export interface ClientsConfig {
+  keyHeader: string;
+  endUserHeader: string;
+  endUserFrom: EndUserSource[];
+  ownCredentials: 'per-key' | 'all-keys';
 }
 
 /** Bounds on what a request body may ask the gateway to read and record (`requests:`). */
@@ -119,6 +167,7 @@ export interface GatewayConfig {
   };
   requests: RequestLimits;
   log: { level: string; accessLog: boolean };
+  clients: ClientsConfig;
   providers: { anthropic: AnthropicProviderConfig };
   plugins: PluginEntry[];
   /** Directory relative plugin paths resolve against (the config file's). */

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import type { ClientInfo } from './client-identity.js';
 import { GatewayError } from './errors.js';
 
 /**
@@ -24,6 +25,13 @@ export interface Principal {
   userId?: string;
   teamId?: string;
 }
+
+/**
+ * Who pays the upstream for a request: the gateway's own upstream key, the client's own API
+ * key, or the client's own subscription (an OAuth token). Either way usage is booked at the
+ * API price.
+ */
+export type Billing = 'gateway' | 'client_key' | 'subscription';
 
 /** Provider-neutral token usage. `raw` keeps the provider's own object. */
 export interface Usage {
@@ -50,6 +58,8 @@ export interface RouteInfo {
   /** Every model the request asks for: one for a message, each distinct one of a batch. */
   models: string[];
   stream: boolean;
+  /** The models the caller may use, set by an auth plugin for a key with a list; model lists are filtered to it. */
+  allowedModels?: readonly string[];
 }
 
 /** The client's request as plugins see it. */
@@ -110,6 +120,10 @@ export interface RequestContext {
   route: RouteInfo;
   principal?: Principal;
   endUser?: string;
+  /** Session, agent and client program, as the request told them (never metric labels: unbounded). */
+  client: ClientInfo;
+  /** Set by the auth plugin when the client's own credential goes upstream; 'gateway' otherwise. */
+  billing: Billing;
   tags: string[];
   usage?: Usage;
   /** From the response body or a stream's first event, set by core before `onComplete`. */
@@ -166,6 +180,8 @@ export class ClientRequest implements GatewayRequest {
 export class Context implements RequestContext {
   principal?: Principal;
   endUser?: string;
+  client: ClientInfo = {};
+  billing: Billing = 'gateway';
   tags: string[] = [];
   usage?: Usage;
   response?: ResponseInfo;

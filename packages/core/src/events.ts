@@ -1,4 +1,5 @@
-import type { Principal, RequestState, ResponseInfo, RouteKind, Usage } from './context.js';
+import type { ClientInfo } from './client-identity.js';
+import type { Billing, Principal, RequestState, ResponseInfo, RouteKind, Usage } from './context.js';
 
 /** One record per proxied request, emitted as `request:complete` after every `onComplete`. */
 export interface CompletionRecord {
@@ -13,6 +14,10 @@ export interface CompletionRecord {
   status: number;
   principal?: Principal;
   endUser?: string;
+  /** Session, agent and client program (never labels: a session id is unbounded). */
+  client?: ClientInfo;
+  /** Who paid the upstream; absent means 'gateway'. */
+  billing?: Billing;
   tags: string[];
   usage?: Usage;
   /** The provider's response id (Anthropic: the message id) and the model that answered. */

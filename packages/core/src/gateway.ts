@@ -68,7 +68,7 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   const log = createLogger({ level: config.log.level, destination });
   const events = new EventEmitter<GatewayEvents>();
   const container = rootContainer.createChildContainer();
-  const adapters = new Map<string, ProviderAdapter>([['anthropic', createAnthropicAdapter(config.providers.anthropic)]]);
+  const adapters = new Map<string, ProviderAdapter>([['anthropic', createAnthropicAdapter(config.providers.anthropic, config.clients)]]);
   container.register(CONFIG, { useValue: config });
   container.register(LOGGER, { useValue: log });
   container.register(EVENTS, { useValue: events });
@@ -115,13 +115,14 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   const inFlight = new InFlight();
   let closing: Promise<void> | undefined;
   const deps: ProxyDeps = { config, log, events, pipeline, pools, inFlight, bodyBudget: new ByteBudget(config.server.bodyReadLimit), isClosing: () => closing !== undefined };
-  const mounts = [...adapters.values()].map((a) => ({ prefix: `${a.mountPath}/`, adapter: a }));
+  const mounts = providerMounts(adapters, config);
 
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const url = req.url ?? '/';
     for (const m of mounts) {
       if (url.startsWith(m.prefix)) {
-        void proxyRequest(deps, m.adapter, req, res, url.slice(m.prefix.length - 1));
+        const rest = m.keep ? url : url.slice(m.prefix.length - 1);
+        if (!answerLocally(m.adapter, req, res, rest)) void proxyRequest(deps, m.adapter, req, res, rest);
         return;
       }
     }
@@ -219,6 +220,32 @@ async function shutdown(s: {
  * What node:http's parser refused, answered in the same Anthropic error shape as every other
  * gateway error (the SDKs read it), then the connection closes.
  */
+interface Mount {
+  prefix: string;
+  adapter: ProviderAdapter;
+  /** The prefix is part of the provider's path (the Anthropic API at the root: /v1/…). */
+  keep: boolean;
+}
+
+/** Each provider at its mount path; the Anthropic API also at the root when configured. */
+function providerMounts(adapters: ReadonlyMap<string, ProviderAdapter>, config: GatewayConfig): Mount[] {
+  const mounts: Mount[] = [...adapters.values()].map((a) => ({ prefix: `${a.mountPath}/`, adapter: a, keep: false }));
+  const anthropic = adapters.get('anthropic');
+  if (config.providers.anthropic.mountAtRoot && anthropic) {
+    mounts.push({ prefix: '/v1/', adapter: anthropic, keep: true }, { prefix: '/api/hello', adapter: anthropic, keep: true });
+  }
+  return mounts;
+}
+
+/** Answers a provider's local route (a connectivity probe) at once; false for anything else. */
+function answerLocally(adapter: ProviderAdapter, req: IncomingMessage, res: ServerResponse, rest: string): boolean {
+  const q = rest.indexOf('?');
+  const reply = adapter.localReply?.(req.method ?? 'GET', q === -1 ? rest : rest.slice(0, q));
+  if (!reply) return false;
+  res.writeHead(reply.status, { 'content-length': 0 }).end();
+  return true;
+}
+
 function clientErrorResponse(code: string | undefined): string {
   const [status, reason, message] =
     code === 'HPE_HEADER_OVERFLOW'

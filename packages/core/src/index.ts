@@ -1,11 +1,11 @@
 export { createGateway, type Gateway, type GatewayOptions } from './gateway.js';
 export { resolvePlugins, type PluginInput, type PluginModule, type PluginSources } from './plugin-setup.js';
 export { definePlugin, type PluginDefinition, type PluginApi, type PluginHooks, type LoadedPlugin, type Reply, type Outcome } from './plugin.js';
-export type { RequestContext, RequestState, Principal, Usage, RouteInfo, RouteKind, GatewayRequest, UpstreamRequest, UpstreamResponseHead, SseEvent, ResponseInfo } from './context.js';
+export type { RequestContext, RequestState, Billing, Principal, Usage, RouteInfo, RouteKind, GatewayRequest, UpstreamRequest, UpstreamResponseHead, SseEvent, ResponseInfo } from './context.js';
 export type { CompletionRecord, GatewayEvents } from './events.js';
 export { GatewayError, toGatewayError, errorBody, ERROR_CODES, type ErrorCode } from './errors.js';
 export { loadConfig, parseConfig, validateSection, isLoadedConfig } from './config.js';
-export { coreConfigSchema, type GatewayConfig, type PluginEntry, type AnthropicProviderConfig, type RequestLimits } from './config-schema.js';
+export { coreConfigSchema, type ClientsConfig, type GatewayConfig, type PluginEntry, type AnthropicProviderConfig, type RequestLimits } from './config-schema.js';
 export { createLogger, REDACT_PATHS } from './logger.js';
 export type { ProviderAdapter, StreamUsageTap, ResponseSummary } from './provider.js';
 export { createAnthropicAdapter, normalizeUsage } from './providers/anthropic.js';
@@ -23,3 +23,4 @@ export { ADMIN_GUARD, type AdminGuard } from './admin-guard.js';
 export { SINK_STATS, type SinkStats, type SinkStatsSource, type SinkLosses } from './sink-stats.js';
 export { SPEND_QUEUE, type SpendQueue, type SpendQueueState } from './spend-queue.js';
 export { KEY_LIMITS, type KeyLimits, type KeyLimitsSnapshot } from './key-limits.js';
+export { resolveClientIdentity, DEFAULT_END_USER_FROM, END_USER_SOURCES, type ClientIdentity, type ClientInfo, type EndUserSource, type IdentityInput, type IdentityOptions } from './client-identity.js';

@@ -7,10 +7,12 @@ export const REDACT_PATHS = [
   'key',
   'headers.authorization',
   'headers["x-api-key"]',
+  'headers["x-tollgate-key"]',
   '*.apiKey',
   '*.masterKey',
   '*.headers.authorization',
   '*.headers["x-api-key"]',
+  '*.headers["x-tollgate-key"]',
   'config.providers.anthropic.apiKey',
 ];
 

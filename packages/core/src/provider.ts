@@ -44,6 +44,11 @@ export interface ProviderAdapter {
    */
   readsBody?(ctx: RequestContext): boolean;
   /**
+   * A reply the gateway gives itself, without the pipeline or the upstream (no key needed, no
+   * row): e.g. a client's connectivity probe. Undefined for every other request.
+   */
+  localReply?(method: string, path: string): { status: number } | undefined;
+  /**
    * Reads model, stream flag and attribution from the body; strips gateway-only fields. May
    * return a promise (a large body is read in slices, between turns of the event loop).
    */
@@ -69,6 +74,9 @@ export interface ProviderAdapter {
   isJsonLines(ctx: RequestContext): boolean;
   /** Whether a successful JSON response on this route must be rewritten before the client sees it. */
   rewritesResponse(ctx: RequestContext): boolean;
-  /** Rewrites a response body (e.g. a batch's results_url) to point at the gateway. */
-  rewriteResponse(body: unknown, gatewayBase: string): unknown;
+  /**
+   * Rewrites a response body: a batch's results_url to point at the gateway, a model list to
+   * the models the caller may use (`ctx.route.allowedModels`).
+   */
+  rewriteResponse(body: unknown, gatewayBase: string, ctx?: RequestContext): unknown;
 }

@@ -308,7 +308,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
       return this.relayUnread(original, err);
     }
     if (this.mode === 'rewrite') {
-      out = Buffer.from(JSON.stringify(this.adapter.rewriteResponse(body, this.gatewayBase)));
+      out = Buffer.from(JSON.stringify(this.adapter.rewriteResponse(body, this.gatewayBase, this.ctx)));
       delete head.headers['content-encoding'];
     } else {
       this.summarize(body);

@@ -1,6 +1,6 @@
 import { GatewayError, type Principal, type RequestContext, type SpendTotals, type Usage } from '@tollgate/core';
 import { budgetExceeded, rollBudgetWindow } from './budget.js';
-import { readClientKey } from './credentials.js';
+import { ownCredential, readClientKey } from './credentials.js';
 import type { KeyCache } from './key-cache.js';
 import type { KeyStore, VirtualKey } from './key-store.js';
 import type { RateLimiter } from './limiter.js';
@@ -16,7 +16,11 @@ declare module '@tollgate/core' {
 
 const OPEN: Principal = { kind: 'open' };
 const MASTER: Principal = { kind: 'master' };
-const HOW = 'send the gateway key in the x-api-key header or as "Authorization: Bearer <key>"';
+/** What the auth plugin takes from core's `clients` settings. */
+export interface ClientKeyOptions {
+  keyHeader: string;
+  ownCredentials: 'per-key' | 'all-keys';
+}
 
 /**
  * The request-path side of keys: who is calling, and may they. A cached key is decided
@@ -30,12 +34,15 @@ export class KeyGate {
     private readonly cache: KeyCache,
     private readonly store: KeyStore,
     private readonly limiter: RateLimiter,
+    private readonly clients: ClientKeyOptions,
   ) {}
 
   onRequest(ctx: RequestContext): void | Promise<void> {
-    const presented = readClientKey(ctx.request.headers);
+    const presented = readClientKey(ctx.request.headers, this.clients.keyHeader);
     if (presented === undefined) {
-      if (this.master) throw new GatewayError('TG_ERR_AUTH_MISSING_KEY', `missing API key: ${HOW}`);
+      if (this.master) {
+        throw new GatewayError('TG_ERR_AUTH_MISSING_KEY', `missing API key: send the gateway key in the x-api-key header, as "Authorization: Bearer <key>" or in ${this.clients.keyHeader}`);
+      }
       ctx.principal = OPEN;
       return;
     }
@@ -87,7 +94,8 @@ export class KeyGate {
     const rolled = rollBudgetWindow(key, this.spend, now);
     if (rolled) key = this.persistRoll(rolled, ctx);
     const over = budgetExceeded(key, this.spend);
-    if (over) throw new GatewayError('TG_ERR_BUDGET_EXCEEDED', over);
+    // Waiting does not help until the window resets: tell SDKs (Claude Code) not to retry.
+    if (over) throw new GatewayError('TG_ERR_BUDGET_EXCEEDED', over, { headers: { 'x-should-retry': 'false' } });
     const hit = this.limiter.check(key, now);
     if (hit) {
       throw new GatewayError('TG_ERR_RATE_LIMITED', `rate limit reached for this key: ${describeLimit(hit.limit, key)}`, {
@@ -97,6 +105,9 @@ export class KeyGate {
     this.limiter.admit(token, now);
     ctx.principal = { kind: 'virtual', keyHash: token, keyAlias: key.keyAlias ?? undefined, userId: key.userId ?? undefined, teamId: key.teamId ?? undefined };
     ctx.state.auth = { key };
+    if (key.models.length > 0) ctx.route.allowedModels = key.models;
+    const own = ownCredential(ctx.request.headers, this.clients.keyHeader);
+    if (own && (this.clients.ownCredentials === 'all-keys' || key.metadata.own_credentials === true)) ctx.billing = own;
   }
 
   private persistRoll(key: VirtualKey, ctx: RequestContext): VirtualKey {

@@ -17,7 +17,9 @@ import { resolveMasterKey } from './master-key.js';
  * Who is calling, and may they: the master key, virtual keys (hashed at rest, cached in
  * memory) with expiry, blocking, model allow-lists, budgets and rpm/tpm/parallel limits, and
  * the `/key/*` admin API. Without a master key the gateway is open (and says so at start).
- * The client's credential never reaches the upstream: core swaps in the upstream key.
+ * The client's credential never reaches the upstream (core swaps in the upstream key), unless
+ * the key allows the client's own (`metadata.own_credentials`, or `clients.ownCredentials:
+ * all-keys`) and the gateway key came in `clients.keyHeader`: then `ctx.billing` says whose.
  *
  * @example
  * // tollgate.yaml
@@ -53,7 +55,7 @@ export const authPlugin = definePlugin<AuthConfig>({
     });
     const service = new KeyService(store, cache);
     const limiter = new RateLimiter();
-    const gate = new KeyGate(resolved?.key, cache, store, limiter);
+    const gate = new KeyGate(resolved?.key, cache, store, limiter, api.gatewayConfig.clients);
     const redisUrl = api.config.sharedLimits.redisUrl ?? api.env.TOLLGATE_REDIS_URL;
     if (redisUrl) {
       const { syncMs, keyPrefix } = api.config.sharedLimits;

@@ -6,7 +6,7 @@ import authPlugin from '../src/index.js';
 import { MASTER_KEY, startHarness, UPSTREAM_KEY, waitForCompleted, type Harness } from './harness.js';
 
 const PARAMS = { model: 'claude-sonnet-5-5', max_tokens: 64, messages: [{ role: 'user' as const, content: 'Hi' }] };
-const MISSING = 'missing API key: send the gateway key in the x-api-key header or as "Authorization: Bearer <key>"';
+const MISSING = 'missing API key: send the gateway key in the x-api-key header, as "Authorization: Bearer <key>" or in x-tollgate-key';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 type Style = 'x-api-key' | 'bearer' | 'none';

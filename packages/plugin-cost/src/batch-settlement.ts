@@ -110,6 +110,12 @@ export class BatchSettlement {
       start_time: createdAt,
       end_time: Date.now(),
       completion_start_time: null,
+      // A batch result belongs to no interactive session; the settlement job reads it with
+      // the gateway's own key.
+      session_id: null,
+      agent_id: null,
+      client: null,
+      billing: 'gateway',
     });
     return true;
   }

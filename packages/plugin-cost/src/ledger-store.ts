@@ -1,8 +1,10 @@
 import { isPostgres, sql, type BulkInsert, type Kysely, type Migration, type Storage } from '@tollgate/storage';
 import { EncodedQueue } from './encoded-queue.js';
+import type { Billing } from '@tollgate/core';
 import type { SpendRow } from './spend-row.js';
 
-type LogRow = Omit<SpendRow, 'request_tags' | 'spend' | 'unpriced' | 'stream' | 'aborted'> & {
+type LogRow = Omit<SpendRow, 'request_tags' | 'spend' | 'unpriced' | 'stream' | 'aborted' | 'billing'> & {
+  billing: string | null;
   request_tags: string;
   spend: string | number | bigint;
   unpriced: number;
@@ -141,6 +143,17 @@ export const ledgerMigrations: Record<string, Migration> = {
         execute function tollgate_key_spend_update()`.execute(db);
       await sql`insert into tollgate_key_spend (api_key, spend)
         select api_key, sum(spend::numeric) from tollgate_spend_logs where api_key is not null group by api_key having sum(spend::numeric) <> 0`.execute(db);
+    },
+  },
+  '005_client_identity': {
+    // The coding session, sub-agent and client program of a request (Claude Code), and who
+    // paid the upstream. No index: they are report groupings over a time range, which the
+    // start_time index narrows; a per-insert B-tree write is not worth it. Rows written
+    // before have NULL billing, which reads as 'gateway' (the only kind there was).
+    async up(db: Kysely<any>) {
+      for (const name of ['session_id', 'agent_id', 'client', 'billing']) {
+        await db.schema.alterTable('tollgate_spend_logs').addColumn(name, 'text').execute();
+      }
     },
   },
 };
@@ -310,6 +323,7 @@ export const LOG_COLUMNS = [
   'request_tags', 'status', 'prompt_tokens', 'completion_tokens', 'input_tokens', 'output_tokens', 'cache_read_input_tokens',
   'cache_creation_input_tokens', 'cache_creation_5m_tokens', 'cache_creation_1h_tokens', 'web_search_requests', 'service_tier',
   'inference_geo', 'speed', 'spend', 'unpriced', 'stream', 'aborted', 'batch_id', 'start_time', 'end_time', 'completion_start_time',
+  'session_id', 'agent_id', 'client', 'billing',
 ] as const satisfies readonly (keyof SpendRow)[];
 // Fails to compile when SpendRow gains a field LOG_COLUMNS does not write.
 const everyColumnWritten: [Exclude<keyof SpendRow, (typeof LOG_COLUMNS)[number]>] extends [never] ? true : false = true;
@@ -386,6 +400,11 @@ function rowOf(values: unknown[]): SpendRow {
     unpriced: flag(row.unpriced),
     stream: flag(row.stream),
     aborted: flag(row.aborted),
+    // Spooled by a version without these columns: the array is shorter.
+    session_id: (row.session_id as string | undefined) ?? null,
+    agent_id: (row.agent_id as string | undefined) ?? null,
+    client: (row.client as string | undefined) ?? null,
+    billing: (row.billing as Billing | undefined) ?? 'gateway',
   };
 }
 

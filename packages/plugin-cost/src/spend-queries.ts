@@ -16,11 +16,11 @@ export interface LogFilter extends TimeRange {
 }
 
 /** What /spend/report groups by, as LiteLLM names it. */
-export const GROUP_BY = ['key', 'user', 'team', 'end_user', 'tag', 'model'] as const;
+export const GROUP_BY = ['key', 'user', 'team', 'end_user', 'tag', 'model', 'session', 'client', 'billing'] as const;
 export type GroupBy = (typeof GROUP_BY)[number];
 
 
-const GROUP_COLUMN = { key: 'api_key', user: 'user_id', team: 'team_id', end_user: 'end_user', model: 'model' } as const;
+const GROUP_COLUMN = { key: 'api_key', user: 'user_id', team: 'team_id', end_user: 'end_user', model: 'model', session: 'session_id', client: 'client', billing: 'billing' } as const;
 
 /** Every ledger column but `spend`, which is read exactly as text instead (`spend_text`). */
 const LOG_COLUMNS = [
@@ -28,7 +28,7 @@ const LOG_COLUMNS = [
   'end_user', 'request_tags', 'status', 'prompt_tokens', 'completion_tokens', 'input_tokens', 'output_tokens',
   'cache_read_input_tokens', 'cache_creation_input_tokens', 'cache_creation_5m_tokens', 'cache_creation_1h_tokens',
   'web_search_requests', 'service_tier', 'inference_geo', 'speed', 'unpriced', 'stream', 'aborted', 'batch_id',
-  'start_time', 'end_time', 'completion_start_time',
+  'start_time', 'end_time', 'completion_start_time', 'session_id', 'agent_id', 'client', 'billing',
 ] as const;
 
 /** One ledger row as read back: flags as 0/1, tags as JSON text, spend as exact pico text. */

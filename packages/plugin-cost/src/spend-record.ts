@@ -67,6 +67,10 @@ export function spendRowFor(ctx: RequestContext, outcome: Outcome, priced: Price
     start_time: ctx.startTime,
     end_time: Date.now(),
     completion_start_time: ctx.state.cost?.firstByteAt ?? null,
+    session_id: ledgerText(ctx.client.sessionId),
+    agent_id: ledgerText(ctx.client.agentId),
+    client: ledgerText(ctx.client.client),
+    billing: ctx.billing,
   };
 }
 

@@ -1,3 +1,5 @@
+import type { Billing } from '@tollgate/core';
+
 /**
  * One row of the spend ledger: a request (or a settled batch result) with everything needed
  * to attribute and re-price it. LiteLLM's spend-log names where they fit. `spend` is exact
@@ -38,4 +40,10 @@ export interface SpendRow {
   start_time: number;
   end_time: number;
   completion_start_time: number | null;
+  /** The client's coding session (Claude Code's session id), agent and program (`claude-cli/2.1.328`). */
+  session_id: string | null;
+  agent_id: string | null;
+  client: string | null;
+  /** Who paid the upstream: the gateway's key, the client's own key, or its subscription. */
+  billing: Billing;
 }

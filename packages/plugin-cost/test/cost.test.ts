@@ -231,6 +231,8 @@ describe.each(DRIVERS)('cost accounting on %s', (driver) => {
     const err = await c.messages.create(PARAMS).catch((e: APIError) => e);
     expect((err as APIError).status).toBe(429);
     expect(((err as APIError).error as any).error.message).toBe('budget exceeded for this key: spent $0.007 of its $0.007 budget (it does not reset)');
+    // Waiting cannot help: SDKs (Claude Code's among them) must not retry.
+    expect([(err as APIError).headers?.get('x-should-retry'), (err as APIError).headers?.get('retry-after')]).toEqual(['false', null]);
     expect((await h.admin('GET', `/key/info?key=${budgeted.token}`)).body.info.spend).toBe(0.007);
   });
 

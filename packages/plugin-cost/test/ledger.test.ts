@@ -20,7 +20,8 @@ function row(id: string, spend: bigint, extra: Partial<SpendRow> = {}): SpendRow
     prompt_tokens: 10, completion_tokens: 5, input_tokens: 10, output_tokens: 5, cache_read_input_tokens: 0,
     cache_creation_input_tokens: 0, cache_creation_5m_tokens: 0, cache_creation_1h_tokens: 0, web_search_requests: 0,
     service_tier: null, inference_geo: null, speed: null, spend, unpriced: false, stream: false, aborted: false,
-    batch_id: null, start_time: 1_700_000_000_000, end_time: 1_700_000_000_100, completion_start_time: null, ...extra,
+    batch_id: null, start_time: 1_700_000_000_000, end_time: 1_700_000_000_100, completion_start_time: null,
+    session_id: null, agent_id: null, client: null, billing: 'gateway', ...extra,
   };
 }
 
@@ -155,10 +156,13 @@ describe.each(DRIVERS)('spend ledger on %s', (driver) => {
   it.runIf(driver === 'postgres')('fills the shared key spend from the rows written before it existed (PostgreSQL only: SQLite has none)', async () => {
     tdb = await createTestDatabase(driver);
     storage = await tdb.open();
-    const { '004_key_spend': _later, ...before } = ledgerMigrations;
+    // The ledger as it was before 004: rows written with the columns it had then.
+    const before = Object.fromEntries(Object.entries(ledgerMigrations).filter(([name]) => name < '004'));
     await storage.migrate('cost', before);
     const store = new LedgerStore(storage);
-    await store.insert(ledgerBatch([row('b1', 7n), row('b2', 8n), row('b3', 1n, { api_key: 'k2' })]));
+    for (const [id, key, spend] of [['b1', 'k1', 7], ['b2', 'k1', 8], ['b3', 'k2', 1]] as const) {
+      await sql`insert into tollgate_spend_logs (request_id, api_key, spend, start_time, end_time) values (${id}, ${key}, ${spend}, 1, 2)`.execute(storage.db);
+    }
     await storage.migrate('cost', ledgerMigrations);
     expect(await store.sharedKeySpend(['k1', 'k2'])).toEqual(new Map([['k1', 15n], ['k2', 1n]]));
     await store.insert(ledgerBatch([row('b4', 5n)]));

@@ -27,6 +27,7 @@ function historic(id: string, at: string, spend: bigint): SpendRow {
     cache_creation_input_tokens: 0, cache_creation_5m_tokens: 0, cache_creation_1h_tokens: 0, web_search_requests: 0,
     service_tier: 'standard', inference_geo: null, speed: null, spend, unpriced: false, stream: false, aborted: false,
     batch_id: null, start_time: Date.parse(at), end_time: Date.parse(at) + 100, completion_start_time: null,
+    session_id: null, agent_id: null, client: null, billing: 'gateway',
   };
 }
 
@@ -160,6 +161,10 @@ describe.each(DRIVERS)('spend reports on %s', (driver) => {
       upstream_request_id: expect.stringMatching(/^req_[0-9a-f]{24}$/),
       message_id: 'msg_1',
       batch_id: null,
+      session_id: null,
+      agent_id: null,
+      client: 'Anthropic/JS',
+      billing: 'gateway',
       startTime: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
       endTime: expect.stringMatching(/Z$/),
       completionStartTime: expect.stringMatching(/Z$/),
@@ -282,9 +287,9 @@ describe.each(DRIVERS)('spend reports on %s', (driver) => {
 
   it('refuses bad parameters with a 400 naming the parameter', async () => {
     expect(await get(`${url}/spend/report?group_by=project`)).toEqual(
-      badRequest('group_by must be one of key, user, team, end_user, tag, model, got "project"'),
+      badRequest('group_by must be one of key, user, team, end_user, tag, model, session, client, billing, got "project"'),
     );
-    expect(await get(`${url}/spend/report`)).toEqual(badRequest('query parameter group_by is required (one of key, user, team, end_user, tag, model)'));
+    expect(await get(`${url}/spend/report`)).toEqual(badRequest('query parameter group_by is required (one of key, user, team, end_user, tag, model, session, client, billing)'));
     expect(await get(`${url}/spend/logs?start_date=2024-02-30`)).toEqual(
       badRequest('start_date must be an ISO date (2025-01-31) or datetime (2025-01-31T12:00:00Z), got "2024-02-30"'),
     );

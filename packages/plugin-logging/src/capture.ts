@@ -5,7 +5,7 @@ import type { CapturedBody } from './record-view.js';
 export const REDACTED = '[redacted]';
 
 /** Field names redacted wherever they appear, whatever the config says (compared lowercased). */
-const ALWAYS_REDACTED = new Set(['api_key', 'apikey', 'authorization', 'x-api-key']);
+const ALWAYS_REDACTED = new Set(['api_key', 'apikey', 'authorization', 'x-api-key', 'x-tollgate-key']);
 const NO_PATHS: readonly string[][] = [];
 
 /**

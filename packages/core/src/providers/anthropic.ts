@@ -1,12 +1,15 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { GatewayError } from '../errors.js';
 import { forwardableRequestHeaders } from '../http-headers.js';
-import type { AnthropicProviderConfig, RequestLimits } from '../config-schema.js';
+import { DEFAULT_END_USER_FROM, resolveClientIdentity, type IdentityInput, type IdentityOptions } from '../client-identity.js';
+import type { AnthropicProviderConfig, ClientsConfig, RequestLimits } from '../config-schema.js';
+import { readableCodings } from '../content-codings.js';
 import type { RequestContext, ResponseInfo, RouteKind, SseEvent, Usage } from '../context.js';
 import type { ProviderAdapter, ResponseSummary, StreamUsageTap } from '../provider.js';
 import { memberValue, scanJsonObject, withoutMember, type JsonMember } from '../json-scan.js';
 
-const CLIENT_CREDENTIALS = new Set(['x-api-key', 'authorization']);
+const CLIENT_CREDENTIALS = ['x-api-key', 'authorization'];
+const DEFAULT_CLIENTS: ClientsConfig = { keyHeader: 'x-tollgate-key', endUserHeader: 'x-tollgate-end-user', endUserFrom: [...DEFAULT_END_USER_FROM], ownCredentials: 'per-key' };
 const BATCHES = '/v1/messages/batches';
 /** The API version the gateway's own requests ask for (the Message Batches calls it makes exist in it). */
 const OWN_API_VERSION = '2023-06-01';
@@ -26,10 +29,15 @@ const MAX_VALUE_BYTES = 64 * 1024;
  * @example
  * const adapter = createAnthropicAdapter({ baseUrl: 'https://api.anthropic.com', apiKey: 'sk-ant-…', timeoutMs: 600000, idleTimeoutMs: 300000, connections: 256 });
  */
-export function createAnthropicAdapter(config: AnthropicProviderConfig): ProviderAdapter {
+export function createAnthropicAdapter(config: AnthropicProviderConfig, clients: ClientsConfig = DEFAULT_CLIENTS): ProviderAdapter {
   const base = new URL(config.baseUrl ?? 'https://api.anthropic.com');
   const basePath = base.pathname.replace(/\/+$/, '');
   const apiKey = config.apiKey;
+  // The gateway key never travels upstream, in whichever header it came; the client's own
+  // credential only when the auth plugin let it through (ctx.billing).
+  const gatewayCredentials = new Set([...CLIENT_CREDENTIALS, clients.keyHeader]);
+  const keyHeaderOnly = new Set([clients.keyHeader]);
+  const identity: IdentityOptions = { endUserHeader: clients.endUserHeader, endUserFrom: clients.endUserFrom };
 
   return {
     name: 'anthropic',
@@ -44,20 +52,45 @@ export function createAnthropicAdapter(config: AnthropicProviderConfig): Provide
 
     readsBody: (ctx) => expectsJson(ctx.request.method, ctx.route.kind, ctx.route.upstreamPath),
 
+    localReply(method, path) {
+      // Claude Code probes this at start; nothing to book, nothing to ask the upstream.
+      if (path === '/api/hello' && (method === 'HEAD' || method === 'GET')) return { status: 200 };
+      return undefined;
+    },
+
     prepare(ctx, limits) {
-      if (!expectsJson(ctx.request.method, ctx.route.kind, ctx.route.upstreamPath)) return;
+      const attribution: Omit<IdentityInput, 'headers'> = {};
+      const identify = () => {
+        const { endUser, ...client } = resolveClientIdentity({ headers: ctx.request.headers, ...attribution }, identity);
+        ctx.endUser = checkEndUser(endUser, limits);
+        ctx.client = client;
+      };
+      if (!expectsJson(ctx.request.method, ctx.route.kind, ctx.route.upstreamPath)) return identify();
       const body = ctx.request.body;
       if (body.length === 0) throw new GatewayError('TG_ERR_INVALID_JSON', 'request body must be a JSON object');
       const scanned = scanJsonObject(body, { keys: READ_KEYS, maxDepth: limits.maxJsonDepth });
-      if (scanned instanceof Promise) return scanned.then((found) => readAttribution(ctx, found, limits));
-      readAttribution(ctx, scanned, limits);
+      if (scanned instanceof Promise) {
+        return scanned.then((found) => {
+          readAttribution(ctx, found, limits, attribution);
+          identify();
+        });
+      }
+      readAttribution(ctx, scanned, limits, attribution);
+      identify();
     },
 
     upstreamHeaders(clientHeaders: IncomingHttpHeaders, ctx: RequestContext) {
-      const headers = forwardableRequestHeaders(clientHeaders, CLIENT_CREDENTIALS);
-      if (apiKey !== undefined) headers['x-api-key'] = apiKey;
-      // Bodies we rewrite must arrive uncompressed.
+      const own = ctx.billing !== 'gateway';
+      const headers = forwardableRequestHeaders(clientHeaders, own ? keyHeaderOnly : gatewayCredentials);
+      if (!own && apiKey !== undefined) headers['x-api-key'] = apiKey;
+      // Bodies we rewrite must arrive uncompressed; metered ones in a coding we can read, or
+      // their usage would be lost.
       if (this.rewritesResponse(ctx)) delete headers['accept-encoding'];
+      else if (isMetered(ctx.route.kind)) {
+        const codings = readableCodings(headers['accept-encoding']);
+        if (codings === undefined) delete headers['accept-encoding'];
+        else headers['accept-encoding'] = codings;
+      }
       return headers;
     },
 
@@ -85,10 +118,12 @@ export function createAnthropicAdapter(config: AnthropicProviderConfig): Provide
     isJsonLines: (ctx) => ctx.route.kind === 'batches' && pathOnly(ctx.route.upstreamPath).endsWith('/results'),
 
     rewritesResponse(ctx) {
+      if (isModelList(ctx)) return true;
       return ctx.route.kind === 'batches' && !pathOnly(ctx.route.upstreamPath).endsWith('/results');
     },
 
-    rewriteResponse(body, gatewayBase) {
+    rewriteResponse(body, gatewayBase, ctx) {
+      if (ctx && isModelList(ctx)) return onlyAllowedModels(body, ctx.route.allowedModels!);
       const target = `${gatewayBase}/anthropic`;
       const fix = (batch: unknown): void => {
         const b = batch as Json | null;
@@ -115,6 +150,21 @@ function classify(method: string, path: string): RouteKind {
   return 'other';
 }
 
+/** `GET /v1/models` for a caller limited to some models. */
+const isModelList = (ctx: RequestContext): boolean =>
+  ctx.route.kind === 'models' && ctx.route.allowedModels !== undefined && ctx.request.method === 'GET' && pathOnly(ctx.route.upstreamPath).endsWith('/v1/models');
+
+/** A model list page with only the allowed models (Claude Code's model discovery offers what it lists). */
+function onlyAllowedModels(body: unknown, allowed: readonly string[]): unknown {
+  const page = body as Json | null;
+  if (!page || !Array.isArray(page.data)) return body;
+  const data = (page.data as (Json | null)[]).filter((m) => typeof m?.id === 'string' && allowed.includes(m.id));
+  return { ...page, data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null };
+}
+
+/** Routes whose responses carry usage the gateway must read. */
+const isMetered = (kind: RouteKind): boolean => kind === 'messages' || kind === 'batches';
+
 function expectsJson(method: string, kind: RouteKind, upstreamPath: string): boolean {
   if (method !== 'POST') return false;
   if (kind === 'messages' || kind === 'count_tokens') return true;
@@ -122,11 +172,12 @@ function expectsJson(method: string, kind: RouteKind, upstreamPath: string): boo
 }
 
 /**
- * Reads model, stream and attribution from the members the scan found, parsing only their
- * values; a batch create's `requests` is parsed whole (rare, and its models are needed).
- * `litellm_metadata` is cut out of the bytes: the rest of the body goes upstream unchanged.
+ * Reads model, stream and tags from the members the scan found, parsing only their values,
+ * and the identity fields into `out`; a batch create's `requests` is parsed whole (rare, and
+ * its models are needed). `litellm_metadata` is cut out of the bytes: the rest of the body
+ * goes upstream unchanged.
  */
-function readAttribution(ctx: RequestContext, found: Map<string, JsonMember>, limits: RequestLimits): void {
+function readAttribution(ctx: RequestContext, found: Map<string, JsonMember>, limits: RequestLimits, out: Omit<IdentityInput, 'headers'>): void {
   const body = ctx.request.body;
   const value = (key: string): unknown => {
     const m = found.get(key);
@@ -142,7 +193,6 @@ function readAttribution(ctx: RequestContext, found: Map<string, JsonMember>, li
     readBatchModels(ctx);
   }
   ctx.route.stream = value('stream') === true;
-  let endUser: string | undefined;
   const litellm = found.get('litellm_metadata');
   if (litellm) {
     const meta = value('litellm_metadata') as Json | null;
@@ -157,11 +207,10 @@ function readAttribution(ctx: RequestContext, found: Map<string, JsonMember>, li
       throw new GatewayError('TG_ERR_BAD_REQUEST', 'litellm_metadata.user must be a string');
     }
     if (tags) ctx.tags = checkTags(tags as string[], limits);
-    endUser = meta?.user as string | undefined;
+    out.litellmUser = meta?.user as string | undefined;
     ctx.request.body = withoutMember(body, litellm);
   }
-  const userId = (value('metadata') as Json | null | undefined)?.user_id;
-  ctx.endUser = checkEndUser(endUser ?? (typeof userId === 'string' ? userId : undefined), limits);
+  out.userId = (value('metadata') as Json | null | undefined)?.user_id;
 }
 
 function readBatchModels(ctx: RequestContext): void {
@@ -190,7 +239,7 @@ function checkTags(tags: string[], limits: RequestLimits): string[] {
 
 function checkEndUser(endUser: string | undefined, limits: RequestLimits): string | undefined {
   if (endUser !== undefined && endUser.length > limits.maxEndUserLength) {
-    throw new GatewayError('TG_ERR_BAD_REQUEST', `the end user (litellm_metadata.user or metadata.user_id) is longer than ${limits.maxEndUserLength} characters`);
+    throw new GatewayError('TG_ERR_BAD_REQUEST', `the end user (litellm_metadata.user, the end-user header or metadata.user_id) is longer than ${limits.maxEndUserLength} characters`);
   }
   return endUser;
 }
