@@ -44,8 +44,8 @@ describe('bounded request bodies', () => {
   });
 
   it.each([
-    ['an end user', { litellm_metadata: { user: 'u'.repeat(257) } }, 'the end user (litellm_metadata.user or metadata.user_id) is longer than 256 characters'],
-    ['a metadata.user_id', { metadata: { user_id: 'u'.repeat(257) } }, 'the end user (litellm_metadata.user or metadata.user_id) is longer than 256 characters'],
+    ['an end user', { litellm_metadata: { user: 'u'.repeat(257) } }, 'the end user (litellm_metadata.user, the end-user header or metadata.user_id) is longer than 256 characters'],
+    ['a metadata.user_id', { metadata: { user_id: 'u'.repeat(257) } }, 'the end user (litellm_metadata.user, the end-user header or metadata.user_id) is longer than 256 characters'],
     ['a tag', { litellm_metadata: { tags: ['ok', 't'.repeat(3000)] } }, 'litellm_metadata.tags.1 is longer than 256 characters'],
     ['65 tags', { litellm_metadata: { tags: Array.from({ length: 65 }, (_, i) => `t${i}`) } }, 'litellm_metadata.tags has 65 tags; at most 64 are allowed'],
   ])('refuses %s past its bound with a clear 400', async (_what, extra, message) => {
