@@ -120,11 +120,11 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
     const url = req.url ?? '/';
     for (const m of mounts) {
       if (url.startsWith(m.prefix)) {
-        void proxyRequest(deps, m.adapter, req, res, url.slice(m.prefix.length - 1));
+        proxyRequest(deps, m.adapter, req, res, url.slice(m.prefix.length - 1)).catch((err: unknown) => lastResort(err, res, log));
         return;
       }
     }
-    void runRoute(router, req, res, log);
+    runRoute(router, req, res, log).catch((err: unknown) => lastResort(err, res, log));
   };
 
   const server: Server = createServer({ keepAliveTimeout: config.server.keepAliveTimeoutMs }, handler);
@@ -212,6 +212,28 @@ async function shutdown(s: {
   }
   await Promise.all([...s.pools.values()].map((p) => p.close()));
   await new Promise<void>((resolve) => s.log.flush(() => resolve()));
+}
+
+/**
+ * Both request paths send their own errors; this catches what escaped them (a bug: sending
+ * the error itself failed), so one request can never take the process down. The client gets
+ * a plain 500 if nothing was sent yet, a cut connection otherwise.
+ */
+function lastResort(err: unknown, res: ServerResponse, log: Logger): void {
+  log.error({ err }, 'request failed outside the gateway\'s error handling');
+  if (res.writableEnded || res.destroyed) return;
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = errorBody(new GatewayError('TG_ERR_INTERNAL', 'internal gateway error'));
+  try {
+    res.writeHead(500, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  } catch (writeErr) {
+    log.error({ err: writeErr }, 'could not send the last-resort 500; cutting the connection');
+    res.destroy();
+  }
 }
 
 /**

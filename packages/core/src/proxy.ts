@@ -5,7 +5,7 @@ import type { Pool } from 'undici';
 import { readBody } from './body.js';
 import type { GatewayConfig } from './config-schema.js';
 import { ClientRequest, Context } from './context.js';
-import { errorBody, GatewayError, toGatewayError } from './errors.js';
+import { errorBody, GatewayError, sendable, toGatewayError } from './errors.js';
 import type { CompletionRecord, GatewayEvents } from './events.js';
 import type { InFlight } from './in-flight.js';
 import { assertSafePath } from './path-guard.js';
@@ -68,8 +68,8 @@ export async function proxyRequest(deps: ProxyDeps, adapter: ProviderAdapter, re
       }
     }
   } catch (err) {
-    error = toGatewayError(err);
-    if (error.code === 'TG_ERR_INTERNAL') ctx.log.error({ err }, 'request failed inside the gateway');
+    error = sendable(toGatewayError(err));
+    if (error.code === 'TG_ERR_INTERNAL' || error.code === 'TG_ERR_BAD_HEADER') ctx.log.error({ err }, 'request failed inside the gateway');
     if (!ctx.aborted) sendError(res, error, ctx.id);
   } finally {
     const pending = complete(deps, ctx, call, error);

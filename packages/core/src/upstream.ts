@@ -204,17 +204,28 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     try {
       pending = this.readResponse();
     } catch (err) {
-      this.unreadable(err);
+      return this.failed(err);
     }
     // Synchronous unless a tap or hook has to wait: no promise per request on the plain path.
     if (!pending) return this.close();
     pending.then(
       () => this.close(),
-      (err: unknown) => {
-        this.unreadable(err);
-        this.close();
-      },
+      (err: unknown) => this.failed(err),
     );
+  }
+
+  /**
+   * Reading the response failed. With the body already relayed, that only costs its usage; a
+   * held-back body whose headers could not be sent (a body hook set a bad one) becomes the
+   * caller's error to send, never an empty 200.
+   */
+  private failed(err: unknown): void {
+    if (this.ctx.raw.res.headersSent) {
+      this.unreadable(err);
+      return this.close();
+    }
+    this.result.error = toGatewayError(err);
+    this.settle();
   }
 
   /** Reads usage from what was copied, and sends a held-back body. */
