@@ -303,6 +303,8 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     if (this.ctx.aborted) {
       this.result.aborted = true;
       if (this.usageTap) this.takeStreamUsage();
+      // Cut by the gateway (shutdown), the client still listening: tell it why.
+      if (this.ctx.cutBy && res.headersSent) this.endInBand(this.ctx.cutBy);
       this.settle();
       return;
     }
@@ -315,12 +317,19 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     // Headers are out: report in-band when we can, then end the response.
     this.result.streamError = { code: gwErr.code, type: gwErr.type, message: gwErr.message };
     if (this.usageTap) this.takeStreamUsage();
+    this.endInBand(gwErr);
+    this.settle();
+  }
+
+  /** Ends a response whose headers are out: an SSE `error` event when we can, else a cut. */
+  private endInBand(err: GatewayError): void {
+    const res = this.ctx.raw.res;
+    if (res.writableEnded) return;
     if (this.usageTap && !this.encoding) {
-      res.end(`event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: gwErr.type, message: gwErr.message } })}\n\n`);
+      res.end(`event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: err.type, message: err.message } })}\n\n`);
     } else {
       res.destroy();
     }
-    this.settle();
   }
 
   private settle(): void {
