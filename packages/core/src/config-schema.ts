@@ -14,7 +14,18 @@ export const coreConfigSchema = {
         port: { type: 'integer', minimum: 0, maximum: 65535, default: 4000, description: 'Port to listen on (env PORT); 0 picks a free one.' },
         bodyLimit: { type: 'integer', minimum: 1, default: 33554432, description: 'Largest accepted request body in bytes (default 32 MiB); larger gets 413.' },
         shutdownGraceMs: { type: 'integer', minimum: 0, default: 30000, description: 'On SIGTERM/SIGINT, how long in-flight requests (streams included) may run before they are cut.' },
-        publicUrl: { type: 'string', pattern: '^https?://', description: 'Base URL clients use to reach the gateway (for rewritten batch results_url). Default: from the request Host header.' },
+        publicUrl: {
+          type: 'string',
+          pattern: '^https?://',
+          description:
+            'Base URL clients use to reach the gateway (for rewritten batch results_url). Unset: the Host header when it is one of trustedHosts, else the address the request arrived on; never an unvetted Host header (an SDK following results_url sends its key there).',
+        },
+        trustedHosts: {
+          type: 'array',
+          items: { type: 'string', minLength: 1 },
+          default: [],
+          description: 'Host header values (host or host:port, compared case-insensitively) that may form results_url when publicUrl is unset, with x-forwarded-proto honoured for them.',
+        },
         keepAliveTimeoutMs: { type: 'integer', minimum: 0, default: 65000, description: 'Idle keep-alive timeout for client connections.' },
       },
     },
@@ -91,6 +102,7 @@ export interface GatewayConfig {
     bodyLimit: number;
     shutdownGraceMs: number;
     publicUrl?: string;
+    trustedHosts: string[];
     keepAliveTimeoutMs: number;
   };
   log: { level: string; accessLog: boolean };

@@ -143,10 +143,20 @@ function onResponseClose(this: ResponseWithContext): void {
   if (!this.writableFinished) this[CONTEXT]?.abort();
 }
 
+/**
+ * Where clients reach the gateway, for URLs it writes into responses (batch `results_url`):
+ * an SDK follows that URL with its key, so an unvetted Host header never forms it.
+ */
 function gatewayBase(config: GatewayConfig, req: IncomingMessage): string {
   if (config.server.publicUrl) return config.server.publicUrl.replace(/\/+$/, '');
-  const proto = req.headers['x-forwarded-proto'] === 'https' ? 'https' : 'http';
-  return `${proto}://${req.headers.host ?? 'localhost'}`;
+  const host = req.headers.host?.toLowerCase();
+  if (host && config.server.trustedHosts.some((h) => h.toLowerCase() === host)) {
+    return `${req.headers['x-forwarded-proto'] === 'https' ? 'https' : 'http'}://${host}`;
+  }
+  // The address this connection arrived on: chosen by the listener, not by the client.
+  const { localAddress = '127.0.0.1', localPort } = req.socket;
+  const address = localAddress.startsWith('::ffff:') ? localAddress.slice(7) : localAddress;
+  return `http://${address.includes(':') ? `[${address}]` : address}:${localPort}`;
 }
 
 /**
