@@ -22,7 +22,7 @@ describe('examples/tollgate.yaml', () => {
   it('loads with every field resolved, and its plugins resolve with their configs valid', async () => {
     const config = await loadConfig(FILE, env);
     expect({ ...config, source: undefined, baseDir: undefined }).toEqual({
-      server: { host: '0.0.0.0', port: 4000, bodyLimit: 33554432, shutdownGraceMs: 30000, keepAliveTimeoutMs: 65000 },
+      server: { host: '0.0.0.0', port: 4000, bodyLimit: 33554432, shutdownGraceMs: 30000, trustedHosts: [], keepAliveTimeoutMs: 65000 },
       log: { level: 'info', accessLog: true },
       providers: {
         anthropic: { baseUrl: 'https://api.anthropic.com', apiKey: UPSTREAM_KEY, timeoutMs: 600000, idleTimeoutMs: 300000, connections: null },

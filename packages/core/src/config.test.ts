@@ -19,7 +19,7 @@ function configError(fn: () => unknown): string {
 describe('parseConfig', () => {
   it('applies every default when there is no config at all', () => {
     const c = parseConfig({}, { env: {} });
-    expect(c.server).toEqual({ host: '0.0.0.0', port: 4000, bodyLimit: 33554432, shutdownGraceMs: 30000, keepAliveTimeoutMs: 65000 });
+    expect(c.server).toEqual({ host: '0.0.0.0', port: 4000, bodyLimit: 33554432, shutdownGraceMs: 30000, trustedHosts: [], keepAliveTimeoutMs: 65000 });
     expect(c.log).toEqual({ level: 'info', accessLog: true });
     expect(c.providers.anthropic).toEqual({ baseUrl: 'https://api.anthropic.com', apiKey: undefined, timeoutMs: 600000, idleTimeoutMs: 300000, connections: null });
     expect(c.plugins).toEqual([]);
