@@ -78,7 +78,23 @@ describe('parseConfig', () => {
   });
 
   it('rejects a bad PORT in the environment', () => {
-    expect(configError(() => parseConfig({}, { env: { PORT: 'x' } }))).toBe('PORT must be an integer 0-65535, got "x"');
+    expect(configError(() => parseConfig({}, { env: { PORT: 'x' } }))).toBe('invalid config:\n  PORT must be an integer 0-65535, got "x"');
+  });
+
+  it('reports every mistake at once: unset variables, schema errors and bad env values', () => {
+    const text = 'server:\n  port: abc\n  prot: 1\nproviders:\n  anthropic:\n    apiKey: ${NO_SUCH_KEY}\n';
+    expect(configError(() => parseConfig(text, { source: 'gw.yaml', env: { LOG_LEVEL: 'loud' } }))).toBe(
+      [
+        'invalid config:',
+        '  gw.yaml:6:13: providers.anthropic.apiKey: environment variable NO_SUCH_KEY is not set (use ${NO_SUCH_KEY:-default} for a default)',
+        '  gw.yaml:3:3: server.prot: unknown key "prot"',
+        '  gw.yaml:2:9: server.port: expected integer, got "abc"',
+        '  gw.yaml:6:13: providers.anthropic.apiKey: must NOT have fewer than 1 characters, got ""',
+      ].join('\n'),
+    );
+    expect(configError(() => parseConfig('log:\n  accessLog: true\n', { env: { LOG_LEVEL: 'loud', PORT: '99999' } }))).toBe(
+      'invalid config:\n  PORT must be an integer 0-65535, got "99999"\n  LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "loud"',
+    );
   });
 });
 
