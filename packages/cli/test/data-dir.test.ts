@@ -79,5 +79,5 @@ describe('tollgate start --data-dir', () => {
     expect(mock.requests.length).toBe(2);
     await stop(second.cli);
     expect(existsSync(decoyDir)).toBe(false);
-  });
+  }, 60_000); // two gateway boots and a CLI run: slow on a loaded machine
 });

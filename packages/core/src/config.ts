@@ -67,7 +67,9 @@ export function parseConfig(
   const given = raw as { server?: { port?: unknown; host?: unknown }; log?: { level?: unknown } };
   const explicit = { port: given.server?.port !== undefined, host: given.server?.host !== undefined, level: given.log?.level !== undefined };
   const schemaProblems = problemsOf(coreConfigSchema, raw, [], locate);
-  problems.push(...schemaProblems);
+  // A value whose variable is unset was already reported: not again as an empty string.
+  const unset = problems.map((p) => p.slice(0, p.indexOf(': environment variable ') + 2));
+  problems.push(...schemaProblems.filter((p) => !unset.some((prefix) => p.startsWith(prefix))));
   const config = raw as GatewayConfig;
   // The fallbacks write into sections the schema may just have refused.
   if (schemaProblems.length === 0) problems.push(...applyEnvFallbacks(config, env, explicit));

@@ -133,6 +133,9 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     this.pause(controller);
     pending.then(
       () => {
+        // Aborted while the hook ran (the abort already ends this call): the response may be
+        // gone, or already answered by the shutdown's 503.
+        if (this.ctx.aborted) return;
         this.start(head.status, head.headers);
         this.resume();
       },

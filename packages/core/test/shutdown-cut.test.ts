@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createMockUpstream, messageStreamEvents, parseSseEvents, rawRequest, serializeSseEvents, type MockUpstream } from '@tollgate/testing';
+import { definePlugin } from '../src/index.js';
 import { startGateway } from './helpers.js';
 
 let upstream: MockUpstream;
@@ -52,5 +53,31 @@ describe('requests cut at the end of the shutdown grace', () => {
     const [record] = await t.waitForRecords(1);
     expect([res.status, res.headers.connection, JSON.parse(res.body.toString())]).toEqual([503, 'close', { ...SHUTDOWN_ERROR, request_id: record.id }]);
     expect(record.aborted).toBe(true);
+  });
+
+  it('a response-headers hook still running at the cut does not write after the 503', async () => {
+    // The hook finishes only once the shutdown's 503 is out: then the call must not try to
+    // send the upstream's headers (that throw would be an unhandled rejection).
+    const slow = definePlugin({
+      name: 'slow-headers',
+      priority: 100,
+      setup: () => ({ onResponseHeaders: (ctx) => new Promise<void>((resolve) => ctx.raw.res.once('finish', () => setImmediate(resolve))) }),
+    });
+    const escaped: unknown[] = [];
+    const onEscape = (err: unknown) => void escaped.push(err);
+    process.on('unhandledRejection', onEscape);
+    try {
+      const t = await startGateway({ upstream, plugins: [slow] });
+      const pending = post(t.url, false);
+      await upstream.waitForRequests(1);
+      await t.gw.close({ graceMs: 50 });
+      const res = await pending;
+      const [record] = await t.waitForRecords(1);
+      expect([res.status, JSON.parse(res.body.toString())]).toEqual([503, { ...SHUTDOWN_ERROR, request_id: record.id }]);
+      await new Promise((r) => setImmediate(r));
+      expect(escaped).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onEscape);
+    }
   });
 });
