@@ -75,7 +75,9 @@ beforeAll(async () => {
 
   // Scrape the way prometheus.yml says.
   const job = parseYaml(await readFile(join(DIR, 'prometheus.yml'), 'utf8')).scrape_configs[0];
-  const scrape = await fetch(`${t.url}${job.metrics_path}`);
+  expect((await fetch(`${t.url}${job.metrics_path}`)).status).toBe(401);
+  // credentials_file holds the master key here (or a metricsKey).
+  const scrape = await fetch(`${t.url}${job.metrics_path}`, { headers: { authorization: `${job.authorization.type} ${MASTER_KEY}` } });
   expect(scrape.status).toBe(200);
   exposition = families(await scrape.text());
   dashboard = JSON.parse(await readFile(join(DIR, 'grafana-dashboard.json'), 'utf8'));
@@ -120,6 +122,9 @@ describe('examples/prometheus', () => {
     const example = await loadConfig(join(DIR, 'tollgate.yaml'), { ANTHROPIC_API_KEY: UPSTREAM_KEY, TOLLGATE_MASTER_KEY: MASTER_KEY });
     const plugin = example.plugins.find((p) => p.use === '@tollgate/plugin-prometheus')!;
     expect(job).toMatchObject({ job_name: 'tollgate', metrics_path: plugin.config.path, scheme: 'http', static_configs: [{ targets: [`localhost:${example.server.port}`] }] });
+    // /metrics is protected by default: the job sends a key.
+    expect(plugin.config.requireKey).toBeUndefined();
+    expect(job.authorization).toEqual({ type: 'Bearer', credentials_file: '/etc/prometheus/tollgate-metrics-key' });
   });
 
   it('every metric the dashboard queries exists in the live output, with samples', () => {

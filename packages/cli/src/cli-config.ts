@@ -42,9 +42,14 @@ export function configFile(flag: string | undefined, env: Readonly<Record<string
  * @example
  * const config = await loadCliConfig('tollgate.yaml', process.env);
  */
-export async function loadCliConfig(file: string | undefined, env: Readonly<Record<string, string | undefined>>): Promise<GatewayConfig> {
-  const config = file === undefined ? parseConfig({}, { source: '(no config file)', env: { ...env } }) : await loadConfig(file, { ...env });
-  if (config.plugins.length === 0) {
+export async function loadCliConfig(
+  file: string | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+  options: { problems?: string[] } = {},
+): Promise<GatewayConfig> {
+  const config = file === undefined ? parseConfig({}, { source: '(no config file)', env: { ...env }, problems: options.problems }) : await loadConfig(file, { ...env }, options);
+  // With problems collected, `plugins` may be what the schema just refused.
+  if (Array.isArray(config.plugins) && config.plugins.length === 0) {
     config.plugins.push(...DEFAULT_PLUGINS.map((use) => ({ use, enabled: true, config: {} })));
   }
   return config;

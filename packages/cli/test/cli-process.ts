@@ -24,6 +24,11 @@ export interface CliProcess {
   stderr: string[];
   /** Resolves with the first stderr line matching `pattern` (already seen or coming); rejects on exit or after `timeoutMs`. */
   waitForStderr(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /**
+   * The same for stdout. A line the child wrote before its stderr said something may not have
+   * been read from the stdout pipe yet: wait on it, never read `stdout` right after a stderr line.
+   */
+  waitForStdout(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
@@ -51,40 +56,45 @@ export function spawnCli(args: string[], env: Record<string, string> = {}, cwd =
     stdout: stdout.lines,
     stderr: stderr.lines,
     exited,
-    waitForStderr(pattern, timeoutMs = 10_000) {
-      return new Promise((resolve, reject) => {
-        const check = (): boolean => {
-          for (const line of stderr.lines) {
-            const m = line.match(pattern);
-            if (m) {
-              done();
-              resolve(m);
-              return true;
-            }
-          }
-          return false;
-        };
-        const onExit = () => {
-          if (check()) return;
-          done();
-          reject(new Error(`exited before printing ${pattern}; stderr:\n${stderr.lines.join('\n')}`));
-        };
-        const timer = setTimeout(() => {
-          done();
-          reject(new Error(`no ${pattern} within ${timeoutMs} ms; stderr:\n${stderr.lines.join('\n')}`));
-        }, timeoutMs);
-        const done = () => {
-          clearTimeout(timer);
-          stderr.off(check);
-          child.off('close', onExit);
-        };
-        if (check()) return;
-        if (closed) return onExit();
-        stderr.on(check);
-        child.once('close', onExit);
-      });
-    },
+    waitForStderr: (pattern, timeoutMs) => waitForLine(child, stderr, 'stderr', pattern, timeoutMs, () => closed),
+    waitForStdout: (pattern, timeoutMs) => waitForLine(child, stdout, 'stdout', pattern, timeoutMs, () => closed),
   };
+}
+
+type Lines = ReturnType<typeof lines>;
+
+function waitForLine(child: ChildProcess, stream: Lines, name: string, pattern: RegExp, timeoutMs = 10_000, isClosed: () => boolean): Promise<RegExpMatchArray> {
+  return new Promise((resolve, reject) => {
+    const check = (): boolean => {
+      for (const line of stream.lines) {
+        const m = line.match(pattern);
+        if (m) {
+          done();
+          resolve(m);
+          return true;
+        }
+      }
+      return false;
+    };
+    const onExit = () => {
+      if (check()) return;
+      done();
+      reject(new Error(`exited before printing ${pattern} on ${name}; ${name}:\n${stream.lines.join('\n')}`));
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`no ${pattern} on ${name} within ${timeoutMs} ms; ${name}:\n${stream.lines.join('\n')}`));
+    }, timeoutMs);
+    const done = () => {
+      clearTimeout(timer);
+      stream.off(check);
+      child.off('close', onExit);
+    };
+    if (check()) return;
+    if (isClosed()) return onExit();
+    stream.on(check);
+    child.once('close', onExit);
+  });
 }
 
 /** Kills whatever a failed test left running. */

@@ -57,8 +57,8 @@ describe('tollgate start --data-dir', () => {
     const first = await startGateway(dataDir, decoyDir);
     expect(existsSync(join(dataDir, 'tollgate.db'))).toBe(true);
     expect(existsSync(decoyDir)).toBe(false);
-    const storageLog = first.cli.stdout.map((l) => JSON.parse(l) as { msg: string; database?: string }).find((l) => l.msg === 'storage ready');
-    expect(storageLog?.database).toBe(`sqlite:${join(dataDir, 'tollgate.db')}`);
+    const storageLine = (await first.cli.waitForStdout(/"msg":"storage ready"/)).input!;
+    expect((JSON.parse(storageLine) as { database?: string }).database).toBe(`sqlite:${join(dataDir, 'tollgate.db')}`);
 
     const create = spawnCli(['keys', 'create', '--alias', 'survivor', '--json'], { TOLLGATE_URL: first.url, TOLLGATE_MASTER_KEY: MASTER_KEY }, cwd);
     expect(await create.exited).toEqual({ code: 0, signal: null });
@@ -79,5 +79,5 @@ describe('tollgate start --data-dir', () => {
     expect(mock.requests.length).toBe(2);
     await stop(second.cli);
     expect(existsSync(decoyDir)).toBe(false);
-  });
+  }, 60_000); // two gateway boots and a CLI run: slow on a loaded machine
 });

@@ -18,7 +18,18 @@ export const coreConfigSchema = {
         uploadLimit: { type: 'integer', minimum: 1, default: 524288000, description: 'Largest body the gateway streams through without reading it (file and skill uploads: any body that is not JSON on a route whose body the gateway does not read), in bytes (default 500 MB, the Files API limit); larger gets 413.' },
         bodyReadLimit: { type: 'integer', minimum: 1, default: 268435456, description: 'Most request-body bytes all requests together may be reading at once (default 256 MiB); a request that would pass it gets 503 overloaded_error, so slow or huge bodies cannot fill memory.' },
         shutdownGraceMs: { type: 'integer', minimum: 0, default: 30000, description: 'On SIGTERM/SIGINT, how long in-flight requests (streams included) may run before they are cut.' },
-        publicUrl: { type: 'string', pattern: '^https?://', description: 'Base URL clients use to reach the gateway (for rewritten batch results_url). Default: from the request Host header.' },
+        publicUrl: {
+          type: 'string',
+          pattern: '^https?://',
+          description:
+            'Base URL clients use to reach the gateway (for rewritten batch results_url). Unset: the Host header when it is one of trustedHosts, else the address the request arrived on; never an unvetted Host header (an SDK following results_url sends its key there).',
+        },
+        trustedHosts: {
+          type: 'array',
+          items: { type: 'string', minLength: 1 },
+          default: [],
+          description: 'Host header values (host or host:port, compared case-insensitively) that may form results_url when publicUrl is unset, with x-forwarded-proto honoured for them.',
+        },
         keepAliveTimeoutMs: { type: 'integer', minimum: 0, default: 65000, description: 'Idle keep-alive timeout for client connections.' },
       },
     },
@@ -163,6 +174,7 @@ export interface GatewayConfig {
     bodyReadLimit: number;
     shutdownGraceMs: number;
     publicUrl?: string;
+    trustedHosts: string[];
     keepAliveTimeoutMs: number;
   };
   requests: RequestLimits;

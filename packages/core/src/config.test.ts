@@ -19,7 +19,7 @@ function configError(fn: () => unknown): string {
 describe('parseConfig', () => {
   it('applies every default when there is no config at all', () => {
     const c = parseConfig({}, { env: {} });
-    expect(c.server).toEqual({ host: '0.0.0.0', port: 4000, bodyLimit: 33554432, uploadLimit: 524288000, bodyReadLimit: 268435456, shutdownGraceMs: 30000, keepAliveTimeoutMs: 65000 });
+    expect(c.server).toEqual({ host: '0.0.0.0', port: 4000, bodyLimit: 33554432, uploadLimit: 524288000, bodyReadLimit: 268435456, shutdownGraceMs: 30000, trustedHosts: [], keepAliveTimeoutMs: 65000 });
     expect(c.requests).toEqual({ maxJsonDepth: 256, maxEndUserLength: 256, maxTags: 64, maxTagLength: 256 });
     expect(c.log).toEqual({ level: 'info', accessLog: true });
     expect(c.providers.anthropic).toEqual({ baseUrl: 'https://api.anthropic.com', apiKey: undefined, timeoutMs: 600000, idleTimeoutMs: 300000, connections: null, mountAtRoot: false });
@@ -80,7 +80,22 @@ describe('parseConfig', () => {
   });
 
   it('rejects a bad PORT in the environment', () => {
-    expect(configError(() => parseConfig({}, { env: { PORT: 'x' } }))).toBe('PORT must be an integer 0-65535, got "x"');
+    expect(configError(() => parseConfig({}, { env: { PORT: 'x' } }))).toBe('invalid config:\n  PORT must be an integer 0-65535, got "x"');
+  });
+
+  it('reports every mistake at once: unset variables, schema errors and bad env values', () => {
+    const text = 'server:\n  port: abc\n  prot: 1\nproviders:\n  anthropic:\n    apiKey: ${NO_SUCH_KEY}\n';
+    expect(configError(() => parseConfig(text, { source: 'gw.yaml', env: { LOG_LEVEL: 'loud' } }))).toBe(
+      [
+        'invalid config:',
+        '  gw.yaml:6:13: providers.anthropic.apiKey: environment variable NO_SUCH_KEY is not set (use ${NO_SUCH_KEY:-default} for a default)',
+        '  gw.yaml:3:3: server.prot: unknown key "prot"',
+        '  gw.yaml:2:9: server.port: expected integer, got "abc"',
+      ].join('\n'),
+    );
+    expect(configError(() => parseConfig('log:\n  accessLog: true\n', { env: { LOG_LEVEL: 'loud', PORT: '99999' } }))).toBe(
+      'invalid config:\n  PORT must be an integer 0-65535, got "99999"\n  LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "loud"',
+    );
   });
 });
 

@@ -21,14 +21,14 @@ const WHOLE_ENV_REF = /^\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}$/;
  * @example
  * const config = await loadConfig('tollgate.yaml', process.env);
  */
-export async function loadConfig(file: string, env: Env = process.env): Promise<GatewayConfig> {
+export async function loadConfig(file: string, env: Env = process.env, options: { problems?: string[] } = {}): Promise<GatewayConfig> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
     throw new GatewayError('TG_ERR_CONFIG', `cannot read config file ${file}: ${(err as Error).message}`);
   }
-  return parseConfig(text, { source: file, baseDir: dirname(resolve(file)), env });
+  return parseConfig(text, { source: file, baseDir: dirname(resolve(file)), env, problems: options.problems });
 }
 
 /**
@@ -39,10 +39,12 @@ export async function loadConfig(file: string, env: Env = process.env): Promise<
  */
 export function parseConfig(
   text: string | Record<string, unknown>,
-  options: { source?: string; baseDir?: string; env?: Env } = {},
+  options: { source?: string; baseDir?: string; env?: Env; problems?: string[] } = {},
 ): GatewayConfig {
   const env = options.env ?? process.env;
   const source = options.source ?? '<config>';
+  // Every mistake below is reported at once: unset variables, schema errors, bad env values.
+  const problems: string[] = [];
   let raw: unknown;
   let locate: Locate = (path) => `${source}: ${formatPath(path)}`;
   if (typeof text === 'string') {
@@ -54,7 +56,7 @@ export function parseConfig(
       throw new GatewayError('TG_ERR_CONFIG', `${source}${pos ? `:${pos.line}:${pos.col}` : ''}: invalid YAML: ${e.message.split('\n')[0]}`);
     }
     locate = (path, atKey) => `${source}${nodePosition(doc, lines, path, atKey)}: ${formatPath(path)}`;
-    substituteEnv(doc, env, locate);
+    problems.push(...substituteEnv(doc, env, locate));
     raw = doc.toJS() ?? {};
   } else {
     raw = structuredClone(text);
@@ -64,9 +66,18 @@ export function parseConfig(
   }
   const given = raw as { server?: { port?: unknown; host?: unknown }; log?: { level?: unknown } };
   const explicit = { port: given.server?.port !== undefined, host: given.server?.host !== undefined, level: given.log?.level !== undefined };
-  validate(coreConfigSchema, raw, [], locate);
+  const schemaProblems = problemsOf(coreConfigSchema, raw, [], locate);
+  // A value whose variable is unset was already reported: not again as an empty string.
+  const unset = problems.map((p) => p.slice(0, p.indexOf(': environment variable ') + 2));
+  problems.push(...schemaProblems.filter((p) => !unset.some((prefix) => p.startsWith(prefix))));
   const config = raw as GatewayConfig;
-  applyEnvFallbacks(config, env, explicit);
+  // The fallbacks write into sections the schema may just have refused.
+  if (schemaProblems.length === 0) problems.push(...applyEnvFallbacks(config, env, explicit));
+  if (problems.length > 0) {
+    // A caller that collects (check-config) goes on to check the plugins too.
+    if (!options.problems) throw invalidConfig(problems);
+    options.problems.push(...problems);
+  }
   config.source = source;
   config.baseDir = options.baseDir ?? process.cwd();
   locations.set(config, locate);
@@ -94,14 +105,39 @@ const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
 const compiled = new WeakMap<object, ReturnType<Ajv['compile']>>();
 
 function validate(schema: object, value: unknown, at: (string | number)[], locate: Locate): void {
+  const problems = problemsOf(schema, value, at, locate);
+  if (problems.length > 0) throw invalidConfig(problems);
+}
+
+function problemsOf(schema: object, value: unknown, at: (string | number)[], locate: Locate): string[] {
   let check = compiled.get(schema);
   if (!check) {
     check = ajv.compile(schema);
     compiled.set(schema, check);
   }
-  if (check(value)) return;
-  const problems = (check.errors ?? []).map((e) => describe(e, value, at, locate));
-  throw new GatewayError('TG_ERR_CONFIG', `invalid config:\n  ${[...new Set(problems)].join('\n  ')}`);
+  if (check(value)) return [];
+  return [...new Set((check.errors ?? []).map((e) => describe(e, value, at, locate)))];
+}
+
+/**
+ * One TG_ERR_CONFIG error listing every problem, one per line.
+ *
+ * @example
+ * invalidConfig(['a.yaml:2:9: server.port: expected integer, got "abc"']);
+ */
+export function invalidConfig(problems: readonly string[]): GatewayError {
+  return new GatewayError('TG_ERR_CONFIG', `invalid config:\n  ${problems.join('\n  ')}`);
+}
+
+/**
+ * The problems an error stands for: the lines of an `invalidConfig` error, else its message.
+ *
+ * @example
+ * problemLines(invalidConfig(['x', 'y'])); // ['x', 'y']
+ */
+export function problemLines(err: GatewayError): string[] {
+  const head = 'invalid config:\n  ';
+  return err.message.startsWith(head) ? err.message.slice(head.length).split('\n  ') : [err.message];
 }
 
 function describe(e: ErrorObject, root: unknown, at: (string | number)[], locate: Locate): string {
@@ -156,7 +192,7 @@ function nodePosition(doc: Document, lines: LineCounter, path: readonly (string 
   return '';
 }
 
-function substituteEnv(doc: Document, env: Env, locate: Locate): void {
+function substituteEnv(doc: Document, env: Env, locate: Locate): string[] {
   const missing: string[] = [];
   visit(doc, {
     Scalar(_key, node, path) {
@@ -173,7 +209,7 @@ function substituteEnv(doc: Document, env: Env, locate: Locate): void {
       node.value = WHOLE_ENV_REF.test(original) ? scalarValue(replaced) : replaced;
     },
   });
-  if (missing.length > 0) throw new GatewayError('TG_ERR_CONFIG', `invalid config:\n  ${missing.join('\n  ')}`);
+  return missing;
 }
 
 /** The key path of a node from its ancestors, list indexes included. */
@@ -195,18 +231,20 @@ function scalarValue(text: string): unknown {
 const LEVELS: readonly string[] = coreConfigSchema.properties.log.properties.level.enum;
 
 // Env fills what the file leaves unset; the file wins when both are given.
-function applyEnvFallbacks(config: GatewayConfig, env: Env, explicit: { port: boolean; host: boolean; level: boolean }): void {
+function applyEnvFallbacks(config: GatewayConfig, env: Env, explicit: { port: boolean; host: boolean; level: boolean }): string[] {
+  const problems: string[] = [];
   if (!explicit.port && env.PORT) {
     const port = Number(env.PORT);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new GatewayError('TG_ERR_CONFIG', `PORT must be an integer 0-65535, got ${JSON.stringify(env.PORT)}`);
-    config.server.port = port;
+    if (!Number.isInteger(port) || port < 0 || port > 65535) problems.push(`PORT must be an integer 0-65535, got ${JSON.stringify(env.PORT)}`);
+    else config.server.port = port;
   }
   if (!explicit.host && env.HOST) config.server.host = env.HOST;
   if (!explicit.level && env.LOG_LEVEL) {
-    if (!LEVELS.includes(env.LOG_LEVEL)) throw new GatewayError('TG_ERR_CONFIG', `LOG_LEVEL must be one of ${LEVELS.join(', ')}, got ${JSON.stringify(env.LOG_LEVEL)}`);
-    config.log.level = env.LOG_LEVEL;
+    if (!LEVELS.includes(env.LOG_LEVEL)) problems.push(`LOG_LEVEL must be one of ${LEVELS.join(', ')}, got ${JSON.stringify(env.LOG_LEVEL)}`);
+    else config.log.level = env.LOG_LEVEL;
   }
   const anthropic = config.providers.anthropic;
   anthropic.baseUrl ??= env.ANTHROPIC_BASE_URL || 'https://api.anthropic.com';
   anthropic.apiKey ??= env.ANTHROPIC_API_KEY || undefined;
+  return problems;
 }

@@ -227,9 +227,16 @@ export class Context implements RequestContext {
     return this.controller.signal;
   }
 
-  abort(): void {
+  /**
+   * Set when the gateway itself cut the request (shutdown), not the client: the client is
+   * still there and is told why (an SSE `error` event, or this error's status).
+   */
+  cutBy?: GatewayError;
+
+  abort(cut?: GatewayError): void {
     if (this.aborted) return;
     this.aborted = true;
+    this.cutBy = cut;
     this.controller?.abort();
     this.onAbort?.();
   }

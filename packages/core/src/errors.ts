@@ -1,3 +1,5 @@
+import { invalidHeader, isSendableStatus } from './http-headers.js';
+
 /** Stable error codes. Each maps to one HTTP status and one Anthropic-style error type. */
 export const ERROR_CODES = {
   TG_ERR_BAD_REQUEST: [400, 'invalid_request_error'],
@@ -16,6 +18,8 @@ export const ERROR_CODES = {
   TG_ERR_RATE_LIMITED: [429, 'rate_limit_error'],
   TG_ERR_BUDGET_EXCEEDED: [429, 'rate_limit_error'],
   TG_ERR_INTERNAL: [500, 'api_error'],
+  // A plugin set a header (or status) HTTP cannot carry: CR/LF in a value, a bad name.
+  TG_ERR_BAD_HEADER: [500, 'api_error'],
   TG_ERR_UPSTREAM_UNREACHABLE: [502, 'api_error'],
   TG_ERR_UPSTREAM_FAILED: [502, 'api_error'],
   TG_ERR_UNAVAILABLE: [503, 'api_error'],
@@ -74,6 +78,21 @@ export class GatewayError extends Error {
 export function toGatewayError(err: unknown): GatewayError {
   if (err instanceof GatewayError) return err;
   return new GatewayError('TG_ERR_INTERNAL', 'internal gateway error', { cause: err });
+}
+
+/**
+ * The error as it can go on the wire: itself, or, when a plugin gave it a header HTTP cannot
+ * carry (CR/LF in a value, say) or a status outside 100-999, a TG_ERR_BAD_HEADER 500 whose
+ * cause is the original. Writing the original would throw inside `writeHead`.
+ *
+ * @example
+ * sendable(new GatewayError('TG_ERR_FORBIDDEN', 'no', { headers: { 'x-why': 'a\r\nb' } })).code; // 'TG_ERR_BAD_HEADER'
+ */
+export function sendable(err: GatewayError): GatewayError {
+  const bad = invalidHeader(err.headers);
+  if (bad === undefined && isSendableStatus(err.status)) return err;
+  const what = bad === undefined ? `status ${JSON.stringify(err.status)}` : `header ${JSON.stringify(bad)}`;
+  return new GatewayError('TG_ERR_BAD_HEADER', `an error raised inside the gateway had an invalid ${what}`, { cause: err });
 }
 
 /**

@@ -19,7 +19,7 @@ import { Pipeline } from './pipeline.js';
 import { setupPlugins, type PluginSources } from './plugin-setup.js';
 import type { ProviderAdapter } from './provider.js';
 import { createAnthropicAdapter } from './providers/anthropic.js';
-import { proxyRequest, type ProxyDeps } from './proxy.js';
+import { proxyRequest, sendError, type ProxyDeps } from './proxy.js';
 import { Router } from './router.js';
 import { runRoute } from './routes.js';
 import { CONFIG, ENV, EVENTS, LOGGER, PLUGINS, PROVIDERS } from './tokens.js';
@@ -122,17 +122,18 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
     for (const m of mounts) {
       if (url.startsWith(m.prefix)) {
         const rest = m.keep ? url : url.slice(m.prefix.length - 1);
-        if (!answerLocally(m.adapter, req, res, rest)) void proxyRequest(deps, m.adapter, req, res, rest);
+        if (!answerLocally(m.adapter, req, res, rest)) proxyRequest(deps, m.adapter, req, res, rest).catch((err: unknown) => lastResort(err, res, log));
         return;
       }
     }
-    void runRoute(router, req, res, log);
+    runRoute(router, req, res, log).catch((err: unknown) => lastResort(err, res, log));
   };
 
   const server: Server = createServer({ keepAliveTimeout: config.server.keepAliveTimeoutMs }, handler);
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (socket.writable && err.code !== 'ECONNRESET') socket.end(clientErrorResponse(err.code));
-    log.debug({ err }, 'bad client request');
+    // Only the code and reason: the error also carries the raw request bytes (credentials).
+    log.debug({ code: err.code, reason: err.message }, 'bad client request');
   });
   let url = '';
 
@@ -199,7 +200,14 @@ async function shutdown(s: {
   while (s.inFlight.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   if (s.inFlight.size > 0) {
     s.log.warn({ inFlight: s.inFlight.size }, 'grace period over: cutting in-flight requests');
-    for (const ctx of s.inFlight.list()) ctx.abort();
+    for (const ctx of s.inFlight.list()) {
+      // The client is told why, not sent a bare TCP reset: the upstream call ends a stream
+      // with an SSE `error` event; a request without a response yet gets a 503. Nothing is
+      // sent to a client that already left.
+      const clientGone = ctx.aborted;
+      ctx.abort(CUT_AT_SHUTDOWN);
+      if (!clientGone && !ctx.raw.res.headersSent) sendError(ctx.raw.res, CUT_AT_SHUTDOWN, ctx.id);
+    }
     const cutoff = Date.now() + 2000;
     while (s.inFlight.size > 0 && Date.now() < cutoff) await new Promise((r) => setTimeout(r, 10));
   }
@@ -214,6 +222,30 @@ async function shutdown(s: {
   }
   await Promise.all([...s.pools.values()].map((p) => p.close()));
   await new Promise<void>((resolve) => s.log.flush(() => resolve()));
+}
+
+const CUT_AT_SHUTDOWN = new GatewayError('TG_ERR_SHUTTING_DOWN', 'the gateway shut down before this response was complete', { headers: { connection: 'close' } });
+
+/**
+ * Both request paths send their own errors; this catches what escaped them (a bug: sending
+ * the error itself failed), so one request can never take the process down. The client gets
+ * a plain 500 if nothing was sent yet, a cut connection otherwise.
+ */
+function lastResort(err: unknown, res: ServerResponse, log: Logger): void {
+  log.error({ err }, 'request failed outside the gateway\'s error handling');
+  if (res.writableEnded || res.destroyed) return;
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = errorBody(new GatewayError('TG_ERR_INTERNAL', 'internal gateway error'));
+  try {
+    res.writeHead(500, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  } catch (writeErr) {
+    log.error({ err: writeErr }, 'could not send the last-resort 500; cutting the connection');
+    res.destroy();
+  }
 }
 
 /**

@@ -4,7 +4,7 @@ export { definePlugin, type PluginDefinition, type PluginApi, type PluginHooks, 
 export type { RequestContext, RequestState, Billing, Principal, Usage, RouteInfo, RouteKind, GatewayRequest, UpstreamRequest, UpstreamResponseHead, SseEvent, ResponseInfo } from './context.js';
 export type { CompletionRecord, GatewayEvents } from './events.js';
 export { GatewayError, toGatewayError, errorBody, ERROR_CODES, type ErrorCode } from './errors.js';
-export { loadConfig, parseConfig, validateSection, isLoadedConfig } from './config.js';
+export { loadConfig, parseConfig, validateSection, isLoadedConfig, invalidConfig, problemLines } from './config.js';
 export { coreConfigSchema, type ClientsConfig, type GatewayConfig, type PluginEntry, type AnthropicProviderConfig, type RequestLimits } from './config-schema.js';
 export { createLogger, REDACT_PATHS } from './logger.js';
 export type { ProviderAdapter, StreamUsageTap, ResponseSummary } from './provider.js';

@@ -2,6 +2,8 @@ import { inject, injectable } from 'tsyringe';
 import type { LoadedPlugin, Outcome, PluginHooks, Reply } from './plugin.js';
 import type { RequestContext, SseEvent, UpstreamRequest, UpstreamResponseHead } from './context.js';
 import { PLUGINS } from './tokens.js';
+import { GatewayError } from './errors.js';
+import { invalidHeader, isSendableStatus } from './http-headers.js';
 
 type Hook<K extends keyof PluginHooks> = { plugin: string; fn: NonNullable<PluginHooks[K]> };
 
@@ -65,34 +67,56 @@ export class Pipeline {
     return runRequestHooks(this.request, 0, ctx);
   }
 
+  /** Throws TG_ERR_BAD_HEADER when a hook left a header undici would refuse to send. */
   beforeUpstream(ctx: RequestContext, upstream: UpstreamRequest): void | Promise<void> {
     for (let i = 0; i < this.beforeUpstreamHooks.length; i++) {
-      const r = this.beforeUpstreamHooks[i]!.fn(ctx, upstream);
-      if (isPromise(r)) return Promise.resolve(r).then(() => this.beforeUpstreamFrom(i + 1, ctx, upstream));
+      const h = this.beforeUpstreamHooks[i]!;
+      const r = h.fn(ctx, upstream);
+      if (isPromise(r)) return Promise.resolve(r).then(() => this.beforeUpstreamFrom(i, ctx, upstream));
+      checkHeaders(h.plugin, 'beforeUpstream', upstream.headers);
     }
   }
 
-  private async beforeUpstreamFrom(start: number, ctx: RequestContext, upstream: UpstreamRequest): Promise<void> {
-    for (let i = start; i < this.beforeUpstreamHooks.length; i++) await this.beforeUpstreamHooks[i]!.fn(ctx, upstream);
+  /** Checks what hook `done` left, then runs the hooks after it. */
+  private async beforeUpstreamFrom(done: number, ctx: RequestContext, upstream: UpstreamRequest): Promise<void> {
+    checkHeaders(this.beforeUpstreamHooks[done]!.plugin, 'beforeUpstream', upstream.headers);
+    for (let i = done + 1; i < this.beforeUpstreamHooks.length; i++) {
+      await this.beforeUpstreamHooks[i]!.fn(ctx, upstream);
+      checkHeaders(this.beforeUpstreamHooks[i]!.plugin, 'beforeUpstream', upstream.headers);
+    }
   }
 
-  /** Returns a promise only when some hook did. */
+  /**
+   * Returns a promise only when some hook did. Throws (or rejects with) TG_ERR_BAD_HEADER when
+   * a hook left a status or header the client cannot be sent.
+   */
   onResponseHeaders(ctx: RequestContext, head: UpstreamResponseHead): void | Promise<void> {
     for (let i = 0; i < this.headers.length; i++) {
-      const r = this.headers[i].fn(ctx, head);
-      if (isPromise(r)) return r.then(() => this.headersFrom(i + 1, ctx, head));
+      const h = this.headers[i]!;
+      const r = h.fn(ctx, head);
+      if (isPromise(r)) return r.then(() => this.headersFrom(i, ctx, head));
+      checkHead(h.plugin, 'onResponseHeaders', head);
     }
   }
 
-  private async headersFrom(start: number, ctx: RequestContext, head: UpstreamResponseHead): Promise<void> {
-    for (let i = start; i < this.headers.length; i++) await this.headers[i].fn(ctx, head);
+  private async headersFrom(done: number, ctx: RequestContext, head: UpstreamResponseHead): Promise<void> {
+    checkHead(this.headers[done]!.plugin, 'onResponseHeaders', head);
+    for (let i = done + 1; i < this.headers.length; i++) {
+      await this.headers[i]!.fn(ctx, head);
+      checkHead(this.headers[i]!.plugin, 'onResponseHeaders', head);
+    }
   }
 
-  /** A failing tap is logged and skipped: the bytes have already gone to the client. */
+  /**
+   * A failing tap is logged and skipped: the bytes have already gone to the client. A hook is
+   * synchronous by contract, but one written `async` that rejects is logged too, not left to
+   * crash the process as an unhandled rejection.
+   */
   onChunk(ctx: RequestContext, event: SseEvent): void {
     for (const h of this.chunk) {
       try {
-        h.fn(ctx, event);
+        const r: unknown = h.fn(ctx, event);
+        if (isPromise(r)) r.then(noop, (err: unknown) => ctx.log.error({ plugin: h.plugin, err }, 'onChunk hook failed'));
       } catch (err) {
         ctx.log.error({ plugin: h.plugin, err }, 'onChunk hook failed');
       }
@@ -100,8 +124,9 @@ export class Pipeline {
   }
 
   /**
-   * A failing body hook is logged and skipped: the response is still sent. Returns a promise
-   * only when some hook did.
+   * A failing body hook is logged and skipped: the response is still sent. A header it left
+   * that cannot be sent is not skippable (the response would go out without it, or not at
+   * all): that throws TG_ERR_BAD_HEADER. Returns a promise only when some hook did.
    */
   onResponseBody(ctx: RequestContext, head: UpstreamResponseHead, body: unknown): void | Promise<void> {
     for (let i = 0; i < this.body.length; i++) {
@@ -116,7 +141,10 @@ export class Pipeline {
 
   private bodyHook(i: number, ctx: RequestContext, head: UpstreamResponseHead, body: unknown): Promise<void> | undefined {
     const h = this.body[i]!;
-    return logged(h.plugin, 'onResponseBody hook failed', ctx, () => h.fn(ctx, head, body));
+    const r = logged(h.plugin, 'onResponseBody hook failed', ctx, () => h.fn(ctx, head, body));
+    if (r) return r.then(() => checkHead(h.plugin, 'onResponseBody', head));
+    checkHead(h.plugin, 'onResponseBody', head);
+    return undefined;
   }
 
   /** Every hook runs even when one fails; failures are logged with the request id. */
@@ -137,14 +165,15 @@ export class Pipeline {
   }
 }
 
-type RequestHook = { fn: (ctx: RequestContext) => void | Reply | Promise<void | Reply> };
+type RequestHook = { plugin: string; fn: (ctx: RequestContext) => void | Reply | Promise<void | Reply> };
 
 /** Request-side hooks from `start`, synchronously until one returns a promise. */
 function runRequestHooks(hooks: RequestHook[], start: number, ctx: RequestContext): Reply | undefined | Promise<Reply | undefined> {
   for (let i = start; i < hooks.length; i++) {
-    const r = hooks[i]!.fn(ctx);
-    if (isPromise(r)) return Promise.resolve(r).then((reply) => reply || runRequestHooks(hooks, i + 1, ctx));
-    if (r) return r;
+    const h = hooks[i]!;
+    const r = h.fn(ctx);
+    if (isPromise(r)) return Promise.resolve(r).then((reply) => (reply ? checkedReply(h.plugin, reply) : runRequestHooks(hooks, i + 1, ctx)));
+    if (r) return checkedReply(h.plugin, r);
   }
   return undefined;
 }
@@ -164,3 +193,19 @@ function logged(plugin: string, message: string, ctx: RequestContext, run: () =>
 }
 
 const noop = (): void => undefined;
+
+function checkHeaders(plugin: string, phase: string, headers: Readonly<Record<string, unknown>> | undefined): void {
+  const bad = invalidHeader(headers);
+  if (bad !== undefined) throw new GatewayError('TG_ERR_BAD_HEADER', `plugin "${plugin}" set an invalid header ${JSON.stringify(bad)} in ${phase}`);
+}
+
+function checkHead(plugin: string, phase: string, head: UpstreamResponseHead): void {
+  if (!isSendableStatus(head.status)) throw new GatewayError('TG_ERR_BAD_HEADER', `plugin "${plugin}" set an invalid status ${JSON.stringify(head.status)} in ${phase}`);
+  checkHeaders(plugin, phase, head.headers);
+}
+
+function checkedReply(plugin: string, reply: Reply): Reply {
+  if (!isSendableStatus(reply.status)) throw new GatewayError('TG_ERR_BAD_HEADER', `plugin "${plugin}" replied with an invalid status ${JSON.stringify(reply.status)}`);
+  checkHeaders(plugin, 'its onRequest reply', reply.headers);
+  return reply;
+}

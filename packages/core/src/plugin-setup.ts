@@ -1,7 +1,7 @@
 import type { DependencyContainer } from 'tsyringe';
 import type { EventEmitter } from 'eventemitter3';
 import type { Logger } from 'pino';
-import { validateSection } from './config.js';
+import { invalidConfig, problemLines, validateSection } from './config.js';
 import type { GatewayConfig } from './config-schema.js';
 import { GatewayError } from './errors.js';
 import type { GatewayEvents } from './events.js';
@@ -64,32 +64,51 @@ export async function resolvePlugins(
   return [...listed, { name: 'metadata', priority: 800 }].sort((a, b) => b.priority - a.priority);
 }
 
+/**
+ * Every plugin entry, imported and with its config validated. Every mistake is collected and
+ * thrown together (one alone keeps its own error), so a config is fixed in one pass.
+ */
 async function collectPlugins(config: GatewayConfig, options: PluginSources): Promise<PluginEntryResolved[]> {
+  const errors: GatewayError[] = [];
+  const attempt = async (step: () => unknown): Promise<boolean> => {
+    try {
+      await step();
+      return true;
+    } catch (err) {
+      if (!(err instanceof GatewayError)) throw err;
+      errors.push(err);
+      return false;
+    }
+  };
   const entries: (PluginEntryResolved & { at: (string | number)[] })[] = [];
   for (const [i, entry] of config.plugins.entries()) {
     if (!entry.enabled) continue;
-    const def = await importPlugin(entry.use, config.baseDir ?? process.cwd(), options.modules ?? {});
-    entries.push({ def, config: entry.config, priority: entry.priority, at: ['plugins', i, 'config'] });
+    await attempt(async () => {
+      const def = await importPlugin(entry.use, config.baseDir ?? process.cwd(), options.modules ?? {});
+      entries.push({ def, config: entry.config, priority: entry.priority, at: ['plugins', i, 'config'] });
+    });
   }
   for (const input of options.plugins ?? []) {
     const def = 'plugin' in input ? input.plugin : input;
-    assertPluginDefinition(def, def?.name ?? '(anonymous)');
+    if (!(await attempt(() => assertPluginDefinition(def, def?.name ?? '(anonymous)')))) continue;
     const given = 'plugin' in input ? input : undefined;
     entries.push({ def, config: structuredClone(given?.config ?? {}), priority: given?.priority, at: ['plugins', def.name, 'config'] });
   }
   const names = new Set<string>(['metadata']);
   for (const e of entries) {
-    if (names.has(e.def.name)) throw new GatewayError('TG_ERR_PLUGIN', `plugin "${e.def.name}" is loaded twice (or clashes with a built-in)`);
+    if (names.has(e.def.name)) errors.push(new GatewayError('TG_ERR_PLUGIN', `plugin "${e.def.name}" is loaded twice (or clashes with a built-in)`));
     names.add(e.def.name);
   }
   for (const e of entries) {
-    if (e.def.configSchema) validateSection(e.def.configSchema, e.config, e.at, config);
+    if (e.def.configSchema) await attempt(() => validateSection(e.def.configSchema!, e.config, e.at, config));
   }
   for (const e of entries) {
     for (const dep of e.def.dependencies ?? []) {
-      if (!names.has(dep)) throw new GatewayError('TG_ERR_PLUGIN', `plugin "${e.def.name}" needs plugin "${dep}", which is not loaded`);
+      if (!names.has(dep)) errors.push(new GatewayError('TG_ERR_PLUGIN', `plugin "${e.def.name}" needs plugin "${dep}", which is not loaded`));
     }
   }
+  if (errors.length === 1) throw errors[0];
+  if (errors.length > 1) throw invalidConfig(errors.flatMap(problemLines));
   return entries;
 }
 

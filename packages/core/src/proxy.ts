@@ -5,7 +5,7 @@ import type { Pool } from 'undici';
 import { ByteBudget, closesUnread, hasBody, readBody, streamBody } from './body.js';
 import type { GatewayConfig } from './config-schema.js';
 import { ClientRequest, Context, type UpstreamRequest } from './context.js';
-import { errorBody, GatewayError, toGatewayError } from './errors.js';
+import { errorBody, GatewayError, sendable, toGatewayError } from './errors.js';
 import type { CompletionRecord, GatewayEvents } from './events.js';
 import type { InFlight } from './in-flight.js';
 import { assertSafePath } from './path-guard.js';
@@ -74,8 +74,8 @@ export async function proxyRequest(deps: ProxyDeps, adapter: ProviderAdapter, re
       }
     }
   } catch (err) {
-    error = toGatewayError(err);
-    if (error.code === 'TG_ERR_INTERNAL') ctx.log.error({ err }, 'request failed inside the gateway');
+    error = sendable(toGatewayError(err));
+    if (error.code === 'TG_ERR_INTERNAL' || error.code === 'TG_ERR_BAD_HEADER') ctx.log.error({ err }, 'request failed inside the gateway');
     if (!ctx.aborted) {
       // A large body not (all) read: close the connection after the answer rather than read the rest.
       if (closesUnread(req)) res.setHeader('connection', 'close');
@@ -176,10 +176,20 @@ function onResponseClose(this: ResponseWithContext): void {
   if (!this.writableFinished) this[CONTEXT]?.abort();
 }
 
+/**
+ * Where clients reach the gateway, for URLs it writes into responses (batch `results_url`):
+ * an SDK follows that URL with its key, so an unvetted Host header never forms it.
+ */
 function gatewayBase(config: GatewayConfig, req: IncomingMessage): string {
   if (config.server.publicUrl) return config.server.publicUrl.replace(/\/+$/, '');
-  const proto = req.headers['x-forwarded-proto'] === 'https' ? 'https' : 'http';
-  return `${proto}://${req.headers.host ?? 'localhost'}`;
+  const host = req.headers.host?.toLowerCase();
+  if (host && config.server.trustedHosts.some((h) => h.toLowerCase() === host)) {
+    return `${req.headers['x-forwarded-proto'] === 'https' ? 'https' : 'http'}://${host}`;
+  }
+  // The address this connection arrived on: chosen by the listener, not by the client.
+  const { localAddress = '127.0.0.1', localPort } = req.socket;
+  const address = localAddress.startsWith('::ffff:') ? localAddress.slice(7) : localAddress;
+  return `http://${address.includes(':') ? `[${address}]` : address}:${localPort}`;
 }
 
 /**

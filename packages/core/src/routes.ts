@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { readBody } from './body.js';
-import { GatewayError, toGatewayError } from './errors.js';
+import { GatewayError, sendable, toGatewayError } from './errors.js';
 import { sendError, sendReply } from './proxy.js';
 import type { Router, RouteRequest } from './router.js';
 
@@ -46,8 +46,8 @@ export async function runRoute(router: Router, req: IncomingMessage, res: Server
     const reply = await handler(request);
     if (reply) sendReply(res, { status: reply.status ?? 200, headers: reply.headers, body: reply.body });
   } catch (err) {
-    const e = toGatewayError(err);
-    if (e.code === 'TG_ERR_INTERNAL') log.error({ err, path: url.pathname }, 'route handler failed');
+    const e = sendable(toGatewayError(err));
+    if (e.code === 'TG_ERR_INTERNAL' || e.code === 'TG_ERR_BAD_HEADER') log.error({ err, path: url.pathname }, 'route handler failed');
     sendError(res, e);
   }
 }

@@ -138,6 +138,9 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     this.pause(controller);
     pending.then(
       () => {
+        // Aborted while the hook ran (the abort already ends this call): the response may be
+        // gone, or already answered by the shutdown's 503.
+        if (this.ctx.aborted) return;
         this.start(head.status, head.headers);
         this.resume();
       },
@@ -211,17 +214,28 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     try {
       pending = this.readResponse();
     } catch (err) {
-      this.unreadable(err);
+      return this.failed(err);
     }
     // Synchronous unless a tap or hook has to wait: no promise per request on the plain path.
     if (!pending) return this.close();
     pending.then(
       () => this.close(),
-      (err: unknown) => {
-        this.unreadable(err);
-        this.close();
-      },
+      (err: unknown) => this.failed(err),
     );
+  }
+
+  /**
+   * Reading the response failed. With the body already relayed, that only costs its usage; a
+   * held-back body whose headers could not be sent (a body hook set a bad one) becomes the
+   * caller's error to send, never an empty 200.
+   */
+  private failed(err: unknown): void {
+    if (this.ctx.raw.res.headersSent) {
+      this.unreadable(err);
+      return this.close();
+    }
+    this.result.error = toGatewayError(err);
+    this.settle();
   }
 
   /** Reads usage from what was copied, and sends a held-back body. */
@@ -338,6 +352,8 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     if (this.ctx.aborted) {
       this.result.aborted = true;
       if (this.usageTap) this.takeStreamUsage();
+      // Cut by the gateway (shutdown), the client still listening: tell it why.
+      if (this.ctx.cutBy && res.headersSent) this.endInBand(this.ctx.cutBy);
       this.settle();
       return;
     }
@@ -350,12 +366,19 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     // Headers are out: report in-band when we can, then end the response.
     this.result.streamError = { code: gwErr.code, type: gwErr.type, message: gwErr.message };
     if (this.usageTap) this.takeStreamUsage();
+    this.endInBand(gwErr);
+    this.settle();
+  }
+
+  /** Ends a response whose headers are out: an SSE `error` event when we can, else a cut. */
+  private endInBand(err: GatewayError): void {
+    const res = this.ctx.raw.res;
+    if (res.writableEnded) return;
     if (this.usageTap && !this.encoding) {
-      res.end(`event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: gwErr.type, message: gwErr.message } })}\n\n`);
+      res.end(`event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: err.type, message: err.message } })}\n\n`);
     } else {
       res.destroy();
     }
-    this.settle();
   }
 
   private settle(): void {

@@ -171,3 +171,44 @@ describe('Message Batches through the gateway', () => {
     expect(JSON.parse(raw.body.toString())).toEqual(expectedBatch(batch.id));
   });
 });
+
+describe('results_url never comes from an unvetted Host header', () => {
+  const create = (url: string, headers: Record<string, string>) =>
+    rawRequest(`${url}/anthropic/v1/messages/batches`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': 'client-key', ...headers },
+      body: JSON.stringify({ requests: REQUESTS }),
+    });
+  const resultsOf = (res: { body: Buffer }) => {
+    const batch = JSON.parse(res.body.toString()) as { id: string; results_url: string };
+    return { batch, path: `/anthropic/v1/messages/batches/${batch.id}/results` };
+  };
+
+  it('a forged Host gets the address the request arrived on, not the Host', async () => {
+    const res = await create(tg.url, { host: 'attacker.example:443', 'x-forwarded-proto': 'https' });
+    const { batch, path } = resultsOf(res);
+    expect(batch.results_url).toBe(`${tg.url}${path}`);
+  });
+
+  it('a Host in server.trustedHosts is used (with x-forwarded-proto); any other is not', async () => {
+    const trusting = await startGateway({ upstream: mock, config: { server: { trustedHosts: ['GW.internal:8443'] } } });
+    try {
+      const trusted = resultsOf(await create(trusting.url, { host: 'gw.internal:8443', 'x-forwarded-proto': 'https' }));
+      expect(trusted.batch.results_url).toBe(`https://gw.internal:8443${trusted.path}`);
+      const other = resultsOf(await create(trusting.url, { host: 'gw.internal:8444', 'x-forwarded-proto': 'https' }));
+      expect(other.batch.results_url).toBe(`${trusting.url}${other.path}`);
+    } finally {
+      await trusting.close();
+    }
+  });
+
+  it('server.publicUrl wins over any Host', async () => {
+    const pub = await startGateway({ upstream: mock, config: { server: { publicUrl: 'https://llm.example.com/', trustedHosts: ['gw.internal'] } } });
+    try {
+      const { batch, path } = resultsOf(await create(pub.url, { host: 'gw.internal' }));
+      expect(batch.results_url).toBe(`https://llm.example.com${path}`);
+    } finally {
+      await pub.close();
+    }
+  });
+});

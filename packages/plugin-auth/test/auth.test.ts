@@ -251,19 +251,20 @@ describe('config validation at boot', () => {
 
   it('rejects an unknown key in the plugin config', async () => {
     const err = await bootError({ plugins: [{ use: '@tollgate/plugin-auth', config: { masterkey: 'x' } }] });
-    expect(err.message).toBe('invalid config:\n  <config>: plugins[0].config.masterkey: unknown key "masterkey"');
+    // Every mistake at once: the option, and the storage plugin auth needs.
+    expect(err.message).toBe('invalid config:\n  <config>: plugins[0].config.masterkey: unknown key "masterkey"\n  plugin "auth" needs plugin "storage", which is not loaded');
   });
 
   it('names the file, line and column in YAML', async () => {
     const yaml = ['plugins:', "  - use: '@tollgate/plugin-auth'", '    config:', '      masterKey: 42', '      extra: true', ''].join('\n');
     const err = await bootError(yaml);
     expect(err.message).toBe(
-      'invalid config:\n  gw.yaml:5:7: plugins[0].config.extra: unknown key "extra"\n  gw.yaml:4:18: plugins[0].config.masterKey: expected string,null, got 42',
+      'invalid config:\n  gw.yaml:5:7: plugins[0].config.extra: unknown key "extra"\n  gw.yaml:4:18: plugins[0].config.masterKey: expected string,null, got 42\n  plugin "auth" needs plugin "storage", which is not loaded',
     );
   });
 
   it('rejects an empty master key rather than running open', async () => {
     const err = await bootError({ plugins: [{ use: '@tollgate/plugin-auth', config: { masterKey: '' } }] });
-    expect(err.message).toBe('invalid config:\n  <config>: plugins[0].config.masterKey: must NOT have fewer than 1 characters, got ""');
+    expect(err.message).toBe('invalid config:\n  <config>: plugins[0].config.masterKey: must NOT have fewer than 1 characters, got ""\n  plugin "auth" needs plugin "storage", which is not loaded');
   });
 });

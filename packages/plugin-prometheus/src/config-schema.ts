@@ -13,15 +13,16 @@ export const prometheusConfigSchema = {
   properties: {
     path: { type: 'string', pattern: '^/', default: '/metrics', description: 'Where the metrics are served (GET, Prometheus text format).' },
     requireKey: {
-      type: 'boolean',
-      default: false,
-      description: 'Require a key to scrape: the metricsKey when one is set, or the master key (through the auth plugin). Off by default, as Prometheus expects.',
+      type: ['boolean', 'null'],
+      default: null,
+      description:
+        'Who may scrape. Unset (the default): the metricsKey or the master key (through the auth plugin) whenever either exists, and anyone only when the gateway has neither (a warning is logged). true: always a key (boot fails without a metricsKey or an auth plugin). false: anyone who can reach the gateway (opt out, e.g. when only Prometheus can reach this port).',
     },
     metricsKey: {
       type: ['string', 'null'],
       minLength: 1,
       default: null,
-      description: 'A key only for scraping, sent as "Authorization: Bearer <key>" or x-api-key; setting it turns requireKey on. Prefer ${TOLLGATE_METRICS_KEY} over a literal.',
+      description: 'A key only for scraping, sent as "Authorization: Bearer <key>" or x-api-key; setting it requires a key whatever requireKey says. Prefer ${TOLLGATE_METRICS_KEY} over a literal.',
     },
     maxSeriesPerMetric: {
       type: 'integer',
@@ -47,7 +48,7 @@ export const prometheusConfigSchema = {
 /** The validated `prometheus` config, defaults applied. */
 export interface PrometheusConfig {
   path: string;
-  requireKey: boolean;
+  requireKey: boolean | null;
   metricsKey: string | null;
   maxSeriesPerMetric: number;
   disableEndUserLabels: boolean;

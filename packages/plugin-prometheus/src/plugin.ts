@@ -58,9 +58,15 @@ export const prometheusPlugin = definePlugin<PrometheusConfig>({
       if (api.has(SPEND_QUEUE)) registerSpendQueueMetrics(registry, api.resolve(SPEND_QUEUE));
       if (api.has(SINK_STATS)) registerSinkMetrics(registry, api.resolve(SINK_STATS));
       const guard = api.has(ADMIN_GUARD) ? api.resolve(ADMIN_GUARD) : undefined;
-      access = { required: c.requireKey || c.metricsKey !== null, metricsKey: c.metricsKey ?? undefined, guard };
-      if (access.required && !c.metricsKey && !guard) {
+      // Metrics name every key's alias, end users and spend: protected whenever there is a
+      // credential to protect them with, unless the config opts out.
+      const required = c.metricsKey !== null || (c.requireKey ?? guard !== undefined);
+      access = { required, metricsKey: c.metricsKey ?? undefined, guard };
+      if (required && !c.metricsKey && !guard) {
         throw new GatewayError('TG_ERR_CONFIG', 'prometheus.requireKey needs a metricsKey or an auth plugin with a master key');
+      }
+      if (!required && c.requireKey === null) {
+        api.log.warn(`OPEN METRICS: ${c.path} is served to anyone (no metricsKey and no auth plugin); set metricsKey, or requireKey: false to say it is meant`);
       }
     });
 

@@ -13,11 +13,29 @@ describe('/metrics access', () => {
   const get = (headers: Record<string, string> = {}) => fetch(`${h!.url}/metrics`, { headers });
   const refusal = async (res: Response) => [res.status, ((await res.json()) as { error: { type: string } }).error.type];
 
-  it('is open by default, as Prometheus expects', async () => {
+  it('needs the master key by default: the metrics name every key, end user and spend', async () => {
     h = await startHarness();
-    const res = await get();
+    expect(await refusal(await get())).toEqual([401, 'authentication_error']);
+    expect(await refusal(await get({ authorization: 'Bearer sk-wrong' }))).toEqual([401, 'authentication_error']);
+    const res = await get({ authorization: `Bearer ${MASTER_KEY}` });
     expect(res.status).toBe(200);
     expect(await res.text()).toContain('# TYPE tollgate_requests_total counter');
+    expect(h.logs.some((l) => l.includes('OPEN METRICS'))).toBe(false);
+  });
+
+  it('requireKey: false opts out: anyone may scrape', async () => {
+    h = await startHarness({ prometheus: { requireKey: false } });
+    expect((await get()).status).toBe(200);
+    expect(h.logs.some((l) => l.includes('OPEN METRICS'))).toBe(false);
+  });
+
+  it('is open, with a warning at boot, only when the gateway has no credential to check', async () => {
+    h = await startHarness({ bare: true });
+    expect((await get()).status).toBe(200);
+    const warnings = h.logs.map((l) => JSON.parse(l) as { level: number; msg: string }).filter((l) => l.msg.startsWith('OPEN METRICS'));
+    expect(warnings).toEqual([
+      expect.objectContaining({ level: 40, msg: 'OPEN METRICS: /metrics is served to anyone (no metricsKey and no auth plugin); set metricsKey, or requireKey: false to say it is meant' }),
+    ]);
   });
 
   it('requireKey: refuses scrapes without the master key, in the Anthropic error shape', async () => {

@@ -63,7 +63,7 @@ export async function startHarness(options: { prometheus?: Record<string, unknow
     db,
     completed: t.records,
     logs: t.logs,
-    async scrape(headers = {}) {
+    async scrape(headers = options.bare ? {} : { authorization: `Bearer ${MASTER_KEY}` }) {
       const res = await fetch(`${t.url}/metrics`, { headers });
       const text = await res.text();
       if (res.status !== 200) throw new Error(`GET /metrics: ${res.status} ${text}`);

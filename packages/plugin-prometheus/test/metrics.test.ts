@@ -3,7 +3,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { picoToNumber } from '@tollgate/core';
 import { errorReply, messageJson, messageStreamEvents, rawRequest, serializeSseEvents } from '@tollgate/testing';
 import type { Exposition } from './exposition.js';
-import { startHarness, until, type Harness } from './harness.js';
+import { MASTER_KEY, startHarness, until, type Harness } from './harness.js';
 
 const HAIKU = 'claude-haiku-4-5';
 const PARAMS = { model: HAIKU, max_tokens: 64, messages: [{ role: 'user' as const, content: 'Hi' }] };
@@ -152,9 +152,10 @@ describe('metrics after scripted traffic', () => {
   });
 
   it('serves the text format with its content type, and HEAD without a body', async () => {
-    const res = await fetch(`${h.url}/metrics`);
+    const auth = { authorization: `Bearer ${MASTER_KEY}` };
+    const res = await fetch(`${h.url}/metrics`, { headers: auth });
     expect(res.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
-    const head = await fetch(`${h.url}/metrics`, { method: 'HEAD' });
+    const head = await fetch(`${h.url}/metrics`, { method: 'HEAD', headers: auth });
     expect([head.status, await head.text()]).toEqual([200, '']);
   });
 });
