@@ -49,6 +49,8 @@ const faulty: PluginDefinition = definePlugin({
       h['x-fault-phase'] === phase ? (h['x-fault'] as Fault) : undefined;
     return {
       onRequest(ctx) {
+        // Non-streaming messages reach onResponseBody only for a plugin that asks to hold them.
+        ctx.holdResponseBody();
         const f = plan(ctx.request.headers, 'onRequest');
         if (!f) return undefined;
         if (f === 'bad-header-value' || f === 'bad-header-name' || f === 'bad-status') {
