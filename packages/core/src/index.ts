@@ -22,4 +22,5 @@ export type { Logger } from 'pino';
 export { ADMIN_GUARD, type AdminGuard } from './admin-guard.js';
 export { SINK_STATS, type SinkStats, type SinkStatsSource, type SinkLosses } from './sink-stats.js';
 export { SPEND_QUEUE, type SpendQueue, type SpendQueueState } from './spend-queue.js';
+export { READINESS_CHECK_MS, type ReadinessCheck, type ReadinessResult } from './readiness.js';
 export { KEY_LIMITS, type KeyLimits, type KeyLimitsSnapshot } from './key-limits.js';
