@@ -10,7 +10,7 @@ export type ReadinessCheck = () => Promise<ReadinessResult> | ReadinessResult;
  * How long one check may take. Orchestrators probe readiness with a short timeout (Kubernetes:
  * 1 s by default); a check stuck on a stalled database must not make the probe itself time out.
  */
-export const READINESS_CHECK_MS = 800;
+export const READINESS_CHECK_MS = 500;
 
 /**
  * Runs every check at once, each bounded by `READINESS_CHECK_MS`: `ok`, `unavailable`, or

@@ -67,10 +67,10 @@ export interface Storage {
    * the pool for PostgreSQL.
    */
   readonly background: BackgroundWriter;
-  /** True when the database answers a trivial query within 700 ms. */
+  /** True when the database answers a trivial query within 400 ms. */
   ping(): Promise<boolean>;
   /**
-   * Whether the database answers a trivial query within 700 ms and start-up is done; if not,
+   * Whether the database answers a trivial query within 400 ms and start-up is done; if not,
    * why. Never waits longer.
    */
   health(): Promise<StorageHealth>;
@@ -172,8 +172,8 @@ export async function createStorage(options: StorageOptions = {}): Promise<Stora
   };
 }
 
-/** How long a readiness ping may take: inside the 800 ms each readiness check gets. */
-const PING_MS = 700;
+/** How long a readiness ping may take: inside the 500 ms each readiness check gets. */
+const PING_MS = 400;
 /** How long closing may wait for the database's connections. */
 const CLOSE_MS = 2000;
 
