@@ -165,7 +165,7 @@ describe('PostgreSQL faults under load', () => {
     ]);
     // The database is back: start-up finishes in the background, and the spool of the first run is replayed.
     relay.setMode('pass');
-    await until(async () => (await readiness(second.url)).status === 200, 20_000, 100);
+    await until(async () => (await readiness(second.url)).status === 200, 45_000, 100);
     await allBooked('shutdown (blackholed)', lastRows, `exit code ${code} in ${stopMs} ms, rows replayed by the next start`);
     const afterStart = await drive(second.url, 'start (database down)', 50);
     await allBooked('start (database down)', afterStart, `1 request refused with 503 while down`);
