@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   TG_ERR_UPSTREAM_UNREACHABLE: [502, 'api_error'],
   TG_ERR_UPSTREAM_FAILED: [502, 'api_error'],
   TG_ERR_UNAVAILABLE: [503, 'api_error'],
+  TG_ERR_LEDGER_UNAVAILABLE: [503, 'api_error'],
   TG_ERR_UPSTREAM_TIMEOUT: [504, 'timeout_error'],
   TG_ERR_SHUTTING_DOWN: [503, 'overloaded_error'],
   TG_ERR_OVERLOADED: [503, 'overloaded_error'],

@@ -20,6 +20,7 @@ import { setupPlugins, type PluginSources } from './plugin-setup.js';
 import type { ProviderAdapter } from './provider.js';
 import { createAnthropicAdapter } from './providers/anthropic.js';
 import { proxyRequest, sendError, type ProxyDeps } from './proxy.js';
+import { checkReadiness, type ReadinessCheck } from './readiness.js';
 import { Router } from './router.js';
 import { runRoute } from './routes.js';
 import { CONFIG, ENV, EVENTS, LOGGER, PLUGINS, PROVIDERS } from './tokens.js';
@@ -77,7 +78,7 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   container.register(PROVIDERS, { useFactory: () => [...adapters.values()] });
 
   const router = new Router();
-  const readiness = new Map<string, () => Promise<boolean> | boolean>();
+  const readiness = new Map<string, ReadinessCheck>();
   const closers: (() => void | Promise<void>)[] = [];
   const readyHooks: (() => void | Promise<void>)[] = [];
   // Before the plugins: a plugin route or provider mount cannot take these paths.
@@ -166,22 +167,6 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
       return closing;
     },
   };
-}
-
-async function checkReadiness(checks: Map<string, () => Promise<boolean> | boolean>, log: Logger) {
-  const results: Record<string, string> = {};
-  let ready = true;
-  for (const [name, check] of checks) {
-    let ok = false;
-    try {
-      ok = await check();
-    } catch (err) {
-      log.warn({ err, check: name }, 'readiness check failed');
-    }
-    results[name] = ok ? 'ok' : 'unavailable';
-    ready &&= ok;
-  }
-  return { status: ready ? 200 : 503, body: { status: ready ? 'ready' : 'unavailable', checks: results } };
 }
 
 async function shutdown(s: {

@@ -22,5 +22,6 @@ export type { Logger } from 'pino';
 export { ADMIN_GUARD, type AdminGuard } from './admin-guard.js';
 export { SINK_STATS, type SinkStats, type SinkStatsSource, type SinkLosses } from './sink-stats.js';
 export { SPEND_QUEUE, type SpendQueue, type SpendQueueState } from './spend-queue.js';
+export { READINESS_CHECK_MS, type ReadinessCheck, type ReadinessResult } from './readiness.js';
 export { KEY_LIMITS, type KeyLimits, type KeyLimitsSnapshot } from './key-limits.js';
 export { resolveClientIdentity, DEFAULT_END_USER_FROM, END_USER_SOURCES, type ClientIdentity, type ClientInfo, type EndUserSource, type IdentityInput, type IdentityOptions } from './client-identity.js';

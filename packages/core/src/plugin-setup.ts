@@ -9,6 +9,7 @@ import { createMetadataPlugin } from './metadata-plugin.js';
 import type { LoadedPlugin, PluginApi, PluginDefinition, PluginHooks } from './plugin.js';
 import { assertPluginDefinition, importPlugin } from './plugin-loader.js';
 import type { ProviderAdapter } from './provider.js';
+import type { ReadinessCheck } from './readiness.js';
 import type { Router, RouteHandler } from './router.js';
 
 /** A plugin given in code, optionally with its config and a priority override. */
@@ -37,7 +38,7 @@ export interface SetupDeps {
   events: EventEmitter<GatewayEvents>;
   container: DependencyContainer;
   router: Router;
-  readiness: Map<string, () => Promise<boolean> | boolean>;
+  readiness: Map<string, ReadinessCheck>;
   closers: (() => void | Promise<void>)[];
   readyHooks: (() => void | Promise<void>)[];
 }

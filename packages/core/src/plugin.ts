@@ -5,6 +5,7 @@ import type { GatewayEvents } from './events.js';
 import type { RequestContext, UpstreamRequest, UpstreamResponseHead, SseEvent } from './context.js';
 import type { GatewayConfig } from './config-schema.js';
 import type { ProviderAdapter } from './provider.js';
+import type { ReadinessCheck } from './readiness.js';
 import type { RouteHandler } from './router.js';
 
 /** A short-circuit answer from `onRequest`: the upstream is not called. */
@@ -82,8 +83,11 @@ export interface PluginApi<C = Record<string, unknown>> {
    * names and mount paths are unique, and a mount may not cover a route.
    */
   provider(adapter: ProviderAdapter): void;
-  /** Adds a readiness check reported by /health/readiness. */
-  readiness(name: string, check: () => Promise<boolean> | boolean): void;
+  /**
+   * Adds a readiness check reported by /health/readiness: true/false, or `{ ok, reason }` to
+   * say why it is not ready. Each check gets 500 ms (READINESS_CHECK_MS), then counts as not ready.
+   */
+  readiness(name: string, check: ReadinessCheck): void;
   /**
    * Runs once every plugin is set up, before the gateway listens: the place for checks that
    * involve other plugins (`api.has(TOKEN)`). Throwing fails the boot.

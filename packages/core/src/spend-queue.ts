@@ -2,7 +2,7 @@ import type { InjectionToken } from 'tsyringe';
 
 /** Where the spend ledger's writes stand, for metrics and health reports. */
 export interface SpendQueueState {
-  /** Rows in memory, not yet written. */
+  /** Rows in memory not yet committed: waiting, being written, or waiting for disk space. */
   queued: number;
   /** Rows in the spool file, waiting for the database. */
   spooled: number;
@@ -10,6 +10,8 @@ export interface SpendQueueState {
   writeFailures: number;
   /** Rows the database refused since start (kept aside, out of the ledger). */
   rejected: number;
+  /** Rows dropped since start because the ledger could take no more (whenFull: serve), or unwritten at shutdown. */
+  lost: number;
   /** False while writes fail and rows go to the spool. */
   healthy: boolean;
 }

@@ -44,7 +44,9 @@ export const authPlugin = definePlugin<AuthConfig>({
       );
     }
     const storage = api.resolve(STORAGE);
-    await storage.migrate('auth', keyMigrations);
+    // With the database down at start, the migration waits for it in the background; key
+    // lookups fail with 503 (TG_ERR_UNAVAILABLE) until it is done.
+    await storage.whenAvailable('auth', () => storage.migrate('auth', keyMigrations));
     const store = new KeyStore(storage);
     const cache = new KeyCache(store, {
       ttlMs: api.config.cacheTtlMs,
@@ -78,10 +80,13 @@ export const authPlugin = definePlugin<AuthConfig>({
     api.onReady(async () => {
       const spend = api.has(SPEND_TOTALS) ? api.resolve(SPEND_TOTALS) : undefined;
       service.spend = gate.spend = spend;
-      const budgeted = spend ? 0 : await store.countWithBudget();
-      if (budgeted > 0) {
-        throw new GatewayError('TG_ERR_CONFIG', `${budgeted} virtual key(s) have a max_budget, but no cost plugin is loaded to count spend: add @tollgate/plugin-cost or remove the budgets`);
-      }
+      if (spend) return;
+      await storage.whenAvailable('auth budgets', async () => {
+        const budgeted = await store.countWithBudget();
+        if (budgeted > 0) {
+          throw new GatewayError('TG_ERR_CONFIG', `${budgeted} virtual key(s) have a max_budget, but no cost plugin is loaded to count spend: add @tollgate/plugin-cost or remove the budgets`);
+        }
+      });
     });
 
     return {

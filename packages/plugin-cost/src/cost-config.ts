@@ -33,6 +33,23 @@ export const costConfigSchema = {
         batchSize: { type: 'integer', minimum: 1, maximum: 5000, default: 500, description: 'Rows per database write (one transaction; an SQLite file is written on a worker thread). Under load, full batches go at once; fewer rows wait for the flush interval.' },
         maxRetryMs: { type: 'integer', minimum: 10, default: 30000, description: 'Longest pause between retries while the database fails.' },
         spoolFile: { type: 'string', description: 'Where rows wait on disk while the database is down. Default: spend-spool.jsonl in the storage plugin\'s dataDir.' },
+        writeTimeoutMs: {
+          type: 'integer',
+          minimum: 10,
+          default: 10000,
+          description: 'Longest a database write may take; then its rows go to the spool file (a late commit is harmless: writes are idempotent). Also bounds how long shutdown waits for a stalled database.',
+        },
+        maxQueuedRows: {
+          type: 'integer',
+          minimum: 1,
+          default: 50000,
+          description: 'Most rows kept in memory (about 1 KB each) while neither the database nor the spool file can take them (a full disk); past it, see whenFull.',
+        },
+        whenFull: {
+          enum: ['refuse', 'serve'],
+          default: 'refuse',
+          description: "Past maxQueuedRows: 'refuse' requests with a 503 (TG_ERR_LEDGER_UNAVAILABLE), so no spend goes unrecorded; 'serve' them and drop their rows, counted in /spend/queue `lost` and tollgate_spend_rows_lost_total.",
+        },
       },
     },
     batches: {
@@ -70,7 +87,7 @@ export const costConfigSchema = {
 
 export interface CostConfig {
   prices: { models: Record<string, unknown>; files: string[] };
-  ledger: { flushIntervalMs: number; batchSize: number; maxRetryMs: number; spoolFile?: string };
+  ledger: { flushIntervalMs: number; batchSize: number; maxRetryMs: number; spoolFile?: string; writeTimeoutMs: number; maxQueuedRows: number; whenFull: 'refuse' | 'serve' };
   batches: { settleEveryMs: number; lookbackDays: number };
   sharedSpend: { syncMs: number };
   responseCostHeader: boolean;

@@ -243,14 +243,16 @@ export class LedgerStore {
 
   /**
    * True for a write error the rows caused (a value the database refuses), false for the
-   * database being unavailable: PostgreSQL's data exceptions and constraint violations (SQLSTATE
-   * classes 22 and 23, e.g. a NUL in text, a number out of range), SQLite's constraint and
-   * type errors.
+   * database being unavailable. PostgreSQL: data exceptions (class 22: a NUL in text, a number
+   * out of range, a string too long), constraint violations (23), and program limits (54: an
+   * index row too large, 54000, for a long end user or tag; a statement too large): each is
+   * about what was sent, so the rows are retried one by one and only the ones still refused are
+   * set aside. SQLite: constraint and type errors, a value too big.
    */
   isRowError(err: unknown): boolean {
     const code = (err as { code?: unknown } | null)?.code;
     if (typeof code !== 'string') return false;
-    return this.storage.driver === 'postgres' ? /^2[23][0-9A-Z]{3}$/.test(code) : /^SQLITE_(CONSTRAINT|MISMATCH|TOOBIG|RANGE)/.test(code);
+    return this.storage.driver === 'postgres' ? /^(22|23|54)[0-9A-Z]{3}$/.test(code) : /^SQLITE_(CONSTRAINT|MISMATCH|TOOBIG|RANGE)/.test(code);
   }
 
   /** Records that the settlement job is done with a batch (idempotent). */

@@ -7,6 +7,7 @@ import { anthropicPrices } from './anthropic-prices.js';
 import { BatchSettlement, type BatchFetch } from './batch-settlement.js';
 import { costConfigSchema, type CostConfig } from './cost-config.js';
 import { priceUsage, UnpricedUsageError } from './cost.js';
+import { LedgerGate } from './ledger-gate.js';
 import { LedgerStore, ledgerMigrations } from './ledger-store.js';
 import { createPriceBook, type PriceBook } from './price-book.js';
 import { registerReprice } from './reprice.js';
@@ -24,6 +25,8 @@ interface CostState {
   batch?: BatchFetch;
   /** The batch this request created: its ledger row records the creator. */
   createdBatch?: string;
+  /** Refused because the ledger could not record it (LedgerGate). */
+  refused?: boolean;
 }
 
 declare module '@tollgate/core' {
@@ -53,7 +56,6 @@ export const costPlugin = definePlugin<CostConfig>({
   async setup(api) {
     const book = await loadPriceBook(api.config, api.gatewayConfig.baseDir ?? process.cwd());
     const storage = api.resolve(STORAGE);
-    await storage.migrate('cost', ledgerMigrations);
     const store = new LedgerStore(storage);
     const writer = new SpendWriter({
       ...api.config.ledger,
@@ -62,16 +64,23 @@ export const costPlugin = definePlugin<CostConfig>({
       spoolFile: resolve(api.config.ledger.spoolFile ?? join(storage.dataDir, 'spend-spool.jsonl')),
       log: api.log,
     });
-    // Rows an earlier run spooled and the replay cannot write yet are not in the database's
-    // totals: they are counted on top.
-    const unwritten = new RunningTotals();
-    await writer.start((row) => unwritten.add(row));
+    const gate = new LedgerGate(writer, api.config.ledger.whenFull);
+    api.readiness('ledger', () => gate.readiness());
     const totals = new RunningTotals();
-    await totals.load(store);
-    totals.merge(unwritten);
-    // Summing a large ledger left SQLite's caches holding memory the gateway never uses again:
-    // 13 MiB of RSS over a 169k-row ledger (123 -> 110 MiB after start).
-    await storage.shrinkMemory();
+    // With the database down at start, this runs once it is up; until then requests are refused (LedgerGate).
+    await storage.whenAvailable('cost', async () => {
+      await storage.migrate('cost', ledgerMigrations);
+      // Rows an earlier run spooled and the replay cannot write yet are not in the database's
+      // totals: they are counted on top.
+      const unwritten = new RunningTotals();
+      await writer.start((row) => unwritten.add(row));
+      await totals.load(store);
+      totals.merge(unwritten);
+      // Summing a large ledger left SQLite's caches holding memory the gateway never uses again:
+      // 13 MiB of RSS over a 169k-row ledger (123 -> 110 MiB after start).
+      await storage.shrinkMemory();
+      gate.loaded = true;
+    });
     api.provide(SPEND_TOTALS, totals);
     const { syncMs } = api.config.sharedSpend;
     if (syncMs > 0 && storage.driver === 'postgres') api.onClose(syncSharedSpend(totals, store, syncMs, api.log));
@@ -100,6 +109,12 @@ export const costPlugin = definePlugin<CostConfig>({
 
     return {
       onRequest(ctx) {
+        try {
+          gate.admit();
+        } catch (err) {
+          state(ctx).refused = true;
+          throw err;
+        }
         // The cost header needs the whole message before the client gets the headers.
         if (api.config.responseCostHeader && ctx.route.kind === 'messages') ctx.holdResponseBody();
         const batchId = settlement.resultsBatchId(ctx);
@@ -129,6 +144,7 @@ export const costPlugin = definePlugin<CostConfig>({
       },
       onComplete(ctx, outcome) {
         const s = state(ctx);
+        if (s.refused) return; // nothing was spent, and the ledger could not take the row
         // Kept in state: exporters read the price from the request:complete record.
         const priced = (s.priced ??= priceRequest(ctx, price, succeeded(outcome)));
         record(spendRowFor(ctx, outcome, priced, { messageId: ctx.response?.id, batchId: s.createdBatch }));

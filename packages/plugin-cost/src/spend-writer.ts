@@ -1,9 +1,9 @@
-import { appendFile, mkdir, open, rm, stat } from 'node:fs/promises';
-import { StringDecoder } from 'node:string_decoder';
-import { dirname, join } from 'node:path';
 import type { Logger } from '@tollgate/core';
 import { batchRows, ledgerBatch, LedgerQueue, type LedgerBatch } from './ledger-store.js';
+import { SpendSpool } from './spend-spool.js';
 import type { SpendRow } from './spend-row.js';
+
+export { REJECT_FILE } from './spend-spool.js';
 
 export interface SpendWriterOptions {
   /** Writes a batch of rows; must be idempotent per request_id (replays happen). */
@@ -17,6 +17,12 @@ export interface SpendWriterOptions {
   batchSize: number;
   /** Longest pause between retries while the database is failing. */
   maxRetryMs: number;
+  /** Longest a write may take; then its rows go to the spool (default 10000). */
+  writeTimeoutMs?: number;
+  /** Most rows in memory (waiting, being written, or waiting for a disk with room); default 50000. */
+  maxQueuedRows?: number;
+  /** Past `maxQueuedRows`: 'refuse' new requests (`full`), or 'serve' them and drop their rows, counted in `lost`. */
+  whenFull?: 'refuse' | 'serve';
   /**
    * True when a write failed because of its rows (a value the database refuses), not because
    * the database is unavailable. Such a batch is written row by row, and the rows the database
@@ -26,7 +32,7 @@ export interface SpendWriterOptions {
 }
 
 export interface SpendQueueState {
-  /** Rows in memory, not yet written. */
+  /** Rows in memory not yet committed: waiting, being written, or waiting for disk space. */
   queued: number;
   /** Rows in the spool file, waiting for the database. */
   spooled: number;
@@ -34,27 +40,40 @@ export interface SpendQueueState {
   writeFailures: number;
   /** Rows the database refused since start, kept in the rejected-rows file. */
   rejected: number;
+  /** Rows dropped since start: the queue was full (whenFull 'serve'), or still unwritten at shutdown. */
+  lost: number;
   healthy: boolean;
 }
 
 /**
  * Gets ledger rows into the database off the request path. Rows wait in memory for at most
- * `flushIntervalMs`, then go in batches. When a write fails, the batch and every row after it
- * go to an append-only spool file instead (so an outage of any length costs bounded memory and
- * survives a crash), and the spool is replayed, with backoff, until the database takes it.
- * On a hard crash, at most the rows of the last `flushIntervalMs` (those still in memory) are
+ * `flushIntervalMs`, then go in batches. When a write fails or takes longer than
+ * `writeTimeoutMs`, the batch and every row after it go to an append-only spool file instead
+ * (so an outage of any length costs bounded memory and survives a crash), and the spool is
+ * replayed, with backoff, until the database takes it. When the spool cannot be written either
+ * (a full disk), batches wait in memory and are retried; `full` tells the gateway to refuse
+ * requests once `maxQueuedRows` wait. On a hard crash, at most the rows still in memory are
  * lost; replays are harmless because writes are idempotent per request_id. Rows are encoded
- * for the database as they are queued, and wait as bytes (EncodedQueue); the spool holds them
- * as row objects.
+ * for the database as they are queued, and wait as bytes (EncodedQueue).
  */
 export class SpendWriter {
   private readonly queue = new LedgerQueue();
+  private readonly spool: SpendSpool;
   /** Date.now() when each queued row arrived. */
   private arrivals: number[] = [];
+  /** Batches neither the database nor the spool took: retried before anything else. */
+  private held: LedgerBatch[] = [];
+  private heldRows = 0;
+  /** Rows of the batch being written or spooled. */
+  private inFlight = 0;
   private spooled = 0;
   private writeFailures = 0;
   private rejected = 0;
+  private lost = 0;
   private healthy = true;
+  /** Why the spool cannot take rows, while it cannot. */
+  private stuck: string | undefined;
+  private dropping = false;
   private timer: NodeJS.Timeout | undefined;
   /** When the pending timer fires (epoch ms). */
   private timerAt = Infinity;
@@ -64,102 +83,184 @@ export class SpendWriter {
   private closed = false;
   /** A flush is running: partial batches are due now. */
   private forced = false;
+  private readonly maxQueued: number;
 
-  constructor(private readonly o: SpendWriterOptions) {}
+  constructor(private readonly o: SpendWriterOptions) {
+    this.spool = new SpendSpool(o.spoolFile, o.batchSize, o.log);
+    this.maxQueued = o.maxQueuedRows ?? 50_000;
+  }
 
   /**
    * Replays a spool left by an earlier run. Rows it cannot write yet go to `unwritten`: the
-   * running totals must count them on top of the database's.
+   * running totals must count them on top of the database's. May be called again after it failed.
    */
   async start(unwritten: (row: SpendRow) => void = () => {}): Promise<void> {
-    const size = await stat(this.o.spoolFile).then((s) => s.size, (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? 0 : Promise.reject(err)));
-    if (size === 0) return;
-    this.o.log.warn({ bytes: size }, 'replaying spend rows spooled by an earlier run');
-    this.healthy = false;
-    if (!(await this.replaySpool(unwritten))) this.schedule();
+    await this.exclusive(async () => {
+      const size = await this.spool.size();
+      if (size === 0) return;
+      this.o.log.warn({ bytes: size }, 'replaying spend rows spooled by an earlier run');
+      this.healthy = false;
+      await this.replaySpool(unwritten);
+    });
   }
 
   enqueue(row: SpendRow): void {
+    if (this.full && this.o.whenFull === 'serve') return this.drop(1);
+    this.dropping = false;
     this.queue.push(row);
     this.arrivals.push(Date.now());
     const queued = this.queue.length;
     if (queued === 1 || queued === this.o.batchSize) this.schedule();
   }
 
+  /** Rows in memory not yet committed (waiting, being written, held for a disk with room). */
+  get pending(): number {
+    return this.queue.length + this.heldRows + this.inFlight;
+  }
+
+  /** `maxQueuedRows` rows wait in memory: no room for more. */
+  get full(): boolean {
+    return this.pending >= this.maxQueued;
+  }
+
   state(): SpendQueueState {
-    return { queued: this.queue.length, spooled: this.spooled, writeFailures: this.writeFailures, rejected: this.rejected, healthy: this.healthy };
+    return { queued: this.pending, spooled: this.spooled, writeFailures: this.writeFailures, rejected: this.rejected, lost: this.lost, healthy: this.healthy };
+  }
+
+  /** Why rows cannot be kept safe right now (readiness), or undefined when they can. */
+  problem(): string | undefined {
+    const waiting = `${this.pending} spend rows wait in memory (at most ${this.maxQueued}, ledger.maxQueuedRows)`;
+    const full = this.full ? (this.o.whenFull === 'serve' ? '; new rows are dropped' : '; requests are refused') : '';
+    if (this.stuck) return `spend rows can be neither written to the database nor spooled to disk (${this.stuck}): ${waiting}${full}`;
+    return this.full ? `${waiting}${full}` : undefined;
   }
 
   /**
-   * Writes (or spools) every row queued so far, now. Once it resolves, those rows are durable:
-   * in the database, or in the spool file that is replayed until the database takes it.
+   * Writes (or spools) every row queued so far, now. Once it resolves, those rows are durable
+   * (in the database, or in the spool file that is replayed until the database takes it),
+   * unless neither can take them (`problem()`): they then still wait in memory.
    */
   async flush(): Promise<void> {
-    while (this.draining) await this.draining;
     if (this.closed) return;
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    this.timerAt = Infinity;
     this.forced = true;
-    this.draining = this.drain().finally(() => {
-      this.forced = false;
-      this.draining = undefined;
-      this.schedule();
-    });
-    await this.draining;
+    await this.exclusive(() => this.drain()).finally(() => (this.forced = false));
   }
 
   /** Writes (or spools) everything still in memory. Used at shutdown. */
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
-    await this.draining;
+    while (this.draining) await this.draining;
     await this.drain();
+    if (this.pending > 0) {
+      this.o.log.error({ rows: this.pending, reason: this.stuck }, 'spend rows could be neither written nor spooled before shutdown: they are lost');
+      this.lost += this.pending;
+    }
+  }
+
+  /** Runs `fn` when no drain runs, as the drain: spool reads and appends never overlap. */
+  private async exclusive(fn: () => Promise<void>): Promise<void> {
+    while (this.draining) await this.draining;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    let done!: () => void;
+    this.draining = new Promise((resolve) => (done = resolve));
+    try {
+      await fn();
+    } finally {
+      this.draining = undefined;
+      done();
+      this.schedule();
+    }
   }
 
   /**
    * Sets the timer for the next drain: now when a full batch waits, else when the oldest row
-   * is due, or when the next replay of the spool is.
+   * is due, or when the next retry is (of the spool's replay, or of batches nothing took).
    */
   private schedule(): void {
     if (this.closed || this.draining) return; // a running drain schedules again when it ends
     let at = Infinity;
     const queued = this.queue.length;
-    if (queued >= this.o.batchSize) at = 0;
+    if (this.held.length > 0) at = this.nextRetryAt;
+    else if (queued >= this.o.batchSize) at = 0;
     else if (queued > 0) at = this.arrivals[0]! + this.o.flushIntervalMs;
     if (!this.healthy) at = Math.min(at, this.nextRetryAt);
     if (at >= this.timerAt || at === Infinity) return;
     clearTimeout(this.timer);
     this.timerAt = at;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.timerAt = Infinity;
-      this.draining = this.drain().finally(() => {
-        this.draining = undefined;
-        this.schedule();
-      });
-    }, Math.max(0, at - Date.now()));
+    this.timer = setTimeout(() => void this.exclusive(() => this.drain()), Math.max(0, at - Date.now()));
     this.timer.unref();
   }
 
-  /** Writes full batches, and a partial one once its oldest row is due (or at close, or on flush). */
+  /**
+   * Retries what is held, then writes full batches, and a partial one once its oldest row is
+   * due (or at close, or on flush). Never rejects: a failure is logged and retried later.
+   */
   private async drain(): Promise<void> {
-    if (!this.healthy && Date.now() >= this.nextRetryAt) await this.replaySpool();
-    while (this.queue.length >= this.o.batchSize || (this.queue.length > 0 && (this.closed || this.forced || this.arrivals[0]! + this.o.flushIntervalMs <= Date.now()))) {
-      const batch = this.queue.take(Math.min(this.queue.length, this.o.batchSize));
-      this.arrivals.splice(0, batch.count);
-      if (this.healthy && (await this.tryWrite(batch))) {
+    try {
+      const retryDue = this.closed || this.forced || Date.now() >= this.nextRetryAt;
+      // At shutdown the spool stays for the next start: replaying it now could only delay the exit.
+      if (!this.healthy && retryDue && !this.closed) await this.replaySpool();
+      if (this.held.length > 0 && !retryDue) return;
+      while (this.held.length > 0) {
+        // The database is tried for these even while it is failing: the spool may be what failed.
+        if (!(await this.persist(this.held[0]!, true))) return;
+        this.heldRows -= this.held.shift()!.count;
+      }
+      while (this.queue.length >= this.o.batchSize || (this.queue.length > 0 && (this.closed || this.forced || this.arrivals[0]! + this.o.flushIntervalMs <= Date.now()))) {
+        const batch = this.queue.take(Math.min(this.queue.length, this.o.batchSize));
+        this.arrivals.splice(0, batch.count);
+        this.inFlight = batch.count;
+        let kept = false;
+        try {
+          kept = await this.persist(batch);
+        } finally {
+          this.inFlight = 0;
+          if (!kept) {
+            this.held.push(batch);
+            this.heldRows += batch.count;
+          }
+        }
+        if (!kept) return;
         // An embedded database writes on this thread: let requests run between batches.
         await new Promise((r) => setImmediate(r));
-        continue;
       }
-      await this.spool(batch);
+    } catch (err) {
+      this.o.log.error({ err }, 'the spend ledger writer failed; retrying');
+      this.backoff();
     }
+  }
+
+  /** Into the database, else the spool. False when neither took the batch. */
+  private async persist(batch: LedgerBatch, tryDatabase = this.healthy): Promise<boolean> {
+    if (tryDatabase && (await this.tryWrite(batch))) {
+      this.unstick();
+      return true;
+    }
+    try {
+      await this.spool.append(batchRows(batch));
+      this.spooled += batch.count;
+      this.unstick();
+      return true;
+    } catch (err) {
+      if (!this.stuck) this.o.log.error({ err, rows: batch.count }, 'spend rows can be neither written nor spooled: they wait in memory (ledger.maxQueuedRows) and are retried');
+      this.stuck = (err as Error).message;
+      this.backoff();
+      return false;
+    }
+  }
+
+  private unstick(): void {
+    if (!this.stuck) return;
+    this.stuck = undefined;
+    this.o.log.info('spend rows can be kept safe again');
   }
 
   private async tryWrite(batch: LedgerBatch): Promise<boolean> {
     try {
-      await this.o.write(batch);
+      await this.write(batch);
       return true;
     } catch (err) {
       if (this.o.isRowError?.(err)) return this.writeEach(batchRows(batch));
@@ -167,17 +268,34 @@ export class SpendWriter {
     }
   }
 
+  /** A write, abandoned (to the spool; a late commit is harmless) once it takes longer than writeTimeoutMs. */
+  private async write(batch: LedgerBatch): Promise<void> {
+    const ms = this.o.writeTimeoutMs ?? 10_000;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`the database did not finish a write within ${ms} ms (ledger.writeTimeoutMs)`)), ms);
+    });
+    const written = this.o.write(batch);
+    written.catch(() => undefined); // once abandoned, its outcome no longer matters
+    try {
+      await Promise.race([written, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /**
    * A batch the database refused for what is in it: each row on its own, so one bad row costs
    * only itself. Rows written before a failure are written again later, harmlessly (idempotent).
+   * False when a row could not be written or kept aside: the batch then goes to the spool.
    */
   private async writeEach(rows: SpendRow[]): Promise<boolean> {
     for (const row of rows) {
       try {
-        await this.o.write(ledgerBatch([row]));
+        await this.write(ledgerBatch([row]));
       } catch (err) {
         if (!this.o.isRowError?.(err)) return this.failed(err, rows.length);
-        await this.reject(row, err);
+        if (!(await this.reject(row, err))) return false;
       }
     }
     return true;
@@ -185,36 +303,46 @@ export class SpendWriter {
 
   private failed(err: unknown, rows: number): false {
     this.writeFailures++;
-    this.nextRetryAt = Date.now() + this.retryMs;
-    this.retryMs = Math.min(this.retryMs * 2, this.o.maxRetryMs);
     if (this.healthy) this.o.log.error({ err, rows }, 'spend ledger write failed; spooling rows to disk until the database is back');
     this.healthy = false;
+    this.backoff();
     return false;
   }
 
-  /** Keeps a row the database refuses out of the ledger, in a file beside the spool, for repair. */
-  private async reject(row: SpendRow, err: unknown): Promise<void> {
-    const error = err instanceof Error ? err.message : String(err);
-    await mkdir(dirname(this.rejectFile), { recursive: true });
-    await appendFile(this.rejectFile, `${JSON.stringify({ error, row }, bigintAsString)}\n`);
-    this.rejected++;
-    this.o.log.error({ requestId: row.request_id, error, file: this.rejectFile }, 'the database refused a spend row: it is kept in the rejected-rows file, out of the ledger and its reports');
+  private backoff(): void {
+    this.nextRetryAt = Date.now() + this.retryMs;
+    this.retryMs = Math.min(this.retryMs * 2, this.o.maxRetryMs);
   }
 
-  private get rejectFile(): string {
-    return join(dirname(this.o.spoolFile), REJECT_FILE);
+  /** Keeps a row the database refuses out of the ledger, in a file beside the spool, for repair. */
+  private async reject(row: SpendRow, err: unknown): Promise<boolean> {
+    const error = err instanceof Error ? err.message : String(err);
+    try {
+      await this.spool.reject(row, error);
+    } catch (fileErr) {
+      this.o.log.error({ err: fileErr, requestId: row.request_id }, 'could not keep a refused spend row in the rejected-rows file; it is retried');
+      return false;
+    }
+    this.rejected++;
+    this.o.log.error({ requestId: row.request_id, error, file: this.spool.rejectFile }, 'the database refused a spend row: it is kept in the rejected-rows file, out of the ledger and its reports');
+    return true;
+  }
+
+  private drop(rows: number): void {
+    if (!this.dropping) this.o.log.error({ maxQueuedRows: this.maxQueued }, 'the spend ledger queue is full: serving requests without their rows (ledger.whenFull: serve), counted as lost');
+    this.dropping = true;
+    this.lost += rows;
   }
 
   /**
-   * Writes the spool to the database a batch at a time, reading it in bounded chunks (an outage
-   * of hours leaves a file far larger than memory). True when all of it went in: the file is
-   * then removed. After a failed write the rest stays for the next attempt; with `unwritten`,
-   * the rest is still read, to hand over every row not written.
+   * Writes the spool to the database a batch at a time. True when all of it went in: the file
+   * is then removed. After a failed write the rest stays for the next attempt; with
+   * `unwritten`, the rest is still read, to hand over every row not written.
    */
   private async replaySpool(unwritten?: (row: SpendRow) => void): Promise<boolean> {
     let rows = 0;
     let failed = false;
-    for await (const batch of this.spoolBatches()) {
+    for await (const batch of this.spool.batches()) {
       rows += batch.length;
       if (!failed && (await this.tryWrite(ledgerBatch(batch)))) continue;
       failed = true;
@@ -225,71 +353,13 @@ export class SpendWriter {
       this.spooled = rows;
       return false;
     }
-    await rm(this.o.spoolFile, { force: true });
+    // Nothing was replayed, so the database was not tried: the held batches try it next.
+    if (rows === 0 && this.held.length > 0) return false;
+    await this.spool.remove();
     if (rows > 0) this.o.log.info({ rows }, 'spooled spend rows written; the ledger is in step again');
     this.spooled = 0;
     this.healthy = true;
     this.retryMs = 250;
     return true;
   }
-
-  private async spool(batch: LedgerBatch): Promise<void> {
-    await mkdir(dirname(this.o.spoolFile), { recursive: true });
-    await appendFile(this.o.spoolFile, batchRows(batch).map((r) => `${JSON.stringify(r, bigintAsString)}\n`).join(''));
-    this.spooled += batch.count;
-  }
-
-  /** The spool's rows, `batchSize` at a time, read 1 MiB at a time. */
-  private async *spoolBatches(): AsyncGenerator<SpendRow[]> {
-    let file;
-    try {
-      file = await open(this.o.spoolFile, 'r');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
-    }
-    try {
-      const chunk = Buffer.alloc(SPOOL_READ_BYTES);
-      const decoder = new StringDecoder('utf8');
-      let rest = '';
-      let batch: SpendRow[] = [];
-      for (;;) {
-        const { bytesRead } = await file.read(chunk, 0, chunk.length, null);
-        const lines = (rest + (bytesRead > 0 ? decoder.write(chunk.subarray(0, bytesRead)) : decoder.end())).split('\n');
-        rest = bytesRead > 0 ? lines.pop()! : '';
-        for (const line of lines) {
-          const row = this.spoolRow(line);
-          if (row) batch.push(row);
-          if (batch.length >= this.o.batchSize) {
-            yield batch;
-            batch = [];
-          }
-        }
-        if (bytesRead === 0) break;
-      }
-      if (batch.length > 0) yield batch;
-    } finally {
-      await file.close();
-    }
-  }
-
-  private spoolRow(line: string): SpendRow | undefined {
-    if (!line.trim()) return undefined;
-    try {
-      const r = JSON.parse(line) as SpendRow & { spend: string };
-      return { ...r, spend: BigInt(r.spend) };
-    } catch (err) {
-      // A torn last line from a crash mid-append: the rest of the file is still good.
-      this.o.log.warn({ err }, 'skipping an unreadable line in the spend spool');
-      return undefined;
-    }
-  }
-}
-
-const SPOOL_READ_BYTES = 1 << 20;
-/** Rows the database refused (JSON lines: `{ error, row }`), next to the spool file. */
-export const REJECT_FILE = 'spend-rejected.jsonl';
-
-function bigintAsString(_key: string, value: unknown): unknown {
-  return typeof value === 'bigint' ? value.toString() : value;
 }

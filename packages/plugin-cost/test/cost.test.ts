@@ -237,18 +237,20 @@ describe.each(DRIVERS)('cost accounting on %s', (driver) => {
   });
 
   it('with the settlement job off, books nothing for batch results fetched straight from Anthropic, until they are fetched through the gateway', async () => {
+    const before = h.completed.length;
     const batch = await sdk.messages.batches.create({ requests: [{ custom_id: 'direct-1', params: PARAMS }] } as never);
     const direct = await rawRequest(`${h.mock.url}/v1/messages/batches/${batch.id}/results`);
     expect(direct.status).toBe(200);
     const booked = async () =>
       Number((await sql<{ n: number }>`select count(*) as n from tollgate_spend_logs where batch_id = ${batch.id} and call_type = 'batch_result'`.execute(storage.db)).rows[0].n);
-    await until(async () => (await h.admin('GET', '/spend/queue')).body.queued === 0);
+    await h.committed(before + 1);
     expect(await booked()).toBe(0);
     for await (const _ of await sdk.messages.batches.results(batch.id)) void _;
     await until(async () => (await booked()) === 1);
   });
 
   it('settles batches on demand (POST /spend/batches/settle) with the background job off, for admins only', async () => {
+    const before = h.completed.length;
     const batch = await sdk.messages.batches.create({ requests: [{ custom_id: 'on-demand', params: PARAMS }, { custom_id: 'err-x', params: PARAMS }] } as never);
     // The job finds batches through their create call's ledger row.
     await until(async () => (await sql<{ n: number }>`select count(*) as n from tollgate_spend_logs where batch_id = ${batch.id}`.execute(storage.db)).rows[0]!.n > 0);
@@ -261,7 +263,8 @@ describe.each(DRIVERS)('cost accounting on %s', (driver) => {
     expect(first.body.checked).toBeGreaterThanOrEqual(1);
     const again = await h.admin('POST', '/spend/batches/settle');
     expect(again.body).toEqual({ checked: 0, settled: 0, booked: 0, failed: 0 });
-    await until(async () => (await h.admin('GET', '/spend/queue')).body.queued === 0);
+    // The settle run queued the result's row before it answered.
+    await h.committed(before + 1);
     const rows = (await sql<{ request_id: string }>`select request_id from tollgate_spend_logs where batch_id = ${batch.id} and call_type = 'batch_result'`.execute(storage.db)).rows;
     expect(rows).toEqual([{ request_id: `${batch.id}:on-demand` }]);
   });
@@ -387,10 +390,12 @@ describe.each(DRIVERS)('the batch settlement job on %s', (driver) => {
 
     // Settled: the job stops asking, and a client's fetch through the gateway books nothing more.
     const asked = asksAbout(batch.id).length;
+    const before = h.completed.length;
     for await (const _ of await sdk.messages.batches.results(batch.id)) void _;
     await new Promise((r) => setTimeout(r, 400));
     expect(asksAbout(batch.id)).toHaveLength(asked);
-    await until(async () => (await h.admin('GET', '/spend/queue')).body.queued === 0);
+    // The SDK asked for the batch, then its results: two requests.
+    await h.committed(before + 2);
     expect(await resultRows(batch.id)).toHaveLength(2);
     expect(await keySpend()).toBe(Number(expected) / 1e12);
   });
@@ -471,8 +476,8 @@ describe('replicas sharing PostgreSQL', () => {
       await on(a).messages.create(params);
       await on(a).messages.create(params);
       await on(b).messages.create(params);
-      const written = async (h: CostHarness) => (await h.admin('GET', '/spend/queue')).body.queued === 0;
-      await until(async () => (await written(a)) && (await written(b)));
+      await a.committed(2);
+      await b.committed(1);
       for (const h of [a, b]) {
         expect((await h.admin('GET', '/customer/info?end_user_id=customer-across')).body).toMatchObject({ spend_exact: '0.021', request_count: 3 });
       }
@@ -487,7 +492,7 @@ describe('the batch settlement job on replicas sharing PostgreSQL', () => {
       const sdk = new Anthropic({ apiKey: key, baseURL: a.baseURL, maxRetries: 0 });
       const batch = await sdk.messages.batches.create({ requests: [{ custom_id: 'x', params: PARAMS }, { custom_id: 'y', params: PARAMS }] } as never);
       // The create row is in the database both replicas read.
-      await until(async () => (await a.admin('GET', '/spend/queue')).body.queued === 0);
+      await a.committed(1);
       // Slow results, so the two runs overlap.
       mock.route('GET', `/v1/messages/batches/${batch.id}/results`, { headers: { 'content-type': BATCH_RESULTS_CONTENT_TYPE }, body: mock.batches.results(batch.id)!, delayMs: 500 });
       const runs = (await Promise.all([a, b].map((h) => h.admin('POST', '/spend/batches/settle')))).map((r) => r.body);
@@ -507,7 +512,7 @@ describe('repricing', () => {
     const c = () => new Anthropic({ apiKey: key, baseURL: h.baseURL, maxRetries: 0 });
     h.mock.route('POST', '/v1/messages', { json: message('claude-private-1', { input_tokens: 2000, output_tokens: 100 }) });
     await c().messages.create({ ...PARAMS, model: 'claude-private-1' });
-    await until(async () => (await h.admin('GET', '/spend/queue')).body.queued === 0 && h.completed.length === 1);
+    await h.committed(1);
     await h.close();
     const negotiated = { 'claude-private-1': { prices: [{ input: 2, output: 8, cache_write_5m: 2.5, cache_write_1h: 4, cache_read: 0.2, batch_input: 1, batch_output: 4 }] } };
     h = await startCostHarness({ db, costConfig: { prices: { models: negotiated } } });

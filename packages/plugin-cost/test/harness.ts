@@ -18,6 +18,12 @@ export interface CostHarness {
   logs: string[];
   /** POSTs/GETs the admin API with the master key; returns status and parsed body. */
   admin(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: any }>;
+  /**
+   * Resolves once `records` requests have completed on this gateway (their rows queued) and
+   * every queued row is committed: `/spend/queue` counts rows being written as queued, so
+   * `queued === 0` (and nothing spooled) means in the database, not merely taken by the writer.
+   */
+  committed(records: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -52,7 +58,14 @@ export async function startCostHarness(options: {
     graceMs: 0,
     cleanup: [() => (options.mock ? undefined : mock.close())],
   });
-  return { gw: t.gw, mock, url: t.url, baseURL: t.baseURL, completed: t.records, logs: t.logs, admin: t.admin, close: t.close };
+  const committed = async (records: number) => {
+    await t.waitForRecords(records);
+    await until(async () => {
+      const { queued, spooled } = (await t.admin('GET', '/spend/queue')).body;
+      return queued === 0 && spooled === 0;
+    });
+  };
+  return { gw: t.gw, mock, url: t.url, baseURL: t.baseURL, completed: t.records, logs: t.logs, admin: t.admin, committed, close: t.close };
 }
 
 /** Re-exported for the tests that import it from here. */

@@ -272,7 +272,7 @@ describe.each(DRIVERS)('spend reports on %s', (driver) => {
     const haiku = prices.body.find((m) => m.id === 'claude-haiku-4-5-20251001');
     expect(haiku.aliases).toEqual(['claude-haiku-4-5']);
     expect(haiku.rows[0].standard).toEqual({ input: '1', output: '5', cacheWrite5m: '1.25', cacheWrite1h: '2', cacheRead: '0.1' });
-    expect((await get(`${url}/spend/queue`)).body).toEqual({ queued: 0, spooled: 0, writeFailures: 0, rejected: 0, healthy: true });
+    expect((await get(`${url}/spend/queue`)).body).toEqual({ queued: 0, spooled: 0, writeFailures: 0, rejected: 0, lost: 0, healthy: true });
   });
 
   it('needs the master key on every report', async () => {

@@ -20,7 +20,7 @@ function mirroredCounter<L extends string>(registry: Registry, spec: { name: str
 export function registerSpendQueueMetrics(registry: Registry, queue: SpendQueue): void {
   new Gauge({
     name: 'tollgate_spend_queue_depth',
-    help: 'Spend rows waiting to reach the database: in memory (queue="memory") or in the spool file while the database fails (queue="spool").',
+    help: 'Spend rows not yet in the database: in memory, being written included (queue="memory"), or in the spool file while the database fails (queue="spool").',
     labelNames: ['queue'],
     registers: [registry],
     collect() {
@@ -34,6 +34,11 @@ export function registerSpendQueueMetrics(registry: Registry, queue: SpendQueue)
     registry,
     { name: 'tollgate_spend_rows_rejected_total', help: 'Spend rows the database refused for their content, kept in the rejected-rows file (spend-rejected.jsonl) instead of the ledger.' },
     () => [[{}, queue.state().rejected]],
+  );
+  mirroredCounter(
+    registry,
+    { name: 'tollgate_spend_rows_lost_total', help: 'Spend rows dropped: the ledger queue was full with cost.ledger.whenFull "serve", or rows still unwritten at shutdown.' },
+    () => [[{}, queue.state().lost]],
   );
   new Gauge({
     name: 'tollgate_spend_ledger_healthy',

@@ -13,7 +13,7 @@ const sources = definePlugin({
   name: 'sources',
   priority: 100,
   setup(api) {
-    api.provide(SPEND_QUEUE, { state: () => ({ queued: 3, spooled: 250, writeFailures: 6, rejected: 2, healthy: false }) });
+    api.provide(SPEND_QUEUE, { state: () => ({ queued: 3, spooled: 250, writeFailures: 6, rejected: 2, lost: 5, healthy: false }) });
     api.provide(SINK_STATS, { sinks: () => [otlp] });
     api.provide(KEY_LIMITS, { get: (hash) => (hash === HASH ? limits : undefined) });
   },
@@ -28,10 +28,11 @@ describe('metrics read from other plugins at scrape time', () => {
   });
   afterAll(() => h.close());
 
-  it("the spend ledger's queue depth, write failures, rejected rows and health", () => {
+  it("the spend ledger's queue depth, write failures, rejected and lost rows, and health", () => {
     expect([m.value('tollgate_spend_queue_depth', { queue: 'memory' }), m.value('tollgate_spend_queue_depth', { queue: 'spool' })]).toEqual([3, 250]);
     expect(m.value('tollgate_spend_write_failures_total')).toBe(6);
     expect(m.value('tollgate_spend_rows_rejected_total')).toBe(2);
+    expect(m.value('tollgate_spend_rows_lost_total')).toBe(5);
     expect(m.value('tollgate_spend_ledger_healthy')).toBe(0);
   });
 

@@ -87,12 +87,20 @@ export function sqliteBackgroundWriter(file: string, db: Kysely<any>): Backgroun
     async close() {
       const w = worker;
       if (!w) return;
-      await send({ close: true }, w).catch(() => undefined);
+      // The thread answers once the write it runs is done: a write stuck on a full or stalled
+      // disk is not waited for past CLOSE_MS (the ledger spooled its rows when it gave up on it).
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_MS)));
+      // A thread that fails to close is terminated all the same: nothing to report past that.
+      await Promise.race([send({ close: true }, w).catch(() => undefined), late]);
+      clearTimeout(timer);
       worker = undefined;
       await w.terminate();
     },
   };
 }
+
+const CLOSE_MS = 2000;
 
 /** PostgreSQL (and in-memory SQLite): the driver is already off the request path, or must be here. */
 export function inPlaceWriter(db: Kysely<any>): BackgroundWriter {

@@ -1,4 +1,5 @@
-export { createStorage, type Storage, type StorageOptions } from './storage.js';
+export { createStorage, type Storage, type StorageHealth, type StorageOptions } from './storage.js';
+export { isOutage } from './outage.js';
 export type { BackgroundWriter, BulkInsert } from './background-writer.js';
 export { parseDatabaseUrl, type DatabaseTarget } from './database-url.js';
 export { storagePlugin, STORAGE, type StoragePluginConfig } from './plugin.js';

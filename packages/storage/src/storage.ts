@@ -2,9 +2,13 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Kysely, PostgresDialect, SqliteDialect, sql, type Migration } from 'kysely';
 import type pgTypes from 'pg';
+import type { Logger } from '@tollgate/core';
 import { parseDatabaseUrl } from './database-url.js';
 import { inPlaceWriter, sqliteBackgroundWriter, SQLITE_PRAGMAS, type BackgroundWriter } from './background-writer.js';
 import { migrate, PG_MIGRATION_LOCK } from './migrate.js';
+import { STORAGE_TIMEOUT } from './outage.js';
+import { createPgPool, quoteIdent, type PgPoolOptions } from './pg-pool.js';
+import { Startup } from './startup.js';
 
 export interface StorageOptions {
   /** `postgres://…`, `file:PATH`, `sqlite:PATH`; unset → embedded SQLite in `dataDir`. */
@@ -15,6 +19,22 @@ export interface StorageOptions {
   schema?: string;
   /** Most pooled PostgreSQL connections. */
   poolSize?: number;
+  /** Longest wait for a PostgreSQL connection (default 5000 ms). */
+  connectTimeoutMs?: number;
+  /**
+   * Longest a PostgreSQL statement may run (statement_timeout; default 30000 ms); a query on a
+   * connection that went silent fails a second later. Migrations have no limit.
+   */
+  queryTimeoutMs?: number;
+  /** Where connection losses and start-up retries are reported. */
+  log?: Logger;
+}
+
+/** Readiness, as `/health/readiness` reports it. */
+export interface StorageHealth {
+  ok: boolean;
+  /** Why it is not ok. */
+  reason?: string;
 }
 
 /** One query layer over SQLite or PostgreSQL. */
@@ -32,13 +52,28 @@ export interface Storage {
   /** Runs `owner`'s migrations in name order, once, under a lock shared by every replica. */
   migrate(owner: string, migrations: Record<string, Migration>): Promise<void>;
   /**
+   * Runs a plugin's start-up work in the database (migrations, loading what it keeps in memory)
+   * now, or, when the database is unavailable, in the background with retries until it
+   * answers: the gateway then starts anyway, serves health, and readiness says what it waits
+   * for. Resolves once `task` ran or was put off; rejects for an error that is not an outage
+   * (see `isOutage`). Tasks run in the order they were given.
+   */
+  whenAvailable(name: string, task: () => Promise<void>): Promise<void>;
+  /** True once every `whenAvailable` task has run. */
+  readonly started: boolean;
+  /**
    * Runs batches of compiled write queries (build them with `db` and `.compile()`), each batch
    * in one transaction, off the request path: on a worker thread for an SQLite file, through
    * the pool for PostgreSQL.
    */
   readonly background: BackgroundWriter;
-  /** True when the database answers a trivial query. */
+  /** True when the database answers a trivial query within 400 ms. */
   ping(): Promise<boolean>;
+  /**
+   * Whether the database answers a trivial query within 400 ms and start-up is done; if not,
+   * why. Never waits longer.
+   */
+  health(): Promise<StorageHealth>;
   /**
    * Gives back what a big one-off query left in the embedded database's caches (SQLite
    * `PRAGMA shrink_memory`; nothing to do for PostgreSQL, whose work happens in the server).
@@ -57,9 +92,11 @@ export interface Storage {
 export async function createStorage(options: StorageOptions = {}): Promise<Storage> {
   const dataDir = resolve(options.dataDir ?? './.tollgate');
   const target = parseDatabaseUrl(options.url, dataDir);
+  const startup = new Startup({ log: options.log });
   let db: Kysely<any>;
   let description: string;
   let background: BackgroundWriter;
+  let runMigrations: (owner: string, migrations: Record<string, Migration>) => Promise<void>;
   if (target.driver === 'sqlite') {
     if (target.file !== ':memory:') mkdirSync(dirname(target.file), { recursive: true });
     // Drivers load only when used: an SQLite gateway never loads pg, and the other way round.
@@ -70,48 +107,89 @@ export async function createStorage(options: StorageOptions = {}): Promise<Stora
     db = new Kysely({ dialect: new SqliteDialect({ database: sqlite }) });
     description = `sqlite:${target.file}`;
     background = sqliteBackgroundWriter(target.file, db);
+    runMigrations = (owner, migrations) => migrate(db, 'sqlite', owner, migrations);
   } else {
     const url = new URL(target.url);
     description = `postgres://${url.host}${url.pathname}${options.schema ? ` (schema ${options.schema})` : ''}`;
     const { default: pg } = await import('pg');
-    if (options.schema) await ensureSchema(pg, target.url, options.schema);
-    const pool = new pg.Pool({
-      connectionString: target.url,
+    const pgOptions: PgPoolOptions = {
+      url: target.url,
+      schema: options.schema,
       max: options.poolSize ?? 10,
-      options: options.schema ? `-c search_path=${quoteIdent(options.schema)}` : undefined,
-      // int8 (epoch-ms timestamps, counters) as JS numbers; exact money uses NUMERIC/text.
-      types: { getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid === 20 ? Number : pg.types.getTypeParser(oid, format as 'text')) } as pgTypes.CustomTypesConfig,
-    });
-    db = new Kysely({ dialect: new PostgresDialect({ pool }) });
+      connectTimeoutMs: options.connectTimeoutMs ?? 5000,
+      queryTimeoutMs: options.queryTimeoutMs ?? 30_000,
+      log: options.log,
+    };
+    db = new Kysely({ dialect: new PostgresDialect({ pool: createPgPool(pg, pgOptions) }) });
     background = inPlaceWriter(db);
+    // Migrations get a connection of their own, without the statement timeout: a backfill over
+    // a large ledger may take longer than any query should.
+    runMigrations = async (owner, migrations) => {
+      const own = new Kysely({ dialect: new PostgresDialect({ pool: createPgPool(pg, { ...pgOptions, max: 1, queryTimeoutMs: 0 }) }) });
+      try {
+        await migrate(own, 'postgres', owner, migrations);
+      } finally {
+        await own.destroy();
+      }
+    };
+    const { schema } = options;
+    if (schema) await startup.run('storage', () => ensureSchema(pg, pgOptions, schema));
   }
+  const health = async (): Promise<StorageHealth> => {
+    const s = startup.state();
+    if (!s.ready) return { ok: false, reason: s.waiting };
+    try {
+      await withDeadline(sql`select 1`.execute(db), PING_MS, 'the database did not answer within');
+      return { ok: true };
+    } catch (err) {
+      return { ok: false, reason: (err as Error).message };
+    }
+  };
   return {
     driver: target.driver,
     db,
     description,
     dataDir,
-    migrate: (owner, migrations) => migrate(db, target.driver, owner, migrations),
-    async ping() {
-      try {
-        await sql`select 1`.execute(db);
-        return true;
-      } catch {
-        return false;
-      }
+    migrate: runMigrations,
+    whenAvailable: (name, task) => startup.run(name, task),
+    get started() {
+      return startup.state().ready;
     },
+    health,
+    ping: async () => (await health()).ok,
     background,
     async shrinkMemory() {
       if (target.driver === 'sqlite') await sql`pragma shrink_memory`.execute(db);
     },
     async close() {
+      startup.close();
       await background.close();
-      await db.destroy();
+      // A pool waits for its checked-out connections; a stalled one is not waited for past this.
+      await withDeadline(db.destroy(), CLOSE_MS, 'the database connections did not close within').catch((err: unknown) =>
+        options.log?.warn({ err }, 'closing the database connections took too long; leaving them'),
+      );
     },
   };
 }
 
-async function ensureSchema(pg: typeof pgTypes, url: string, schema: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
+/** How long a readiness ping may take: inside the 500 ms each readiness check gets. */
+const PING_MS = 400;
+/** How long closing may wait for the database's connections. */
+const CLOSE_MS = 2000;
+
+function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(`${what} ${ms} ms`), { code: STORAGE_TIMEOUT })), ms);
+  });
+  p.catch(() => undefined); // a late failure after the deadline is not news
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+async function ensureSchema(pg: typeof pgTypes, o: PgPoolOptions, schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: o.url, connectionTimeoutMillis: o.connectTimeoutMs, keepAlive: true, query_timeout: o.queryTimeoutMs || undefined });
+  // Reported by the query it breaks; an 'error' event with no listener would end the process.
+  client.on('error', () => undefined);
   await client.connect();
   try {
     // Replicas starting together race on CREATE SCHEMA IF NOT EXISTS: serialise them.
@@ -122,9 +200,4 @@ async function ensureSchema(pg: typeof pgTypes, url: string, schema: string): Pr
   } finally {
     await client.end();
   }
-}
-
-function quoteIdent(name: string): string {
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`invalid schema name: ${name}`);
-  return `"${name}"`;
 }

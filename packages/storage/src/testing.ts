@@ -36,7 +36,7 @@ export async function createTestDatabase(driver: 'sqlite' | 'postgres'): Promise
   const options = { url: TEST_POSTGRES_URL, schema };
   return {
     options,
-    open: () => createStorage(options),
+    open: () => openStarted(options),
     async drop() {
       const client = new pg.Client({ connectionString: TEST_POSTGRES_URL });
       await client.connect();
@@ -47,4 +47,23 @@ export async function createTestDatabase(driver: 'sqlite' | 'postgres'): Promise
       }
     },
   };
+}
+
+/**
+ * Opens the storage once its start-up (the schema) is done. A busy test database (too many
+ * connections, a lock held long) puts start-up off instead of failing it; a test that then
+ * migrated at once would meet a schema not made yet.
+ */
+async function openStarted(options: StorageOptions): Promise<Storage> {
+  const storage = await createStorage(options);
+  const deadline = Date.now() + 20_000;
+  while (!storage.started) {
+    if (Date.now() > deadline) {
+      const { reason } = await storage.health();
+      await storage.close();
+      throw new Error(`the test database did not start within 20 s: ${reason}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return storage;
 }
