@@ -37,6 +37,8 @@ export interface PriceModel {
   rows: {
     effectiveFrom?: string;
     unpriced: boolean;
+    /** The row rests on independent trackers only (older gateways leave it out). */
+    provisional?: boolean;
     standard?: PriceRates;
     batch?: PriceRates;
     longContext?: { thresholdPromptTokens: number; standard: PriceRates };
@@ -101,23 +103,25 @@ export function formatSpendLogs(page: SpendLogPage): string[] {
  * The price book as a table, one line per dated price row, rates in USD per million tokens.
  *
  * @example
- * formatPrices(models)[0]; // 'USD per million tokens; FROM: in force from that day (UTC), "-": from the start.'
+ * formatPrices(models)[0]; // 'USD per million tokens; FROM: in force from that day (UTC), …'
  */
 export function formatPrices(models: readonly PriceModel[]): string[] {
   const rows = models.flatMap((m) =>
     m.rows.map((r) => {
       const head = [m.id, m.aliases.length === 0 ? '-' : m.aliases.join(','), r.effectiveFrom ?? '-'];
-      if (r.unpriced || !r.standard) return [...head, 'unpriced', '-', '-', '-', '-', '-', '-', '-'];
+      const flag = r.provisional ? 'provisional' : '-';
+      if (r.unpriced || !r.standard) return [...head, 'unpriced', '-', '-', '-', '-', '-', '-', '-', flag];
       const s = r.standard;
       const lc = r.longContext;
       return [
         ...head, s.input, s.output, s.cacheWrite5m, s.cacheWrite1h, s.cacheRead, r.batch?.input ?? '-', r.batch?.output ?? '-',
         lc ? `>${lc.thresholdPromptTokens}: ${lc.standard.input}/${lc.standard.output}` : '-',
+        flag,
       ];
     }),
   );
-  const headers = ['MODEL', 'ALIASES', 'FROM', 'INPUT', 'OUTPUT', 'CACHE_WRITE_5M', 'CACHE_WRITE_1H', 'CACHE_READ', 'BATCH_INPUT', 'BATCH_OUTPUT', 'LONG_CONTEXT_IN/OUT'];
-  return ['USD per million tokens; FROM: in force from that day (UTC), "-": from the start.', ...formatTable(headers, rows)];
+  const headers = ['MODEL', 'ALIASES', 'FROM', 'INPUT', 'OUTPUT', 'CACHE_WRITE_5M', 'CACHE_WRITE_1H', 'CACHE_READ', 'BATCH_INPUT', 'BATCH_OUTPUT', 'LONG_CONTEXT_IN/OUT', 'FLAG'];
+  return ['USD per million tokens; FROM: in force from that day (UTC), "-": from the start; FLAG provisional: rests on independent trackers only (see the row\'s source with --json).', ...formatTable(headers, rows)];
 }
 
 function plural(n: number, noun: string): string {
