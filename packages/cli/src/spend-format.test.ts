@@ -26,7 +26,7 @@ describe('formatSpendReport', () => {
 describe('formatSpendLogs', () => {
   it('names a key without an alias by the start of its token', () => {
     const log = {
-      request_id: 'r', model: null, api_key: 'f'.repeat(64), key_alias: null, end_user: null, request_tags: [], status: 529,
+      request_id: 'r', model: null, api_key: 'f'.repeat(64), key_alias: null, end_user: null, request_tags: [], status_code: 529,
       prompt_tokens: 0, completion_tokens: 0, spend_exact: '0', unpriced: false, startTime: '2025-06-15T12:00:00.123Z',
     };
     expect(formatSpendLogs({ data: [log], total: 1, page: 1, page_size: 50, total_pages: 1 })).toEqual([

@@ -9,8 +9,8 @@ export type SpendReportRow = SpendReportView;
 /** The fields of a `GET /spend/logs` row the table shows. */
 export type SpendLogRow = Pick<
   SpendLogView,
-  'request_id' | 'model' | 'api_key' | 'key_alias' | 'end_user' | 'request_tags' | 'status' | 'prompt_tokens' | 'completion_tokens' | 'spend_exact' | 'unpriced' | 'startTime'
->;
+  'request_id' | 'model' | 'api_key' | 'key_alias' | 'end_user' | 'request_tags' | 'status_code' | 'prompt_tokens' | 'completion_tokens' | 'spend_exact' | 'unpriced' | 'startTime'
+> & { estimated?: boolean };
 
 /** One page of `GET /spend/logs?page=…`. */
 export interface SpendLogPage {
@@ -89,10 +89,10 @@ export function formatSpendLogs(page: SpendLogPage): string[] {
     r.model ?? '-',
     r.end_user ?? '-',
     r.request_tags.length === 0 ? '-' : r.request_tags.join(','),
-    String(r.status),
+    String(r.status_code),
     String(r.prompt_tokens),
     String(r.completion_tokens),
-    r.unpriced ? 'unpriced' : r.spend_exact,
+    r.unpriced ? 'unpriced' : r.estimated ? `~${r.spend_exact} (estimated)` : r.spend_exact,
   ]);
   const table = formatTable(['TIME', 'KEY', 'MODEL', 'END_USER', 'TAGS', 'STATUS', 'PROMPT_TOKENS', 'COMPLETION_TOKENS', 'SPEND_USD'], rows);
   const footer = page.total > page.data.length ? `newest ${page.data.length} of ${page.total} requests (--limit N for more)` : plural(page.total, 'request');

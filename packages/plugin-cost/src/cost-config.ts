@@ -64,6 +64,20 @@ export const costConfigSchema = {
         },
       },
     },
+    unpriced: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'What happens to usage the price book cannot price (a new model, a fast or geo option without a multiplier).',
+      properties: {
+        policy: {
+          enum: ['refuse', 'estimate'],
+          default: 'refuse',
+          description:
+            "refuse: a key with a budget gets a 403 naming what has no price, before the request goes upstream (keys without a budget go through; their rows are unpriced until `tollgate spend reprice`). estimate: such requests go through and are booked at the dearest row of the model's family, flagged estimated until re-priced (a model of no known family is still refused).",
+        },
+      },
+    },
     responseCostHeader: { type: 'boolean', default: true, description: 'Add x-tollgate-response-cost (USD) to non-streaming message responses.' },
   },
 } as const;
@@ -73,5 +87,6 @@ export interface CostConfig {
   ledger: { flushIntervalMs: number; batchSize: number; maxRetryMs: number; spoolFile?: string };
   batches: { settleEveryMs: number; lookbackDays: number };
   sharedSpend: { syncMs: number };
+  unpriced: { policy: 'refuse' | 'estimate' };
   responseCostHeader: boolean;
 }

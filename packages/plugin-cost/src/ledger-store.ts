@@ -1,8 +1,10 @@
 import { isPostgres, sql, type BulkInsert, type Kysely, type Migration, type Storage } from '@tollgate/storage';
 import { EncodedQueue } from './encoded-queue.js';
+import { moneyMigrations } from './money-migration.js';
 import type { SpendRow } from './spend-row.js';
 
-type LogRow = Omit<SpendRow, 'request_tags' | 'spend' | 'unpriced' | 'stream' | 'aborted'> & {
+type LogRow = Omit<SpendRow, 'request_tags' | 'spend' | 'unpriced' | 'stream' | 'aborted' | 'estimated'> & {
+  estimated: number;
   request_tags: string;
   spend: string | number | bigint;
   unpriced: number;
@@ -143,6 +145,8 @@ export const ledgerMigrations: Record<string, Migration> = {
         select api_key, sum(spend::numeric) from tollgate_spend_logs where api_key is not null group by api_key having sum(spend::numeric) <> 0`.execute(db);
     },
   },
+  // Kysely runs migrations in name order; each issue's live in their own file.
+  ...moneyMigrations,
 };
 
 export type BatchOwner = Omit<Tables['tollgate_batches'], 'request_tags'> & { request_tags: string[] };
@@ -310,6 +314,7 @@ export const LOG_COLUMNS = [
   'request_tags', 'status', 'prompt_tokens', 'completion_tokens', 'input_tokens', 'output_tokens', 'cache_read_input_tokens',
   'cache_creation_input_tokens', 'cache_creation_5m_tokens', 'cache_creation_1h_tokens', 'web_search_requests', 'service_tier',
   'inference_geo', 'speed', 'spend', 'unpriced', 'stream', 'aborted', 'batch_id', 'start_time', 'end_time', 'completion_start_time',
+  'served_model', 'estimated',
 ] as const satisfies readonly (keyof SpendRow)[];
 // Fails to compile when SpendRow gains a field LOG_COLUMNS does not write.
 const everyColumnWritten: [Exclude<keyof SpendRow, (typeof LOG_COLUMNS)[number]>] extends [never] ? true : false = true;
@@ -386,6 +391,7 @@ function rowOf(values: unknown[]): SpendRow {
     unpriced: flag(row.unpriced),
     stream: flag(row.stream),
     aborted: flag(row.aborted),
+    estimated: flag(row.estimated),
   };
 }
 

@@ -1,18 +1,19 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { definePlugin, picoToUsd, PROVIDERS, SPEND_QUEUE, SPEND_TOTALS, type Logger, type Outcome, type RequestContext, type Usage } from '@tollgate/core';
+import { definePlugin, KEY_LIMITS, picoToUsd, PROVIDERS, SPEND_QUEUE, SPEND_TOTALS, type KeyLimits, type Logger, type Outcome, type RequestContext, type Usage } from '@tollgate/core';
 import { STORAGE } from '@tollgate/storage';
 import { anthropicPrices } from './anthropic-prices.js';
 import { BatchSettlement, type BatchFetch } from './batch-settlement.js';
 import { costConfigSchema, type CostConfig } from './cost-config.js';
-import { priceUsage, UnpricedUsageError } from './cost.js';
+import { priceIterations } from './iteration-cost.js';
 import { LedgerStore, ledgerMigrations } from './ledger-store.js';
 import { createPriceBook, type PriceBook } from './price-book.js';
 import { registerReprice } from './reprice.js';
 import { registerSpendRoutes, requireSpendAdmin } from './spend-routes.js';
 import { spendRowFor, type Priced } from './spend-record.js';
 import { BatchSettlementJob } from './settlement-job.js';
+import { estimateResponse, familyOf, refusal, unpricedAsk, type UnpricedPolicy } from './unpriced-policy.js';
 import type { SpendRow } from './spend-row.js';
 import { RunningTotals, syncSharedSpend } from './spend-totals.js';
 import { SpendWriter } from './spend-writer.js';
@@ -78,7 +79,8 @@ export const costPlugin = definePlugin<CostConfig>({
     api.provide(SPEND_QUEUE, writer);
     api.onClose(() => writer.close());
 
-    const price = createPricer(book, api.log);
+    const price = createPricer(() => book, api.config.unpriced.policy, api.log);
+    const keyLimits = () => (api.has(KEY_LIMITS) ? api.resolve(KEY_LIMITS) : undefined);
     const record = (row: SpendRow) => {
       writer.enqueue(row);
       totals.add(row);
@@ -100,6 +102,7 @@ export const costPlugin = definePlugin<CostConfig>({
 
     return {
       onRequest(ctx) {
+        guardBudget(ctx, book, keyLimits(), api.config.unpriced.policy);
         const batchId = settlement.resultsBatchId(ctx);
         if (batchId) return settlement.prepare(batchId).then((batch) => void (state(ctx).batch = batch));
       },
@@ -135,6 +138,22 @@ export const costPlugin = definePlugin<CostConfig>({
   },
 });
 
+/**
+ * A key with a budget must not run up spend the budget cannot see: a request for something
+ * the book has no price for is refused before it goes upstream (policy `refuse`), or, with
+ * `estimate`, only when not even an estimate can be made (no known model family).
+ */
+function guardBudget(ctx: RequestContext, book: PriceBook, limits: KeyLimits | undefined, policy: UnpricedPolicy): void {
+  const keyHash = ctx.principal?.keyHash;
+  if (!keyHash || !limits || (ctx.route.kind !== 'messages' && ctx.route.kind !== 'batches')) return;
+  if (limits.get(keyHash)?.maxBudget === undefined) return;
+  const at = new Date(ctx.startTime);
+  const missing = unpricedAsk(ctx, book, at);
+  if (missing === undefined) return;
+  if (policy === 'estimate' && (ctx.route.model === undefined || familyOf(ctx.route.model) !== undefined) && !missing.startsWith('advisor')) return;
+  throw refusal(missing);
+}
+
 /** Prices a message's usage; `usage` undefined: a successful response that carried none. */
 type Pricer = (model: string, usage: Usage | undefined, at: Date) => Priced;
 
@@ -156,7 +175,7 @@ const FREE: Priced = { spend: 0n, unpriced: false };
 /** A 2xx that went to the end: not aborted, no error mid-stream. */
 const succeeded = (o: Outcome) => o.status >= 200 && o.status < 300 && !o.aborted && !o.error;
 
-function createPricer(book: PriceBook, log: Logger): Pricer {
+function createPricer(book: () => PriceBook, policy: UnpricedPolicy, log: Logger): Pricer {
   const warned = new Set<string>();
   const noUsage = new Set<string>();
   return (model, usage, at) => {
@@ -167,17 +186,18 @@ function createPricer(book: PriceBook, log: Logger): Pricer {
       }
       return { spend: 0n, unpriced: true };
     }
-    const row = book.lookup(model, at);
-    try {
-      if (row) return { spend: priceUsage(usage, row, { batch: usage.serviceTier === 'batch' }).total, unpriced: false };
-    } catch (err) {
-      if (!(err instanceof UnpricedUsageError)) throw err;
+    const cost = priceIterations(book(), model, usage, at);
+    const servedModel = cost.servedModel;
+    if (!cost.unpriced) return { spend: cost.spend, unpriced: false, servedModel };
+    const estimate = policy === 'estimate' ? estimateResponse(book(), model, usage, at) : undefined;
+    const missing = cost.missing ?? model;
+    if (!warned.has(missing)) {
+      warned.add(missing);
+      const what = estimate === undefined ? 'recording its requests as unpriced' : 'booking its requests at an estimate (the dearest price of its family), flagged estimated';
+      log.warn({ model, missing }, `no price for ${missing}: ${what}; add a price (prices.models, a price file, \`tollgate prices reload\`) and run \`tollgate spend reprice\``);
     }
-    if (!warned.has(model)) {
-      warned.add(model);
-      log.warn({ model }, 'no price for this model (or its usage options): recording its requests as unpriced; add it under prices.models and run `tollgate spend reprice`');
-    }
-    return { spend: 0n, unpriced: true };
+    if (estimate !== undefined) return { spend: estimate, unpriced: false, estimated: true, servedModel };
+    return { spend: 0n, unpriced: true, servedModel };
   };
 }
 

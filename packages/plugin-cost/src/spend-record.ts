@@ -5,6 +5,10 @@ import type { SpendRow } from './spend-row.js';
 export interface Priced {
   spend: bigint;
   unpriced: boolean;
+  /** `spend` is an estimate (no price yet; the unpriced policy `estimate`) until re-priced. */
+  estimated?: boolean;
+  /** The model that served the turn, when it differs from the requested one or was read from usage. */
+  servedModel?: string;
 }
 
 const ZERO = { input: 0, output: 0, read: 0, w5: 0, w1: 0, web: 0 };
@@ -67,6 +71,8 @@ export function spendRowFor(ctx: RequestContext, outcome: Outcome, priced: Price
     start_time: ctx.startTime,
     end_time: Date.now(),
     completion_start_time: ctx.state.cost?.firstByteAt ?? null,
+    served_model: ledgerText(priced.servedModel),
+    estimated: priced.estimated ?? false,
   };
 }
 

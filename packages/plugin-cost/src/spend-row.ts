@@ -38,4 +38,8 @@ export interface SpendRow {
   start_time: number;
   end_time: number;
   completion_start_time: number | null;
+  /** The model that served the turn (server-side fallback); null when no usage named one. */
+  served_model: string | null;
+  /** `spend` is an estimate booked against budgets until the model gets a price (reprice). */
+  estimated: boolean;
 }

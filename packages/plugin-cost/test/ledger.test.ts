@@ -3,7 +3,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@tollgate/core';
-import { sql, type Storage } from '@tollgate/storage';
+import { sql, type Kysely, type Storage } from '@tollgate/storage';
 import { createTestDatabase, DRIVERS, type TestDatabase } from '@tollgate/storage/testing';
 import { batchRows, ledgerBatch, LedgerStore, ledgerEntry, ledgerMigrations } from '../src/ledger-store.js';
 import { REJECT_FILE, SpendWriter } from '../src/spend-writer.js';
@@ -20,7 +20,7 @@ function row(id: string, spend: bigint, extra: Partial<SpendRow> = {}): SpendRow
     prompt_tokens: 10, completion_tokens: 5, input_tokens: 10, output_tokens: 5, cache_read_input_tokens: 0,
     cache_creation_input_tokens: 0, cache_creation_5m_tokens: 0, cache_creation_1h_tokens: 0, web_search_requests: 0,
     service_tier: null, inference_geo: null, speed: null, spend, unpriced: false, stream: false, aborted: false,
-    batch_id: null, start_time: 1_700_000_000_000, end_time: 1_700_000_000_100, completion_start_time: null, ...extra,
+    batch_id: null, start_time: 1_700_000_000_000, end_time: 1_700_000_000_100, completion_start_time: null, served_model: null, estimated: false, ...extra,
   };
 }
 
@@ -155,10 +155,12 @@ describe.each(DRIVERS)('spend ledger on %s', (driver) => {
   it.runIf(driver === 'postgres')('fills the shared key spend from the rows written before it existed (PostgreSQL only: SQLite has none)', async () => {
     tdb = await createTestDatabase(driver);
     storage = await tdb.open();
-    const { '004_key_spend': _later, ...before } = ledgerMigrations;
+    const before = Object.fromEntries(Object.entries(ledgerMigrations).filter(([name]) => name < '004'));
     await storage.migrate('cost', before);
     const store = new LedgerStore(storage);
-    await store.insert(ledgerBatch([row('b1', 7n), row('b2', 8n), row('b3', 1n, { api_key: 'k2' })]));
+    // Rows as a ledger of that time wrote them (later columns did not exist yet).
+    const old = (request_id: string, spend: bigint, api_key = 'k1') => ({ request_id, api_key, spend: spend.toString(), start_time: 1, end_time: 2 });
+    await (store.db as Kysely<any>).insertInto('tollgate_spend_logs').values([old('b1', 7n), old('b2', 8n), old('b3', 1n, 'k2')]).execute();
     await storage.migrate('cost', ledgerMigrations);
     expect(await store.sharedKeySpend(['k1', 'k2'])).toEqual(new Map([['k1', 15n], ['k2', 1n]]));
     await store.insert(ledgerBatch([row('b4', 5n)]));
