@@ -1,0 +1,171 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import Anthropic, { APIError } from '@anthropic-ai/sdk';
+import { sql, type Storage } from '@tollgate/storage';
+import { createTestDatabase, DRIVERS, type TestDatabase } from '@tollgate/storage/testing';
+import { messageStreamEvents, type SseEventSpec } from '@tollgate/testing';
+import { startCostHarness, until, type CostHarness } from './harness.js';
+
+function message(model: string, usage: Record<string, unknown>) {
+  return { id: 'msg_money', type: 'message', role: 'assistant', model, content: [{ type: 'text', text: 'x' }], stop_reason: 'end_turn', stop_sequence: null, usage };
+}
+
+// Sonnet 4.6 executor ($3 / $15) consulting an Opus 4.7 advisor ($5 / $25):
+// executor 1,000 in + 500 out = $0.003 + $0.0075; advisor 2,000 in + 600 out = $0.01 + $0.015.
+const ADVISED = {
+  input_tokens: 1000,
+  output_tokens: 500,
+  iterations: [
+    { type: 'message', input_tokens: 600, output_tokens: 200 },
+    { type: 'advisor_message', model: 'claude-opus-4-7', input_tokens: 2000, output_tokens: 600, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 },
+    { type: 'message', input_tokens: 400, output_tokens: 300 },
+  ],
+};
+
+/** A stream whose final message_delta carries the iterations, as Anthropic sends them. */
+function advisedStream(model: string, usage: Record<string, unknown>): SseEventSpec[] {
+  const { iterations, ...top } = usage;
+  return messageStreamEvents({ model, usage: top }).map((e) =>
+    e.event === 'message_delta' ? { ...e, data: { ...(e.data as object), usage: { output_tokens: top.output_tokens, iterations } } } : e,
+  );
+}
+
+describe.each(DRIVERS)('money on %s', (driver) => {
+  let db: TestDatabase;
+  let storage: Storage;
+  let h: CostHarness;
+  let sdk: Anthropic;
+  let budgeted: Anthropic;
+
+  beforeAll(async () => {
+    db = await createTestDatabase(driver);
+    h = await startCostHarness({ db });
+    storage = await db.open();
+    sdk = new Anthropic({ apiKey: (await h.admin('POST', '/key/generate', {})).body.key, baseURL: h.baseURL, maxRetries: 0 });
+    budgeted = new Anthropic({ apiKey: (await h.admin('POST', '/key/generate', { max_budget: 100 })).body.key, baseURL: h.baseURL, maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await h?.close();
+    await storage?.close();
+    await db?.drop();
+  });
+  afterEach(() => h.mock.reset());
+
+  async function rowOf(id: string): Promise<Record<string, any>> {
+    let row: Record<string, any> | undefined;
+    await until(async () => {
+      row = (await sql<Record<string, any>>`select *, cast(spend as text) as spend_text from tollgate_spend_logs where request_id = ${id}`.execute(storage.db)).rows[0];
+      return row !== undefined;
+    });
+    return row!;
+  }
+
+  async function send(client: Anthropic, params: Record<string, unknown>): Promise<Record<string, any>> {
+    const before = h.completed.length;
+    if (params.stream) for await (const _ of (await client.messages.create(params as never)) as unknown as AsyncIterable<unknown>) void _;
+    else await client.messages.create(params as never);
+    await until(() => h.completed.length > before);
+    return rowOf(h.completed.at(-1)!.id);
+  }
+
+  const ask = (model: string, extra: Record<string, unknown> = {}) => ({ model, max_tokens: 64, messages: [{ role: 'user', content: 'Hi' }], ...extra });
+
+  it('prices advisor iterations at the advisor model, non-streaming and streaming alike', async () => {
+    h.mock.once('POST', '/v1/messages', { json: message('claude-sonnet-4-6', ADVISED) });
+    const json = await send(sdk, ask('claude-sonnet-4-6'));
+    expect([json.spend_text, json.unpriced, json.model, json.served_model]).toEqual(['35500000000', 0, 'claude-sonnet-4-6', 'claude-sonnet-4-6']);
+    h.mock.once('POST', '/v1/messages', { sse: advisedStream('claude-sonnet-4-6', ADVISED) });
+    const streamed = await send(sdk, ask('claude-sonnet-4-6', { stream: true }));
+    expect([streamed.spend_text, streamed.unpriced, streamed.stream]).toEqual(['35500000000', 0, 1]);
+  });
+
+  it('leaves the whole row unpriced when one advisor iteration has no price', async () => {
+    const usage = { ...ADVISED, iterations: [{ ...ADVISED.iterations[1], model: 'claude-opus-9-9' }] };
+    h.mock.once('POST', '/v1/messages', { json: message('claude-sonnet-4-6', usage) });
+    const { response } = await sdk.messages.create(ask('claude-sonnet-4-6') as never).withResponse();
+    expect(response.headers.get('x-tollgate-response-cost')).toBeNull();
+    const row = await rowOf(h.completed.at(-1)!.id);
+    expect([row.spend_text, row.unpriced, row.input_tokens]).toEqual(['0', 1, 1000]);
+  });
+
+  it('prices a fallback turn at the model that served it, recording requested and served model', async () => {
+    // Opus 5.5 asked for, Sonnet 5.5 served ($2 / $10): 1,000 in + 500 out = $0.007.
+    const usage = { input_tokens: 1000, output_tokens: 500, iterations: [{ type: 'fallback_message', model: 'claude-sonnet-5-5', input_tokens: 1000, output_tokens: 500 }] };
+    h.mock.once('POST', '/v1/messages', { sse: advisedStream('claude-sonnet-5-5', usage) });
+    const row = await send(sdk, ask('claude-opus-5-5', { stream: true }));
+    expect([row.model, row.served_model, row.spend_text, row.unpriced]).toEqual(['claude-opus-5-5', 'claude-sonnet-5-5', '7000000000', 0]);
+  });
+
+  it('refuses a budgeted key anything unpriced before it goes upstream, with a 403 naming it', async () => {
+    h.mock.route('POST', '/v1/messages', { json: message('claude-haiku-4-5', { input_tokens: 10, output_tokens: 5 }) });
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [ask('claude-brand-new-1'), 'model "claude-brand-new-1"'],
+      [ask('claude-sonnet-4-6', { speed: 'fast' }), 'speed "fast" on model "claude-sonnet-4-6"'],
+      [ask('claude-opus-4-8', { speed: 'fast' }), 'speed "fast" on model "claude-opus-4-8"'],
+      [ask('claude-sonnet-4-6', { tools: [{ type: 'advisor_20260301', name: 'advisor', model: 'claude-opus-9-9' }] }), 'advisor model "claude-opus-9-9"'],
+      [ask('claude-mythos-preview'), 'model "claude-mythos-preview"'],
+    ];
+    for (const [params, what] of cases) {
+      const err = (await budgeted.messages.create(params as never).catch((e: unknown) => e)) as APIError;
+      expect(err.status, what).toBe(403);
+      expect((err.error as { error: unknown }).error).toEqual({
+        type: 'permission_error',
+        message: `this key has a budget, and the gateway has no price for ${what}: the request was refused so its spend cannot escape the budget (ask an admin to add a price)`,
+      });
+    }
+    expect(h.mock.requests).toHaveLength(0);
+    // Priced asks go through; a key without a budget may still use the unpriced model (booked unpriced).
+    await budgeted.messages.create(ask('claude-opus-5-5', { speed: 'fast', inference_geo: 'us' }) as never);
+    const row = await send(sdk, ask('claude-brand-new-1'));
+    expect([row.unpriced, row.spend_text]).toEqual([1, '0']);
+    expect(h.mock.requests).toHaveLength(2);
+  });
+
+  it('/spend/logs says success or failure as LiteLLM does, with the HTTP status beside it', async () => {
+    h.mock.once('POST', '/v1/messages', { status: 529, json: { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } } });
+    await sdk.messages.create(ask('claude-haiku-4-5') as never).catch(() => undefined);
+    const failedId = h.completed.at(-1)!.id;
+    h.mock.once('POST', '/v1/messages', { json: message('claude-haiku-4-5', { input_tokens: 10, output_tokens: 5 }) });
+    const ok = await send(sdk, ask('claude-haiku-4-5'));
+    await rowOf(failedId);
+    const logs = (await h.admin('GET', '/spend/logs')).body as Array<Record<string, unknown>>;
+    const pick = (id: string) => logs.find((r) => r.request_id === id)!;
+    expect([pick(failedId).status, pick(failedId).status_code]).toEqual(['failure', 529]);
+    expect([pick(ok.request_id).status, pick(ok.request_id).status_code]).toEqual(['success', 200]);
+  });
+});
+
+describe('the estimate policy', () => {
+  let db: TestDatabase;
+  let h: CostHarness;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('sqlite');
+    h = await startCostHarness({ db, costConfig: { unpriced: { policy: 'estimate' } } });
+  });
+  afterAll(async () => {
+    await h?.close();
+    await db?.drop();
+  });
+
+  it('books an unpriced model at the dearest row of its family, flagged estimated, against the budget', async () => {
+    const { key, token } = (await h.admin('POST', '/key/generate', { max_budget: 0.1 })).body;
+    const client = new Anthropic({ apiKey: key, baseURL: h.baseURL, maxRetries: 0 });
+    // The dearest Opus rows are $15 / $75: 1,000 in + 500 out = $0.0525 each.
+    h.mock.route('POST', '/v1/messages', { json: message('claude-opus-9', { input_tokens: 1000, output_tokens: 500 }) });
+    const params = { model: 'claude-opus-9', max_tokens: 64, messages: [{ role: 'user' as const, content: 'Hi' }] };
+    const { response } = await client.messages.create(params).withResponse();
+    expect(response.headers.get('x-tollgate-response-cost')).toBe('0.0525');
+    await client.messages.create(params);
+    await until(() => h.completed.filter((r) => r.principal?.keyHash === token).length === 2);
+    const err = (await client.messages.create(params).catch((e: unknown) => e)) as APIError;
+    expect(err.status).toBe(429);
+    const booked = async () => ((await h.admin('GET', '/spend/logs')).body as Array<Record<string, unknown>>).filter((r) => r.status_code === 200);
+    await until(async () => (await booked()).length === 2);
+    const logs = await booked();
+    expect(logs.map((r) => [r.spend_exact, r.estimated, r.unpriced])).toEqual([['0.0525', true, false], ['0.0525', true, false]]);
+    // A model of no known family cannot be estimated: still refused for a budgeted key.
+    const fresh = new Anthropic({ apiKey: (await h.admin('POST', '/key/generate', { max_budget: 1 })).body.key, baseURL: h.baseURL, maxRetries: 0 });
+    const unknown = (await fresh.messages.create({ ...params, model: 'gizmo-1' }).catch((e: unknown) => e)) as APIError;
+    expect(unknown.status).toBe(403);
+  });
+});
