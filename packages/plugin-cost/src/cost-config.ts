@@ -19,8 +19,19 @@ export const costConfigSchema = {
           type: 'array',
           items: { type: 'string' },
           default: [],
-          description: 'Extra price files (JSON or YAML, the shipped file\'s shape), relative to the config file, merged in order before `models`.',
+          description: 'Extra price files (JSON or YAML, the shipped file\'s shape), relative to the config file, merged in order before `models`. Re-read on every reload.',
         },
+        url: {
+          type: 'string',
+          description: 'A price file (JSON or YAML, the shipped file\'s shape) fetched over HTTPS (plain http only to localhost), merged after `files` and before `models`; re-read on every reload. Default: none.',
+        },
+        reloadEveryMs: {
+          type: 'integer',
+          minimum: 0,
+          default: 0,
+          description: 'Re-read the price sources this often (e.g. 3600000 for hourly); 0: only on SIGHUP and `tollgate prices reload`. A reload that fails keeps the prices in force and logs why.',
+        },
+        fetchTimeoutMs: { type: 'integer', minimum: 100, default: 10000, description: 'Longest wait for `url`.' },
       },
     },
     ledger: {
@@ -83,7 +94,7 @@ export const costConfigSchema = {
 } as const;
 
 export interface CostConfig {
-  prices: { models: Record<string, unknown>; files: string[] };
+  prices: { models: Record<string, unknown>; files: string[]; url?: string; reloadEveryMs: number; fetchTimeoutMs: number };
   ledger: { flushIntervalMs: number; batchSize: number; maxRetryMs: number; spoolFile?: string };
   batches: { settleEveryMs: number; lookbackDays: number };
   sharedSpend: { syncMs: number };

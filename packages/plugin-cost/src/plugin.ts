@@ -1,14 +1,14 @@
-import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import { definePlugin, KEY_LIMITS, picoToUsd, PROVIDERS, SPEND_QUEUE, SPEND_TOTALS, type KeyLimits, type Logger, type Outcome, type RequestContext, type Usage } from '@tollgate/core';
+import { definePlugin, GatewayError, KEY_LIMITS, picoToUsd, PROVIDERS, SPEND_QUEUE, SPEND_TOTALS, type KeyLimits, type Logger, type Outcome, type RequestContext, type Usage } from '@tollgate/core';
 import { STORAGE } from '@tollgate/storage';
 import { anthropicPrices } from './anthropic-prices.js';
 import { BatchSettlement, type BatchFetch } from './batch-settlement.js';
 import { costConfigSchema, type CostConfig } from './cost-config.js';
 import { priceIterations } from './iteration-cost.js';
 import { LedgerStore, ledgerMigrations } from './ledger-store.js';
-import { createPriceBook, type PriceBook } from './price-book.js';
+import type { PriceBook } from './price-book.js';
+import { registerPriceReload } from './price-routes.js';
+import { checkPriceUrl, LivePriceBook } from './price-source.js';
 import { registerReprice } from './reprice.js';
 import { registerSpendRoutes, requireSpendAdmin } from './spend-routes.js';
 import { spendRowFor, type Priced } from './spend-record.js';
@@ -52,7 +52,11 @@ export const costPlugin = definePlugin<CostConfig>({
   dependencies: ['storage'],
   configSchema: costConfigSchema,
   async setup(api) {
-    const book = await loadPriceBook(api.config, api.gatewayConfig.baseDir ?? process.cwd());
+    const { prices } = api.config;
+    const urlProblem = prices.url === undefined ? undefined : checkPriceUrl(prices.url);
+    if (urlProblem) throw new GatewayError('TG_ERR_CONFIG', urlProblem);
+    const baseDir = api.gatewayConfig.baseDir ?? process.cwd();
+    const book = await LivePriceBook.open({ ...prices, baseDir }, api.log);
     const storage = api.resolve(STORAGE);
     await storage.migrate('cost', ledgerMigrations);
     const store = new LedgerStore(storage);
@@ -98,6 +102,7 @@ export const costPlugin = definePlugin<CostConfig>({
     });
     registerSpendRoutes(api, { store, totals, writer, book });
     registerReprice(api, store, totals, price);
+    registerPriceReload(api, book, prices.reloadEveryMs);
     const state = (ctx: RequestContext): CostState => (ctx.state.cost ??= {});
 
     return {
@@ -199,14 +204,4 @@ function createPricer(book: () => PriceBook, policy: UnpricedPolicy, log: Logger
     if (estimate !== undefined) return { spend: estimate, unpriced: false, estimated: true, servedModel };
     return { spend: 0n, unpriced: true, servedModel };
   };
-}
-
-async function loadPriceBook(config: CostConfig, baseDir: string): Promise<PriceBook> {
-  const extraFiles = [];
-  for (const file of config.prices.files) {
-    const path = resolve(baseDir, file);
-    const text = await readFile(path, 'utf8');
-    extraFiles.push({ label: path, data: path.endsWith('.json') ? JSON.parse(text) : parseYaml(text) });
-  }
-  return createPriceBook(anthropicPrices, { extraFiles, models: config.prices.models });
 }
