@@ -1,3 +1,5 @@
+import type { ReconcileConfig } from './reconcile.js';
+
 /** The `cost` plugin's options. */
 export const costConfigSchema = {
   type: 'object',
@@ -75,6 +77,24 @@ export const costConfigSchema = {
         },
       },
     },
+    reconcile: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: "Reconciliation of the ledger with Anthropic's cost report (Admin API), by `tollgate spend reconcile` and an optional job.",
+      properties: {
+        adminKey: { type: 'string', pattern: '^\\S+$', description: 'Anthropic Admin API key (sk-ant-admin…). Default: env ANTHROPIC_ADMIN_KEY.' },
+        apiKeyIds: {
+          type: 'object',
+          default: {},
+          additionalProperties: { type: 'string', pattern: '^\\S+$' },
+          description: "Upstream key name → its Anthropic API key id (apikey_…, from the Console or the Admin API's /v1/organizations/api_keys). Only these keys' costs are compared.",
+        },
+        thresholdUsd: { type: 'string', pattern: '^\\d+(\\.\\d{1,12})?$', default: '0.01', description: 'Flag a day × model × key whose drift exceeds this many USD (either way): a log line and tollgate_spend_drift_flagged.' },
+        everyMs: { type: 'integer', minimum: 0, default: 0, description: 'Reconcile the last lookbackDays this often (86400000: daily); 0: only on demand.' },
+        lookbackDays: { type: 'integer', minimum: 1, maximum: 31, default: 2, description: 'Days the scheduled reconciliation looks back over (Anthropic books costs with a delay).' },
+      },
+    },
     unpriced: {
       type: 'object',
       additionalProperties: false,
@@ -98,6 +118,7 @@ export interface CostConfig {
   ledger: { flushIntervalMs: number; batchSize: number; maxRetryMs: number; spoolFile?: string };
   batches: { settleEveryMs: number; lookbackDays: number };
   sharedSpend: { syncMs: number };
+  reconcile: ReconcileConfig;
   unpriced: { policy: 'refuse' | 'estimate' };
   responseCostHeader: boolean;
 }

@@ -9,6 +9,7 @@ import { LedgerStore, ledgerMigrations } from './ledger-store.js';
 import type { PriceBook } from './price-book.js';
 import { registerPriceReload } from './price-routes.js';
 import { checkPriceUrl, LivePriceBook } from './price-source.js';
+import { registerReconcile } from './reconcile-routes.js';
 import { registerReprice } from './reprice.js';
 import { registerSpendRoutes, requireSpendAdmin } from './spend-routes.js';
 import { spendRowFor, type Priced } from './spend-record.js';
@@ -103,6 +104,7 @@ export const costPlugin = definePlugin<CostConfig>({
     registerSpendRoutes(api, { store, totals, writer, book });
     registerReprice(api, store, totals, price);
     registerPriceReload(api, book, prices.reloadEveryMs);
+    registerReconcile(api, { store, book, upstream, config: api.config.reconcile, log: api.log });
     const state = (ctx: RequestContext): CostState => (ctx.state.cost ??= {});
 
     return {

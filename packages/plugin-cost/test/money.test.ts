@@ -169,3 +169,56 @@ describe('the estimate policy', () => {
     expect(unknown.status).toBe(403);
   });
 });
+
+describe.each(DRIVERS)("reconciliation with Anthropic's cost report on %s", (driver) => {
+  let db: TestDatabase;
+  let h: CostHarness;
+  let sdk: Anthropic;
+
+  beforeAll(async () => {
+    db = await createTestDatabase(driver);
+    h = await startCostHarness({ db, costConfig: { reconcile: { adminKey: 'sk-ant-admin01-test', apiKeyIds: { primary: 'apikey_01primary' } } } });
+    sdk = new Anthropic({ apiKey: (await h.admin('POST', '/key/generate', {})).body.key, baseURL: h.baseURL, maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await h?.close();
+    await db?.drop();
+  });
+
+  it('shows zero drift where the bill matches, the exact drift of a price the book has not seen, across pages', async () => {
+    h.mock.route('POST', '/v1/messages', (req) => {
+      const model = (req.json() as { model: string }).model;
+      return { json: message(model, { input_tokens: 1000, output_tokens: 500 }) };
+    });
+    await sdk.messages.create({ model: 'claude-haiku-4-5', max_tokens: 8, messages: [{ role: 'user', content: 'a' }] });
+    await sdk.messages.create({ model: 'claude-sonnet-4-6', max_tokens: 8, messages: [{ role: 'user', content: 'b' }] });
+    await until(async () => ((await h.admin('GET', '/spend/logs')).body as unknown[]).length === 2);
+    const day = ((await h.admin('GET', '/spend/logs')).body as Array<{ startTime: string }>)[0]!.startTime.slice(0, 10);
+    const old = new Date(Date.parse(`${day}T00:00:00Z`) - 35 * 86_400_000).toISOString().slice(0, 10);
+    h.mock.costReport.adminKey = 'sk-ant-admin01-test';
+    h.mock.costReport.add(
+      // Haiku 4.5 as booked: $0.0035 = 0.35 cents.
+      { date: day, model: 'claude-haiku-4-5-20251001', apiKeyId: 'apikey_01primary', cents: '0.35' },
+      // Sonnet 4.6 billed at $3.30 / $16.50 (a change the book has not seen): $0.01155, the ledger $0.0105.
+      { date: day, model: 'claude-sonnet-4-6', apiKeyId: 'apikey_01primary', cents: '1.155' },
+      // Another key of the organisation, not this gateway's: left out.
+      { date: day, model: 'claude-sonnet-4-6', apiKeyId: 'apikey_02other', cents: '900' },
+      // 35 days back: on the report's first page of 31 days, absent from the ledger.
+      { date: old, model: 'claude-opus-4-7', apiKeyId: 'apikey_01primary', cents: '12.5' },
+    );
+    const res = await h.admin('GET', `/spend/reconcile?start_date=${old}`);
+    expect(res.status).toBe(200);
+    expect(res.body.lines).toEqual([
+      { date: old, model: 'claude-opus-4-7', upstream_key: 'primary', ledger_usd: '0', anthropic_usd: '0.125', drift_usd: '-0.125', flagged: true },
+      { date: day, model: 'claude-haiku-4-5-20251001', upstream_key: 'primary', ledger_usd: '0.0035', anthropic_usd: '0.0035', drift_usd: '0', flagged: false },
+      { date: day, model: 'claude-sonnet-4-6', upstream_key: 'primary', ledger_usd: '0.0105', anthropic_usd: '0.01155', drift_usd: '-0.00105', flagged: false },
+    ]);
+    const reportCalls = h.mock.requests.filter((r) => r.path.startsWith('/v1/organizations/cost_report'));
+    expect(reportCalls.map((r) => new URLSearchParams(r.path.split('?')[1]).get('page'))).toEqual([null, 'page_31']);
+    expect(reportCalls.every((r) => r.headers['x-api-key'] === 'sk-ant-admin01-test')).toBe(true);
+    // The flagged line (over the $0.01 default threshold) is logged with its drift; the admin key never is.
+    const drift = h.logs.filter((l) => l.includes('spend drift')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(drift.map((l) => [l.date, l.model, l.driftUsd])).toEqual([[old, 'claude-opus-4-7', '-0.125']]);
+    expect(h.logs.some((l) => l.includes('sk-ant-admin01-test'))).toBe(false);
+  });
+});
