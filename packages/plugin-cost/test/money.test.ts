@@ -1,4 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Anthropic, { APIError } from '@anthropic-ai/sdk';
 import { sql, type Storage } from '@tollgate/storage';
 import { createTestDatabase, DRIVERS, type TestDatabase } from '@tollgate/storage/testing';
@@ -220,5 +225,87 @@ describe.each(DRIVERS)("reconciliation with Anthropic's cost report on %s", (dri
     const drift = h.logs.filter((l) => l.includes('spend drift')).map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(drift.map((l) => [l.date, l.model, l.driftUsd])).toEqual([[old, 'claude-opus-4-7', '-0.125']]);
     expect(h.logs.some((l) => l.includes('sk-ant-admin01-test'))).toBe(false);
+  });
+});
+
+describe('prices that change without a restart', () => {
+  let db: TestDatabase;
+  let h: CostHarness;
+  let sdk: Anthropic;
+  let dir: string;
+  let file: string;
+  let server: Server;
+  let served = '';
+
+  const newModel = (input: number, output: number) => JSON.stringify({ models: { 'claude-newest-1': { prices: [{ input, output, cache_write_5m: input * 1.25, cache_write_1h: input * 2, cache_read: input / 10, batch_input: input / 2, batch_output: output / 2, source: 'test' }] } } });
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'tollgate-prices-'));
+    file = join(dir, 'extra.json');
+    await writeFile(file, JSON.stringify({ models: {} }));
+    server = createServer((_req, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end(served));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    served = JSON.stringify({ models: {} });
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/prices.json?token=s3cret`;
+    db = await createTestDatabase('sqlite');
+    h = await startCostHarness({ db, costConfig: { prices: { files: [file], url } } });
+    sdk = new Anthropic({ apiKey: (await h.admin('POST', '/key/generate', {})).body.key, baseURL: h.baseURL, maxRetries: 0 });
+    h.mock.route('POST', '/v1/messages', { json: message('claude-newest-1', { input_tokens: 1000, output_tokens: 500 }) });
+  });
+  afterAll(async () => {
+    await h?.close();
+    await db?.drop();
+    await new Promise((r) => server?.close(r));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const ask = { model: 'claude-newest-1', max_tokens: 8, messages: [{ role: 'user' as const, content: 'x' }] };
+  const cost = async () => (await sdk.messages.create(ask).withResponse()).response.headers.get('x-tollgate-response-cost');
+  const logs = async () => ((await h.admin('GET', '/spend/logs')).body as Array<Record<string, unknown>>).reverse();
+
+  it('takes a file change on reload, keeps earlier rows at their price, reprices what had none', async () => {
+    expect(await cost()).toBeNull();
+    await writeFile(file, newModel(2, 10));
+    const diff = await h.admin('POST', '/prices/diff', { name: 'extra.json', content: newModel(2, 10) });
+    expect(diff.body).toEqual({ changes: ['+ claude-newest-1 (new model, 1 row(s))'] });
+    const reloaded = await h.admin('POST', '/prices/reload');
+    expect(reloaded.status).toBe(200);
+    expect(reloaded.body.models).toBe(29);
+    expect((await h.admin('GET', '/prices')).body.find((m: { id: string }) => m.id === 'claude-newest-1').rows[0].standard).toEqual({ input: '2', output: '10', cacheWrite5m: '2.5', cacheWrite1h: '4', cacheRead: '0.2' });
+    // 1,000 in + 500 out at $2 / $10.
+    expect(await cost()).toBe('0.007');
+    // The same file, changed again: new requests at the new price, booked rows as they were.
+    await writeFile(file, newModel(3, 15));
+    expect((await h.admin('POST', '/prices/diff', { name: 'extra.json', content: newModel(3, 15) })).body.changes).toEqual([
+      '~ claude-newest-1 from the start: batch.cacheRead 0.1 → 0.15, batch.cacheWrite1h 2 → 3, batch.cacheWrite5m 1.25 → 1.875, batch.input 1 → 1.5, batch.output 5 → 7.5, standard.cacheRead 0.2 → 0.3, standard.cacheWrite1h 4 → 6, standard.cacheWrite5m 2.5 → 3.75, standard.input 2 → 3, standard.output 10 → 15',
+    ]);
+    await h.admin('POST', '/prices/reload');
+    expect(await cost()).toBe('0.0105');
+    await until(async () => (await logs()).length === 3);
+    expect((await logs()).map((r) => [r.unpriced, r.spend_exact])).toEqual([[true, '0'], [false, '0.007'], [false, '0.0105']]);
+    const repriced = await h.admin('POST', '/spend/reprice', { model: 'claude-newest-1' });
+    expect(repriced.body).toEqual({ repriced: 1, still_unpriced: 0, added_spend: '0.0105' });
+    expect((await logs()).map((r) => r.spend_exact)).toEqual(['0.0105', '0.007', '0.0105']);
+  });
+
+  it('refuses a bad update whole, naming the problem, and keeps the prices in force', async () => {
+    await writeFile(file, JSON.stringify({ models: { 'claude-newest-1': { prices: [{ input: 'cheap', output: 15 }] } } }));
+    const refused = await h.admin('POST', '/prices/reload');
+    expect(refused.status).toBe(500);
+    expect(refused.body.error.message).toBe(
+      `price update refused, the prices in force stay as they were: invalid price data:\n  - ${file}: /models/claude-newest-1/prices/0/input: "cheap" is not a USD amount (up to 12 decimals)\n  - ${file}: /models/claude-newest-1/prices/0: missing "cache_write_5m"\n  - ${file}: /models/claude-newest-1/prices/0: missing "cache_write_1h"\n  - ${file}: /models/claude-newest-1/prices/0: missing "cache_read"\n  - ${file}: /models/claude-newest-1/prices/0: missing "batch_input"\n  - ${file}: /models/claude-newest-1/prices/0: missing "batch_output"`,
+    );
+    expect(await cost()).toBe('0.0105');
+    await writeFile(file, JSON.stringify({ models: {} }));
+  });
+
+  it('reads the price URL (its query never in a message) and reloads on SIGHUP', async () => {
+    served = '{ not json';
+    const refused = await h.admin('POST', '/prices/reload');
+    expect(refused.body.error.message).toMatch(/^price update refused, the prices in force stay as they were: http:\/\/127\.0\.0\.1:\d+\/prices\.json: not valid JSON: /);
+    expect(refused.body.error.message).not.toContain('s3cret');
+    served = newModel(4, 20);
+    process.emit('SIGHUP', 'SIGHUP');
+    await until(async () => (await cost()) === '0.014');
   });
 });
