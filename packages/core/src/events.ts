@@ -40,8 +40,23 @@ export interface CompletionRecord {
   state: RequestState;
 }
 
+/**
+ * Spend a cost plugin booked outside any request (a Message Batch's results, priced when they
+ * are read): exporters count it with request spend, so metrics and the ledger agree.
+ */
+export interface BookedSpend {
+  model?: string;
+  principal?: Principal;
+  endUser?: string;
+  usage?: Usage;
+  /** Exact pico-USD (0 when unpriced). */
+  spend: bigint;
+  unpriced: boolean;
+}
+
 export interface GatewayEvents {
   'request:complete': (record: CompletionRecord) => void;
+  'spend:booked': (booked: BookedSpend) => void;
   'gateway:listening': (address: { host: string; port: number }) => void;
   'gateway:closing': () => void;
 }

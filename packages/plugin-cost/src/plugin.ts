@@ -12,7 +12,7 @@ import { checkPriceUrl, LivePriceBook } from './price-source.js';
 import { registerReconcile } from './reconcile-routes.js';
 import { registerReprice } from './reprice.js';
 import { registerSpendRoutes, requireSpendAdmin } from './spend-routes.js';
-import { spendRowFor, type Priced } from './spend-record.js';
+import { bookedSpendOf, spendRowFor, type Priced } from './spend-record.js';
 import { BatchSettlementJob } from './settlement-job.js';
 import { estimateResponse, familyOf, refusal, unpricedAsk, type UnpricedPolicy } from './unpriced-policy.js';
 import type { SpendRow } from './spend-row.js';
@@ -90,7 +90,11 @@ export const costPlugin = definePlugin<CostConfig>({
       writer.enqueue(row);
       totals.add(row);
     };
-    const settlement = new BatchSettlement(store, price, record, api.log);
+    // Batch results are booked outside any request: exporters hear of them as spend:booked.
+    const settlement = new BatchSettlement(store, price, (row) => {
+      record(row);
+      api.events.emit('spend:booked', bookedSpendOf(row));
+    }, api.log);
     const upstream = api.resolve(PROVIDERS).find((p) => p.name === 'anthropic')!;
     const { settleEveryMs: everyMs, lookbackDays } = api.config.batches;
     const job = new BatchSettlementJob({ store, settlement, flush: () => writer.flush(), upstream, log: api.log, everyMs, lookbackDays });

@@ -1,4 +1,4 @@
-import type { Outcome, RequestContext, Usage } from '@tollgate/core';
+import type { BookedSpend, Outcome, RequestContext, Usage } from '@tollgate/core';
 import type { SpendRow } from './spend-row.js';
 
 /** How a request was priced. `unpriced`: billable tokens but no price for the model. */
@@ -92,5 +92,27 @@ export function tokenFields(u: Usage | undefined) {
     service_tier: u?.serviceTier ?? null,
     inference_geo: u?.inferenceGeo ?? null,
     speed: u?.speed ?? null,
+  };
+}
+
+/**
+ * A row booked outside a request (a batch result) as exporters hear of it (`spend:booked`).
+ *
+ * @example
+ * api.events.emit('spend:booked', bookedSpendOf(row));
+ */
+export function bookedSpendOf(row: SpendRow): BookedSpend {
+  const w5 = row.cache_creation_5m_tokens;
+  const w1 = row.cache_creation_1h_tokens;
+  return {
+    model: row.model ?? undefined,
+    principal: row.api_key ? { kind: 'virtual', keyHash: row.api_key, keyAlias: row.key_alias ?? undefined, userId: row.user_id ?? undefined, teamId: row.team_id ?? undefined } : undefined,
+    endUser: row.end_user ?? undefined,
+    usage: {
+      inputTokens: row.input_tokens, outputTokens: row.output_tokens, cacheReadTokens: row.cache_read_input_tokens,
+      cacheWriteTokens: w5 + w1, cacheWrite5mTokens: w5, cacheWrite1hTokens: w1, webSearchRequests: row.web_search_requests, raw: {},
+    },
+    spend: row.spend,
+    unpriced: row.unpriced,
   };
 }

@@ -1,4 +1,4 @@
-import { ADMIN_GUARD, definePlugin, GatewayError, KEY_LIMITS, SINK_STATS, SPEND_QUEUE, type CompletionRecord } from '@tollgate/core';
+import { ADMIN_GUARD, definePlugin, GatewayError, KEY_LIMITS, SINK_STATS, SPEND_QUEUE, type BookedSpend, type CompletionRecord } from '@tollgate/core';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { prometheusConfigSchema, type PrometheusConfig } from './config-schema.js';
 import { KeyGauges } from './key-gauges.js';
@@ -48,8 +48,19 @@ export const prometheusPlugin = definePlugin<PrometheusConfig>({
         api.log.error({ err, reqId: r.id }, 'could not record the request in the metrics');
       }
     };
+    const onBooked = (b: BookedSpend): void => {
+      try {
+        requests.booked(b);
+      } catch (err) {
+        api.log.error({ err }, 'could not record booked spend in the metrics');
+      }
+    };
     api.events.on('request:complete', onRecord);
-    api.onClose(() => void api.events.off('request:complete', onRecord));
+    api.events.on('spend:booked', onBooked);
+    api.onClose(() => {
+      api.events.off('request:complete', onRecord);
+      api.events.off('spend:booked', onBooked);
+    });
     api.route('GET', c.path, metricsHandler(registry, () => access));
 
     api.onReady(() => {
