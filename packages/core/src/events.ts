@@ -54,9 +54,22 @@ export interface BookedSpend {
   unpriced: boolean;
 }
 
+/** One day × model × upstream key of a reconciliation with the provider's bill. */
+export interface SpendDrift {
+  date: string;
+  model: string;
+  upstreamKey: string;
+  /** Ledger minus the provider's bill, exact pico-USD. */
+  driftPico: bigint;
+  /** Beyond the configured threshold. */
+  flagged: boolean;
+}
+
 export interface GatewayEvents {
   'request:complete': (record: CompletionRecord) => void;
   'spend:booked': (booked: BookedSpend) => void;
+  /** A reconciliation ran: every line it compared. */
+  'spend:reconciled': (lines: SpendDrift[]) => void;
   'gateway:listening': (address: { host: string; port: number }) => void;
   'gateway:closing': () => void;
 }

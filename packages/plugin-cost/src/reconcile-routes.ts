@@ -26,6 +26,7 @@ export function registerReconcile(api: PluginApi<any>, deps: { store: LedgerStor
     const report = await reconcile({ store: deps.store, book: deps.book, config: deps.config, adminKey, upstream, from, to });
     logDrift(report, deps.log);
     state.last = report;
+    api.events.emit('spend:reconciled', report.lines.map((l) => ({ date: l.date, model: l.model, upstreamKey: l.upstream_key, driftPico: l.driftPico, flagged: l.flagged })));
     return report;
   };
   api.route('GET', '/spend/reconcile', async (req) => {
