@@ -161,7 +161,9 @@ function guardBudget(ctx: RequestContext, book: PriceBook, limits: KeyLimits | u
   const at = new Date(ctx.startTime);
   const missing = unpricedAsk(ctx, book, at);
   if (missing === undefined) return;
-  if (policy === 'estimate' && (ctx.route.model === undefined || familyOf(ctx.route.model) !== undefined) && !missing.startsWith('advisor')) return;
+  // An estimate needs a family for every model asked for (advisor models are not estimated).
+  const models = ctx.route.kind === 'messages' ? [ctx.route.model] : ctx.route.models;
+  if (policy === 'estimate' && !missing.startsWith('advisor') && models.every((m) => m !== undefined && familyOf(m) !== undefined)) return;
   throw refusal(missing);
 }
 
