@@ -1,7 +1,6 @@
 import { join, resolve } from 'node:path';
 import { definePlugin, GatewayError, KEY_LIMITS, picoToUsd, PROVIDERS, SPEND_QUEUE, SPEND_TOTALS, type KeyLimits, type Logger, type Outcome, type RequestContext, type Usage } from '@tollgate/core';
 import { STORAGE } from '@tollgate/storage';
-import { anthropicPrices } from './anthropic-prices.js';
 import { BatchSettlement, type BatchFetch } from './batch-settlement.js';
 import { costConfigSchema, type CostConfig } from './cost-config.js';
 import { priceIterations } from './iteration-cost.js';
