@@ -26,7 +26,7 @@ export const USAGE = `Usage:
   tollgate [start] [--config FILE] [--port N] [--host H] [--grace-ms N] [--data-dir DIR]
   tollgate check-config [FILE]
   tollgate keys COMMAND [ARGS] [--url URL] [--master-key KEY] [--json]
-  tollgate spend report|logs|reprice|settle-batches [ARGS] | tollgate prices   (same --url, --master-key, --json)
+  tollgate spend report|logs|reprice|settle-batches|reconcile [ARGS] | tollgate prices [reload|diff FILE]  (same --url, --master-key, --json)
   tollgate claude-code env --key KEY [--url URL] [--own-login] [--settings]
   tollgate --help | --version
 

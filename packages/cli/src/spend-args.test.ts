@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { parseCliArgs } from './args.js';
-import { parseSpendArgs } from './spend-args.js';
+import { parseSpendArgs, type SpendCommand } from './spend-args.js';
 import { UsageError } from './usage-error.js';
 
 const NOW = Date.parse('2025-06-15T12:00:00.000Z');
@@ -48,19 +48,30 @@ describe('parseSpendArgs', () => {
   });
 
   it('maps prices to GET /prices, and is reached from the command line', () => {
-    expect(parseCliArgs(['prices', '--json'])).toEqual({ command: 'prices', json: true, call: { method: 'GET', path: '/prices' } });
+    expect(parseCliArgs(['prices', '--json'])).toEqual({ command: 'prices', action: 'list', json: true, call: { method: 'GET', path: '/prices' } });
+    expect(parseCliArgs(['prices', 'reload'])).toEqual({ command: 'prices', action: 'reload', json: false, call: { method: 'POST', path: '/prices/reload', body: {} } });
+    expect(parseCliArgs(['prices', 'diff', 'new.yaml'])).toEqual({ command: 'prices', action: 'diff', file: 'new.yaml', json: false, call: { method: 'POST', path: '/prices/diff', body: {} } });
+  });
+
+  it('maps reconcile and reprice --since to their calls, 7 days by default', () => {
+    const now = Date.parse('2026-12-07T12:00:00Z');
+    expect(parseSpendArgs(['spend', 'reconcile'], now)).toEqual({ command: 'spend', action: 'reconcile', json: false, call: { method: 'GET', path: '/spend/reconcile', query: { start_date: '2026-11-30T12:00:00.000Z' } } });
+    expect((parseSpendArgs(['spend', 'reconcile', '--since', '2026-12-01', '--until', '2026-12-03'], now) as SpendCommand).call.query).toEqual({ start_date: '2026-12-01', end_date: '2026-12-03' });
+    expect((parseSpendArgs(['spend', 'reprice', '--since', '24h', '--model', 'm'], now) as SpendCommand).call.body).toEqual({ model: 'm', since: '2026-12-06T12:00:00.000Z' });
     expect(parseCliArgs(['spend', 'logs'])).toMatchObject({ command: 'spend', action: 'logs' });
     expect(parseCliArgs(['spend', '--help'])).toEqual({ command: 'help' });
   });
 
   it('refuses what it cannot run', () => {
-    expect(usageError(['spend'])).toBe('spend needs a command: report, logs, reprice, settle-batches');
-    expect(usageError(['spend', 'sum'])).toBe('unknown spend command "sum" (one of report, logs, reprice, settle-batches)');
+    expect(usageError(['spend'])).toBe('spend needs a command: report, logs, reprice, settle-batches, reconcile');
+    expect(usageError(['spend', 'sum'])).toBe('unknown spend command "sum" (one of report, logs, reprice, settle-batches, reconcile)');
     expect(usageError(['spend', 'settle-batches', '--model', 'm'])).toBe('--model does not apply to spend settle-batches');
     expect(usageError(['spend', 'report', '--by', 'tag', 'extra'])).toBe('unexpected argument "extra"');
     expect(usageError(['spend', 'report', '--by', 'tag', '--limit', '3'])).toBe('--limit does not apply to spend report');
     expect(usageError(['spend', 'logs', '--by', 'tag'])).toBe('--by does not apply to spend logs');
-    expect(usageError(['prices', 'claude'])).toBe('unexpected argument "claude"');
+    expect(usageError(['prices', 'claude'])).toBe('unknown prices command "claude" (reload, diff FILE, or none to list)');
+    expect(usageError(['prices', 'diff'])).toBe('prices diff needs a price file: tollgate prices diff FILE');
+    expect(usageError(['prices', 'reload', 'now'])).toBe('unexpected argument "now"');
     expect(usageError(['spend', 'logs', '--limit', '0'])).toBe('--limit must be a whole number from 1 to 1000, got "0"');
     expect(usageError(['spend', 'logs', '--limit', '1001'])).toBe('--limit must be a whole number from 1 to 1000, got "1001"');
     expect(usageError(['spend', 'logs', '--since', '0d'])).toBe('--since must be a duration such as 24h, 7d or 2w, or a date such as 2025-01-31, got "0d"');

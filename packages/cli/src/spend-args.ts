@@ -3,7 +3,7 @@ import type { AdminCall } from './admin-client.js';
 import { toToken } from './keys-args.js';
 import { UsageError } from './usage-error.js';
 
-export const SPEND_ACTIONS = ['report', 'logs', 'reprice', 'settle-batches'] as const;
+export const SPEND_ACTIONS = ['report', 'logs', 'reprice', 'settle-batches', 'reconcile'] as const;
 export type SpendAction = (typeof SPEND_ACTIONS)[number];
 
 /** What `spend report --by` groups on (the API's `group_by`). */
@@ -31,7 +31,9 @@ export type SpendCommand =
   | (ReportCommandBase & { command: 'spend'; action: 'logs' })
   | (ReportCommandBase & { command: 'spend'; action: 'reprice' })
   | (ReportCommandBase & { command: 'spend'; action: 'settle-batches' })
-  | (ReportCommandBase & { command: 'prices' });
+  | (ReportCommandBase & { command: 'spend'; action: 'reconcile' })
+  | (ReportCommandBase & { command: 'prices'; action: 'list' | 'reload' })
+  | (ReportCommandBase & { command: 'prices'; action: 'diff'; file: string });
 
 /** The `--help` lines of these commands, for the CLI's usage text. */
 export const SPEND_USAGE = `Spend commands (against a gateway running the cost plugin; --url, --master-key and --json as for keys):
@@ -39,9 +41,14 @@ export const SPEND_USAGE = `Spend commands (against a gateway running the cost p
                                        Spend per group, largest first
   spend logs [--key KEY] [--user U] [--end-user U] [--tag T] [--model M] [--since WHEN] [--until DATE] [--limit N]
                                        The newest requests (default ${DEFAULT_LOG_LIMIT}, at most ${MAX_LOG_LIMIT})
-  spend reprice [--model M]            Price the ledger's unpriced requests with the prices now in force
+  spend reprice [--model M] [--since WHEN]
+                                       Price the ledger's unpriced and estimated requests with the prices now in force
   spend settle-batches                 Book the results of ended batches nobody fetched through the gateway, now
+  spend reconcile [--since WHEN] [--until DATE]
+                                       The ledger against Anthropic's cost report, per day, model and upstream key (default --since 7d)
   prices                               The gateway's price book, in USD per million tokens
+  prices reload                        Re-read the gateway's price files and URL now (a bad update is refused whole)
+  prices diff FILE                     What FILE (a price file, JSON or YAML) would change, nothing applied
   WHEN is 24h, 7d, 2w (that long before now) or a date; DATE is a date (that whole UTC day
   included) or a datetime such as 2025-01-31T12:00:00Z.`;
 
@@ -67,8 +74,9 @@ type Flag = Exclude<keyof Values, 'url' | 'master-key' | 'json' | 'help'>;
 const ALLOWED: Record<SpendAction | 'prices', readonly Flag[]> = {
   report: ['by', 'since', 'until'],
   logs: ['key', 'user', 'end-user', 'tag', 'model', 'since', 'until', 'limit'],
-  reprice: ['model'],
+  reprice: ['model', 'since'],
   'settle-batches': [],
+  reconcile: ['since', 'until'],
   prices: [],
 };
 
@@ -107,8 +115,20 @@ export function parseSpendArgs(argv: readonly string[], now: number = Date.now()
   };
   if (command === 'prices') {
     checkFlags('prices', values);
-    noArguments(positionals);
-    return { command: 'prices', ...base({ method: 'GET', path: '/prices' }) };
+    const [sub, ...more] = positionals;
+    if (sub === undefined) return { command: 'prices', action: 'list', ...base({ method: 'GET', path: '/prices' }) };
+    if (sub === 'reload') {
+      noArguments(more);
+      return { command: 'prices', action: 'reload', ...base({ method: 'POST', path: '/prices/reload', body: {} }) };
+    }
+    if (sub === 'diff') {
+      const [file, ...extra] = more;
+      if (file === undefined) throw new UsageError('prices diff needs a price file: tollgate prices diff FILE');
+      noArguments(extra);
+      // The body (the file's text) is read when the command runs.
+      return { command: 'prices', action: 'diff', file, ...base({ method: 'POST', path: '/prices/diff', body: {} }) };
+    }
+    throw new UsageError(`unknown prices command "${sub}" (reload, diff FILE, or none to list)`);
   }
   const [action, ...extra] = positionals;
   if (action === undefined) throw new UsageError(`spend needs a command: ${SPEND_ACTIONS.join(', ')}`);
@@ -116,7 +136,14 @@ export function parseSpendArgs(argv: readonly string[], now: number = Date.now()
   checkFlags(action as SpendAction, values);
   noArguments(extra);
   if (action === 'reprice') {
-    return { command: 'spend', action: 'reprice', ...base({ method: 'POST', path: '/spend/reprice', body: values.model === undefined ? {} : { model: values.model } }) };
+    const body: Record<string, string> = {};
+    if (values.model !== undefined) body.model = values.model;
+    if (values.since !== undefined) body.since = since(values.since, now);
+    return { command: 'spend', action: 'reprice', ...base({ method: 'POST', path: '/spend/reprice', body }) };
+  }
+  if (action === 'reconcile') {
+    const query = { start_date: since(values.since ?? '7d', now), ...(values.until === undefined ? {} : { end_date: until(values.until) }) };
+    return { command: 'spend', action: 'reconcile', ...base({ method: 'GET', path: '/spend/reconcile', query }) };
   }
   if (action === 'settle-batches') return { command: 'spend', action: 'settle-batches', ...base({ method: 'POST', path: '/spend/batches/settle', body: {} }) };
   const query: Record<string, string> = {};

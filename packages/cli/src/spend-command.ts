@@ -1,9 +1,20 @@
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { callAdminApi } from './admin-client.js';
 import type { CliIo } from './io.js';
 import { adminTarget } from './keys-command.js';
 import type { SpendCommand } from './spend-args.js';
 import { formatPrices, formatSpendLogs, formatSpendReport, type PriceModel, type SpendLogPage, type SpendReportRow } from './spend-format.js';
+import { formatReconcile, type ReconcileAnswer } from './reconcile-format.js';
 import { UsageError } from './usage-error.js';
+
+async function readPriceFile(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
 
 /**
  * `tollgate spend report|logs` and `tollgate prices` against a running gateway: one admin call,
@@ -18,7 +29,8 @@ export async function runSpend(cmd: SpendCommand, io: CliIo, options: { timeoutM
     const what = cmd.command === 'prices' ? 'prices needs' : 'spend commands need';
     throw new UsageError(`${what} the master key: set TOLLGATE_MASTER_KEY (or pass --master-key)`);
   }
-  const answer = await callAdminApi(cmd.call, adminTarget(cmd, io.env, options.timeoutMs));
+  const call = cmd.command === 'prices' && cmd.action === 'diff' ? { ...cmd.call, body: { name: basename(cmd.file), content: await readPriceFile(cmd.file) } } : cmd.call;
+  const answer = await callAdminApi(call, adminTarget(cmd, io.env, options.timeoutMs));
   if (cmd.json) {
     io.out(JSON.stringify(answer, null, 2));
     return 0;
@@ -26,6 +38,21 @@ export async function runSpend(cmd: SpendCommand, io: CliIo, options: { timeoutM
   if (cmd.command === 'spend' && cmd.action === 'reprice') {
     const r = answer as { repriced: number; still_unpriced: number; added_spend: string };
     io.out(`repriced ${r.repriced} request(s), adding $${r.added_spend}; ${r.still_unpriced} still without a price`);
+    return 0;
+  }
+  if (cmd.command === 'prices' && cmd.action === 'reload') {
+    const r = answer as { models: number; loaded_at: string };
+    io.out(`prices reloaded: ${r.models} models, in force since ${r.loaded_at}`);
+    return 0;
+  }
+  if (cmd.command === 'prices' && cmd.action === 'diff') {
+    const { changes } = answer as { changes: string[] };
+    if (changes.length === 0) io.out(`${cmd.file}: no change to the prices in force`);
+    for (const line of changes) io.out(line);
+    return 0;
+  }
+  if (cmd.command === 'spend' && cmd.action === 'reconcile') {
+    for (const line of formatReconcile(answer as ReconcileAnswer)) io.out(line);
     return 0;
   }
   if (cmd.command === 'spend' && cmd.action === 'settle-batches') {

@@ -26,7 +26,7 @@ describe('formatSpendReport', () => {
 describe('formatSpendLogs', () => {
   it('names a key without an alias by the start of its token', () => {
     const log = {
-      request_id: 'r', model: null, api_key: 'f'.repeat(64), key_alias: null, end_user: null, request_tags: [], status: 529,
+      request_id: 'r', model: null, api_key: 'f'.repeat(64), key_alias: null, end_user: null, request_tags: [], status_code: 529,
       prompt_tokens: 0, completion_tokens: 0, spend_exact: '0', unpriced: false, startTime: '2025-06-15T12:00:00.123Z',
     };
     expect(formatSpendLogs({ data: [log], total: 1, page: 1, page_size: 50, total_pages: 1 })).toEqual([
@@ -42,12 +42,12 @@ describe('formatPrices', () => {
   it('prints one line per dated row, unpriced rows as such', () => {
     const rates = { input: '3', output: '15', cacheWrite5m: '3.75', cacheWrite1h: '6', cacheRead: '0.3' };
     const lines = formatPrices([
-      { id: 'm', aliases: [], rows: [{ unpriced: true }, { effectiveFrom: '2025-01-01', unpriced: false, standard: rates }] },
+      { id: 'm', aliases: [], rows: [{ unpriced: true }, { effectiveFrom: '2025-01-01', unpriced: false, provisional: true, standard: rates }] },
     ]);
     expect(lines.slice(1)).toEqual([
-      'MODEL  ALIASES  FROM        INPUT     OUTPUT  CACHE_WRITE_5M  CACHE_WRITE_1H  CACHE_READ  BATCH_INPUT  BATCH_OUTPUT  LONG_CONTEXT_IN/OUT',
-      'm      -        -           unpriced  -       -               -               -           -            -             -',
-      'm      -        2025-01-01  3         15      3.75            6               0.3         -            -             -',
+      'MODEL  ALIASES  FROM        INPUT     OUTPUT  CACHE_WRITE_5M  CACHE_WRITE_1H  CACHE_READ  BATCH_INPUT  BATCH_OUTPUT  LONG_CONTEXT_IN/OUT  FLAG',
+      'm      -        -           unpriced  -       -               -               -           -            -             -                    -',
+      'm      -        2025-01-01  3         15      3.75            6               0.3         -            -             -                    provisional',
     ]);
   });
 });

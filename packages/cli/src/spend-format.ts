@@ -9,8 +9,8 @@ export type SpendReportRow = SpendReportView;
 /** The fields of a `GET /spend/logs` row the table shows. */
 export type SpendLogRow = Pick<
   SpendLogView,
-  'request_id' | 'model' | 'api_key' | 'key_alias' | 'end_user' | 'request_tags' | 'status' | 'prompt_tokens' | 'completion_tokens' | 'spend_exact' | 'unpriced' | 'startTime'
->;
+  'request_id' | 'model' | 'api_key' | 'key_alias' | 'end_user' | 'request_tags' | 'status_code' | 'prompt_tokens' | 'completion_tokens' | 'spend_exact' | 'unpriced' | 'startTime'
+> & { estimated?: boolean };
 
 /** One page of `GET /spend/logs?page=…`. */
 export interface SpendLogPage {
@@ -37,6 +37,8 @@ export interface PriceModel {
   rows: {
     effectiveFrom?: string;
     unpriced: boolean;
+    /** The row rests on independent trackers only (older gateways leave it out). */
+    provisional?: boolean;
     standard?: PriceRates;
     batch?: PriceRates;
     longContext?: { thresholdPromptTokens: number; standard: PriceRates };
@@ -87,10 +89,10 @@ export function formatSpendLogs(page: SpendLogPage): string[] {
     r.model ?? '-',
     r.end_user ?? '-',
     r.request_tags.length === 0 ? '-' : r.request_tags.join(','),
-    String(r.status),
+    String(r.status_code),
     String(r.prompt_tokens),
     String(r.completion_tokens),
-    r.unpriced ? 'unpriced' : r.spend_exact,
+    r.unpriced ? 'unpriced' : r.estimated ? `~${r.spend_exact} (estimated)` : r.spend_exact,
   ]);
   const table = formatTable(['TIME', 'KEY', 'MODEL', 'END_USER', 'TAGS', 'STATUS', 'PROMPT_TOKENS', 'COMPLETION_TOKENS', 'SPEND_USD'], rows);
   const footer = page.total > page.data.length ? `newest ${page.data.length} of ${page.total} requests (--limit N for more)` : plural(page.total, 'request');
@@ -101,23 +103,25 @@ export function formatSpendLogs(page: SpendLogPage): string[] {
  * The price book as a table, one line per dated price row, rates in USD per million tokens.
  *
  * @example
- * formatPrices(models)[0]; // 'USD per million tokens; FROM: in force from that day (UTC), "-": from the start.'
+ * formatPrices(models)[0]; // 'USD per million tokens; FROM: in force from that day (UTC), …'
  */
 export function formatPrices(models: readonly PriceModel[]): string[] {
   const rows = models.flatMap((m) =>
     m.rows.map((r) => {
       const head = [m.id, m.aliases.length === 0 ? '-' : m.aliases.join(','), r.effectiveFrom ?? '-'];
-      if (r.unpriced || !r.standard) return [...head, 'unpriced', '-', '-', '-', '-', '-', '-', '-'];
+      const flag = r.provisional ? 'provisional' : '-';
+      if (r.unpriced || !r.standard) return [...head, 'unpriced', '-', '-', '-', '-', '-', '-', '-', flag];
       const s = r.standard;
       const lc = r.longContext;
       return [
         ...head, s.input, s.output, s.cacheWrite5m, s.cacheWrite1h, s.cacheRead, r.batch?.input ?? '-', r.batch?.output ?? '-',
         lc ? `>${lc.thresholdPromptTokens}: ${lc.standard.input}/${lc.standard.output}` : '-',
+        flag,
       ];
     }),
   );
-  const headers = ['MODEL', 'ALIASES', 'FROM', 'INPUT', 'OUTPUT', 'CACHE_WRITE_5M', 'CACHE_WRITE_1H', 'CACHE_READ', 'BATCH_INPUT', 'BATCH_OUTPUT', 'LONG_CONTEXT_IN/OUT'];
-  return ['USD per million tokens; FROM: in force from that day (UTC), "-": from the start.', ...formatTable(headers, rows)];
+  const headers = ['MODEL', 'ALIASES', 'FROM', 'INPUT', 'OUTPUT', 'CACHE_WRITE_5M', 'CACHE_WRITE_1H', 'CACHE_READ', 'BATCH_INPUT', 'BATCH_OUTPUT', 'LONG_CONTEXT_IN/OUT', 'FLAG'];
+  return ['USD per million tokens; FROM: in force from that day (UTC), "-": from the start; FLAG provisional: rests on independent trackers only (see the row\'s source with --json).', ...formatTable(headers, rows)];
 }
 
 function plural(n: number, noun: string): string {

@@ -176,13 +176,14 @@ describe('tollgate prices', () => {
   it('prints the running gateway\'s price book, one line per dated row', async () => {
     const r = await tollgate(['prices']);
     expect(r.code).toBe(0);
-    expect(r.out[0]).toBe('USD per million tokens; FROM: in force from that day (UTC), "-": from the start.');
-    expect(r.out[1]).toMatch(/^MODEL +ALIASES +FROM +INPUT +OUTPUT +CACHE_WRITE_5M +CACHE_WRITE_1H +CACHE_READ +BATCH_INPUT +BATCH_OUTPUT +LONG_CONTEXT_IN\/OUT$/);
+    expect(r.out[0]).toBe('USD per million tokens; FROM: in force from that day (UTC), "-": from the start; FLAG provisional: rests on independent trackers only (see the row\'s source with --json).');
+    expect(r.out[1]).toMatch(/^MODEL +ALIASES +FROM +INPUT +OUTPUT +CACHE_WRITE_5M +CACHE_WRITE_1H +CACHE_READ +BATCH_INPUT +BATCH_OUTPUT +LONG_CONTEXT_IN\/OUT +FLAG$/);
     const cells = (id: string) => r.out.filter((l) => l.startsWith(`${id} `)).map((l) => l.split(/ {2,}/));
-    expect(cells('claude-haiku-4-5-20251001')).toEqual([['claude-haiku-4-5-20251001', 'claude-haiku-4-5', '-', '1', '5', '1.25', '2', '0.1', '0.5', '2.5', '-']]);
+    expect(cells('claude-haiku-4-5-20251001')).toEqual([['claude-haiku-4-5-20251001', 'claude-haiku-4-5', '-', '1', '5', '1.25', '2', '0.1', '0.5', '2.5', '-', '-']]);
     expect(cells('claude-sonnet-4-5-20250929')).toEqual([
-      ['claude-sonnet-4-5-20250929', 'claude-sonnet-4-5', '-', '3', '15', '3.75', '6', '0.3', '1.5', '7.5', '>200000: 6/22.5'],
+      ['claude-sonnet-4-5-20250929', 'claude-sonnet-4-5', '-', '3', '15', '3.75', '6', '0.3', '1.5', '7.5', '>200000: 6/22.5', '-'],
     ]);
+    expect(cells('claude-fable-5-2')).toEqual([['claude-fable-5-2', '-', '-', '8', '40', '10', '16', '0.2', '4', '20', '-', 'provisional']]);
     const models = JSON.parse((await tollgate(['prices', '--json'])).out.join('\n'));
     expect(r.out.length).toBe(2 + models.reduce((n: number, m: any) => n + m.rows.length, 0));
   });

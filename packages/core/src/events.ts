@@ -45,8 +45,36 @@ export interface CompletionRecord {
   state: RequestState;
 }
 
+/**
+ * Spend a cost plugin booked outside any request (a Message Batch's results, priced when they
+ * are read): exporters count it with request spend, so metrics and the ledger agree.
+ */
+export interface BookedSpend {
+  model?: string;
+  principal?: Principal;
+  endUser?: string;
+  usage?: Usage;
+  /** Exact pico-USD (0 when unpriced). */
+  spend: bigint;
+  unpriced: boolean;
+}
+
+/** One day × model × upstream key of a reconciliation with the provider's bill. */
+export interface SpendDrift {
+  date: string;
+  model: string;
+  upstreamKey: string;
+  /** Ledger minus the provider's bill, exact pico-USD. */
+  driftPico: bigint;
+  /** Beyond the configured threshold. */
+  flagged: boolean;
+}
+
 export interface GatewayEvents {
   'request:complete': (record: CompletionRecord) => void;
+  'spend:booked': (booked: BookedSpend) => void;
+  /** A reconciliation ran: every line it compared. */
+  'spend:reconciled': (lines: SpendDrift[]) => void;
   'gateway:listening': (address: { host: string; port: number }) => void;
   'gateway:closing': () => void;
 }

@@ -92,7 +92,7 @@ export class BatchSettlement {
     const model = typeof message.model === 'string' ? ledgerText(message.model) : null;
     // The owner row carries the batch's attribution under the ledger's own column names.
     const { batch_id: _batchId, created_at: createdAt, ...owner } = fetch.owner;
-    const priced = model ? this.price(model, usage, new Date(createdAt)) : { spend: 0n, unpriced: true };
+    const priced: Priced = model ? this.price(model, usage, new Date(createdAt)) : { spend: 0n, unpriced: true };
     this.book({
       request_id: requestId,
       upstream_request_id: null,
@@ -116,6 +116,8 @@ export class BatchSettlement {
       agent_id: null,
       client: null,
       billing: 'gateway',
+      served_model: ledgerText(priced.servedModel),
+      estimated: priced.estimated ?? false,
     });
     return true;
   }

@@ -1,3 +1,5 @@
+import type { ReconcileConfig } from './reconcile.js';
+
 /** The `cost` plugin's options. */
 export const costConfigSchema = {
   type: 'object',
@@ -19,8 +21,19 @@ export const costConfigSchema = {
           type: 'array',
           items: { type: 'string' },
           default: [],
-          description: 'Extra price files (JSON or YAML, the shipped file\'s shape), relative to the config file, merged in order before `models`.',
+          description: 'Extra price files (JSON or YAML, the shipped file\'s shape), relative to the config file, merged in order before `models`. Re-read on every reload.',
         },
+        url: {
+          type: 'string',
+          description: 'A price file (JSON or YAML, the shipped file\'s shape) fetched over HTTPS (plain http only to localhost), merged after `files` and before `models`; re-read on every reload. Default: none.',
+        },
+        reloadEveryMs: {
+          type: 'integer',
+          minimum: 0,
+          default: 0,
+          description: 'Re-read the price sources this often (e.g. 3600000 for hourly); 0: only on SIGHUP and `tollgate prices reload`. A reload that fails keeps the prices in force and logs why.',
+        },
+        fetchTimeoutMs: { type: 'integer', minimum: 100, default: 10000, description: 'Longest wait for `url`.' },
       },
     },
     ledger: {
@@ -81,14 +94,48 @@ export const costConfigSchema = {
         },
       },
     },
+    reconcile: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: "Reconciliation of the ledger with Anthropic's cost report (Admin API), by `tollgate spend reconcile` and an optional job.",
+      properties: {
+        adminKey: { type: 'string', pattern: '^\\S+$', description: 'Anthropic Admin API key (sk-ant-admin…). Default: env ANTHROPIC_ADMIN_KEY.' },
+        apiKeyIds: {
+          type: 'object',
+          default: {},
+          additionalProperties: { type: 'string', pattern: '^\\S+$' },
+          description: "Upstream key name → its Anthropic API key id (apikey_…, from the Console or the Admin API's /v1/organizations/api_keys). Only these keys' costs are compared.",
+        },
+        thresholdUsd: { type: 'string', pattern: '^\\d+(\\.\\d{1,12})?$', default: '0.01', description: 'Flag a day × model × key whose drift exceeds this many USD (either way): a log line and tollgate_spend_drift_flagged.' },
+        everyMs: { type: 'integer', minimum: 0, default: 0, description: 'Reconcile the last lookbackDays this often (86400000: daily); 0: only on demand.' },
+        lookbackDays: { type: 'integer', minimum: 1, maximum: 31, default: 2, description: 'Days the scheduled reconciliation looks back over (Anthropic books costs with a delay).' },
+      },
+    },
+    unpriced: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'What happens to usage the price book cannot price (a new model, a fast or geo option without a multiplier).',
+      properties: {
+        policy: {
+          enum: ['refuse', 'estimate'],
+          default: 'refuse',
+          description:
+            "refuse: a key with a budget gets a 403 naming what has no price, before the request goes upstream (keys without a budget go through; their rows are unpriced until `tollgate spend reprice`). estimate: such requests go through and are booked at the dearest row of the model's family, flagged estimated until re-priced (a model of no known family is still refused).",
+        },
+      },
+    },
     responseCostHeader: { type: 'boolean', default: true, description: 'Add x-tollgate-response-cost (USD) to non-streaming message responses.' },
   },
 } as const;
 
 export interface CostConfig {
-  prices: { models: Record<string, unknown>; files: string[] };
+  prices: { models: Record<string, unknown>; files: string[]; url?: string; reloadEveryMs: number; fetchTimeoutMs: number };
   ledger: { flushIntervalMs: number; batchSize: number; maxRetryMs: number; spoolFile?: string; writeTimeoutMs: number; maxQueuedRows: number; whenFull: 'refuse' | 'serve' };
   batches: { settleEveryMs: number; lookbackDays: number };
   sharedSpend: { syncMs: number };
+  reconcile: ReconcileConfig;
+  unpriced: { policy: 'refuse' | 'estimate' };
   responseCostHeader: boolean;
 }

@@ -189,11 +189,11 @@ describe('priceUsage', () => {
     expect(after.total).toBe(250_000n * 3_000_000n + 1000n * 15_000_000n);
   });
 
-  it('follows dated rows: Sonnet 5.5 cache reads at $0.20 before 2026-10-07, unpriced from then until confirmed', () => {
+  it('follows dated rows: Sonnet 5.5 cache reads at $0.20 before 2026-10-07, $0.10 (provisional) from then', () => {
     const u = usage({ cacheReadTokens: 1_000_000 });
     expect(priceUsage(u, row('claude-sonnet-5-5', new Date('2026-10-06T23:59:59Z')), { batch: false }).total).toBe(1_000_000n * 200_000n);
-    expect(book.lookup('claude-sonnet-5-5', new Date('2026-10-07T00:00:00Z'))).toBeUndefined();
-    // An operator who confirms the $0.10 cut adds it as a dated row.
+    expect(book.lookup('claude-sonnet-5-5', new Date('2026-10-07T00:00:00Z'))?.provisional).toBe(true);
+    // An operator's own dated rows replace the shipped ones.
     const confirmed = createPriceBook(anthropicPrices, {
       models: {
         'claude-sonnet-5-5': {

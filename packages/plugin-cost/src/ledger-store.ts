@@ -1,10 +1,12 @@
 import { isPostgres, sql, type BulkInsert, type Kysely, type Migration, type Storage } from '@tollgate/storage';
 import { EncodedQueue } from './encoded-queue.js';
 import type { Billing } from '@tollgate/core';
+import { moneyMigrations } from './money-migration.js';
 import type { SpendRow } from './spend-row.js';
 
-type LogRow = Omit<SpendRow, 'request_tags' | 'spend' | 'unpriced' | 'stream' | 'aborted' | 'billing'> & {
+type LogRow = Omit<SpendRow, 'request_tags' | 'spend' | 'unpriced' | 'stream' | 'aborted' | 'billing' | 'estimated'> & {
   billing: string | null;
+  estimated: number;
   request_tags: string;
   spend: string | number | bigint;
   unpriced: number;
@@ -156,6 +158,8 @@ export const ledgerMigrations: Record<string, Migration> = {
       }
     },
   },
+  // Kysely runs migrations in name order; each issue's live in their own file.
+  ...moneyMigrations,
 };
 
 export type BatchOwner = Omit<Tables['tollgate_batches'], 'request_tags'> & { request_tags: string[] };
@@ -325,7 +329,7 @@ export const LOG_COLUMNS = [
   'request_tags', 'status', 'prompt_tokens', 'completion_tokens', 'input_tokens', 'output_tokens', 'cache_read_input_tokens',
   'cache_creation_input_tokens', 'cache_creation_5m_tokens', 'cache_creation_1h_tokens', 'web_search_requests', 'service_tier',
   'inference_geo', 'speed', 'spend', 'unpriced', 'stream', 'aborted', 'batch_id', 'start_time', 'end_time', 'completion_start_time',
-  'session_id', 'agent_id', 'client', 'billing',
+  'session_id', 'agent_id', 'client', 'billing', 'served_model', 'estimated',
 ] as const satisfies readonly (keyof SpendRow)[];
 // Fails to compile when SpendRow gains a field LOG_COLUMNS does not write.
 const everyColumnWritten: [Exclude<keyof SpendRow, (typeof LOG_COLUMNS)[number]>] extends [never] ? true : false = true;
@@ -407,6 +411,7 @@ function rowOf(values: unknown[]): SpendRow {
     agent_id: (row.agent_id as string | undefined) ?? null,
     client: (row.client as string | undefined) ?? null,
     billing: (row.billing as Billing | undefined) ?? 'gateway',
+    estimated: flag(row.estimated),
   };
 }
 

@@ -1,19 +1,20 @@
-import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import { definePlugin, picoToUsd, PROVIDERS, SPEND_QUEUE, SPEND_TOTALS, type Logger, type Outcome, type RequestContext, type Usage } from '@tollgate/core';
+import { definePlugin, GatewayError, KEY_LIMITS, picoToUsd, PROVIDERS, SPEND_QUEUE, SPEND_TOTALS, type KeyLimits, type Logger, type Outcome, type RequestContext, type Usage } from '@tollgate/core';
 import { STORAGE } from '@tollgate/storage';
-import { anthropicPrices } from './anthropic-prices.js';
 import { BatchSettlement, type BatchFetch } from './batch-settlement.js';
 import { costConfigSchema, type CostConfig } from './cost-config.js';
-import { priceUsage, UnpricedUsageError } from './cost.js';
 import { LedgerGate } from './ledger-gate.js';
+import { priceIterations } from './iteration-cost.js';
 import { LedgerStore, ledgerMigrations } from './ledger-store.js';
-import { createPriceBook, type PriceBook } from './price-book.js';
+import type { PriceBook } from './price-book.js';
+import { registerPriceReload } from './price-routes.js';
+import { checkPriceUrl, LivePriceBook } from './price-source.js';
+import { registerReconcile } from './reconcile-routes.js';
 import { registerReprice } from './reprice.js';
 import { registerSpendRoutes, requireSpendAdmin } from './spend-routes.js';
-import { spendRowFor, type Priced } from './spend-record.js';
+import { bookedSpendOf, spendRowFor, type Priced } from './spend-record.js';
 import { BatchSettlementJob } from './settlement-job.js';
+import { estimateResponse, familyOf, refusal, unpricedAsk, type UnpricedPolicy } from './unpriced-policy.js';
 import type { SpendRow } from './spend-row.js';
 import { RunningTotals, syncSharedSpend } from './spend-totals.js';
 import { SpendWriter } from './spend-writer.js';
@@ -54,7 +55,11 @@ export const costPlugin = definePlugin<CostConfig>({
   dependencies: ['storage'],
   configSchema: costConfigSchema,
   async setup(api) {
-    const book = await loadPriceBook(api.config, api.gatewayConfig.baseDir ?? process.cwd());
+    const { prices } = api.config;
+    const urlProblem = prices.url === undefined ? undefined : checkPriceUrl(prices.url);
+    if (urlProblem) throw new GatewayError('TG_ERR_CONFIG', urlProblem);
+    const baseDir = api.gatewayConfig.baseDir ?? process.cwd();
+    const book = await LivePriceBook.open({ ...prices, baseDir }, api.log);
     const storage = api.resolve(STORAGE);
     const store = new LedgerStore(storage);
     const writer = new SpendWriter({
@@ -87,12 +92,17 @@ export const costPlugin = definePlugin<CostConfig>({
     api.provide(SPEND_QUEUE, writer);
     api.onClose(() => writer.close());
 
-    const price = createPricer(book, api.log);
+    const price = createPricer(() => book, api.config.unpriced.policy, api.log);
+    const keyLimits = () => (api.has(KEY_LIMITS) ? api.resolve(KEY_LIMITS) : undefined);
     const record = (row: SpendRow) => {
       writer.enqueue(row);
       totals.add(row);
     };
-    const settlement = new BatchSettlement(store, price, record, api.log);
+    // Batch results are booked outside any request: exporters hear of them as spend:booked.
+    const settlement = new BatchSettlement(store, price, (row) => {
+      record(row);
+      api.events.emit('spend:booked', bookedSpendOf(row));
+    }, api.log);
     const upstream = api.resolve(PROVIDERS).find((p) => p.name === 'anthropic')!;
     const { settleEveryMs: everyMs, lookbackDays } = api.config.batches;
     const job = new BatchSettlementJob({ store, settlement, flush: () => writer.flush(), upstream, log: api.log, everyMs, lookbackDays });
@@ -105,6 +115,8 @@ export const costPlugin = definePlugin<CostConfig>({
     });
     registerSpendRoutes(api, { store, totals, writer, book });
     registerReprice(api, store, totals, price);
+    registerPriceReload(api, book, prices.reloadEveryMs);
+    registerReconcile(api, { store, book, upstream, config: api.config.reconcile, log: api.log });
     const state = (ctx: RequestContext): CostState => (ctx.state.cost ??= {});
 
     return {
@@ -115,6 +127,7 @@ export const costPlugin = definePlugin<CostConfig>({
           state(ctx).refused = true;
           throw err;
         }
+        guardBudget(ctx, book, keyLimits(), api.config.unpriced.policy);
         // The cost header needs the whole message before the client gets the headers.
         if (api.config.responseCostHeader && ctx.route.kind === 'messages') ctx.holdResponseBody();
         const batchId = settlement.resultsBatchId(ctx);
@@ -153,6 +166,24 @@ export const costPlugin = definePlugin<CostConfig>({
   },
 });
 
+/**
+ * A key with a budget must not run up spend the budget cannot see: a request for something
+ * the book has no price for is refused before it goes upstream (policy `refuse`), or, with
+ * `estimate`, only when not even an estimate can be made (no known model family).
+ */
+function guardBudget(ctx: RequestContext, book: PriceBook, limits: KeyLimits | undefined, policy: UnpricedPolicy): void {
+  const keyHash = ctx.principal?.keyHash;
+  if (!keyHash || !limits || (ctx.route.kind !== 'messages' && ctx.route.kind !== 'batches')) return;
+  if (limits.get(keyHash)?.maxBudget === undefined) return;
+  const at = new Date(ctx.startTime);
+  const missing = unpricedAsk(ctx, book, at);
+  if (missing === undefined) return;
+  // An estimate needs a family for every model asked for (advisor models are not estimated).
+  const models = ctx.route.kind === 'messages' ? [ctx.route.model] : ctx.route.models;
+  if (policy === 'estimate' && !missing.startsWith('advisor') && models.every((m) => m !== undefined && familyOf(m) !== undefined)) return;
+  throw refusal(missing);
+}
+
 /** Prices a message's usage; `usage` undefined: a successful response that carried none. */
 type Pricer = (model: string, usage: Usage | undefined, at: Date) => Priced;
 
@@ -174,7 +205,7 @@ const FREE: Priced = { spend: 0n, unpriced: false };
 /** A 2xx that went to the end: not aborted, no error mid-stream. */
 const succeeded = (o: Outcome) => o.status >= 200 && o.status < 300 && !o.aborted && !o.error;
 
-function createPricer(book: PriceBook, log: Logger): Pricer {
+function createPricer(book: () => PriceBook, policy: UnpricedPolicy, log: Logger): Pricer {
   const warned = new Set<string>();
   const noUsage = new Set<string>();
   return (model, usage, at) => {
@@ -185,26 +216,17 @@ function createPricer(book: PriceBook, log: Logger): Pricer {
       }
       return { spend: 0n, unpriced: true };
     }
-    const row = book.lookup(model, at);
-    try {
-      if (row) return { spend: priceUsage(usage, row, { batch: usage.serviceTier === 'batch' }).total, unpriced: false };
-    } catch (err) {
-      if (!(err instanceof UnpricedUsageError)) throw err;
+    const cost = priceIterations(book(), model, usage, at);
+    const servedModel = cost.servedModel;
+    if (!cost.unpriced) return { spend: cost.spend, unpriced: false, servedModel };
+    const estimate = policy === 'estimate' ? estimateResponse(book(), model, usage, at) : undefined;
+    const missing = cost.missing ?? model;
+    if (!warned.has(missing)) {
+      warned.add(missing);
+      const what = estimate === undefined ? 'recording its requests as unpriced' : 'booking its requests at an estimate (the dearest price of its family), flagged estimated';
+      log.warn({ model, missing }, `no price for ${missing}: ${what}; add a price (prices.models, a price file, \`tollgate prices reload\`) and run \`tollgate spend reprice\``);
     }
-    if (!warned.has(model)) {
-      warned.add(model);
-      log.warn({ model }, 'no price for this model (or its usage options): recording its requests as unpriced; add it under prices.models and run `tollgate spend reprice`');
-    }
-    return { spend: 0n, unpriced: true };
+    if (estimate !== undefined) return { spend: estimate, unpriced: false, estimated: true, servedModel };
+    return { spend: 0n, unpriced: true, servedModel };
   };
-}
-
-async function loadPriceBook(config: CostConfig, baseDir: string): Promise<PriceBook> {
-  const extraFiles = [];
-  for (const file of config.prices.files) {
-    const path = resolve(baseDir, file);
-    const text = await readFile(path, 'utf8');
-    extraFiles.push({ label: path, data: path.endsWith('.json') ? JSON.parse(text) : parseYaml(text) });
-  }
-  return createPriceBook(anthropicPrices, { extraFiles, models: config.prices.models });
 }

@@ -23,13 +23,14 @@ function loadError(data: unknown, overrides?: Parameters<typeof createPriceBook>
 describe('the shipped price data', () => {
   it('loads, with a source on every priced row', () => {
     const listed = book.models();
-    expect(listed.length).toBe(25);
+    expect(listed.length).toBe(28);
     for (const m of listed) for (const r of m.rows) expect(r.source, `${m.id} ${r.effectiveFrom ?? ''}`).toMatch(/\S/);
   });
 
-  it('leaves out the rows that could not be verified', () => {
-    expect(book.lookup('claude-fable-5-2', NOW)).toBeUndefined();
-    expect(book.lookup('claude-mythos-5-2', NOW)).toBeUndefined();
+  it('ships the rows only trackers confirm, flagged provisional', () => {
+    expect(book.lookup('claude-fable-5-2', NOW)?.provisional).toBe(true);
+    expect(book.lookup('claude-mythos-5-2', NOW)?.provisional).toBe(true);
+    expect(book.lookup('claude-opus-4-7', NOW)?.provisional).toBe(false);
   });
 
   it('lists rates per MTok as exact decimal strings for printing', () => {
@@ -43,7 +44,7 @@ describe('the shipped price data', () => {
     expect(sonnet46.rows[1].standard).toEqual({ input: '3', output: '15', cacheWrite5m: '3.75', cacheWrite1h: '6', cacheRead: '0.3' });
     expect(sonnet46.rows[1].inferenceGeo).toEqual({ us: '1.1' });
     const sonnet55 = book.models().find((m) => m.id === 'claude-sonnet-5-5')!;
-    expect(sonnet55.rows[1]).toMatchObject({ effectiveFrom: '2026-10-07', unpriced: true });
+    expect(sonnet55.rows[1]).toMatchObject({ effectiveFrom: '2026-10-07', unpriced: false, provisional: true, standard: { cacheRead: '0.1' } });
   });
 });
 

@@ -25,6 +25,8 @@ export interface RatesListing {
 export interface RowListing {
   effectiveFrom: string | undefined;
   unpriced: boolean;
+  /** The row rests on independent trackers only. */
+  provisional: boolean;
   source: string | undefined;
   standard?: RatesListing;
   batch?: RatesListing;
@@ -78,7 +80,7 @@ interface MergedModel {
 }
 
 const DATED_ID = /^(.+)-(\d{8})$/;
-const UNPRICED_KEYS = new Set(['effective_from', 'unpriced', 'source', 'notes']);
+const UNPRICED_KEYS = new Set(['effective_from', 'unpriced', 'source', 'notes', 'provisional']);
 
 /**
  * Validates and indexes price data (the shipped file, extra files, then per-model overrides).
@@ -197,7 +199,7 @@ function buildRows(m: MergedModel, webSearchPerRequest: Pico | undefined, errors
     if (input.unpriced) {
       const extra = Object.keys(input).filter((k) => !UNPRICED_KEYS.has(k));
       if (extra.length > 0) errors.push(`${path}: an unpriced row carries no prices (found ${extra.join(', ')})`);
-      rows.push({ from, row: undefined, listing: { effectiveFrom: input.effective_from, unpriced: true, source: input.source, inferenceGeo: {}, speed: {} } });
+      rows.push({ from, row: undefined, listing: { effectiveFrom: input.effective_from, unpriced: true, provisional: input.provisional === true, source: input.source, inferenceGeo: {}, speed: {} } });
       return;
     }
     const row = buildRow(input, { model: m.id, path, webSearchPerRequest, errors });
@@ -229,6 +231,7 @@ function listRow(row: PriceRow): RowListing {
   return {
     effectiveFrom: row.effectiveFrom,
     unpriced: false,
+    provisional: row.provisional,
     source: row.source,
     standard: listRates(row.base.standard),
     batch: listRates(row.base.batch),

@@ -29,6 +29,8 @@ export interface PriceRow {
   /** ISO date (UTC) from which the row applies; undefined for a first row without a date. */
   readonly effectiveFrom: string | undefined;
   readonly source: string | undefined;
+  /** The row rests on independent trackers only (its source says which rates). */
+  readonly provisional: boolean;
   readonly base: RateTier;
   readonly longContext: LongContextTier | undefined;
   /** `usage.inference_geo` value → multiplier on every token line ('global' is always 1). */
@@ -62,6 +64,7 @@ export function buildRow(input: PriceRowInput, ctx: { model: string; path: strin
     model: ctx.model,
     effectiveFrom: input.effective_from,
     source: input.source,
+    provisional: input.provisional === true,
     base,
     longContext,
     inferenceGeo,

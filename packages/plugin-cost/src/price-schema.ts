@@ -33,6 +33,8 @@ export interface PriceRowInput extends Partial<RateFieldsInput> {
   multipliers?: { inference_geo?: Record<string, Amount>; speed?: Record<string, Amount> };
   source?: string;
   notes?: string;
+  /** The row (or a rate in it) rests on independent trackers only, not on an Anthropic page. */
+  provisional?: true;
 }
 
 export interface ModelEntryInput {
@@ -82,6 +84,7 @@ const priceRow = {
     },
     source: text,
     notes: text,
+    provisional: { const: true },
   },
 };
 

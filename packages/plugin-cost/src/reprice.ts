@@ -8,32 +8,46 @@ import type { RunningTotals } from './spend-totals.js';
 type Pricer = (model: string, usage: Usage, at: Date) => Priced;
 
 /**
- * `POST /spend/reprice` {model?}: prices the ledger's unpriced rows with the book now in force
- * (after a price was added), at each row's own request time, and adds the spend to the
- * running totals. Rows still without a price stay unpriced, and so do rows without a model or
- * without tokens.
+ * `POST /spend/reprice` {model?, since?}: prices the ledger's unpriced and estimated rows
+ * (from `since`, an ISO time, on) with the book now in force (after a price was added), at
+ * each row's own request time and served model, and moves the running totals by the
+ * difference. Rows still without a price stay as they are, and so do rows without a model or
+ * without tokens. Priced rows are never touched: a price change leaves them at the price of
+ * their day.
  */
 export function registerReprice(api: PluginApi<any>, store: LedgerStore, totals: RunningTotals, price: Pricer): void {
   api.route('POST', '/spend/reprice', async (req) => {
     requireSpendAdmin(api, req);
-    const body = ((await req.json()) ?? {}) as { model?: unknown };
+    const body = ((await req.json()) ?? {}) as { model?: unknown; since?: unknown };
     if (body.model !== undefined && typeof body.model !== 'string') throw new GatewayError('TG_ERR_BAD_REQUEST', 'model must be a string');
-    let q = store.db.selectFrom('tollgate_spend_logs').selectAll().where('unpriced', '=', 1);
+    const since = body.since === undefined ? undefined : Date.parse(String(body.since));
+    if (since !== undefined && (typeof body.since !== 'string' || Number.isNaN(since))) throw new GatewayError('TG_ERR_BAD_REQUEST', 'since must be an ISO date or time');
+    let q = store.db.selectFrom('tollgate_spend_logs').selectAll().where((w) => w.or([w('unpriced', '=', 1), w('estimated', '=', 1)]));
     if (body.model) q = q.where('model', '=', body.model);
+    if (since !== undefined) q = q.where('start_time', '>=', since);
     const rows = await q.execute();
     let repriced = 0;
     let added = 0n;
     for (const r of rows) {
       // No model, or no tokens: a response that carried no usage; its cost cannot be known.
       if (r.model === null || Number(r.prompt_tokens) + Number(r.completion_tokens) + Number(r.web_search_requests) === 0) continue;
-      const priced = price(r.model, usageOf(r), new Date(Number(r.start_time)));
-      if (priced.unpriced) continue;
-      const [updated] = await store.db.updateTable('tollgate_spend_logs').set({ spend: priced.spend.toString(), unpriced: 0 }).where('request_id', '=', r.request_id).where('unpriced', '=', 1).execute();
+      const priced = price(r.served_model ?? r.model, usageOf(r), new Date(Number(r.start_time)));
+      if (priced.unpriced || priced.estimated) continue;
+      const old = BigInt(r.spend);
+      const [updated] = await store.db
+        .updateTable('tollgate_spend_logs')
+        .set({ spend: priced.spend.toString(), unpriced: 0, estimated: 0 })
+        .where('request_id', '=', r.request_id)
+        .where('unpriced', '=', r.unpriced)
+        .where('estimated', '=', r.estimated)
+        .where('spend', '=', r.spend)
+        .execute();
       // Another reprice (here or on a replica) got there first: its totals already count it.
       if (updated.numUpdatedRows === 0n) continue;
-      totals.add({ ...(r as unknown as SpendRow), request_tags: JSON.parse(r.request_tags) as string[], spend: priced.spend });
+      const delta = priced.spend - old;
+      totals.add({ ...(r as unknown as SpendRow), request_tags: JSON.parse(r.request_tags) as string[], spend: delta });
       repriced++;
-      added += priced.spend;
+      added += delta;
     }
     return { body: { repriced, still_unpriced: rows.length - repriced, added_spend: picoToUsd(added) } };
   });

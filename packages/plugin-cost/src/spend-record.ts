@@ -1,10 +1,14 @@
-import type { Outcome, RequestContext, Usage } from '@tollgate/core';
+import type { BookedSpend, Outcome, RequestContext, Usage } from '@tollgate/core';
 import type { SpendRow } from './spend-row.js';
 
 /** How a request was priced. `unpriced`: billable tokens but no price for the model. */
 export interface Priced {
   spend: bigint;
   unpriced: boolean;
+  /** `spend` is an estimate (no price yet; the unpriced policy `estimate`) until re-priced. */
+  estimated?: boolean;
+  /** The model that served the turn, when it differs from the requested one or was read from usage. */
+  servedModel?: string;
 }
 
 const ZERO = { input: 0, output: 0, read: 0, w5: 0, w1: 0, web: 0 };
@@ -71,6 +75,8 @@ export function spendRowFor(ctx: RequestContext, outcome: Outcome, priced: Price
     agent_id: ledgerText(ctx.client.agentId),
     client: ledgerText(ctx.client.client),
     billing: ctx.billing,
+    served_model: ledgerText(priced.servedModel),
+    estimated: priced.estimated ?? false,
   };
 }
 
@@ -90,5 +96,27 @@ export function tokenFields(u: Usage | undefined) {
     service_tier: u?.serviceTier ?? null,
     inference_geo: u?.inferenceGeo ?? null,
     speed: u?.speed ?? null,
+  };
+}
+
+/**
+ * A row booked outside a request (a batch result) as exporters hear of it (`spend:booked`).
+ *
+ * @example
+ * api.events.emit('spend:booked', bookedSpendOf(row));
+ */
+export function bookedSpendOf(row: SpendRow): BookedSpend {
+  const w5 = row.cache_creation_5m_tokens;
+  const w1 = row.cache_creation_1h_tokens;
+  return {
+    model: row.model ?? undefined,
+    principal: row.api_key ? { kind: 'virtual', keyHash: row.api_key, keyAlias: row.key_alias ?? undefined, userId: row.user_id ?? undefined, teamId: row.team_id ?? undefined } : undefined,
+    endUser: row.end_user ?? undefined,
+    usage: {
+      inputTokens: row.input_tokens, outputTokens: row.output_tokens, cacheReadTokens: row.cache_read_input_tokens,
+      cacheWriteTokens: w5 + w1, cacheWrite5mTokens: w5, cacheWrite1hTokens: w1, webSearchRequests: row.web_search_requests, raw: {},
+    },
+    spend: row.spend,
+    unpriced: row.unpriced,
   };
 }

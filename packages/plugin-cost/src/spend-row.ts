@@ -46,4 +46,8 @@ export interface SpendRow {
   client: string | null;
   /** Who paid the upstream: the gateway's key, the client's own key, or its subscription. */
   billing: Billing;
+  /** The model that served the turn (server-side fallback); null when no usage named one. */
+  served_model: string | null;
+  /** `spend` is an estimate booked against budgets until the model gets a price (reprice). */
+  estimated: boolean;
 }

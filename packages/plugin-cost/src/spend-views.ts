@@ -4,9 +4,12 @@ import type { SpendRow } from './spend-row.js';
 
 /**
  * One /spend/logs row: the ledger row in LiteLLM's spend-log field names. `user` is the key's
- * user_id, `spend` is USD and `spend_exact` its exact decimal; times are ISO strings.
+ * user_id, `spend` is USD and `spend_exact` its exact decimal; times are ISO strings. `status`
+ * is LiteLLM's `success` / `failure` (scripts filter on it); the HTTP status is `status_code`.
  */
-export type SpendLogView = Omit<SpendRow, 'user_id' | 'spend' | 'start_time' | 'end_time' | 'completion_start_time'> & {
+export type SpendLogView = Omit<SpendRow, 'user_id' | 'spend' | 'start_time' | 'end_time' | 'completion_start_time' | 'status'> & {
+  status: 'success' | 'failure';
+  status_code: number;
   user: string | null;
   spend: number;
   spend_exact: string;
@@ -49,7 +52,9 @@ export function spendLogView(r: StoredLog): SpendLogView {
     team_id: r.team_id,
     end_user: r.end_user,
     request_tags: JSON.parse(r.request_tags) as string[],
-    status: r.status,
+    // As LiteLLM: a call that completed is a success; an error status or an abort is a failure.
+    status: r.status >= 200 && r.status < 300 && !r.aborted ? 'success' : 'failure',
+    status_code: r.status,
     spend: picoToNumber(spend),
     spend_exact: picoToUsd(spend),
     prompt_tokens: r.prompt_tokens,
@@ -66,6 +71,8 @@ export function spendLogView(r: StoredLog): SpendLogView {
     inference_geo: r.inference_geo,
     speed: r.speed,
     unpriced: Boolean(r.unpriced),
+    estimated: Boolean(r.estimated),
+    served_model: r.served_model,
     stream: Boolean(r.stream),
     aborted: Boolean(r.aborted),
     upstream_request_id: r.upstream_request_id,

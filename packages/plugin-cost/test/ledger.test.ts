@@ -3,7 +3,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@tollgate/core';
-import { sql, type Storage } from '@tollgate/storage';
+import { sql, type Kysely, type Storage } from '@tollgate/storage';
 import { createTestDatabase, DRIVERS, type TestDatabase } from '@tollgate/storage/testing';
 import { batchRows, ledgerBatch, LedgerStore, ledgerEntry, ledgerMigrations } from '../src/ledger-store.js';
 import { REJECT_FILE, SpendWriter } from '../src/spend-writer.js';
@@ -21,7 +21,7 @@ function row(id: string, spend: bigint, extra: Partial<SpendRow> = {}): SpendRow
     cache_creation_input_tokens: 0, cache_creation_5m_tokens: 0, cache_creation_1h_tokens: 0, web_search_requests: 0,
     service_tier: null, inference_geo: null, speed: null, spend, unpriced: false, stream: false, aborted: false,
     batch_id: null, start_time: 1_700_000_000_000, end_time: 1_700_000_000_100, completion_start_time: null,
-    session_id: null, agent_id: null, client: null, billing: 'gateway', ...extra,
+    session_id: null, agent_id: null, client: null, billing: 'gateway', served_model: null, estimated: false, ...extra,
   };
 }
 

@@ -27,7 +27,7 @@ function historic(id: string, at: string, spend: bigint): SpendRow {
     cache_creation_input_tokens: 0, cache_creation_5m_tokens: 0, cache_creation_1h_tokens: 0, web_search_requests: 0,
     service_tier: 'standard', inference_geo: null, speed: null, spend, unpriced: false, stream: false, aborted: false,
     batch_id: null, start_time: Date.parse(at), end_time: Date.parse(at) + 100, completion_start_time: null,
-    session_id: null, agent_id: null, client: null, billing: 'gateway',
+    session_id: null, agent_id: null, client: null, billing: 'gateway', served_model: null, estimated: false,
   };
 }
 
@@ -139,7 +139,8 @@ describe.each(DRIVERS)('spend reports on %s', (driver) => {
       team_id: 'search',
       end_user: 'cust-1',
       request_tags: ['prod', 'search'],
-      status: 200,
+      status: 'success',
+      status_code: 200,
       spend: 0.0035,
       spend_exact: '0.0035',
       prompt_tokens: 1000,
@@ -156,6 +157,8 @@ describe.each(DRIVERS)('spend reports on %s', (driver) => {
       inference_geo: null,
       speed: null,
       unpriced: false,
+      estimated: false,
+      served_model: 'claude-haiku-4-5',
       stream: false,
       aborted: false,
       upstream_request_id: expect.stringMatching(/^req_[0-9a-f]{24}$/),

@@ -1,4 +1,5 @@
-import { ADMIN_GUARD, definePlugin, GatewayError, KEY_LIMITS, SINK_STATS, SPEND_QUEUE, type CompletionRecord } from '@tollgate/core';
+import { ADMIN_GUARD, definePlugin, GatewayError, KEY_LIMITS, SINK_STATS, SPEND_QUEUE, type BookedSpend, type CompletionRecord, type SpendDrift } from '@tollgate/core';
+import { DriftMetrics } from './drift-metrics.js';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { prometheusConfigSchema, type PrometheusConfig } from './config-schema.js';
 import { KeyGauges } from './key-gauges.js';
@@ -48,8 +49,23 @@ export const prometheusPlugin = definePlugin<PrometheusConfig>({
         api.log.error({ err, reqId: r.id }, 'could not record the request in the metrics');
       }
     };
+    const onBooked = (b: BookedSpend): void => {
+      try {
+        requests.booked(b);
+      } catch (err) {
+        api.log.error({ err }, 'could not record booked spend in the metrics');
+      }
+    };
+    const drift = new DriftMetrics(registry);
+    const onReconciled = (lines: SpendDrift[]): void => drift.record(lines);
     api.events.on('request:complete', onRecord);
-    api.onClose(() => void api.events.off('request:complete', onRecord));
+    api.events.on('spend:booked', onBooked);
+    api.events.on('spend:reconciled', onReconciled);
+    api.onClose(() => {
+      api.events.off('request:complete', onRecord);
+      api.events.off('spend:booked', onBooked);
+      api.events.off('spend:reconciled', onReconciled);
+    });
     api.route('GET', c.path, metricsHandler(registry, () => access));
 
     api.onReady(() => {

@@ -1,4 +1,4 @@
-import type { CompletionRecord, Pico, Usage } from '@tollgate/core';
+import type { BookedSpend, CompletionRecord, Pico, Usage } from '@tollgate/core';
 import type { Registry } from 'prom-client';
 import { CappedMetrics, type Update } from './capped-metrics.js';
 import { failureOf, lp, PRINCIPAL_LABELS, principalKey, principalLabels, type Labels } from './labels.js';
@@ -82,7 +82,7 @@ export class RequestMetrics {
     this.requests(all, `${route}|${r.status}|${stream}`, () => ({ route, status_code: String(r.status), stream, ...labels() }), 1);
     const failure = failureOf(r);
     if (failure) this.failed(all, lp(route) + lp(failure.error_type) + lp(failure.error_code), () => ({ route, ...failure, ...labels() }), 1);
-    this.recordMoney(r, all, labels);
+    this.recordMoney(r.usage, (r.state as PricedState).cost?.priced, all, labels);
 
     const t = r.timings;
     const whoLabels = (): Labels => (eu ? principalLabels(r, false) : labels());
@@ -94,15 +94,22 @@ export class RequestMetrics {
     if (t.overheadMs !== undefined) this.overhead('', routed, () => ({ route, stream }), t.overheadMs / 1000);
   }
 
-  private recordMoney(r: CompletionRecord, all: string, labels: () => Labels): void {
-    const u = r.usage;
+  /** Spend and tokens booked outside a request (batch results): the same counters, the same labels. */
+  booked(b: BookedSpend): void {
+    const r = { model: b.model, principal: b.principal, endUser: b.endUser } as CompletionRecord;
+    const who = principalKey(r);
+    const all = this.o.endUserLabels ? who + lp(r.endUser ?? '') : who;
+    let allLabels: Labels | undefined;
+    this.recordMoney(b.usage, b, all, () => (allLabels ??= principalLabels(r, this.o.endUserLabels)));
+  }
+
+  private recordMoney(u: Usage | undefined, priced: { spend?: unknown; unpriced?: unknown } | undefined, all: string, labels: () => Labels): void {
     if (u) {
       for (const [type, field] of TOKEN_TYPES) {
         const n = u[field] as number;
         if (n > 0) this.tokens(all, type, () => ({ type, ...labels() }), n);
       }
     }
-    const priced = (r.state as PricedState).cost?.priced;
     if (!priced) return;
     if (typeof priced.spend === 'bigint' && priced.spend > 0n) this.spend(all, '', labels, priced.spend as Pico);
     if (priced.unpriced === true) this.unpriced(all, '', labels, 1);

@@ -5,6 +5,7 @@ import {
   messageJson,
   messageStreamEvents,
 } from './anthropic-fixtures.js';
+import type { CostReportStore } from './cost-report.js';
 import { batchesApi, type MessageBatchStore } from './message-batches.js';
 import { paginate } from './pagination.js';
 import type { RecordedRequest } from './recorded-request.js';
@@ -14,6 +15,8 @@ export interface AnthropicApiContext {
   /** The mock's own URL (used for batch `results_url`). */
   baseUrl: string;
   batches: MessageBatchStore;
+  /** Serves the Admin API's cost report; without it that route is a 404. */
+  costReport?: CostReportStore;
 }
 
 /** The default (unrouted) behaviour: a small, realistic Anthropic API. */
@@ -22,6 +25,7 @@ export function anthropicApi(req: RecordedRequest, ctx: AnthropicApiContext): Re
   const route = `${req.method} ${pathname}`;
   if (route === 'POST /v1/messages') return createMessage(req);
   if (route === 'POST /v1/messages/count_tokens') return countTokens(req);
+  if (route === 'GET /v1/organizations/cost_report' && ctx.costReport) return ctx.costReport.reply(req);
   if (route === 'GET /v1/models') return { json: paginate(MOCK_MODELS, new URLSearchParams(search)) };
   const modelId = /^\/v1\/models\/([^/]+)$/.exec(pathname)?.[1];
   if (req.method === 'GET' && modelId !== undefined) {

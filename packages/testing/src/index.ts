@@ -42,6 +42,7 @@ export {
   type MessageBatch,
 } from './message-batches.js';
 export { paginate, type Page } from './pagination.js';
+export { CostReportStore, type CostEntry } from './cost-report.js';
 export { rawRequest, type RawRequestOptions, type RawResponse } from './raw-client.js';
 export { until } from './until.js';
 export { createTcpRelay, type RelayMode, type TcpRelay } from './tcp-relay.js';

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo, Socket } from 'node:net';
 import { anthropicApi } from './anthropic-api.js';
 import { errorBody, errorReply } from './anthropic-fixtures.js';
+import { CostReportStore } from './cost-report.js';
 import { MessageBatchStore } from './message-batches.js';
 import { createExchange, readBody, type RecordedRequest } from './recorded-request.js';
 import type { Reply } from './reply.js';
@@ -27,13 +28,15 @@ export interface MockUpstream {
   readonly requests: RecordedRequest[];
   /** The in-memory Message Batches behind the default `/v1/messages/batches` routes. */
   readonly batches: MessageBatchStore;
+  /** The costs behind the default `GET /v1/organizations/cost_report` (Admin API). */
+  readonly costReport: CostReportStore;
   /** Persistent route; the newest matching route wins. Path: exact pathname (query excluded) or RegExp. */
   route(method: string, path: string | RegExp, reply: RouteReply): void;
   /** One-shot route, FIFO, checked before persistent routes. */
   once(method: string, path: string | RegExp, reply: RouteReply): void;
   /** Resolves (a copy of `requests`) once at least `n` requests arrived; rejects after `timeoutMs` (default 5000). */
   waitForRequests(n: number, timeoutMs?: number): Promise<RecordedRequest[]>;
-  /** Forgets recorded requests, routes and batches. */
+  /** Forgets recorded requests, routes, batches and cost-report entries. */
   reset(): void;
   /** Closes the server and destroys every open socket (hanging requests too). Idempotent. */
   close(): Promise<void>;
@@ -49,6 +52,7 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
 class MockUpstreamServer implements MockUpstream {
   readonly requests: RecordedRequest[] = [];
   readonly batches = new MessageBatchStore();
+  readonly costReport = new CostReportStore();
   private readonly routes = new RouteTable();
   private readonly server = createServer((req, res) => void this.handle(req, res));
   private readonly sockets = new Set<Socket>();
@@ -112,6 +116,7 @@ class MockUpstreamServer implements MockUpstream {
     this.requests.length = 0;
     this.routes.clear();
     this.batches.clear();
+    this.costReport.clear();
   }
 
   close(): Promise<void> {
@@ -150,6 +155,6 @@ class MockUpstreamServer implements MockUpstream {
     }
     const scripted = this.routes.take(recorded.method, recorded.path.split('?')[0]);
     if (scripted !== undefined) return typeof scripted === 'function' ? scripted(recorded) : scripted;
-    return anthropicApi(recorded, { baseUrl: this.url, batches: this.batches });
+    return anthropicApi(recorded, { baseUrl: this.url, batches: this.batches, costReport: this.costReport });
   }
 }
