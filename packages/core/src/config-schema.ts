@@ -1,3 +1,5 @@
+import { failoverSchema, upstreamListSchema, type FailoverConfig, type UpstreamConfig } from './upstream-config.js';
+
 /** Core's part of the YAML config. Every field documents itself and has a default. */
 export const coreConfigSchema = {
   type: 'object',
@@ -45,6 +47,8 @@ export const coreConfigSchema = {
             timeoutMs: { type: 'integer', minimum: 1, default: 600000, description: 'Time to wait for upstream response headers before 504 timeout_error.' },
             idleTimeoutMs: { type: 'integer', minimum: 1, default: 300000, description: 'Longest silence allowed inside an upstream response body (streams).' },
             connections: { type: ['integer', 'null'], minimum: 1, default: null, description: 'Most open connections to the upstream; null: no limit (each stream holds one connection for its whole length, so a cap also caps concurrent streams).' },
+            upstreams: upstreamListSchema,
+            failover: failoverSchema,
           },
         },
       },
@@ -81,6 +85,9 @@ export interface AnthropicProviderConfig {
   timeoutMs: number;
   idleTimeoutMs: number;
   connections: number | null;
+  /** The pool; absent: one upstream named `default` from baseUrl/apiKey. */
+  upstreams?: UpstreamConfig[];
+  failover: FailoverConfig;
 }
 
 /** The validated config with every default applied. */

@@ -4,6 +4,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, parseDocument, isPair, isScalar, isSeq, visit, type Document } from 'yaml';
 import { GatewayError } from './errors.js';
 import { coreConfigSchema, type GatewayConfig } from './config-schema.js';
+import { upstreamList } from './upstream-config.js';
 
 type Env = Record<string, string | undefined>;
 /** Turns a path inside the config document into `file:line:col`. */
@@ -62,11 +63,14 @@ export function parseConfig(
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new GatewayError('TG_ERR_CONFIG', `${source}: the config must be a mapping`);
   }
-  const given = raw as { server?: { port?: unknown; host?: unknown }; log?: { level?: unknown } };
+  const given = raw as { server?: { port?: unknown; host?: unknown }; log?: { level?: unknown }; providers?: { anthropic?: { apiKey?: unknown } } };
+  const shorthandKey = given.providers?.anthropic?.apiKey !== undefined;
   const explicit = { port: given.server?.port !== undefined, host: given.server?.host !== undefined, level: given.log?.level !== undefined };
   validate(coreConfigSchema, raw, [], locate);
   const config = raw as GatewayConfig;
   applyEnvFallbacks(config, env, explicit);
+  // Duplicate names, or a key given both ways, fail here rather than at the first request.
+  upstreamList(config.providers.anthropic, shorthandKey);
   config.source = source;
   config.baseDir = options.baseDir ?? process.cwd();
   locations.set(config, locate);

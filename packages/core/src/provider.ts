@@ -54,6 +54,13 @@ export interface ProviderAdapter {
   isJsonLines(ctx: RequestContext): boolean;
   /** Whether a successful JSON response on this route must be rewritten before the client sees it. */
   rewritesResponse(ctx: RequestContext): boolean;
+  /**
+   * The resource a request works on that lives in one upstream account (Anthropic: the batch
+   * of `/v1/messages/batches/{id}…`): a pool sends it to the upstream that holds it.
+   */
+  pinnedResource?(ctx: RequestContext): string | undefined;
+  /** The resource a rewritten response says the request created (a new batch's id). */
+  createdResource?(ctx: RequestContext, body: unknown): string | undefined;
   /** Rewrites a response body (e.g. a batch's results_url) to point at the gateway. */
   rewriteResponse(body: unknown, gatewayBase: string): unknown;
 }

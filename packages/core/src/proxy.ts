@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EventEmitter } from 'eventemitter3';
 import type { Logger } from 'pino';
-import type { Pool } from 'undici';
 import { readBody } from './body.js';
 import type { GatewayConfig } from './config-schema.js';
 import { ClientRequest, Context } from './context.js';
@@ -13,7 +12,9 @@ import type { Pipeline } from './pipeline.js';
 import type { Outcome, Reply } from './plugin.js';
 import type { ProviderAdapter } from './provider.js';
 import { requestId } from './request-id.js';
-import { UpstreamCall, type CallResult } from './upstream.js';
+import { callUpstream } from './failover.js';
+import type { CallResult } from './upstream.js';
+import type { UpstreamPool } from './upstream-pool.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -22,7 +23,7 @@ export interface ProxyDeps {
   log: Logger;
   events: EventEmitter<GatewayEvents>;
   pipeline: Pipeline;
-  pools: ReadonlyMap<string, Pool>;
+  pools: ReadonlyMap<string, UpstreamPool>;
   inFlight: InFlight;
   isClosing(): boolean;
 }
@@ -63,7 +64,8 @@ export async function proxyRequest(deps: ProxyDeps, adapter: ProviderAdapter, re
       const before = deps.pipeline.beforeUpstream(ctx, upstream);
       if (before) await before;
       if (!ctx.aborted) {
-        call = await new UpstreamCall(ctx, adapter, deps.pipeline, gatewayBase(deps.config, req)).run(deps.pools.get(adapter.name)!, upstream);
+        const pool = deps.pools.get(adapter.name)!;
+        call = await callUpstream({ ctx, adapter, pipeline: deps.pipeline, gatewayBase: gatewayBase(deps.config, req), pool, request: upstream });
         if (call.error) throw call.error;
       }
     }
@@ -112,6 +114,8 @@ function emitRecord(deps: ProxyDeps, ctx: Context, call: CallResult | undefined,
     usage: ctx.usage,
     response: ctx.response,
     upstreamRequestId: call?.upstreamRequestId,
+    upstream: ctx.upstream,
+    attempts: ctx.attempts,
     timings: {
       start: ctx.startTime,
       end: ctx.startTime + durationMs,

@@ -7,6 +7,8 @@ import type { ProviderAdapter, ResponseSummary, StreamUsageTap } from '../provid
 
 const CLIENT_CREDENTIALS = new Set(['x-api-key', 'authorization']);
 const BATCHES = '/v1/messages/batches';
+/** A path about one batch: its id. */
+const BATCH_PATH = /^\/v1\/messages\/batches\/([^/]+)/;
 /** The API version the gateway's own requests ask for (the Message Batches calls it makes exist in it). */
 const OWN_API_VERSION = '2023-06-01';
 
@@ -74,6 +76,17 @@ export function createAnthropicAdapter(config: AnthropicProviderConfig): Provide
 
     rewritesResponse(ctx) {
       return ctx.route.kind === 'batches' && !pathOnly(ctx.route.upstreamPath).endsWith('/results');
+    },
+
+    pinnedResource(ctx) {
+      if (ctx.route.kind !== 'batches') return undefined;
+      return BATCH_PATH.exec(ctx.request.path.slice(this.mountPath.length))?.[1];
+    },
+
+    createdResource(ctx, body) {
+      const b = body as Json | null;
+      if (ctx.request.method !== 'POST' || ctx.request.path !== `${this.mountPath}${BATCHES}`) return undefined;
+      return b?.type === 'message_batch' && typeof b.id === 'string' ? b.id : undefined;
     },
 
     rewriteResponse(body, gatewayBase) {
