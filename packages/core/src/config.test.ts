@@ -21,7 +21,9 @@ describe('parseConfig', () => {
     const c = parseConfig({}, { env: {} });
     expect(c.server).toEqual({ host: '0.0.0.0', port: 4000, bodyLimit: 33554432, shutdownGraceMs: 30000, keepAliveTimeoutMs: 65000 });
     expect(c.log).toEqual({ level: 'info', accessLog: true });
-    expect(c.providers.anthropic).toEqual({ baseUrl: 'https://api.anthropic.com', apiKey: undefined, timeoutMs: 600000, idleTimeoutMs: 300000, connections: null });
+    expect(c.providers.anthropic).toEqual({ baseUrl: 'https://api.anthropic.com', apiKey: undefined, timeoutMs: 600000, idleTimeoutMs: 300000, connections: null, failover: {
+      maxAttempts: 3, maxRetryMs: 30000, affinity: true, cooldownMs: 1000, maxCooldownMs: 60000, breakerFailures: 5, breakerOpenMs: 30000,
+      authFailureMs: 300000, minHeadroom: 0.05, redisUrl: null, redisKeyPrefix: 'tollgate:' } });
     expect(c.plugins).toEqual([]);
   });
 
