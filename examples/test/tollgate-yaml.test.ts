@@ -25,7 +25,8 @@ describe('examples/tollgate.yaml', () => {
       server: { host: '0.0.0.0', port: 4000, bodyLimit: 33554432, shutdownGraceMs: 30000, keepAliveTimeoutMs: 65000 },
       log: { level: 'info', accessLog: true },
       providers: {
-        anthropic: { baseUrl: 'https://api.anthropic.com', apiKey: UPSTREAM_KEY, timeoutMs: 600000, idleTimeoutMs: 300000, connections: null },
+        anthropic: { baseUrl: 'https://api.anthropic.com', apiKey: UPSTREAM_KEY, timeoutMs: 600000, idleTimeoutMs: 300000, connections: null,
+          failover: { maxAttempts: 3, maxRetryMs: 30000, affinity: true, cooldownMs: 1000, maxCooldownMs: 60000, breakerFailures: 5, breakerOpenMs: 30000, authFailureMs: 300000, minHeadroom: 0.05, redisUrl: null, redisKeyPrefix: 'tollgate:' } },
       },
       plugins: [
         { use: '@tollgate/storage', enabled: true, config: {} },

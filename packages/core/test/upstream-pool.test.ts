@@ -47,7 +47,7 @@ describe('upstream pool: failover before the first byte', () => {
   it('a 429 with retry-after goes to another upstream, and the upstream stays out for that long', async () => {
     const gw = await startPool();
     const [onA] = await sessionsOn(gw, 'a', 1);
-    mocks.a!.route('POST', '/v1/messages', { status: 429, headers: { 'retry-after': '2' }, ...errorReply('rate_limit_error', 'slow down') });
+    mocks.a!.route('POST', '/v1/messages', { ...errorReply('rate_limit_error', 'slow down'), headers: { 'retry-after': '2' } });
     const before = Date.now();
     const answer = await ask(gw, onA!);
     const after = Date.now();
@@ -89,7 +89,7 @@ describe('upstream pool: failover before the first byte', () => {
       const statuses: number[] = [];
       while (sent < 90) {
         const n = sent++;
-        if (n === 30) mocks.b!.route('POST', '/v1/messages', { status: 529, ...errorReply('overloaded_error', 'Overloaded') });
+        if (n === 30) mocks.b!.route('POST', '/v1/messages', errorReply('overloaded_error', 'Overloaded'));
         const answer = await ask(gw, `load-${n % 30}`);
         statuses.push(answer.type === 'message' ? 200 : 0);
       }
@@ -132,7 +132,7 @@ describe('upstream pool: failover before the first byte', () => {
     mocks.a!.once('POST', '/v1/messages', { hangUp: true });
     expect((await ask(gw, onA!)).type).toBe('message');
     expect(gw.records.at(-1)!.attempts?.[0]).toEqual({ upstream: 'a', error: 'TG_ERR_UPSTREAM_FAILED' });
-    mocks.a!.once('POST', '/v1/messages', { status: 500, headers: { 'x-should-retry': 'false' }, ...errorReply('api_error', 'no') });
+    mocks.a!.once('POST', '/v1/messages', { ...errorReply('api_error', 'no'), headers: { 'x-should-retry': 'false' } });
     await expect(ask(gw, onA!)).rejects.toMatchObject({ status: 500 });
     expect(gw.records.at(-1)!.attempts).toBeUndefined();
   });

@@ -110,6 +110,7 @@ export class BatchSettlement {
       start_time: createdAt,
       end_time: Date.now(),
       completion_start_time: null,
+      upstream: null,
     });
     return true;
   }

@@ -143,6 +143,12 @@ export const ledgerMigrations: Record<string, Migration> = {
         select api_key, sum(spend::numeric) from tollgate_spend_logs where api_key is not null group by api_key having sum(spend::numeric) <> 0`.execute(db);
     },
   },
+  '007_upstream': {
+    // The pool upstream (its name) each request went to: spend and cache use per key/workspace.
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('tollgate_spend_logs').addColumn('upstream', 'text').execute();
+    },
+  },
 };
 
 export type BatchOwner = Omit<Tables['tollgate_batches'], 'request_tags'> & { request_tags: string[] };
@@ -310,6 +316,7 @@ export const LOG_COLUMNS = [
   'request_tags', 'status', 'prompt_tokens', 'completion_tokens', 'input_tokens', 'output_tokens', 'cache_read_input_tokens',
   'cache_creation_input_tokens', 'cache_creation_5m_tokens', 'cache_creation_1h_tokens', 'web_search_requests', 'service_tier',
   'inference_geo', 'speed', 'spend', 'unpriced', 'stream', 'aborted', 'batch_id', 'start_time', 'end_time', 'completion_start_time',
+  'upstream',
 ] as const satisfies readonly (keyof SpendRow)[];
 // Fails to compile when SpendRow gains a field LOG_COLUMNS does not write.
 const everyColumnWritten: [Exclude<keyof SpendRow, (typeof LOG_COLUMNS)[number]>] extends [never] ? true : false = true;

@@ -67,6 +67,7 @@ export function spendRowFor(ctx: RequestContext, outcome: Outcome, priced: Price
     start_time: ctx.startTime,
     end_time: Date.now(),
     completion_start_time: ctx.state.cost?.firstByteAt ?? null,
+    upstream: ledgerText(ctx.upstream),
   };
 }
 

@@ -38,4 +38,6 @@ export interface SpendRow {
   start_time: number;
   end_time: number;
   completion_start_time: number | null;
+  /** The pool upstream that answered (its configured name, never its key); null when unknown. */
+  upstream: string | null;
 }

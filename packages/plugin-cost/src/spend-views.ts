@@ -71,6 +71,7 @@ export function spendLogView(r: StoredLog): SpendLogView {
     upstream_request_id: r.upstream_request_id,
     message_id: r.message_id,
     batch_id: r.batch_id,
+    upstream: r.upstream,
     startTime: iso(r.start_time),
     endTime: iso(r.end_time),
     completionStartTime: r.completion_start_time === null ? null : iso(r.completion_start_time),

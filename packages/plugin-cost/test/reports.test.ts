@@ -26,7 +26,7 @@ function historic(id: string, at: string, spend: bigint): SpendRow {
     status: 200, prompt_tokens: 7, completion_tokens: 3, input_tokens: 7, output_tokens: 3, cache_read_input_tokens: 0,
     cache_creation_input_tokens: 0, cache_creation_5m_tokens: 0, cache_creation_1h_tokens: 0, web_search_requests: 0,
     service_tier: 'standard', inference_geo: null, speed: null, spend, unpriced: false, stream: false, aborted: false,
-    batch_id: null, start_time: Date.parse(at), end_time: Date.parse(at) + 100, completion_start_time: null,
+    batch_id: null, start_time: Date.parse(at), end_time: Date.parse(at) + 100, completion_start_time: null, upstream: null,
   };
 }
 

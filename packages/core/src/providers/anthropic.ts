@@ -20,7 +20,7 @@ type Json = Record<string, unknown>;
  * @example
  * const adapter = createAnthropicAdapter({ baseUrl: 'https://api.anthropic.com', apiKey: 'sk-ant-…', timeoutMs: 600000, idleTimeoutMs: 300000, connections: 256 });
  */
-export function createAnthropicAdapter(config: AnthropicProviderConfig): ProviderAdapter {
+export function createAnthropicAdapter(config: Omit<AnthropicProviderConfig, 'upstreams' | 'failover'>): ProviderAdapter {
   const base = new URL(config.baseUrl ?? 'https://api.anthropic.com');
   const basePath = base.pathname.replace(/\/+$/, '');
   const apiKey = config.apiKey;
