@@ -110,8 +110,8 @@ export class UpstreamPool {
       const old = this.byName.get(c.name);
       return old && sameUpstream(old, c) ? withWeights(old, c) : this.create(c);
     });
-    const kept = new Set(next);
-    const dropped = this.list.filter((u) => !kept.has(u));
+    const kept = new Set(next.map((u) => u.dispatcher));
+    const dropped = this.list.filter((u) => !kept.has(u.dispatcher));
     this.list = next;
     const one = next.length === 1 ? next[0]! : undefined;
     const caps = one?.health.caps;

@@ -223,3 +223,61 @@ describe('upstream pool: prompt-cache affinity', () => {
     expect(off.share).toBeLessThan(single.share - 0.05);
   }, 60_000);
 });
+
+describe('upstream pool: batches and reload', () => {
+  const REQUESTS = [{ custom_id: 'r1', params: { model: MODEL, max_tokens: 8, messages: [{ role: 'user' as const, content: 'Hi' }] } }];
+
+  it('sends a batch and its later calls to the upstream that created it, and finds it after a restart', async () => {
+    const gw = await startPool();
+    const client = sdk(gw, 'batch-session');
+    const batch = await client.messages.batches.create({ requests: REQUESTS });
+    const home = NAMES.find((n) => mocks[n]!.batches.get(batch.id))!;
+    expect(gw.records.at(-1)!.upstream).toBe(home);
+    for (let i = 0; i < 5; i++) expect((await client.messages.batches.retrieve(batch.id)).id).toBe(batch.id);
+    const results = [];
+    for await (const entry of await client.messages.batches.results(batch.id)) results.push(entry.custom_id);
+    expect(results).toEqual(['r1']);
+    expect(gw.records.slice(-6).map((r) => r.upstream)).toEqual(new Array(6).fill(home));
+    for (const n of NAMES) if (n !== home) expect(mocks[n]!.requests.filter((r) => r.path.startsWith('/v1/messages/batches'))).toEqual([]);
+
+    // A new gateway (a restart, another replica) does not know the batch: it looks for it.
+    const upstreams = NAMES.map((name) => ({ name, baseUrl: mocks[name]!.url, apiKey: keyOf(name) }));
+    const second = await startGateway({ upstream: mocks.a!, config: { providers: { anthropic: { apiKey: undefined, baseUrl: undefined, upstreams } } } });
+    try {
+      const other = sdk(second);
+      expect((await other.messages.batches.cancel(batch.id)).id).toBe(batch.id);
+      const found = second.records.at(-1)!;
+      expect(found.upstream).toBe(home);
+      expect((found.attempts ?? []).every((a) => a.status === 404 || a.upstream === home)).toBe(true);
+      const cancels = (n: string) => mocks[n]!.requests.filter((r) => r.path === `/v1/messages/batches/${batch.id}/cancel`).length;
+      expect(NAMES.filter((n) => n !== home).reduce((sum, n) => sum + cancels(n), 0)).toBe(found.attempts ? found.attempts.length - 1 : 0);
+      expect(cancels(home)).toBe(1);
+      // Once found, it is remembered: no more looking.
+      await other.messages.batches.retrieve(batch.id);
+      expect(second.records.at(-1)!.attempts).toBeUndefined();
+      // A batch no upstream has: the client gets the 404.
+      await expect(other.messages.batches.retrieve('msgbatch_nowhere')).rejects.toMatchObject({ status: 404 });
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('takes a new upstream list on reload, keeping the health of the upstreams it keeps', async () => {
+    const gw = await startPool({}, { c: 'sk-ant-revoked' });
+    for (let i = 0; i < 12; i++) await ask(gw, `r-${i}`);
+    mocks.d = await createMockUpstream({ apiKey: keyOf('d') });
+    const keep = NAMES.map((name) => ({ name, baseUrl: mocks[name]!.url, apiKey: name === 'c' ? 'sk-ant-revoked' : keyOf(name) }));
+    gw.gw.reloadUpstreams({ ...gw.gw.config.providers.anthropic, upstreams: [...keep.slice(1), { name: 'd', baseUrl: mocks.d.url, apiKey: keyOf('d'), weight: 1, maxConcurrency: null, rpm: null, tpm: null, headers: {} }].map((u) => ({ weight: 1, maxConcurrency: null, rpm: null, tpm: null, headers: {}, ...u })) });
+    const health = (await gw.admin('GET', '/health/upstreams')).body.providers.anthropic;
+    expect(health.map((u: { name: string; state: string }) => [u.name, u.state])).toEqual([
+      ['b', 'ok'],
+      ['c', 'unhealthy'],
+      ['d', 'ok'],
+    ]);
+    const aCalls = mocks.a!.requests.length;
+    for (let i = 0; i < 30; i++) await ask(gw, `r-${i}`);
+    expect(mocks.a!.requests.length).toBe(aCalls);
+    expect(mocks.d.requests.length).toBeGreaterThan(0);
+    expect(() => gw.gw.reloadUpstreams({ ...gw.gw.config.providers.anthropic, upstreams: [keep[0]!, keep[0]!] as never })).toThrow(/used twice/);
+  });
+});
