@@ -7,6 +7,7 @@ import type { DestinationStream, Logger } from 'pino';
 import { isLoadedConfig, parseConfig } from './config.js';
 import type { AnthropicProviderConfig, GatewayConfig } from './config-schema.js';
 import { addPools, upstreamsReport } from './upstream-pools.js';
+import { UPSTREAM_STATS } from './upstream-stats.js';
 import { upstreamList } from './upstream-config.js';
 import type { UpstreamPool } from './upstream-pool.js';
 import type { Context } from './context.js';
@@ -96,6 +97,7 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   // Filled once the plugins have added their providers.
   const pools = new Map<string, UpstreamPool>();
   router.add('GET', '/health/upstreams', (req) => upstreamsReport(container, req, pools));
+  container.register(UPSTREAM_STATS, { useValue: { snapshot: () => [...pools].map(([provider, p]) => ({ provider, upstreams: p.snapshot(Date.now()) })) } });
   let loaded;
   try {
     loaded = await setupPlugins({ config, options, adapters, log, env, events, container, router, readiness, closers, readyHooks });

@@ -22,4 +22,8 @@ export type { Logger } from 'pino';
 export { ADMIN_GUARD, type AdminGuard } from './admin-guard.js';
 export { SINK_STATS, type SinkStats, type SinkStatsSource, type SinkLosses } from './sink-stats.js';
 export { SPEND_QUEUE, type SpendQueue, type SpendQueueState } from './spend-queue.js';
+export { UPSTREAM_STATS, type UpstreamStats, type ProviderUpstreams } from './upstream-stats.js';
+export type { UpstreamSnapshot, HealthState } from './upstream-health.js';
+export type { UpstreamConfig, FailoverConfig } from './upstream-config.js';
+export type { UpstreamAttempt } from './context.js';
 export { KEY_LIMITS, type KeyLimits, type KeyLimitsSnapshot } from './key-limits.js';

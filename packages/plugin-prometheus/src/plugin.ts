@@ -1,10 +1,11 @@
-import { ADMIN_GUARD, definePlugin, GatewayError, KEY_LIMITS, SINK_STATS, SPEND_QUEUE, type CompletionRecord } from '@tollgate/core';
+import { ADMIN_GUARD, definePlugin, GatewayError, KEY_LIMITS, SINK_STATS, SPEND_QUEUE, UPSTREAM_STATS, type CompletionRecord } from '@tollgate/core';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { prometheusConfigSchema, type PrometheusConfig } from './config-schema.js';
 import { KeyGauges } from './key-gauges.js';
 import { metricsHandler, type MetricsAccess } from './metrics-route.js';
 import { RequestMetrics } from './request-metrics.js';
 import { registerSinkMetrics, registerSpendQueueMetrics } from './source-metrics.js';
+import { registerUpstreamMetrics } from './upstream-metrics.js';
 
 declare module '@tollgate/core' {
   interface RequestState {
@@ -57,6 +58,7 @@ export const prometheusPlugin = definePlugin<PrometheusConfig>({
       if (api.has(KEY_LIMITS)) keys = new KeyGauges(registry, api.resolve(KEY_LIMITS), c.maxSeriesPerMetric);
       if (api.has(SPEND_QUEUE)) registerSpendQueueMetrics(registry, api.resolve(SPEND_QUEUE));
       if (api.has(SINK_STATS)) registerSinkMetrics(registry, api.resolve(SINK_STATS));
+      if (api.has(UPSTREAM_STATS)) registerUpstreamMetrics(registry, api.resolve(UPSTREAM_STATS));
       const guard = api.has(ADMIN_GUARD) ? api.resolve(ADMIN_GUARD) : undefined;
       access = { required: c.requireKey || c.metricsKey !== null, metricsKey: c.metricsKey ?? undefined, guard };
       if (access.required && !c.metricsKey && !guard) {
