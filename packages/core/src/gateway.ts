@@ -8,6 +8,7 @@ import { isLoadedConfig, parseConfig } from './config.js';
 import type { AnthropicProviderConfig, GatewayConfig } from './config-schema.js';
 import { addPools, upstreamsReport } from './upstream-pools.js';
 import { UPSTREAM_STATS } from './upstream-stats.js';
+import { CooldownShare } from './upstream-share.js';
 import { upstreamList } from './upstream-config.js';
 import type { UpstreamPool } from './upstream-pool.js';
 import type { Context } from './context.js';
@@ -126,7 +127,13 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   const pipeline = container.resolve(Pipeline);
   if (config.log.accessLog) attachAccessLog(events, destination, config.log.level);
 
-  addPools(pools, adapters, anthropic, upstreams);
+  let share: CooldownShare | undefined;
+  addPools(pools, adapters, anthropic, upstreams, (provider, c) => share?.publish(provider, c));
+  const redisUrl = anthropic.failover.redisUrl ?? (env.TOLLGATE_REDIS_URL || undefined);
+  if (redisUrl) {
+    share = await CooldownShare.start({ url: redisUrl, prefix: anthropic.failover.redisKeyPrefix, pools, log });
+    closers.push(() => share!.close());
+  }
   const inFlight = new InFlight();
   let closing: Promise<void> | undefined;
   const deps: ProxyDeps = { config, log, events, pipeline, pools, inFlight, isClosing: () => closing !== undefined };

@@ -4,6 +4,7 @@ import type { AnthropicProviderConfig } from './config-schema.js';
 import type { ProviderAdapter } from './provider.js';
 import type { RouteReply, RouteRequest } from './router.js';
 import type { UpstreamConfig } from './upstream-config.js';
+import type { SharedCooldown } from './upstream-health.js';
 import { UpstreamPool } from './upstream-pool.js';
 
 /**
@@ -13,11 +14,17 @@ import { UpstreamPool } from './upstream-pool.js';
  * @example
  * addPools(pools, adapters, config.providers.anthropic, upstreamList(config.providers.anthropic));
  */
-export function addPools(pools: Map<string, UpstreamPool>, adapters: ReadonlyMap<string, ProviderAdapter>, anthropic: AnthropicProviderConfig, upstreams: UpstreamConfig[]): void {
+export function addPools(
+  pools: Map<string, UpstreamPool>,
+  adapters: ReadonlyMap<string, ProviderAdapter>,
+  anthropic: AnthropicProviderConfig,
+  upstreams: UpstreamConfig[],
+  share?: (provider: string, c: SharedCooldown) => void,
+): void {
   for (const [name, a] of adapters) {
     const list: UpstreamConfig[] =
       name === 'anthropic' ? upstreams : [{ name: 'default', baseUrl: a.origin + a.basePath, weight: 1, maxConcurrency: null, rpm: null, tpm: null, headers: {} }];
-    pools.set(name, new UpstreamPool(name, anthropic.failover, a.connections, list));
+    pools.set(name, new UpstreamPool(name, anthropic.failover, a.connections, list, share && ((c) => share(name, c))));
   }
 }
 
