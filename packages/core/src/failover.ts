@@ -7,7 +7,7 @@ import { UpstreamCall, type CallResult, type RetryGate } from './upstream.js';
 import { retryAfterMs } from './upstream-health.js';
 import type { Upstream, UpstreamPool } from './upstream-pool.js';
 
-export interface UpstreamCallOptions {
+interface UpstreamCallOptions {
   ctx: Context;
   adapter: ProviderAdapter;
   pipeline: Pipeline;
@@ -20,23 +20,33 @@ export interface UpstreamCallOptions {
 const CONNECTION_ERRORS = new Set(['TG_ERR_UPSTREAM_UNREACHABLE', 'TG_ERR_UPSTREAM_FAILED', 'TG_ERR_UPSTREAM_TIMEOUT']);
 
 /**
- * Sends the request to the pool: a pool of one plain upstream is a single call, as before
- * pools existed; otherwise up to `maxAttempts` upstreams in the pool's order, moving on after
- * a 429, 529, 5xx, 401/402/403, connection error or timeout — only while nothing has reached
- * the client, within `maxRetryMs`, and as `x-should-retry` allows. The body is the same
- * buffer on every attempt. A batch's later calls go to the upstream that created it.
+ * Sends requests to a provider's pool: a pool of one plain upstream is a single call, as
+ * before pools existed (nothing allocated for the pool); otherwise up to `maxAttempts`
+ * upstreams in the pool's order, moving on after a 429, 529, 5xx, 401/402/403, connection
+ * error or timeout — only while nothing has reached the client, within `maxRetryMs`, and as
+ * `x-should-retry` allows. The body is the same buffer on every attempt. A batch's later
+ * calls go to the upstream that created it.
  *
  * @example
- * const result = await callUpstream({ ctx, adapter, pipeline, gatewayBase, pool, request });
+ * const caller = new UpstreamCaller(pool, adapter, pipeline);
+ * const result = await caller.call(ctx, 'http://gw:4000', request);
  */
-export function callUpstream(o: UpstreamCallOptions): Promise<CallResult> {
-  const only = o.pool.plain;
-  if (only === undefined) return callWithFailover(o);
-  // The pool of one: the call as it was before pools, plus a name and a count.
-  o.ctx.upstream = only.name;
-  only.health.requests++;
-  const request = only.apiKey !== undefined && o.request.headers['x-api-key'] !== only.apiKey ? keyed(o.request, only) : o.request;
-  return new UpstreamCall(o.ctx, o.adapter, o.pipeline, o.gatewayBase).run(only.dispatcher, request);
+export class UpstreamCaller {
+  constructor(
+    readonly pool: UpstreamPool,
+    private readonly adapter: ProviderAdapter,
+    private readonly pipeline: Pipeline,
+  ) {}
+
+  call(ctx: Context, gatewayBase: string, request: UpstreamRequest): Promise<CallResult> {
+    const only = this.pool.plain;
+    if (only === undefined) return callWithFailover({ ctx, adapter: this.adapter, pipeline: this.pipeline, gatewayBase, pool: this.pool, request });
+    // The pool of one: the call as it was before pools, plus a name and a count.
+    ctx.upstream = only.name;
+    only.health.requests++;
+    const req = only.apiKey !== undefined && request.headers['x-api-key'] !== only.apiKey ? keyed(request, only) : request;
+    return new UpstreamCall(ctx, this.adapter, this.pipeline, gatewayBase).run(only.dispatcher, req);
+  }
 }
 
 async function callWithFailover(o: UpstreamCallOptions): Promise<CallResult> {

@@ -9,6 +9,7 @@ import type { AnthropicProviderConfig, GatewayConfig } from './config-schema.js'
 import { addPools, upstreamsReport } from './upstream-pools.js';
 import { UPSTREAM_STATS } from './upstream-stats.js';
 import { CooldownShare } from './upstream-share.js';
+import { UpstreamCaller } from './failover.js';
 import { upstreamList } from './upstream-config.js';
 import type { UpstreamPool } from './upstream-pool.js';
 import type { Context } from './context.js';
@@ -136,7 +137,8 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   }
   const inFlight = new InFlight();
   let closing: Promise<void> | undefined;
-  const deps: ProxyDeps = { config, log, events, pipeline, pools, inFlight, isClosing: () => closing !== undefined };
+  const callers = new Map([...pools].map(([name, pool]) => [name, new UpstreamCaller(pool, adapters.get(name)!, pipeline)]));
+  const deps: ProxyDeps = { config, log, events, pipeline, callers, inFlight, isClosing: () => closing !== undefined };
   const mounts = [...adapters.values()].map((a) => ({ prefix: `${a.mountPath}/`, adapter: a }));
 
   const handler = (req: IncomingMessage, res: ServerResponse): void => {

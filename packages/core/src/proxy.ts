@@ -12,9 +12,8 @@ import type { Pipeline } from './pipeline.js';
 import type { Outcome, Reply } from './plugin.js';
 import type { ProviderAdapter } from './provider.js';
 import { requestId } from './request-id.js';
-import { callUpstream } from './failover.js';
+import type { UpstreamCaller } from './failover.js';
 import type { CallResult } from './upstream.js';
-import type { UpstreamPool } from './upstream-pool.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -23,7 +22,8 @@ export interface ProxyDeps {
   log: Logger;
   events: EventEmitter<GatewayEvents>;
   pipeline: Pipeline;
-  pools: ReadonlyMap<string, UpstreamPool>;
+  /** Each provider's upstream pool, by provider name. */
+  callers: ReadonlyMap<string, UpstreamCaller>;
   inFlight: InFlight;
   isClosing(): boolean;
 }
@@ -64,8 +64,7 @@ export async function proxyRequest(deps: ProxyDeps, adapter: ProviderAdapter, re
       const before = deps.pipeline.beforeUpstream(ctx, upstream);
       if (before) await before;
       if (!ctx.aborted) {
-        const pool = deps.pools.get(adapter.name)!;
-        call = await callUpstream({ ctx, adapter, pipeline: deps.pipeline, gatewayBase: gatewayBase(deps.config, req), pool, request: upstream });
+        call = await deps.callers.get(adapter.name)!.call(ctx, gatewayBase(deps.config, req), upstream);
         if (call.error) throw call.error;
       }
     }
