@@ -131,6 +131,7 @@ describe('runCli', () => {
         return (JSON.parse(res.body.toString()) as { providers: { anthropic: { name: string }[] } }).providers.anthropic.map((u) => u.name);
       };
       expect(await names()).toEqual(['a']);
+      expect((await rawRequest(`${url}/health/upstreams`)).status).toBe(401);
       await writeFile(file, pool(['a', 'b']));
       c.signals.emit('SIGHUP', 'SIGHUP');
       await c.waitForErr('tollgate: SIGHUP: upstreams reloaded');

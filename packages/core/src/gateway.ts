@@ -81,7 +81,8 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   const anthropic = config.providers.anthropic;
   const upstreams = upstreamList(anthropic);
   // The adapter's own requests (batch settlement) and its default key go to the first upstream.
-  const adapters = new Map<string, ProviderAdapter>([['anthropic', createAnthropicAdapter({ ...anthropic, baseUrl: upstreams[0]!.baseUrl, apiKey: upstreams[0]!.apiKey })]]);
+  const adapterConfig = { ...anthropic, baseUrl: upstreams[0]!.baseUrl, apiKey: upstreams[0]!.apiKey };
+  const adapters = new Map<string, ProviderAdapter>([['anthropic', createAnthropicAdapter(adapterConfig)]]);
   container.register(CONFIG, { useValue: config });
   container.register(LOGGER, { useValue: log });
   container.register(EVENTS, { useValue: events });
@@ -186,6 +187,8 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
     reloadUpstreams(next) {
       const list = upstreamList(next);
       pools.get('anthropic')!.reload(list);
+      // The key of the first upstream is the adapter's default (and its own requests'), as at boot.
+      if (list[0]!.baseUrl === adapterConfig.baseUrl) adapterConfig.apiKey = list[0]!.apiKey;
       log.info({ upstreams: list.map((u) => u.name) }, 'upstreams reloaded');
     },
     close({ graceMs = config.server.shutdownGraceMs } = {}) {

@@ -155,7 +155,8 @@ describe.each(DRIVERS)('spend ledger on %s', (driver) => {
   it.runIf(driver === 'postgres')('fills the shared key spend from the rows written before it existed (PostgreSQL only: SQLite has none)', async () => {
     tdb = await createTestDatabase(driver);
     storage = await tdb.open();
-    const { '004_key_spend': _later, ...before } = ledgerMigrations;
+    // Every migration before 004 (later ones may follow it in any number).
+    const before = Object.fromEntries(Object.entries(ledgerMigrations).filter(([name]) => name < '004'));
     await storage.migrate('cost', before);
     const store = new LedgerStore(storage);
     await store.insert(ledgerBatch([row('b1', 7n), row('b2', 8n), row('b3', 1n, { api_key: 'k2' })]));

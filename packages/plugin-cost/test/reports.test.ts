@@ -160,6 +160,7 @@ describe.each(DRIVERS)('spend reports on %s', (driver) => {
       upstream_request_id: expect.stringMatching(/^req_[0-9a-f]{24}$/),
       message_id: 'msg_1',
       batch_id: null,
+      upstream: 'default',
       startTime: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
       endTime: expect.stringMatching(/Z$/),
       completionStartTime: expect.stringMatching(/Z$/),

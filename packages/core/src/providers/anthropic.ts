@@ -23,7 +23,6 @@ type Json = Record<string, unknown>;
 export function createAnthropicAdapter(config: Omit<AnthropicProviderConfig, 'upstreams' | 'failover'>): ProviderAdapter {
   const base = new URL(config.baseUrl ?? 'https://api.anthropic.com');
   const basePath = base.pathname.replace(/\/+$/, '');
-  const apiKey = config.apiKey;
 
   return {
     name: 'anthropic',
@@ -47,7 +46,8 @@ export function createAnthropicAdapter(config: Omit<AnthropicProviderConfig, 'up
 
     upstreamHeaders(clientHeaders: IncomingHttpHeaders, ctx: RequestContext) {
       const headers = forwardableRequestHeaders(clientHeaders, CLIENT_CREDENTIALS);
-      if (apiKey !== undefined) headers['x-api-key'] = apiKey;
+      // Read per call: a reload of the upstream pool may rotate the key.
+      if (config.apiKey !== undefined) headers['x-api-key'] = config.apiKey;
       // Bodies we rewrite must arrive uncompressed.
       if (this.rewritesResponse(ctx)) delete headers['accept-encoding'];
       return headers;
@@ -55,7 +55,7 @@ export function createAnthropicAdapter(config: Omit<AnthropicProviderConfig, 'up
 
     ownRequestHeaders() {
       const headers: Record<string, string> = { 'anthropic-version': OWN_API_VERSION };
-      if (apiKey !== undefined) headers['x-api-key'] = apiKey;
+      if (config.apiKey !== undefined) headers['x-api-key'] = config.apiKey;
       return headers;
     },
 
