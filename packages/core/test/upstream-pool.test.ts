@@ -281,3 +281,42 @@ describe('upstream pool: batches and reload', () => {
     expect(() => gw.gw.reloadUpstreams({ ...gw.gw.config.providers.anthropic, upstreams: [keep[0]!, keep[0]!] as never })).toThrow(/used twice/);
   });
 });
+
+describe('upstream pool: model lists, extra headers and caps', () => {
+  it('sends a model only where it is listed, with that upstream headers, and refuses a model nobody serves', async () => {
+    for (const name of NAMES) mocks[name] = await createMockUpstream({ apiKey: keyOf(name) });
+    const upstreams = [
+      { name: 'a', baseUrl: mocks.a!.url, apiKey: keyOf('a'), models: [MODEL] },
+      { name: 'b', baseUrl: mocks.b!.url, apiKey: keyOf('b'), models: [MODEL] },
+      { name: 'c', baseUrl: mocks.c!.url, apiKey: keyOf('c'), models: ['claude-opus-4-1'], headers: { 'anthropic-workspace-id': 'wrkspc_c' } },
+    ];
+    t = await startGateway({ upstream: mocks.a!, config: { providers: { anthropic: { apiKey: undefined, baseUrl: undefined, upstreams } } } });
+    for (let i = 0; i < 12; i++) await ask(t, `m-${i}`);
+    expect(served().c).toBe(0);
+    expect(mocks.a!.requests.every((r) => r.headers['anthropic-workspace-id'] === undefined)).toBe(true);
+    await sdk(t, 'opus').messages.create({ model: 'claude-opus-4-1', max_tokens: 8, messages: [{ role: 'user', content: 'Hi' }] });
+    expect(served().c).toBe(1);
+    expect(mocks.c!.requests[0]!.headers['anthropic-workspace-id']).toBe('wrkspc_c');
+    const refused = await sdk(t, 'x')
+      .messages.create({ model: 'claude-nobody-1', max_tokens: 8, messages: [{ role: 'user', content: 'Hi' }] })
+      .catch((e: unknown) => e as { status: number; error: unknown });
+    expect(refused).toMatchObject({ status: 400, error: { type: 'error', error: { type: 'invalid_request_error', message: 'no upstream serves the model claude-nobody-1' } } });
+  });
+
+  it('answers 429 itself when every upstream is at its own concurrency cap', async () => {
+    mocks.a = await createMockUpstream({ apiKey: keyOf('a') });
+    mocks.a.route('POST', '/v1/messages', { hang: true });
+    const upstreams = [{ name: 'a', baseUrl: mocks.a.url, apiKey: keyOf('a'), maxConcurrency: 1 }];
+    t = await startGateway({ upstream: mocks.a, config: { providers: { anthropic: { apiKey: undefined, baseUrl: undefined, upstreams } } } });
+    const first = ask(t, 'one').catch((e: unknown) => e);
+    await mocks.a.waitForRequests(1);
+    const refused = (await ask(t, 'two').catch((e: unknown) => e)) as { status: number; headers: Headers; error: { error: { message: string } } };
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(refused.error.error.message).toBe('every upstream is at the limit the gateway sets for it');
+    expect(mocks.a.requests).toHaveLength(1);
+    await t.close();
+    t = undefined;
+    await first;
+  });
+});
