@@ -37,7 +37,7 @@ export interface CallResult {
  */
 export type RetryGate = (status: number, headers: Record<string, string | string[] | undefined>) => boolean;
 
-/** relay: bytes flow to the client; rewrite / hold: the body is held back (bounded), then sent. */
+/** relay: bytes flow to the client; rewrite / hold: the body is held back (bounded), then sent; discard: an answer the retry gate took, drained. */
 type Mode = 'relay' | 'rewrite' | 'hold' | 'discard';
 
 /**
