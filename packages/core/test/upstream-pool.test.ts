@@ -47,7 +47,7 @@ describe('upstream pool: failover before the first byte', () => {
   it('a 429 with retry-after goes to another upstream, and the upstream stays out for that long', async () => {
     const gw = await startPool();
     const [onA] = await sessionsOn(gw, 'a', 1);
-    mocks.a!.route('POST', '/v1/messages', { ...errorReply('rate_limit_error', 'slow down'), headers: { 'retry-after': '2' } });
+    mocks.a!.route('POST', '/v1/messages', { ...errorReply('rate_limit_error', 'slow down'), headers: { 'retry-after': '3' } });
     const before = Date.now();
     const answer = await ask(gw, onA!);
     const after = Date.now();
@@ -66,13 +66,14 @@ describe('upstream pool: failover before the first byte', () => {
     const health = await gw.admin('GET', '/health/upstreams');
     const a = health.body.providers.anthropic.find((u: { name: string }) => u.name === 'a');
     expect(a.state).toBe('cooldown');
-    expect(a.until).toBeGreaterThanOrEqual(before + 2000);
-    expect(a.until).toBeLessThanOrEqual(after + 2000);
+    expect(a.until).toBeGreaterThanOrEqual(before + 3000);
+    expect(a.until).toBeLessThanOrEqual(after + 3000);
     expect(a.rateLimited).toBe(1);
 
     // While it cools down, its sessions go elsewhere without asking it.
     const aCalls = mocks.a!.requests.length;
     for (let i = 0; i < 10; i++) await ask(gw, onA!);
+    // (Checked only when the ten requests fit in the cooldown, as they do unless the machine crawls.)
     if (Date.now() < a.until) expect(mocks.a!.requests.length).toBe(aCalls);
     // Once the cooldown is over, the session is back on its own upstream.
     mocks.a!.reset();
