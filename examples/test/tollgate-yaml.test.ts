@@ -27,7 +27,8 @@ describe('examples/tollgate.yaml', () => {
       log: { level: 'info', accessLog: true },
       clients: { keyHeader: 'x-tollgate-key', endUserHeader: 'x-tollgate-end-user', endUserFrom: ['litellm_metadata.user', 'header', 'metadata.user_id', 'account_uuid'], ownCredentials: 'per-key' },
       providers: {
-        anthropic: { baseUrl: 'https://api.anthropic.com', apiKey: UPSTREAM_KEY, timeoutMs: 600000, idleTimeoutMs: 300000, connections: null, mountAtRoot: false },
+        anthropic: { baseUrl: 'https://api.anthropic.com', apiKey: UPSTREAM_KEY, timeoutMs: 600000, idleTimeoutMs: 300000, connections: null, mountAtRoot: false,
+          failover: { maxAttempts: 3, maxRetryMs: 30000, affinity: true, cooldownMs: 1000, maxCooldownMs: 60000, breakerFailures: 5, breakerOpenMs: 30000, authFailureMs: 300000, minHeadroom: 0.05, redisUrl: null, redisKeyPrefix: 'tollgate:' } },
       },
       plugins: [
         { use: '@tollgate/storage', enabled: true, config: {} },

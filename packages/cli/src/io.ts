@@ -1,11 +1,13 @@
 import type { GatewayOptions } from '@tollgate/core';
 
 export type ShutdownSignal = 'SIGTERM' | 'SIGINT';
+/** SIGHUP reloads the upstream pool from the config file. */
+export type CliSignal = ShutdownSignal | 'SIGHUP';
 
 /** Where signals come from: `process`, or an EventEmitter in tests. */
 export interface SignalSource {
-  on(signal: ShutdownSignal, listener: (signal: ShutdownSignal) => void): unknown;
-  off(signal: ShutdownSignal, listener: (signal: ShutdownSignal) => void): unknown;
+  on<S extends CliSignal>(signal: S, listener: (signal: S) => void): unknown;
+  off<S extends CliSignal>(signal: S, listener: (signal: S) => void): unknown;
 }
 
 /**

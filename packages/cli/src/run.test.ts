@@ -114,4 +114,36 @@ describe('runCli', () => {
       await mock.close();
     }
   });
+
+  it('reloads the upstream pool from the config file on SIGHUP, and keeps it when the file is bad', async () => {
+    const [a, b] = [await createMockUpstream({ apiKey: 'sk-a' }), await createMockUpstream({ apiKey: 'sk-b' })];
+    try {
+      const file = join(dir, 'pool.yaml');
+      const pool = (names: string[]) =>
+        `providers:\n  anthropic:\n    upstreams:\n${names.map((n) => `      - { name: ${n}, baseUrl: '${(n === 'a' ? a : b).url}', apiKey: sk-${n} }\n`).join('')}` +
+        `plugins:\n  - use: '@tollgate/storage'\n    config: { dataDir: '${join(dir, 'pool-data')}' }\n  - use: '@tollgate/plugin-auth'\n    config: { masterKey: sk-master }\n`;
+      await writeFile(file, pool(['a']));
+      const c = capture();
+      const running = runCli(['--config', file, '--port', '0', '--host', '127.0.0.1', '--grace-ms', '0'], c.io);
+      const url = (await c.waitForErr('tollgate listening on ')).slice('tollgate listening on '.length);
+      const names = async () => {
+        const res = await rawRequest(`${url}/health/upstreams`, { headers: { authorization: 'Bearer sk-master' } });
+        return (JSON.parse(res.body.toString()) as { providers: { anthropic: { name: string }[] } }).providers.anthropic.map((u) => u.name);
+      };
+      expect(await names()).toEqual(['a']);
+      expect((await rawRequest(`${url}/health/upstreams`)).status).toBe(401);
+      await writeFile(file, pool(['a', 'b']));
+      c.signals.emit('SIGHUP', 'SIGHUP');
+      await c.waitForErr('tollgate: SIGHUP: upstreams reloaded');
+      expect(await names()).toEqual(['a', 'b']);
+      await writeFile(file, 'providers: { anthropic: { upstreams: [] } }\n');
+      c.signals.emit('SIGHUP', 'SIGHUP');
+      expect(await c.waitForErr('tollgate: SIGHUP: upstreams not reloaded')).toContain('must NOT have fewer than 1 items');
+      expect(await names()).toEqual(['a', 'b']);
+      c.signals.emit('SIGTERM', 'SIGTERM');
+      expect(await running).toBe(0);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
 });

@@ -1,7 +1,7 @@
-import { createGateway } from '@tollgate/core';
+import { createGateway, type Gateway } from '@tollgate/core';
 import type { CliCommand } from './args.js';
 import { BUNDLED_MODULES, configFile, loadCliConfig } from './cli-config.js';
-import { formatAddress, formatPlugins } from './format.js';
+import { formatAddress, formatError, formatPlugins } from './format.js';
 import type { CliIo } from './io.js';
 import { waitForShutdown } from './shutdown.js';
 
@@ -36,9 +36,27 @@ export async function start(args: StartArgs, io: CliIo): Promise<number> {
     await gw.close({ graceMs: 0 });
     throw err;
   }
+  const reload = () => void reloadUpstreams(gw, args, io);
+  io.signals.on('SIGHUP', reload);
   // Last line of the start-up output: once it is printed, the gateway takes requests.
   io.err(`tollgate listening on ${formatAddress(address.host, address.port)}`);
   const code = await waitForShutdown(gw, { graceMs: config.server.shutdownGraceMs, io });
+  io.signals.off('SIGHUP', reload);
   await new Promise<void>((resolve) => gw.log.flush(() => resolve()));
   return code;
+}
+
+/**
+ * SIGHUP: re-reads the config file and hands its Anthropic upstreams to the running gateway
+ * (keys added, removed or rotated without a restart). Everything else in the file takes a
+ * restart. A bad file is reported and the pool stays as it was.
+ */
+async function reloadUpstreams(gw: Pick<Gateway, 'reloadUpstreams'>, args: StartArgs, io: CliIo): Promise<void> {
+  try {
+    const config = await loadCliConfig(configFile(args.config, io.env), io.env);
+    gw.reloadUpstreams(config.providers.anthropic);
+    io.err('tollgate: SIGHUP: upstreams reloaded');
+  } catch (err) {
+    io.err(`tollgate: SIGHUP: upstreams not reloaded: ${formatError(err)}`);
+  }
 }

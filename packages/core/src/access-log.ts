@@ -37,6 +37,8 @@ export function accessLine(r: CompletionRecord, time: number): string {
   if (r.endUser !== undefined) line += `,"endUser":${q(r.endUser)}`;
   line += `,"durationMs":${r.timings.durationMs}`;
   if (r.timings.upstreamMs !== undefined) line += `,"upstreamMs":${r.timings.upstreamMs}`;
+  if (r.upstream !== undefined) line += `,"upstream":${q(r.upstream)}`;
+  if (r.attempts) line += `,"attempts":${q(r.attempts.map((a) => `${a.upstream}:${a.status ?? a.error}`).join(' '))}`;
   if (r.aborted) line += ',"aborted":true';
   if (r.error) line += `,"error":${q(r.error.type)}`;
   return `${line},"msg":"request"}\n`;

@@ -1,4 +1,5 @@
 import { DEFAULT_END_USER_FROM, END_USER_SOURCES, type EndUserSource } from './client-identity.js';
+import { failoverSchema, upstreamListSchema, type FailoverConfig, type UpstreamConfig } from './upstream-config.js';
 
 /** Core's part of the YAML config. Every field documents itself and has a default. */
 export const coreConfigSchema = {
@@ -109,6 +110,8 @@ export const coreConfigSchema = {
             idleTimeoutMs: { type: 'integer', minimum: 1, default: 300000, description: 'Longest silence allowed inside an upstream response body (streams).' },
             connections: { type: ['integer', 'null'], minimum: 1, default: null, description: 'Most open connections to the upstream; null: no limit (each stream holds one connection for its whole length, so a cap also caps concurrent streams).' },
             mountAtRoot: { type: 'boolean', default: false, description: 'Also serve the Anthropic API at / (/v1/messages, …), for clients set up for LiteLLM, whose base URL has no /anthropic.' },
+            upstreams: upstreamListSchema,
+            failover: failoverSchema,
           },
         },
       },
@@ -146,6 +149,9 @@ export interface AnthropicProviderConfig {
   idleTimeoutMs: number;
   connections: number | null;
   mountAtRoot?: boolean;
+  /** The pool; absent: one upstream named `default` from baseUrl/apiKey. */
+  upstreams?: UpstreamConfig[];
+  failover: FailoverConfig;
 }
 
 /** The validated `clients` section. */

@@ -22,7 +22,9 @@ describe('parseConfig', () => {
     expect(c.server).toEqual({ host: '0.0.0.0', port: 4000, bodyLimit: 33554432, uploadLimit: 524288000, bodyReadLimit: 268435456, shutdownGraceMs: 30000, trustedHosts: [], keepAliveTimeoutMs: 65000 });
     expect(c.requests).toEqual({ maxJsonDepth: 256, maxEndUserLength: 256, maxTags: 64, maxTagLength: 256 });
     expect(c.log).toEqual({ level: 'info', accessLog: true });
-    expect(c.providers.anthropic).toEqual({ baseUrl: 'https://api.anthropic.com', apiKey: undefined, timeoutMs: 600000, idleTimeoutMs: 300000, connections: null, mountAtRoot: false });
+    expect(c.providers.anthropic).toEqual({ baseUrl: 'https://api.anthropic.com', apiKey: undefined, timeoutMs: 600000, idleTimeoutMs: 300000, connections: null, mountAtRoot: false, failover: {
+      maxAttempts: 3, maxRetryMs: 30000, affinity: true, cooldownMs: 1000, maxCooldownMs: 60000, breakerFailures: 5, breakerOpenMs: 30000,
+      authFailureMs: 300000, minHeadroom: 0.05, redisUrl: null, redisKeyPrefix: 'tollgate:' } });
     expect(c.clients).toEqual({ keyHeader: 'x-tollgate-key', endUserHeader: 'x-tollgate-end-user', endUserFrom: ['litellm_metadata.user', 'header', 'metadata.user_id', 'account_uuid'], ownCredentials: 'per-key' });
     expect(c.plugins).toEqual([]);
   });

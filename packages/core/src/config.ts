@@ -4,6 +4,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, parseDocument, isPair, isScalar, isSeq, visit, type Document } from 'yaml';
 import { GatewayError } from './errors.js';
 import { coreConfigSchema, type GatewayConfig } from './config-schema.js';
+import { upstreamList } from './upstream-config.js';
 
 type Env = Record<string, string | undefined>;
 /** Turns a path inside the config document into `file:line:col`. */
@@ -64,7 +65,8 @@ export function parseConfig(
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new GatewayError('TG_ERR_CONFIG', `${source}: the config must be a mapping`);
   }
-  const given = raw as { server?: { port?: unknown; host?: unknown }; log?: { level?: unknown } };
+  const given = raw as { server?: { port?: unknown; host?: unknown }; log?: { level?: unknown }; providers?: { anthropic?: { apiKey?: unknown } } };
+  const shorthandKey = given.providers?.anthropic?.apiKey !== undefined;
   const explicit = { port: given.server?.port !== undefined, host: given.server?.host !== undefined, level: given.log?.level !== undefined };
   const schemaProblems = problemsOf(coreConfigSchema, raw, [], locate);
   // A value whose variable is unset was already reported: not again as an empty string.
@@ -72,7 +74,15 @@ export function parseConfig(
   problems.push(...schemaProblems.filter((p) => !unset.some((prefix) => p.startsWith(prefix))));
   const config = raw as GatewayConfig;
   // The fallbacks write into sections the schema may just have refused.
-  if (schemaProblems.length === 0) problems.push(...applyEnvFallbacks(config, env, explicit));
+  if (schemaProblems.length === 0) {
+    problems.push(...applyEnvFallbacks(config, env, explicit));
+    // Duplicate upstream names, or a key given both ways, fail here rather than at the first request.
+    try {
+      upstreamList(config.providers.anthropic, shorthandKey);
+    } catch (err) {
+      problems.push((err as Error).message.replace(/^invalid config: /, ''));
+    }
+  }
   if (problems.length > 0) {
     // A caller that collects (check-config) goes on to check the plugins too.
     if (!options.problems) throw invalidConfig(problems);

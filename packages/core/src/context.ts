@@ -101,6 +101,15 @@ export interface ResponseInfo {
   model?: string;
 }
 
+/** One try of a request on one upstream of a pool. */
+export interface UpstreamAttempt {
+  upstream: string;
+  /** The upstream's status; absent when it never answered. */
+  status?: number;
+  /** The gateway error code when it never answered (connection error, timeout). */
+  error?: string;
+}
+
 /** One server-sent event as it crossed the wire. `data` is the raw string. */
 export interface SseEvent {
   event: string;
@@ -128,6 +137,10 @@ export interface RequestContext {
   usage?: Usage;
   /** From the response body or a stream's first event, set by core before `onComplete`. */
   response?: ResponseInfo;
+  /** The name of the pool upstream the request went to (the last one tried). */
+  upstream?: string;
+  /** Every try, when there was more than one (failover). */
+  attempts?: UpstreamAttempt[];
   state: RequestState;
   readonly raw: { req: IncomingMessage; res: ServerResponse };
   /**
@@ -185,6 +198,8 @@ export class Context implements RequestContext {
   tags: string[] = [];
   usage?: Usage;
   response?: ResponseInfo;
+  upstream?: string = undefined;
+  attempts?: UpstreamAttempt[] = undefined;
   state: RequestState = {};
   route: RouteInfo;
   readonly raw: { req: IncomingMessage; res: ServerResponse };

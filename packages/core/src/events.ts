@@ -1,5 +1,5 @@
 import type { ClientInfo } from './client-identity.js';
-import type { Billing, Principal, RequestState, ResponseInfo, RouteKind, Usage } from './context.js';
+import type { Billing, Principal, RequestState, ResponseInfo, RouteKind, UpstreamAttempt, Usage } from './context.js';
 
 /** One record per proxied request, emitted as `request:complete` after every `onComplete`. */
 export interface CompletionRecord {
@@ -24,6 +24,10 @@ export interface CompletionRecord {
   response?: ResponseInfo;
   /** The upstream's `request-id` header. */
   upstreamRequestId?: string;
+  /** The pool upstream that answered (its name, never its key). */
+  upstream?: string;
+  /** Every try when the request failed over (the last one answered); absent for one try. */
+  attempts?: UpstreamAttempt[];
   timings: {
     /** Epoch milliseconds when the request arrived. */
     start: number;

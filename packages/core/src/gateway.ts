@@ -4,9 +4,14 @@ import type { AddressInfo } from 'node:net';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import { EventEmitter } from 'eventemitter3';
 import type { DestinationStream, Logger } from 'pino';
-import { Pool } from 'undici';
 import { isLoadedConfig, parseConfig } from './config.js';
-import type { GatewayConfig } from './config-schema.js';
+import type { AnthropicProviderConfig, GatewayConfig } from './config-schema.js';
+import { addPools, upstreamsReport } from './upstream-pools.js';
+import { UPSTREAM_STATS } from './upstream-stats.js';
+import { CooldownShare } from './upstream-share.js';
+import { UpstreamCaller } from './failover.js';
+import { upstreamList } from './upstream-config.js';
+import type { UpstreamPool } from './upstream-pool.js';
 import type { Context } from './context.js';
 import { errorBody, GatewayError } from './errors.js';
 import type { GatewayEvents } from './events.js';
@@ -46,6 +51,12 @@ export interface Gateway {
   /** Base URL once listening, e.g. `http://127.0.0.1:4000`. */
   readonly url: string;
   listen(options?: { port?: number; host?: string }): Promise<{ host: string; port: number; url: string }>;
+  /**
+   * Replaces the Anthropic upstream pool without a restart (the CLI calls it on SIGHUP with the
+   * re-read config): upstreams kept by name keep their connections and health. Throws
+   * TG_ERR_CONFIG for an invalid list, leaving the pool as it was.
+   */
+  reloadUpstreams(providerConfig: AnthropicProviderConfig): void;
   /** Stops accepting, lets in-flight requests finish within the grace period, then closes plugins. */
   close(options?: { graceMs?: number }): Promise<void>;
 }
@@ -69,7 +80,11 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   const log = createLogger({ level: config.log.level, destination });
   const events = new EventEmitter<GatewayEvents>();
   const container = rootContainer.createChildContainer();
-  const adapters = new Map<string, ProviderAdapter>([['anthropic', createAnthropicAdapter(config.providers.anthropic, config.clients)]]);
+  const anthropic = config.providers.anthropic;
+  const upstreams = upstreamList(anthropic);
+  // The adapter's own requests (batch settlement) and its default key go to the first upstream.
+  const adapterConfig = { ...anthropic, baseUrl: upstreams[0]!.baseUrl, apiKey: upstreams[0]!.apiKey };
+  const adapters = new Map<string, ProviderAdapter>([['anthropic', createAnthropicAdapter(adapterConfig, config.clients)]]);
   container.register(CONFIG, { useValue: config });
   container.register(LOGGER, { useValue: log });
   container.register(EVENTS, { useValue: events });
@@ -84,6 +99,10 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   // Before the plugins: a plugin route or provider mount cannot take these paths.
   router.add('GET', '/health/liveliness', () => ({ body: { status: 'ok' } }));
   router.add('GET', '/health/readiness', () => checkReadiness(readiness, log));
+  // Filled once the plugins have added their providers.
+  const pools = new Map<string, UpstreamPool>();
+  router.add('GET', '/health/upstreams', (req) => upstreamsReport(container, req, pools));
+  container.register(UPSTREAM_STATS, { useValue: { snapshot: () => [...pools].map(([provider, p]) => ({ provider, upstreams: p.snapshot(Date.now()) })) } });
   let loaded;
   try {
     loaded = await setupPlugins({ config, options, adapters, log, env, events, container, router, readiness, closers, readyHooks });
@@ -112,10 +131,17 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   const pipeline = container.resolve(Pipeline);
   if (config.log.accessLog) attachAccessLog(events, destination, config.log.level);
 
-  const pools = new Map([...adapters].map(([name, a]) => [name, new Pool(a.origin, { connections: a.connections, pipelining: 1 })]));
+  let share: CooldownShare | undefined;
+  addPools(pools, adapters, anthropic, upstreams, (provider, c) => share?.publish(provider, c));
+  const redisUrl = anthropic.failover.redisUrl ?? (env.TOLLGATE_REDIS_URL || undefined);
+  if (redisUrl) {
+    share = await CooldownShare.start({ url: redisUrl, prefix: anthropic.failover.redisKeyPrefix, pools, log });
+    closers.push(() => share!.close());
+  }
   const inFlight = new InFlight();
   let closing: Promise<void> | undefined;
-  const deps: ProxyDeps = { config, log, events, pipeline, pools, inFlight, bodyBudget: new ByteBudget(config.server.bodyReadLimit), isClosing: () => closing !== undefined };
+  const callers = new Map([...pools].map(([name, pool]) => [name, new UpstreamCaller(pool, adapters.get(name)!, pipeline)]));
+  const deps: ProxyDeps = { config, log, events, pipeline, callers, inFlight, bodyBudget: new ByteBudget(config.server.bodyReadLimit), isClosing: () => closing !== undefined };
   const mounts = providerMounts(adapters, config);
 
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
@@ -162,6 +188,13 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
         });
       });
     },
+    reloadUpstreams(next) {
+      const list = upstreamList(next);
+      pools.get('anthropic')!.reload(list);
+      // The key of the first upstream is the adapter's default (and its own requests'), as at boot.
+      if (list[0]!.baseUrl === adapterConfig.baseUrl) adapterConfig.apiKey = list[0]!.apiKey;
+      log.info({ upstreams: list.map((u) => u.name) }, 'upstreams reloaded');
+    },
     close({ graceMs = config.server.shutdownGraceMs } = {}) {
       closing ??= shutdown({ server, inFlight, graceMs, closers, pools, log, events }).finally(() => clearInterval(flushTimer));
       return closing;
@@ -174,7 +207,7 @@ async function shutdown(s: {
   inFlight: InFlight;
   graceMs: number;
   closers: (() => void | Promise<void>)[];
-  pools: Map<string, Pool>;
+  pools: Map<string, UpstreamPool>;
   log: Logger;
   events: EventEmitter<GatewayEvents>;
 }): Promise<void> {

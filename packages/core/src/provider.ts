@@ -75,6 +75,13 @@ export interface ProviderAdapter {
   /** Whether a successful JSON response on this route must be rewritten before the client sees it. */
   rewritesResponse(ctx: RequestContext): boolean;
   /**
+   * The resource a request works on that lives in one upstream account (Anthropic: the batch
+   * of `/v1/messages/batches/{id}…`): a pool sends it to the upstream that holds it.
+   */
+  pinnedResource?(ctx: RequestContext): string | undefined;
+  /** The resource a rewritten response says the request created (a new batch's id). */
+  createdResource?(ctx: RequestContext, body: unknown): string | undefined;
+  /**
    * Rewrites a response body: a batch's results_url to point at the gateway, a model list to
    * the models the caller may use (`ctx.route.allowedModels`).
    */

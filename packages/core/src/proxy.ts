@@ -13,7 +13,8 @@ import type { Pipeline } from './pipeline.js';
 import type { Outcome, Reply } from './plugin.js';
 import type { ProviderAdapter } from './provider.js';
 import { requestId } from './request-id.js';
-import { UpstreamCall, type CallResult } from './upstream.js';
+import type { UpstreamCaller } from './failover.js';
+import type { CallResult } from './upstream.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -22,7 +23,8 @@ export interface ProxyDeps {
   log: Logger;
   events: EventEmitter<GatewayEvents>;
   pipeline: Pipeline;
-  pools: ReadonlyMap<string, Pool>;
+  /** Each provider's upstream pool, by provider name. */
+  callers: ReadonlyMap<string, UpstreamCaller>;
   inFlight: InFlight;
   /** Request-body bytes being read at once, over all requests (server.bodyReadLimit). */
   bodyBudget: ByteBudget;
@@ -69,7 +71,7 @@ export async function proxyRequest(deps: ProxyDeps, adapter: ProviderAdapter, re
       const before = deps.pipeline.beforeUpstream(ctx, upstream);
       if (before) await before;
       if (!ctx.aborted) {
-        call = await new UpstreamCall(ctx, adapter, deps.pipeline, gatewayBase(deps.config, req)).run(deps.pools.get(adapter.name)!, upstream);
+        call = await deps.callers.get(adapter.name)!.call(ctx, gatewayBase(deps.config, req), upstream);
         if (call.error) throw call.error;
       }
     }
@@ -145,6 +147,8 @@ function emitRecord(deps: ProxyDeps, ctx: Context, call: CallResult | undefined,
     usage: ctx.usage,
     response: ctx.response,
     upstreamRequestId: call?.upstreamRequestId,
+    upstream: ctx.upstream,
+    attempts: ctx.attempts,
     timings: {
       start: ctx.startTime,
       end: ctx.startTime + durationMs,

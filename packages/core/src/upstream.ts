@@ -28,10 +28,20 @@ export interface CallResult {
   /** Set when the stream failed after headers were sent (already reported to the client). */
   streamError?: { code: string; type: string; message: string };
   aborted: boolean;
+  /** The retry gate took this answer: nothing reached the client, the body was drained. */
+  retried?: boolean;
+  /** The parsed body of a rewritten response (a batch object), for the pool to learn from. */
+  rewritten?: unknown;
 }
 
-/** relay: bytes flow to the client; rewrite / hold: the body is held back (bounded), then sent. */
-type Mode = 'relay' | 'rewrite' | 'hold';
+/**
+ * Asked once response headers arrive, before any hook or byte: true takes the answer for a
+ * retry elsewhere (its body is drained, the client sees nothing of it).
+ */
+export type RetryGate = (status: number, headers: Record<string, string | string[] | undefined>) => boolean;
+
+/** relay: bytes flow to the client; rewrite / hold: the body is held back (bounded), then sent; discard: an answer the retry gate took, drained. */
+type Mode = 'relay' | 'rewrite' | 'hold' | 'discard';
 
 /**
  * One upstream call as an undici dispatch handler: response bytes go to the client as they
@@ -81,6 +91,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     private readonly adapter: ProviderAdapter,
     private readonly pipeline: Pipeline,
     private readonly gatewayBase: string,
+    private readonly gate?: RetryGate,
   ) {
     this.result = { status: 0, upstreamStart: performance.now(), aborted: false };
     this.done = new Promise((r) => (this.resolve = r));
@@ -121,6 +132,11 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     this.result.upstreamHeaders = performance.now();
     clearTimeout(this.timer);
     this.timer = setTimeout(this.onIdleTimeout, this.adapter.idleTimeoutMs).unref();
+    if (this.gate?.(status, headers)) {
+      this.mode = 'discard';
+      this.result.retried = true;
+      return;
+    }
     // undici keeps the raw header buffers on the controller for the whole response (views of
     // the socket's first read): ~2.5 KB a stream that nothing reads once they are parsed.
     controller.rawHeaders = null;
@@ -208,6 +224,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   onResponseEnd(): void {
     clearTimeout(this.timer);
     this.result.upstreamEnd = performance.now();
+    if (this.mode === 'discard') return this.settle();
     // Relayed bytes are all out: the client is done before usage is read.
     if (this.mode === 'relay') this.ctx.raw.res.end();
     let pending: void | Promise<void> = undefined;
@@ -322,6 +339,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
       return this.relayUnread(original, err);
     }
     if (this.mode === 'rewrite') {
+      this.result.rewritten = body;
       out = Buffer.from(JSON.stringify(this.adapter.rewriteResponse(body, this.gatewayBase, this.ctx)));
       delete head.headers['content-encoding'];
     } else {

@@ -118,6 +118,7 @@ export class BatchSettlement {
       billing: 'gateway',
       served_model: ledgerText(priced.servedModel),
       estimated: priced.estimated ?? false,
+      upstream: null,
     });
     return true;
   }

@@ -160,6 +160,12 @@ export const ledgerMigrations: Record<string, Migration> = {
   },
   // Kysely runs migrations in name order; each issue's live in their own file.
   ...moneyMigrations,
+  '007_upstream': {
+    // The pool upstream (its name) each request went to: spend and cache use per key/workspace.
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('tollgate_spend_logs').addColumn('upstream', 'text').execute();
+    },
+  },
 };
 
 export type BatchOwner = Omit<Tables['tollgate_batches'], 'request_tags'> & { request_tags: string[] };
@@ -329,7 +335,7 @@ export const LOG_COLUMNS = [
   'request_tags', 'status', 'prompt_tokens', 'completion_tokens', 'input_tokens', 'output_tokens', 'cache_read_input_tokens',
   'cache_creation_input_tokens', 'cache_creation_5m_tokens', 'cache_creation_1h_tokens', 'web_search_requests', 'service_tier',
   'inference_geo', 'speed', 'spend', 'unpriced', 'stream', 'aborted', 'batch_id', 'start_time', 'end_time', 'completion_start_time',
-  'session_id', 'agent_id', 'client', 'billing', 'served_model', 'estimated',
+  'session_id', 'agent_id', 'client', 'billing', 'served_model', 'estimated', 'upstream',
 ] as const satisfies readonly (keyof SpendRow)[];
 // Fails to compile when SpendRow gains a field LOG_COLUMNS does not write.
 const everyColumnWritten: [Exclude<keyof SpendRow, (typeof LOG_COLUMNS)[number]>] extends [never] ? true : false = true;
@@ -407,6 +413,7 @@ function rowOf(values: unknown[]): SpendRow {
     stream: flag(row.stream),
     aborted: flag(row.aborted),
     // Spooled by a version without these columns: the array is shorter.
+    upstream: (row.upstream as string | undefined) ?? null,
     session_id: (row.session_id as string | undefined) ?? null,
     agent_id: (row.agent_id as string | undefined) ?? null,
     client: (row.client as string | undefined) ?? null,

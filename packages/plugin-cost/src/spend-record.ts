@@ -77,6 +77,7 @@ export function spendRowFor(ctx: RequestContext, outcome: Outcome, priced: Price
     billing: ctx.billing,
     served_model: ledgerText(priced.servedModel),
     estimated: priced.estimated ?? false,
+    upstream: ledgerText(ctx.upstream),
   };
 }
 

@@ -50,4 +50,6 @@ export interface SpendRow {
   served_model: string | null;
   /** `spend` is an estimate booked against budgets until the model gets a price (reprice). */
   estimated: boolean;
+  /** The pool upstream that answered (its configured name, never its key); null when unknown. */
+  upstream: string | null;
 }

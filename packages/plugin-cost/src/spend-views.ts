@@ -82,6 +82,7 @@ export function spendLogView(r: StoredLog): SpendLogView {
     agent_id: r.agent_id,
     client: r.client,
     billing: (r.billing ?? 'gateway') as SpendRow['billing'],
+    upstream: r.upstream,
     startTime: iso(r.start_time),
     endTime: iso(r.end_time),
     completionStartTime: r.completion_start_time === null ? null : iso(r.completion_start_time),

@@ -38,12 +38,14 @@ export async function startCostHarness(options: {
   dataDir?: string;
   plugins?: PluginInput[];
   mock?: MockUpstream;
+  /** Replaces the providers section (e.g. a pool of upstreams). */
+  providers?: Record<string, unknown>;
 }): Promise<CostHarness> {
   const mock = options.mock ?? (await createMockUpstream());
   const t = await startTestGateway({
     upstream: mock,
     config: {
-      providers: { anthropic: { apiKey: UPSTREAM_KEY } },
+      providers: options.providers ?? { anthropic: { apiKey: UPSTREAM_KEY } },
       plugins: [
         { use: '@tollgate/storage', config: options.db.options },
         { use: '@tollgate/plugin-auth', config: { masterKey: MASTER_KEY } },

@@ -1,4 +1,4 @@
-import { ADMIN_GUARD, definePlugin, GatewayError, KEY_LIMITS, SINK_STATS, SPEND_QUEUE, type BookedSpend, type CompletionRecord, type SpendDrift } from '@tollgate/core';
+import { ADMIN_GUARD, definePlugin, GatewayError, KEY_LIMITS, SINK_STATS, SPEND_QUEUE, UPSTREAM_STATS, type BookedSpend, type CompletionRecord, type SpendDrift } from '@tollgate/core';
 import { DriftMetrics } from './drift-metrics.js';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { prometheusConfigSchema, type PrometheusConfig } from './config-schema.js';
@@ -6,6 +6,7 @@ import { KeyGauges } from './key-gauges.js';
 import { metricsHandler, type MetricsAccess } from './metrics-route.js';
 import { RequestMetrics } from './request-metrics.js';
 import { registerSinkMetrics, registerSpendQueueMetrics } from './source-metrics.js';
+import { registerUpstreamMetrics } from './upstream-metrics.js';
 
 declare module '@tollgate/core' {
   interface RequestState {
@@ -73,6 +74,7 @@ export const prometheusPlugin = definePlugin<PrometheusConfig>({
       if (api.has(KEY_LIMITS)) keys = new KeyGauges(registry, api.resolve(KEY_LIMITS), c.maxSeriesPerMetric);
       if (api.has(SPEND_QUEUE)) registerSpendQueueMetrics(registry, api.resolve(SPEND_QUEUE));
       if (api.has(SINK_STATS)) registerSinkMetrics(registry, api.resolve(SINK_STATS));
+      if (api.has(UPSTREAM_STATS)) registerUpstreamMetrics(registry, api.resolve(UPSTREAM_STATS));
       const guard = api.has(ADMIN_GUARD) ? api.resolve(ADMIN_GUARD) : undefined;
       // Metrics name every key's alias, end users and spend: protected whenever there is a
       // credential to protect them with, unless the config opts out.

@@ -5,7 +5,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
  * A counter whose total another component keeps (write failures, sink deliveries): set to
  * that total at each scrape.
  */
-function mirroredCounter<L extends string>(registry: Registry, spec: { name: string; help: string; labelNames?: L[] }, read: () => [Partial<Record<L, string>>, number][]): void {
+export function mirroredCounter<L extends string>(registry: Registry, spec: { name: string; help: string; labelNames?: L[] }, read: () => [Partial<Record<L, string>>, number][]): void {
   new Counter({
     ...spec,
     registers: [registry],

@@ -11,6 +11,8 @@ import { memberValue, scanJsonObject, withoutMember, type JsonMember } from '../
 const CLIENT_CREDENTIALS = ['x-api-key', 'authorization'];
 const DEFAULT_CLIENTS: ClientsConfig = { keyHeader: 'x-tollgate-key', endUserHeader: 'x-tollgate-end-user', endUserFrom: [...DEFAULT_END_USER_FROM], ownCredentials: 'per-key' };
 const BATCHES = '/v1/messages/batches';
+/** A path about one batch: its id. */
+const BATCH_PATH = /^\/v1\/messages\/batches\/([^/]+)/;
 /** The API version the gateway's own requests ask for (the Message Batches calls it makes exist in it). */
 const OWN_API_VERSION = '2023-06-01';
 
@@ -29,10 +31,9 @@ const MAX_VALUE_BYTES = 64 * 1024;
  * @example
  * const adapter = createAnthropicAdapter({ baseUrl: 'https://api.anthropic.com', apiKey: 'sk-ant-…', timeoutMs: 600000, idleTimeoutMs: 300000, connections: 256 });
  */
-export function createAnthropicAdapter(config: AnthropicProviderConfig, clients: ClientsConfig = DEFAULT_CLIENTS): ProviderAdapter {
+export function createAnthropicAdapter(config: Omit<AnthropicProviderConfig, 'upstreams' | 'failover'>, clients: ClientsConfig = DEFAULT_CLIENTS): ProviderAdapter {
   const base = new URL(config.baseUrl ?? 'https://api.anthropic.com');
   const basePath = base.pathname.replace(/\/+$/, '');
-  const apiKey = config.apiKey;
   // The gateway key never travels upstream, in whichever header it came; the client's own
   // credential only when the auth plugin let it through (ctx.billing).
   const gatewayCredentials = new Set([...CLIENT_CREDENTIALS, clients.keyHeader]);
@@ -82,7 +83,8 @@ export function createAnthropicAdapter(config: AnthropicProviderConfig, clients:
     upstreamHeaders(clientHeaders: IncomingHttpHeaders, ctx: RequestContext) {
       const own = ctx.billing !== 'gateway';
       const headers = forwardableRequestHeaders(clientHeaders, own ? keyHeaderOnly : gatewayCredentials);
-      if (!own && apiKey !== undefined) headers['x-api-key'] = apiKey;
+      // Read per call: a reload of the upstream pool may rotate the key.
+      if (!own && config.apiKey !== undefined) headers['x-api-key'] = config.apiKey;
       // Bodies we rewrite must arrive uncompressed; metered ones in a coding we can read, or
       // their usage would be lost.
       if (this.rewritesResponse(ctx)) delete headers['accept-encoding'];
@@ -96,7 +98,7 @@ export function createAnthropicAdapter(config: AnthropicProviderConfig, clients:
 
     ownRequestHeaders() {
       const headers: Record<string, string> = { 'anthropic-version': OWN_API_VERSION };
-      if (apiKey !== undefined) headers['x-api-key'] = apiKey;
+      if (config.apiKey !== undefined) headers['x-api-key'] = config.apiKey;
       return headers;
     },
 
@@ -120,6 +122,17 @@ export function createAnthropicAdapter(config: AnthropicProviderConfig, clients:
     rewritesResponse(ctx) {
       if (isModelList(ctx)) return true;
       return ctx.route.kind === 'batches' && !pathOnly(ctx.route.upstreamPath).endsWith('/results');
+    },
+
+    pinnedResource(ctx) {
+      if (ctx.route.kind !== 'batches') return undefined;
+      return BATCH_PATH.exec(ctx.request.path.slice(this.mountPath.length))?.[1];
+    },
+
+    createdResource(ctx, body) {
+      const b = body as Json | null;
+      if (ctx.request.method !== 'POST' || ctx.request.path !== `${this.mountPath}${BATCHES}`) return undefined;
+      return b?.type === 'message_batch' && typeof b.id === 'string' ? b.id : undefined;
     },
 
     rewriteResponse(body, gatewayBase, ctx) {

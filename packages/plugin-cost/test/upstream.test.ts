@@ -1,0 +1,84 @@
+import Anthropic from '@anthropic-ai/sdk';
+import { sql, type Storage } from '@tollgate/storage';
+import { createTestDatabase, DRIVERS, type TestDatabase } from '@tollgate/storage/testing';
+import { createMockUpstream, errorReply, messageStreamEvents, type MockUpstream } from '@tollgate/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MASTER_KEY, startCostHarness, until, type CostHarness } from './harness.js';
+
+const PICO = 1_000_000n; // pico-dollars per token at $1 per million
+const MODEL = 'claude-haiku-4-5';
+
+describe.each(DRIVERS)('the ledger of a pool of upstreams on %s', (driver) => {
+  let db: TestDatabase;
+  let storage: Storage;
+  let h: CostHarness;
+  let a: MockUpstream;
+  let b: MockUpstream;
+  let sdk: Anthropic;
+
+  beforeAll(async () => {
+    db = await createTestDatabase(driver);
+    a = await createMockUpstream({ apiKey: 'sk-ant-a' });
+    b = await createMockUpstream({ apiKey: 'sk-ant-b' });
+    const upstreams = [
+      { name: 'a', baseUrl: a.url, apiKey: 'sk-ant-a' },
+      { name: 'b', baseUrl: b.url, apiKey: 'sk-ant-b' },
+    ];
+    h = await startCostHarness({ db, mock: a, providers: { anthropic: { apiKey: undefined, upstreams } } });
+    storage = await db.open();
+    const { key } = (await h.admin('POST', '/key/generate', { key_alias: 'pool' })).body;
+    sdk = new Anthropic({ apiKey: key, baseURL: h.baseURL, maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await h.close();
+    await Promise.all([a.close(), b.close()]);
+    await storage.close();
+    await db.drop();
+  });
+
+  async function rowOf(id: string): Promise<Record<string, any>> {
+    let row: Record<string, any> | undefined;
+    await until(async () => {
+      row = (await sql<Record<string, any>>`select *, cast(spend as text) as spend_text from tollgate_spend_logs where request_id = ${id}`.execute(storage.db)).rows[0];
+      return row !== undefined;
+    });
+    return row!;
+  }
+
+  it('names the upstream that answered, after a failover, never its key', async () => {
+    a.route('POST', '/v1/messages', { ...errorReply('rate_limit_error', 'slow down'), headers: { 'retry-after': '30' } });
+    const before = h.completed.length;
+    const answer = await sdk.messages.create({ model: MODEL, max_tokens: 8, messages: [{ role: 'user', content: 'Hi' }] });
+    expect(answer.type).toBe('message');
+    await until(() => h.completed.length > before);
+    const record = h.completed.at(-1)!;
+    const row = await rowOf(record.id);
+    // Either a was tried first (429, then b) or b was first: b answered in both cases.
+    expect(row.upstream).toBe('b');
+    expect(row.status).toBe(200);
+    expect(JSON.stringify(row)).not.toContain('sk-ant-');
+    const logs = await h.admin('GET', `/spend/logs?request_id=${record.id}`);
+    expect(logs.body.map((r: { upstream: string }) => r.upstream)).toContain('b');
+  });
+
+  it('bills a stream cut after its first event from its partial usage, on the one upstream it reached', async () => {
+    const events = messageStreamEvents({ model: MODEL, text: ['one', 'two'], usage: { input_tokens: 21, output_tokens: 9 } });
+    b.route('POST', '/v1/messages', { sse: events, hangUpAfterEvents: 2 });
+    const before = h.completed.length;
+    const requestsBefore = a.requests.length + b.requests.length;
+    const stream = sdk.messages.stream({ model: MODEL, max_tokens: 8, messages: [{ role: 'user', content: 'Hi' }] });
+    await expect(stream.finalMessage()).rejects.toThrow();
+    await until(() => h.completed.length > before);
+    const record = h.completed.at(-1)!;
+    expect(record.attempts).toBeUndefined();
+    expect(a.requests.length + b.requests.length).toBe(requestsBefore + 1);
+    const row = await rowOf(record.id);
+    expect(row.upstream).toBe('b');
+    // message_start said 21 input tokens and 1 output token so far: $1 and $5 per million.
+    expect(BigInt(row.spend_text)).toBe(21n * PICO + 1n * 5n * PICO);
+    expect(row.input_tokens).toBe(21);
+    expect(row.output_tokens).toBe(1);
+  });
+});
+
+void MASTER_KEY;
