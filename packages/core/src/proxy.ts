@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EventEmitter } from 'eventemitter3';
 import type { Logger } from 'pino';
-import type { Pool } from 'undici';
 import { ByteBudget, closesUnread, hasBody, readBody, streamBody } from './body.js';
 import type { GatewayConfig } from './config-schema.js';
 import { ClientRequest, Context, type UpstreamRequest } from './context.js';
