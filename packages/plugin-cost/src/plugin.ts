@@ -14,7 +14,7 @@ import { registerSpendRoutes, requireSpendAdmin } from './spend-routes.js';
 import { spendRowFor, type Priced } from './spend-record.js';
 import { BatchSettlementJob } from './settlement-job.js';
 import type { SpendRow } from './spend-row.js';
-import { RunningTotals, syncSharedSpend } from './spend-totals.js';
+import { RunningTotals } from './spend-totals.js';
 import { SpendWriter } from './spend-writer.js';
 
 interface CostState {
@@ -66,15 +66,15 @@ export const costPlugin = definePlugin<CostConfig>({
     // totals: they are counted on top.
     const unwritten = new RunningTotals();
     await writer.start((row) => unwritten.add(row));
-    const totals = new RunningTotals();
+    const { syncMs } = api.config.sharedSpend;
+    const shared = syncMs > 0 && storage.driver === 'postgres' ? store : undefined;
+    const totals = new RunningTotals({ shared, maxAgeMs: syncMs, log: api.log });
     await totals.load(store);
     totals.merge(unwritten);
     // Summing a large ledger left SQLite's caches holding memory the gateway never uses again:
     // 13 MiB of RSS over a 169k-row ledger (123 -> 110 MiB after start).
     await storage.shrinkMemory();
     api.provide(SPEND_TOTALS, totals);
-    const { syncMs } = api.config.sharedSpend;
-    if (syncMs > 0 && storage.driver === 'postgres') api.onClose(syncSharedSpend(totals, store, syncMs, api.log));
     api.provide(SPEND_QUEUE, writer);
     api.onClose(() => writer.close());
 
