@@ -60,8 +60,11 @@ export const authPlugin = definePlugin<AuthConfig>({
       const { keyPrefix, commandTimeoutMs, retryMs, slotTtlMs } = api.config.sharedLimits;
       // No offline queue: while the connection is down a command fails at once (counted
       // locally) instead of waiting for a reconnect; a stalled one fails at its timeout.
-      const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 2000, commandTimeout: commandTimeoutMs, enableOfflineQueue: false });
+      const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 2000, commandTimeout: commandTimeoutMs, enableOfflineQueue: false, lazyConnect: true });
       redis.on('error', () => undefined); // reported by the calls that meet it, once per outage
+      // Connected before the first request (which would otherwise be counted locally); a Redis
+      // that is down does not stop the start: the connection keeps retrying.
+      await redis.connect().catch((err: unknown) => api.log.warn({ err: { message: (err as Error).message } }, 'cannot connect to Redis at start; limits and budgets are counted per replica until it can'));
       gate.shared = new SharedLimits(redis, { keyPrefix, slotTtlMs, retryMs, log: api.log });
       const invalidation = new KeyInvalidation(redis, { channel: `${keyPrefix}keys`, invalidate: (token) => cache.invalidate(token), invalidateAll: () => cache.clear(), log: api.log });
       service.announce = (tokens) => invalidation.announce(tokens);
