@@ -22,16 +22,17 @@ export interface RunningTotalsOptions {
  *
  * Replicas (sharing a PostgreSQL) each count only their own rows after start. `freshen` reads
  * what all of them committed for a key when this instance's read is older than `maxAgeMs`; a
- * key's spend is then the larger of this instance's count and that one. Both are at most the
- * true spend (one lacks other replicas' rows, the other rows not yet committed), so the larger
- * never counts a row twice.
+ * key's spend is then that plus what this instance booked since the read began (or this
+ * instance's own count, if larger). It lags the truth by the other replicas' rows not yet
+ * committed (their last flush interval); with Redis, budgets use a shared counter instead and
+ * this read only seeds it.
  */
 export class RunningTotals implements SpendTotals {
   private keys = new Map<string, Pico>();
   /** Insertion order is recency: the first entry is the least recently booked. */
   private readonly endUsers = new Map<string, Pico>();
-  /** Every replica's committed spend per key, and when it was read. */
-  private readonly shared = new Map<string, { spend: Pico; at: number }>();
+  /** Every replica's committed spend per key, when the read began, and this instance's count then. */
+  private readonly shared = new Map<string, { spend: Pico; at: number; ownAt: Pico }>();
   private readonly reads = new Map<string, Promise<void>>();
   private readonly listeners: ((keyHash: string, spend: Pico) => void)[] = [];
   private failing = false;
@@ -75,8 +76,12 @@ export class RunningTotals implements SpendTotals {
 
   keySpend(keyHash: string): Pico {
     const own = this.get('api_key', keyHash);
-    const shared = this.shared.get(keyHash)?.spend;
-    return shared !== undefined && shared > own ? shared : own;
+    const read = this.shared.get(keyHash);
+    if (!read) return own;
+    // What was committed at the read, plus what this instance booked since it began (those
+    // rows were not yet committed then; one committed in between is counted twice: stricter).
+    const shared = read.spend + own - read.ownAt;
+    return shared > own ? shared : own;
   }
 
   onKeySpend(listener: (keyHash: string, spend: Pico) => void): void {
@@ -91,11 +96,12 @@ export class RunningTotals implements SpendTotals {
     let p = this.reads.get(keyHash);
     if (!p) {
       const at = Date.now();
+      const ownAt = this.get('api_key', keyHash);
       p = store
         .sharedKeySpend([keyHash])
         .then(
           (found) => {
-            this.shared.set(keyHash, { spend: found?.get(keyHash) ?? 0n, at });
+            this.shared.set(keyHash, { spend: found?.get(keyHash) ?? 0n, at, ownAt });
             if (this.failing) this.o.log?.info("reading the replicas' shared key spend again");
             this.failing = false;
           },
@@ -103,7 +109,7 @@ export class RunningTotals implements SpendTotals {
             if (!this.failing) this.o.log?.warn({ err }, "could not read the replicas' shared key spend; budgets count this instance's own spend until it can");
             this.failing = true;
             // Counts as read: the next requests do not each wait on a failing database.
-            this.shared.set(keyHash, { spend: read?.spend ?? 0n, at });
+            this.shared.set(keyHash, read ? { ...read, at } : { spend: 0n, at, ownAt: 0n });
           },
         )
         .finally(() => this.reads.delete(keyHash));
