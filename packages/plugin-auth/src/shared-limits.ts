@@ -66,7 +66,10 @@ export class SharedLimits {
   /** Keys whose spend could not be booked in Redis: their counters are stale. */
   private readonly missed = new Set<string>();
   private downUntil = 0;
-  private failing = false;
+  /** When the current outage began (0: none); only a call started after it shows Redis is back. */
+  private failingSince = 0;
+  /** Slots an admission may have taken in Redis though its answer was lost: freed once Redis is back. */
+  private readonly orphans = new Map<string, string>();
 
   constructor(
     private readonly redis: Redis,
@@ -86,7 +89,8 @@ export class SharedLimits {
   /** Decides an admission for every replica at once (and counts it when admitted). */
   async admit(a: SharedAdmission): Promise<SharedVerdict> {
     const slot = a.maxParallelRequests === null ? undefined : randomUUID();
-    const reply = await this.call(() =>
+    const reply = await this.call(
+      () =>
       this.redis.tollgateAdmit(
         this.windowKey(a.token, a.now),
         this.slotsKey(a.token),
@@ -99,6 +103,7 @@ export class SharedLimits {
         this.o.slotTtlMs,
         WINDOW_TTL_SECONDS,
       ),
+      () => slot && this.orphans.size < 10_000 && this.orphans.set(slot, this.slotsKey(a.token)),
     );
     const [verdict, spendText] = reply;
     const spend = spendText ? BigInt(spendText) : undefined;
@@ -137,11 +142,13 @@ export class SharedLimits {
   /** The request ended: frees its slot and counts its tokens in the minute's window (fire and forget). */
   release(token: string, slot: string | undefined, tokens: number, now: number): void {
     if (slot) this.slots.delete(slot);
+    const orphan = () => slot && this.orphans.size < 10_000 && this.orphans.set(slot, this.slotsKey(token));
+    // Redis out: the slot is freed once it is back (this replica no longer renews it, so it expires anyway).
+    if (!this.usable) return void orphan();
     const commands: (string | number)[][] = [];
     if (slot) commands.push(['zrem', this.slotsKey(token), slot]);
     if (tokens > 0) commands.push(['hincrby', this.windowKey(token, now), 't', tokens], ['expire', this.windowKey(token, now), WINDOW_TTL_SECONDS]);
-    // A slot that cannot be freed now expires with its TTL: this replica no longer refreshes it.
-    if (commands.length > 0 && this.usable) this.call(() => this.redis.pipeline(commands).exec().then(execResults)).catch(() => undefined);
+    if (commands.length > 0) this.call(() => this.redis.pipeline(commands).exec().then(execResults), orphan).catch(() => undefined);
   }
 
   /** Stops refreshing; this replica's slots are freed (best effort: otherwise they expire). */
@@ -159,28 +166,38 @@ export class SharedLimits {
     this.call(() => this.redis.tollgateRefreshSlots(keys.length, ...keys, this.o.slotTtlMs, ...ids)).catch(() => undefined);
   }
 
-  /** Runs a Redis call; a failure opens the breaker (counted locally for `retryMs`) and rejects. */
-  private async call<T>(run: () => Promise<T>): Promise<T> {
+  /**
+   * Runs a Redis call; a failure opens the breaker (counted locally for `retryMs`), runs
+   * `onFailure` and rejects. Replies to calls sent before an outage began do not end it.
+   */
+  private async call<T>(run: () => Promise<T>, onFailure?: () => void): Promise<T> {
+    const started = Date.now();
     try {
       const out = await run();
-      if (this.failing) this.recovered();
+      if (this.failingSince > 0 && started >= this.failingSince) this.recovered();
       return out;
     } catch (err) {
+      onFailure?.();
       this.downUntil = Date.now() + this.o.retryMs;
-      if (!this.failing) {
+      if (this.failingSince === 0) {
+        this.failingSince = Date.now();
         this.o.log.warn(
           { err: { message: (err as Error).message } },
           'cannot reach Redis for the shared limits and budgets: each replica counts on its own until it can (limits can then go over by the number of replicas)',
         );
       }
-      this.failing = true;
       throw err;
     }
   }
 
   private recovered(): void {
-    this.failing = false;
+    this.failingSince = 0;
     this.o.log.info('shared limits and budgets are decided through Redis again');
+    if (this.orphans.size > 0) {
+      const commands = [...this.orphans].map(([slot, key]) => ['zrem', key, slot]);
+      this.orphans.clear();
+      this.redis.pipeline(commands).exec().catch((err: unknown) => this.o.log.warn({ err: { message: (err as Error).message } }, 'could not free slots taken while Redis failed; they expire'));
+    }
     if (this.missed.size === 0) return;
     // These counters lack spend booked while Redis was out: drop them, the next check seeds them from the ledger.
     const keys = [...this.missed].map((token) => this.spendKey(token));
