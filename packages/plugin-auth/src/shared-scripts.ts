@@ -41,10 +41,15 @@ if rpm >= 0 or tpm >= 0 then
 end
 return {'ok', spend}`;
 
-/** KEYS: a spend counter; ARGV: pico-dollars, TTL (s). Adds only to a seeded counter: an unseeded one is seeded from the ledger. */
+/**
+ * KEYS: a spend counter; ARGV: pico-dollars, TTL (s). Adds only to a seeded counter: an
+ * unseeded one is seeded from the ledger. Past 2^63 the counter stays where it is (-1), not an
+ * error: the key is over any budget a counter that large would hold.
+ */
 export const BOOK_SPEND_SCRIPT = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('INCRBY', KEYS[1], ARGV[1])
+local added = redis.pcall('INCRBY', KEYS[1], ARGV[1])
+if type(added) == 'table' and added['err'] then return -1 end
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1`;
 
