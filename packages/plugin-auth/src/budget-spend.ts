@@ -9,11 +9,16 @@ import type { SharedLimits } from './shared-limits.js';
 export class BudgetSpend implements SpendTotals {
   /** The shared counter of each budgeted key, as the last admission or read saw it. */
   private readonly seen = new Map<string, Pico>();
+  /** Budgets are decided on Redis counters: there is Redis, and the totals tell each spend as it is booked to feed them. */
+  readonly sharedCounter: boolean;
 
   constructor(
     private readonly totals: SpendTotals,
     private readonly shared: SharedLimits | undefined,
-  ) {}
+  ) {
+    this.sharedCounter = shared !== undefined && typeof totals.onKeySpend === 'function';
+    if (this.sharedCounter) totals.onKeySpend!((hash, pico) => shared!.bookSpend(hash, pico));
+  }
 
   keySpend(keyHash: string): Pico {
     const own = this.totals.keySpend(keyHash);
@@ -32,7 +37,7 @@ export class BudgetSpend implements SpendTotals {
 
   /** Brings keySpend(keyHash) up to date, for an admin read: the shared counter, else a fresh read of the ledger. */
   async refresh(keyHash: string): Promise<void> {
-    const shared = await this.shared?.readSpend(keyHash);
+    const shared = this.sharedCounter ? await this.shared!.readSpend(keyHash) : undefined;
     if (shared !== undefined) this.note(keyHash, shared);
     else await this.totals.freshen?.(keyHash, 0);
   }

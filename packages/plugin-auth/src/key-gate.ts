@@ -95,11 +95,12 @@ export class KeyGate {
     const rolled = rollBudgetWindow(key, this.spend, now);
     if (rolled) key = this.persistRoll(rolled, ctx);
     const budget = budgetPico(key);
+    const sharedBudget = budget !== undefined && this.spend?.sharedCounter === true;
     const limited = key.rpmLimit !== null || key.tpmLimit !== null || key.maxParallelRequests !== null;
-    if (this.shared?.usable && (limited || (budget !== undefined && this.spend))) return this.admitShared(ctx, key, budget, now);
+    if (this.shared?.usable && (limited || sharedBudget)) return this.admitShared(ctx, key, sharedBudget ? budget : undefined, now);
     // Without Redis, a budget is checked against spend read from the shared database at most
     // the cost plugin's sharedSpend.syncMs ago (a read on the request's path when older).
-    const reading = budget === undefined ? undefined : this.spend?.freshen?.(key.token);
+    const reading = budget === undefined ? undefined : this.spend?.freshen(key.token);
     if (reading) return reading.then(() => this.admitLocal(ctx, key, Date.now()));
     this.admitLocal(ctx, key, now);
   }
@@ -113,10 +114,15 @@ export class KeyGate {
     this.grant(ctx, key, undefined, now);
   }
 
-  /** Budget and limits decided in Redis for every replica at once; counted locally when Redis fails. */
+  /**
+   * Limits, and the budget when `budget` is given, decided in Redis for every replica at once;
+   * counted locally when Redis fails. A budget not given is checked here, from memory.
+   */
   private async admitShared(ctx: RequestContext, key: VirtualKey, budget: Pico | undefined, now: number): Promise<void> {
     const shared = this.shared!;
-    const budgetLine = budget === undefined || !this.spend ? undefined : budget + key.budgetSpendOffset;
+    const over = budget === undefined ? budgetExceeded(key, this.spend) : undefined;
+    if (over) throw new GatewayError('TG_ERR_BUDGET_EXCEEDED', over);
+    const budgetLine = budget === undefined ? undefined : budget + key.budgetSpendOffset;
     // A line at or below zero: a regenerated key's window had used its budget already.
     if (budgetLine !== undefined && budgetLine <= 0n) return this.admitLocal(ctx, key, now);
     const ask = () => shared.admit({ token: key.token, rpmLimit: key.rpmLimit, tpmLimit: key.tpmLimit, maxParallelRequests: key.maxParallelRequests, budgetLine, now });
@@ -130,6 +136,7 @@ export class KeyGate {
     } catch (err) {
       // SharedLimits has warned (once per outage); this replica decides on its own counts.
       ctx.log.debug({ err: { message: (err as Error).message }, plugin: 'auth' }, 'shared limits unavailable; counted locally');
+      if (budget !== undefined) await this.spend?.freshen(key.token);
       return this.admitLocal(ctx, key, Date.now());
     }
     this.spend?.note(key.token, verdict.spend);

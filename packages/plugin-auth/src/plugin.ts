@@ -83,8 +83,6 @@ export const authPlugin = definePlugin<AuthConfig>({
       const totals = api.has(SPEND_TOTALS) ? api.resolve(SPEND_TOTALS) : undefined;
       const spend = totals && new BudgetSpend(totals, gate.shared);
       service.spend = gate.spend = spend;
-      // Each priced request goes to its key's shared counter at once: the next admission on any replica sees it.
-      if (gate.shared) totals?.onKeySpend?.((hash, pico) => gate.shared!.bookSpend(hash, pico));
       const budgeted = spend ? 0 : await store.countWithBudget();
       if (budgeted > 0) {
         throw new GatewayError('TG_ERR_CONFIG', `${budgeted} virtual key(s) have a max_budget, but no cost plugin is loaded to count spend: add @tollgate/plugin-cost or remove the budgets`);
