@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
 import { createTestDatabase, type TestDatabase } from '@tollgate/storage/testing';
 import { createTcpRelay, messageStreamEvents, until, type TcpRelay } from '@tollgate/testing';
 import { MASTER_KEY, startHarness, type Harness } from './harness.js';
@@ -15,7 +16,7 @@ afterEach(async () => {
 });
 
 /** Two gateways on one database, each reaching Redis at `urls[i]` (default: directly). */
-async function replicas(authConfig: Record<string, unknown>, urls: [string, string] = [REDIS_URL, REDIS_URL]): Promise<[Harness, Harness]> {
+async function replicas(authConfig: Record<string, unknown>, urls: [string, string] = [REDIS_URL, REDIS_URL]): Promise<[Harness, Harness, string]> {
   const db: TestDatabase = await createTestDatabase('sqlite');
   opened.push({ close: () => db.drop() });
   const keyPrefix = `tollgate-test-${randomBytes(6).toString('hex')}:`;
@@ -24,7 +25,7 @@ async function replicas(authConfig: Record<string, unknown>, urls: [string, stri
   opened.push(a);
   const b = await start(urls[1]);
   opened.push(b);
-  return [a, b];
+  return [a, b, keyPrefix];
 }
 
 async function relayToRedis(): Promise<TcpRelay> {
@@ -61,9 +62,9 @@ async function insideMinute(needMs: number): Promise<void> {
 
 describe('limits shared through Redis are exact in bursts', () => {
   it('rpm_limit 10 over two replicas admits exactly 10 of a burst of 40, and none of a burst after a quiet gap', async () => {
-    await insideMinute(20_000);
     const [a, b] = await replicas({});
     const key = await newKey(a, { rpm_limit: 10 });
+    await insideMinute(30_000);
     expect(await burst([a, b], key, 40)).toEqual({ 200: 10, 429: 30 });
     // A quiet gap: nothing a replica remembers locally lets more through.
     await new Promise((r) => setTimeout(r, 1500));
@@ -105,7 +106,11 @@ describe('a replica whose Redis subscription drops', () => {
   it('says so, and once subscribed again drops its key cache (it may have missed a block)', async () => {
     const relay = await relayToRedis();
     // B reaches Redis through the relay; a 60 s cache would otherwise serve the key for a minute.
-    const [a, b] = await replicas({ cacheTtlMs: 60_000 }, [REDIS_URL, `redis://127.0.0.1:${relay.port}`]);
+    const [a, b, keyPrefix] = await replicas({ cacheTtlMs: 60_000 }, [REDIS_URL, `redis://127.0.0.1:${relay.port}`]);
+    // Both replicas are subscribed before the fault.
+    const redis = new Redis(REDIS_URL);
+    opened.push({ close: () => redis.quit() });
+    await until(async () => ((await redis.pubsub('NUMSUB', `${keyPrefix}keys`)) as [string, number])[1] === 2, 10_000);
     const key = await newKey(a, {});
     expect((await post(b, key)).status).toBe(200); // cached on B
     relay.setMode('refuse');
