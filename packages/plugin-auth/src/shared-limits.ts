@@ -89,22 +89,11 @@ export class SharedLimits {
   /** Decides an admission for every replica at once (and counts it when admitted). */
   async admit(a: SharedAdmission): Promise<SharedVerdict> {
     const slot = a.maxParallelRequests === null ? undefined : randomUUID();
-    const reply = await this.call(
-      () =>
-      this.redis.tollgateAdmit(
-        this.windowKey(a.token, a.now),
-        this.slotsKey(a.token),
-        this.spendKey(a.token),
-        a.rpmLimit ?? -1,
-        a.tpmLimit ?? -1,
-        a.maxParallelRequests ?? -1,
-        a.budgetLine === undefined ? '' : a.budgetLine.toString(),
-        slot ?? '',
-        this.o.slotTtlMs,
-        WINDOW_TTL_SECONDS,
-      ),
-      () => slot && this.orphans.size < 10_000 && this.orphans.set(slot, this.slotsKey(a.token)),
-    );
+    const keys = [this.windowKey(a.token, a.now), this.slotsKey(a.token), this.spendKey(a.token)] as const;
+    const args = [a.rpmLimit ?? -1, a.tpmLimit ?? -1, a.maxParallelRequests ?? -1, a.budgetLine?.toString() ?? '', slot ?? '', this.o.slotTtlMs, WINDOW_TTL_SECONDS];
+    // A lost answer may hide a slot taken in Redis: it is freed once Redis is back.
+    const lost = () => slot && this.orphans.size < 10_000 && this.orphans.set(slot, keys[1]);
+    const reply = await this.call(() => this.redis.tollgateAdmit(...keys, ...args), lost);
     const [verdict, spendText] = reply;
     const spend = spendText ? BigInt(spendText) : undefined;
     if (verdict === 'ok') {
