@@ -61,6 +61,13 @@ function row(i, t) {
     start_time: t,
     end_time: t + 2,
     completion_start_time: t + 1,
+    session_id: null,
+    agent_id: null,
+    client: null,
+    billing: 'gateway',
+    served_model: null,
+    estimated: false,
+    upstream: null,
   };
 }
 

@@ -37,7 +37,9 @@ export const authConfigSchema = {
       type: 'object',
       additionalProperties: false,
       default: {},
-      description: 'Rate limits (requests and tokens per minute, requests in flight) and key changes, shared between replicas through Redis.',
+      description:
+        'Rate limits (requests and tokens per minute, requests in flight), budgets and key changes, shared between replicas through Redis: ' +
+        'each admission of a key with a limit or a budget is decided by one atomic Redis script. While Redis cannot be reached, each replica counts on its own (warned once) rather than refusing traffic.',
       properties: {
         redisUrl: {
           type: ['string', 'null'],
@@ -45,7 +47,24 @@ export const authConfigSchema = {
           default: null,
           description: 'redis:// or rediss:// URL. Null: env TOLLGATE_REDIS_URL; with neither, each replica counts on its own.',
         },
-        syncMs: { type: 'integer', minimum: 10, default: 100, description: "How often a replica adds its counts to Redis and reads the others'. A key can go over its limits by what the replicas admit in that time." },
+        commandTimeoutMs: {
+          type: 'integer',
+          minimum: 1,
+          default: 500,
+          description: 'Longest a Redis command may take; past it the request is decided on local counts, so a stalled Redis never hangs requests.',
+        },
+        retryMs: {
+          type: 'integer',
+          minimum: 1,
+          default: 1000,
+          description: 'After a Redis failure, how long this replica counts on its own before it tries Redis again (no request waits on a Redis that is down).',
+        },
+        slotTtlMs: {
+          type: 'integer',
+          minimum: 100,
+          default: 30000,
+          description: "How long a max_parallel_requests slot outlives its replica: a live replica renews its slots every third of this; a crashed one's expire.",
+        },
         keyPrefix: { type: 'string', default: 'tollgate:', description: 'Prepended to every Redis key (several gateways on one Redis).' },
       },
     },
@@ -67,5 +86,5 @@ export interface AuthConfig {
   cacheSize: number;
   lookupTimeoutMs: number;
   staleIfErrorMs: number;
-  sharedLimits: { redisUrl: string | null; syncMs: number; keyPrefix: string };
+  sharedLimits: { redisUrl: string | null; commandTimeoutMs: number; retryMs: number; slotTtlMs: number; keyPrefix: string };
 }

@@ -89,6 +89,11 @@ export class KeyCache {
     this.entries.delete(token);
   }
 
+  /** Drops every entry: each key is read from the store again on its next request. */
+  clear(): void {
+    this.entries.clear();
+  }
+
   private put(token: string, key: VirtualKey | null): void {
     const now = Date.now();
     this.entries.delete(token);

@@ -1,16 +1,18 @@
-import { GatewayError, type Principal, type RequestContext, type SpendTotals, type Usage } from '@tollgate/core';
+import { GatewayError, type Pico, type Principal, type RequestContext, type Usage } from '@tollgate/core';
 import { budgetExceeded, rollBudgetWindow } from './budget.js';
+import type { BudgetSpend } from './budget-spend.js';
 import { ownCredential, readClientKey } from './credentials.js';
 import type { KeyCache } from './key-cache.js';
-import type { KeyStore, VirtualKey } from './key-store.js';
-import type { RateLimiter } from './limiter.js';
+import { budgetPico, type KeyStore, type VirtualKey } from './key-store.js';
+import { secondsToNextMinute, type RateLimiter } from './limiter.js';
+import type { SharedLimits, SharedVerdict } from './shared-limits.js';
 import { hashKey } from './keys.js';
 import type { MasterKey } from './master-key.js';
 
 declare module '@tollgate/core' {
   interface RequestState {
     /** The virtual key that admitted the request (set by the auth plugin). */
-    auth?: { key: VirtualKey };
+    auth?: { key: VirtualKey; slot?: string };
   }
 }
 
@@ -27,7 +29,9 @@ export interface ClientKeyOptions {
  * synchronously; only a cache miss costs a database read.
  */
 export class KeyGate {
-  spend: SpendTotals | undefined;
+  spend: BudgetSpend | undefined;
+  /** Redis, when limits and budgets are shared between replicas. */
+  shared: SharedLimits | undefined;
 
   constructor(
     private readonly master: MasterKey | undefined,
@@ -75,11 +79,15 @@ export class KeyGate {
 
   /** Frees the request's concurrency slot and books its tokens against the key's tpm. */
   release(ctx: RequestContext): void {
-    const key = ctx.state.auth?.key;
-    if (key) this.limiter.release(key.token, totalTokens(ctx.usage), Date.now());
+    const auth = ctx.state.auth;
+    if (!auth) return;
+    const tokens = totalTokens(ctx.usage);
+    const now = Date.now();
+    this.limiter.release(auth.key.token, tokens, now);
+    this.shared?.release(auth.key.token, auth.slot, tokens, now);
   }
 
-  private admit(ctx: RequestContext, token: string, found: VirtualKey | null): void {
+  private admit(ctx: RequestContext, token: string, found: VirtualKey | null): void | Promise<void> {
     const now = Date.now();
     if (!found) {
       if (this.master) throw new GatewayError('TG_ERR_AUTH_INVALID_KEY', 'invalid API key');
@@ -93,18 +101,65 @@ export class KeyGate {
     }
     const rolled = rollBudgetWindow(key, this.spend, now);
     if (rolled) key = this.persistRoll(rolled, ctx);
+    const budget = budgetPico(key);
+    const sharedBudget = budget !== undefined && this.spend?.sharedCounter === true;
+    const limited = key.rpmLimit !== null || key.tpmLimit !== null || key.maxParallelRequests !== null;
+    if (this.shared?.usable && (limited || sharedBudget)) return this.admitShared(ctx, key, sharedBudget ? budget : undefined, now);
+    // Without Redis, a budget is checked against spend read from the shared database at most
+    // the cost plugin's sharedSpend.syncMs ago (a read on the request's path when older).
+    const reading = budget === undefined ? undefined : this.spend?.freshen(key.token);
+    if (reading) return reading.then(() => this.admitLocal(ctx, key, Date.now()));
+    this.admitLocal(ctx, key, now);
+  }
+
+  /** Budget and limits as this replica counts them: no Redis, or Redis out. */
+  private admitLocal(ctx: RequestContext, key: VirtualKey, now: number): void {
     const over = budgetExceeded(key, this.spend);
     // Waiting does not help until the window resets: tell SDKs (Claude Code) not to retry.
     if (over) throw new GatewayError('TG_ERR_BUDGET_EXCEEDED', over, { headers: { 'x-should-retry': 'false' } });
     const hit = this.limiter.check(key, now);
-    if (hit) {
-      throw new GatewayError('TG_ERR_RATE_LIMITED', `rate limit reached for this key: ${describeLimit(hit.limit, key)}`, {
-        headers: { 'retry-after': String(hit.retryAfterSeconds) },
-      });
+    if (hit) throw rateLimited(hit.limit, hit.retryAfterSeconds, key);
+    this.grant(ctx, key, undefined, now);
+  }
+
+  /**
+   * Limits, and the budget when `budget` is given, decided in Redis for every replica at once;
+   * counted locally when Redis fails. A budget not given is checked here, from memory.
+   */
+  private async admitShared(ctx: RequestContext, key: VirtualKey, budget: Pico | undefined, now: number): Promise<void> {
+    const shared = this.shared!;
+    const over = budget === undefined ? budgetExceeded(key, this.spend) : undefined;
+    if (over) throw new GatewayError('TG_ERR_BUDGET_EXCEEDED', over, { headers: { 'x-should-retry': 'false' } });
+    const budgetLine = budget === undefined ? undefined : budget + key.budgetSpendOffset;
+    // A line at or below zero: a regenerated key's window had used its budget already.
+    if (budgetLine !== undefined && budgetLine <= 0n) return this.admitLocal(ctx, key, now);
+    const ask = () => shared.admit({ token: key.token, rpmLimit: key.rpmLimit, tpmLimit: key.tpmLimit, maxParallelRequests: key.maxParallelRequests, budgetLine, now });
+    let verdict: SharedVerdict;
+    try {
+      verdict = await ask();
+      if (!verdict.admitted && verdict.limit === 'seed') {
+        await shared.seedSpend(key.token, await this.spend!.seedValue(key.token));
+        verdict = await ask();
+      }
+    } catch (err) {
+      // SharedLimits has warned (once per outage); this replica decides on its own counts.
+      ctx.log.debug({ err: { message: (err as Error).message }, plugin: 'auth' }, 'shared limits unavailable; counted locally');
+      if (budget !== undefined) await this.spend?.freshen(key.token);
+      return this.admitLocal(ctx, key, Date.now());
     }
-    this.limiter.admit(token, now);
-    ctx.principal = { kind: 'virtual', keyHash: token, keyAlias: key.keyAlias ?? undefined, userId: key.userId ?? undefined, teamId: key.teamId ?? undefined };
-    ctx.state.auth = { key };
+    this.spend?.note(key.token, verdict.spend);
+    if (verdict.admitted) return this.grant(ctx, key, verdict.slot, now);
+    if (verdict.limit === 'seed') return this.admitLocal(ctx, key, Date.now()); // dropped again at once: count locally
+    if (verdict.limit === 'budget') {
+      throw new GatewayError('TG_ERR_BUDGET_EXCEEDED', budgetExceeded(key, this.spend) ?? 'budget exceeded for this key', { headers: { 'x-should-retry': 'false' } });
+    }
+    throw rateLimited(verdict.limit, verdict.limit === 'parallel' ? 1 : secondsToNextMinute(now), key);
+  }
+
+  private grant(ctx: RequestContext, key: VirtualKey, slot: string | undefined, now: number): void {
+    this.limiter.admit(key.token, now);
+    ctx.principal = { kind: 'virtual', keyHash: key.token, keyAlias: key.keyAlias ?? undefined, userId: key.userId ?? undefined, teamId: key.teamId ?? undefined };
+    ctx.state.auth = { key, slot };
     if (key.models.length > 0) ctx.route.allowedModels = key.models;
     const own = ownCredential(ctx.request.headers, this.clients.keyHeader);
     if (own && (this.clients.ownCredentials === 'all-keys' || key.metadata.own_credentials === true)) ctx.billing = own;
@@ -115,6 +170,12 @@ export class KeyGate {
     this.store.save(key).catch((err: unknown) => ctx.log.error({ err, plugin: 'auth' }, 'could not save the new budget window'));
     return key;
   }
+}
+
+function rateLimited(limit: 'rpm' | 'tpm' | 'parallel', retryAfterSeconds: number, key: VirtualKey): GatewayError {
+  return new GatewayError('TG_ERR_RATE_LIMITED', `rate limit reached for this key: ${describeLimit(limit, key)}`, {
+    headers: { 'retry-after': String(retryAfterSeconds) },
+  });
 }
 
 function describeLimit(limit: 'rpm' | 'tpm' | 'parallel', key: VirtualKey): string {

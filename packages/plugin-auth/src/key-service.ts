@@ -1,5 +1,6 @@
-import { GatewayError, picoToNumber, picoToUsd, usdToPico, type Pico, type SpendTotals } from '@tollgate/core';
+import { GatewayError, picoToNumber, picoToUsd, usdToPico, type Pico } from '@tollgate/core';
 import { windowSpend } from './budget.js';
+import type { BudgetSpend } from './budget-spend.js';
 import { addDuration, parseDuration } from './durations.js';
 import type { KeyCache } from './key-cache.js';
 import type { KeyFields } from './key-requests.js';
@@ -11,7 +12,7 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
 /** The admin side of virtual keys: create, read, change, delete. Keeps the cache in step. */
 export class KeyService {
   /** Set once the plugins are ready, when a cost plugin provides it. */
-  spend: SpendTotals | undefined;
+  spend: BudgetSpend | undefined;
   /** Told the tokens of keys an admin call changed or deleted (other replicas' caches). */
   announce: (tokens: readonly string[]) => void = () => {};
 
@@ -32,7 +33,10 @@ export class KeyService {
   }
 
   async info(keyOrToken: string): Promise<Record<string, unknown>> {
-    return { key: keyOrToken, info: this.view(await this.find(keyOrToken)) };
+    const key = await this.find(keyOrToken);
+    // Every replica's spend, not what this one last read: each replica answers the same.
+    await this.spend?.refresh(key.token);
+    return { key: keyOrToken, info: this.view(key) };
   }
 
   async update(keyOrToken: string, fields: KeyFields): Promise<Record<string, unknown>> {

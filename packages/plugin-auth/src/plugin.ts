@@ -8,6 +8,7 @@ import { KeyCache } from './key-cache.js';
 import { KeyGate } from './key-gate.js';
 import { KeyService } from './key-service.js';
 import { budgetPico, keyMigrations, KeyStore, type VirtualKey } from './key-store.js';
+import { BudgetSpend } from './budget-spend.js';
 import { RateLimiter } from './limiter.js';
 import { KeyInvalidation } from './key-invalidation.js';
 import { SharedLimits } from './shared-limits.js';
@@ -60,25 +61,31 @@ export const authPlugin = definePlugin<AuthConfig>({
     const gate = new KeyGate(resolved?.key, cache, store, limiter, api.gatewayConfig.clients);
     const redisUrl = api.config.sharedLimits.redisUrl ?? api.env.TOLLGATE_REDIS_URL;
     if (redisUrl) {
-      const { syncMs, keyPrefix } = api.config.sharedLimits;
-      const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 2000, lazyConnect: true });
+      const { keyPrefix, commandTimeoutMs, retryMs, slotTtlMs } = api.config.sharedLimits;
+      // No offline queue: while the connection is down a command fails at once (counted
+      // locally) instead of waiting for a reconnect; a stalled one fails at its timeout.
+      const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 2000, commandTimeout: commandTimeoutMs, enableOfflineQueue: false, lazyConnect: true });
       redis.on('error', () => undefined); // reported by the calls that meet it, once per outage
-      const shared = new SharedLimits(limiter, redis, { syncMs, keyPrefix, log: api.log });
-      const invalidation = new KeyInvalidation(redis, { channel: `${keyPrefix}keys`, invalidate: (token) => cache.invalidate(token), log: api.log });
+      // Connected before the first request (which would otherwise be counted locally); a Redis
+      // that is down does not stop the start: the connection keeps retrying.
+      await redis.connect().catch((err: unknown) => api.log.warn({ err: { message: (err as Error).message } }, 'cannot connect to Redis at start; limits and budgets are counted per replica until it can'));
+      gate.shared = new SharedLimits(redis, { keyPrefix, slotTtlMs, retryMs, log: api.log });
+      const invalidation = new KeyInvalidation(redis, { channel: `${keyPrefix}keys`, invalidate: (token) => cache.invalidate(token), invalidateAll: () => cache.clear(), log: api.log });
       service.announce = (tokens) => invalidation.announce(tokens);
       api.onClose(async () => {
-        await shared.close();
+        await gate.shared?.close();
         invalidation.close();
         redis.disconnect();
       });
-      api.log.info({ syncMs }, 'rate limits and key changes shared with the other replicas through Redis');
+      api.log.info('rate limits, budgets and key changes shared with the other replicas through Redis');
     }
     registerAdminRoutes(api, service, resolved?.key);
     api.provide(ADMIN_GUARD, { requireAdmin: (req) => requireMaster(req, resolved?.key) });
     api.provide(KEY_LIMITS, { get: (hash) => limitsOf(cache.peek(hash, Date.now()), gate.spend) });
 
     api.onReady(async () => {
-      const spend = api.has(SPEND_TOTALS) ? api.resolve(SPEND_TOTALS) : undefined;
+      const totals = api.has(SPEND_TOTALS) ? api.resolve(SPEND_TOTALS) : undefined;
+      const spend = totals && new BudgetSpend(totals, gate.shared);
       service.spend = gate.spend = spend;
       if (spend) return;
       await storage.whenAvailable('auth budgets', async () => {

@@ -1,156 +1,216 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis, Result } from 'ioredis';
-import type { Logger } from '@tollgate/core';
-import type { RateLimiter, Window } from './limiter.js';
+import type { Logger, Pico } from '@tollgate/core';
+import { ADMIT_SCRIPT, BOOK_SPEND_SCRIPT, REFRESH_SLOTS_SCRIPT } from './shared-scripts.js';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    /** IN_FLIGHT_SCRIPT: sets this replica's count for a key, returns the live others' sum. */
-    tollgateInFlight(hash: string, replica: string, inFlight: number, livePrefix: string, ttlMs: number): Result<number, Context>;
+    tollgateAdmit(rl: string, inFlight: string, spend: string, ...args: (string | number)[]): Result<string[], Context>;
+    tollgateBookSpend(spend: string, pico: string, ttlSeconds: number): Result<number, Context>;
+    tollgateRefreshSlots(...keysThenArgs: (string | number)[]): Result<number, Context>;
   }
 }
 
 export interface SharedLimitsOptions {
-  syncMs: number;
   /** Prepended to every Redis key. */
   keyPrefix: string;
+  /** How long a slot of `max_parallel_requests` outlives the last refresh of a replica that holds it. */
+  slotTtlMs: number;
+  /** After a failed Redis call, how long limits are counted locally before Redis is tried again. */
+  retryMs: number;
   log: Logger;
 }
 
-/** Redis keys of a minute's counts outlive it by a minute: late syncs still find them. */
+/** What one admission asks Redis: the key's limits (null: none) and its budget. */
+export interface SharedAdmission {
+  token: string;
+  rpmLimit: number | null;
+  tpmLimit: number | null;
+  maxParallelRequests: number | null;
+  /** The key's all-time spend at which its budget is used up (budget + window offset); undefined: no budget. */
+  budgetLine: Pico | undefined;
+  now: number;
+}
+
+export type SharedVerdict =
+  /** Admitted; `slot` is its parallel slot to release, `spend` the key's shared spend (budgeted keys). */
+  | { admitted: true; slot: string | undefined; spend: Pico | undefined }
+  | { admitted: false; limit: 'rpm' | 'tpm' | 'parallel' | 'budget'; spend: Pico | undefined }
+  /** The key's shared spend counter does not exist yet: seed it, then ask again. */
+  | { admitted: false; limit: 'seed'; spend: undefined };
+
+/** A minute's request/token counts outlive it by a minute. */
 const WINDOW_TTL_SECONDS = 120;
-/** A key with a concurrency limit is shared while it was checked here this recently (or has requests in flight here). */
-const PARALLEL_QUIET_MS = 10_000;
-/** A key's in-flight hash goes once no replica has used it for this long. */
-const IN_FLIGHT_TTL_MS = 60_000;
+/** A key's shared spend counter goes after a day without spend; the next check seeds it from the ledger again. */
+const SPEND_TTL_SECONDS = 86_400;
 
 /**
- * KEYS[1]: a key's in-flight hash, one field per replica. ARGV: this replica's id, its count,
- * the prefix of the replicas' heartbeat keys, the hash's TTL. Sets (or removes) this replica's
- * field and returns the sum of the others' whose heartbeat lives; fields of replicas whose
- * heartbeat has expired (crashed, or cut off from Redis) are removed. Standalone Redis: the
- * heartbeat keys are read without being declared.
- */
-const IN_FLIGHT_SCRIPT = `
-local hash, me, mine, live = KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3]
-if mine > 0 then redis.call('HSET', hash, me, mine) else redis.call('HDEL', hash, me) end
-local others = 0
-local fields = redis.call('HGETALL', hash)
-for i = 1, #fields, 2 do
-  if fields[i] ~= me then
-    if redis.call('EXISTS', live .. fields[i]) == 1 then others = others + tonumber(fields[i + 1])
-    else redis.call('HDEL', hash, fields[i]) end
-  end
-end
-if mine > 0 then redis.call('PEXPIRE', hash, ARGV[4]) end
-return others`;
-
-/**
- * Shares each key's limits between replicas through Redis, every `syncMs`:
- * - Requests and tokens of the current minute (keys with an rpm or tpm limit): this replica
- *   adds what it counted since its last sync to the key's hash for that minute
- *   (`<prefix>rl:<token>:<minute>`, fields r and t, HINCRBY) and reads back every replica's
- *   totals, which the limiter then counts on top of its own since.
- * - Requests in flight (keys with `max_parallel_requests` checked here in the last 10 s): this
- *   replica sets its count in the key's hash (`<prefix>inflight:<token>`, a field per replica)
- *   and reads the others' sum. Each replica keeps a heartbeat key (`<prefix>live:<id>`, expiring
- *   after 20 syncs, at least 2 s): the counts of a replica that crashed stop counting when its
- *   heartbeat expires.
- * When Redis is unreachable, each replica goes on with its own counts (warned once) and
- * catches up once it is back.
+ * Limits and budgets decided in Redis for every replica at once, one atomic script per
+ * admission (ADMIT_SCRIPT): `rpm_limit` and `max_parallel_requests` are exact in bursts, a
+ * budget is refused as soon as any replica's finished requests used it up (it overshoots by
+ * at most the requests in flight), `tpm_limit` counts the tokens of finished requests.
+ * - `<prefix>rl:<token>:<minute>`: requests (r) and tokens (t) of a clock minute.
+ * - `<prefix>slots:<token>`: requests in flight, a sorted set of slot ids scored by when they
+ *   expire (Redis's clock). This replica pushes its slots' expiry forward every third of
+ *   `slotTtlMs`; a crashed replica's slots expire.
+ * - `<prefix>spend:<token>`: the key's all-time spend in pico-dollars, added to as each
+ *   request is priced (BOOK_SPEND_SCRIPT, only once seeded) and seeded from the ledger.
+ * Every call is bounded by the connection's command timeout. A failed call makes this replica
+ * count on its own for `retryMs` (warned once per outage) instead of waiting on Redis per
+ * request; keys that spent meanwhile have their counter dropped on return, to be seeded again.
  */
 export class SharedLimits {
   private readonly timer: NodeJS.Timeout;
-  private running: Promise<void> | undefined;
-  private failing = false;
-  /** This replica's field in the in-flight hashes. */
-  private readonly id = randomUUID();
-  private readonly liveMs: number;
-  /** Heartbeat keys: this prefix and a replica's id. */
-  private readonly livePrefix: string;
+  /** Slots this replica holds: slot id → its sorted set. */
+  private readonly slots = new Map<string, string>();
+  /** Keys whose spend could not be booked in Redis: their counters are stale. */
+  private readonly missed = new Set<string>();
+  private downUntil = 0;
+  /** When the current outage began (0: none); only a call started after it shows Redis is back. */
+  private failingSince = 0;
+  /** Slots an admission may have taken in Redis though its answer was lost: freed once Redis is back. */
+  private readonly orphans = new Map<string, string>();
 
   constructor(
-    private readonly limiter: RateLimiter,
     private readonly redis: Redis,
     private readonly o: SharedLimitsOptions,
   ) {
-    this.liveMs = Math.max(2000, 20 * o.syncMs);
-    this.livePrefix = `${o.keyPrefix}live:`;
-    redis.defineCommand('tollgateInFlight', { numberOfKeys: 1, lua: IN_FLIGHT_SCRIPT });
-    this.timer = setInterval(() => void this.syncNow(), o.syncMs).unref();
+    redis.defineCommand('tollgateAdmit', { numberOfKeys: 3, lua: ADMIT_SCRIPT });
+    redis.defineCommand('tollgateBookSpend', { numberOfKeys: 1, lua: BOOK_SPEND_SCRIPT });
+    redis.defineCommand('tollgateRefreshSlots', { numberOfKeys: 0, lua: REFRESH_SLOTS_SCRIPT });
+    this.timer = setInterval(() => this.refreshSlots(), Math.max(10, Math.floor(o.slotTtlMs / 3))).unref();
   }
 
-  /** One sync now (or the one already running); never rejects. */
-  private syncNow(): Promise<void> {
-    this.running ??= this.sync()
-      .then(
-        () => {
-          if (this.failing) this.o.log.info('rate limits are shared through Redis again');
-          this.failing = false;
-        },
-        (err: unknown) => {
-          if (!this.failing) this.o.log.warn({ err: { message: (err as Error).message } }, 'cannot share rate limits through Redis; each replica counts on its own until it can');
-          this.failing = true;
-        },
-      )
-      .finally(() => (this.running = undefined));
-    return this.running;
+  /** False while Redis failed lately: the caller counts on its own. */
+  get usable(): boolean {
+    return Date.now() >= this.downUntil;
   }
 
-  /** Stops syncing; this replica's in-flight counts are taken out of Redis (best effort). */
+  /** Decides an admission for every replica at once (and counts it when admitted). */
+  async admit(a: SharedAdmission): Promise<SharedVerdict> {
+    const slot = a.maxParallelRequests === null ? undefined : randomUUID();
+    const keys = [this.windowKey(a.token, a.now), this.slotsKey(a.token), this.spendKey(a.token)] as const;
+    const args = [a.rpmLimit ?? -1, a.tpmLimit ?? -1, a.maxParallelRequests ?? -1, a.budgetLine?.toString() ?? '', slot ?? '', this.o.slotTtlMs, WINDOW_TTL_SECONDS];
+    // A lost answer may hide a slot taken in Redis: it is freed once Redis is back.
+    const lost = () => slot && this.orphans.size < 10_000 && this.orphans.set(slot, keys[1]);
+    const reply = await this.call(() => this.redis.tollgateAdmit(...keys, ...args), lost);
+    const [verdict, spendText] = reply;
+    const spend = spendText ? BigInt(spendText) : undefined;
+    if (verdict === 'ok') {
+      if (slot) this.slots.set(slot, this.slotsKey(a.token));
+      return { admitted: true, slot, spend };
+    }
+    if (verdict === 'seed') return { admitted: false, limit: 'seed', spend: undefined };
+    return { admitted: false, limit: verdict as 'rpm' | 'tpm' | 'parallel' | 'budget', spend };
+  }
+
+  /** Starts the key's shared spend counter at `spend` unless another replica did first; the counter's value. */
+  async seedSpend(token: string, spend: Pico): Promise<Pico> {
+    const key = this.spendKey(token);
+    const [, got] = await this.call(() => this.redis.multi().set(key, spend.toString(), 'EX', SPEND_TTL_SECONDS, 'NX').get(key).exec().then(execResults));
+    return BigInt(got as string);
+  }
+
+  /** The key's shared spend, or undefined when no replica has seeded it (or Redis is out). */
+  async readSpend(token: string): Promise<Pico | undefined> {
+    if (!this.usable) return undefined;
+    const text = await this.call(() => this.redis.get(this.spendKey(token))).catch(() => null);
+    return text === null ? undefined : BigInt(text);
+  }
+
+  /** Adds a priced request's spend to the key's shared counter (fire and forget). */
+  bookSpend(token: string, spend: Pico): void {
+    if (spend === 0n) return;
+    if (!this.usable) {
+      this.missed.add(token);
+      return;
+    }
+    this.call(() => this.redis.tollgateBookSpend(this.spendKey(token), spend.toString(), SPEND_TTL_SECONDS)).catch(() => this.missed.add(token));
+  }
+
+  /** The request ended: frees its slot and counts its tokens in the minute's window (fire and forget). */
+  release(token: string, slot: string | undefined, tokens: number, now: number): void {
+    if (slot) this.slots.delete(slot);
+    const orphan = () => slot && this.orphans.size < 10_000 && this.orphans.set(slot, this.slotsKey(token));
+    // Redis out: the slot is freed once it is back (this replica no longer renews it, so it expires anyway).
+    if (!this.usable) return void orphan();
+    const commands: (string | number)[][] = [];
+    if (slot) commands.push(['zrem', this.slotsKey(token), slot]);
+    if (tokens > 0) commands.push(['hincrby', this.windowKey(token, now), 't', tokens], ['expire', this.windowKey(token, now), WINDOW_TTL_SECONDS]);
+    if (commands.length > 0) this.call(() => this.redis.pipeline(commands).exec().then(execResults), orphan).catch(() => undefined);
+  }
+
+  /** Stops refreshing; this replica's slots are freed (best effort: otherwise they expire). */
   async close(): Promise<void> {
     clearInterval(this.timer);
-    await this.running;
-    const keys = [...this.limiter.parallelKeys().keys()];
-    if (keys.length === 0) return;
-    const commands = keys.map((token) => ['hdel', this.inFlightKey(token), this.id]);
-    await this.redis.pipeline([...commands, ['del', this.livePrefix + this.id]]).exec().catch(() => undefined);
+    const commands = [...this.slots].map(([slot, key]) => ['zrem', key, slot]);
+    this.slots.clear();
+    if (commands.length > 0 && this.usable) await this.redis.pipeline(commands).exec().catch(() => undefined);
   }
 
-  private inFlightKey(token: string): string {
-    return `${this.o.keyPrefix}inflight:${token}`;
+  private refreshSlots(): void {
+    if (this.slots.size === 0 || !this.usable) return;
+    const keys = [...this.slots.values()];
+    const ids = [...this.slots.keys()];
+    this.call(() => this.redis.tollgateRefreshSlots(keys.length, ...keys, this.o.slotTtlMs, ...ids)).catch(() => undefined);
   }
 
-  private async sync(): Promise<void> {
-    const now = Date.now();
-    const windows = this.limiter.limitedWindows(now);
-    const parallel = this.limiter.parallelKeys();
-    if (windows.size === 0 && parallel.size === 0) return;
-    const commands: (string | number)[][] = [];
-    const sent: { w: Window; minute: number; requests: number; tokens: number; read: number }[] = [];
-    for (const [token, w] of windows) {
-      const key = `${this.o.keyPrefix}rl:${token}:${w.minute}`;
-      const requests = w.requests - w.pushedRequests;
-      const tokens = w.tokens - w.pushedTokens;
-      if (requests > 0) commands.push(['hincrby', key, 'r', requests]);
-      if (tokens > 0) commands.push(['hincrby', key, 't', tokens]);
-      if (requests > 0 || tokens > 0) commands.push(['expire', key, WINDOW_TTL_SECONDS]);
-      sent.push({ w, minute: w.minute, requests, tokens, read: commands.length });
-      commands.push(['hmget', key, 'r', 't']);
-    }
-    const inFlight: { token: string; read: number; checkedAt: number; quiet: boolean }[] = [];
-    if (parallel.size > 0) commands.push(['set', this.livePrefix + this.id, '1', 'px', this.liveMs]);
-    for (const [token, { inFlight: mine, checkedAt }] of parallel) {
-      inFlight.push({ token, read: commands.length, checkedAt, quiet: mine === 0 && now - checkedAt > PARALLEL_QUIET_MS });
-      commands.push(['tollgateInFlight', this.inFlightKey(token), this.id, mine, this.livePrefix, IN_FLIGHT_TTL_MS]);
-    }
-    const results = (await this.redis.pipeline(commands).exec()) ?? [];
-    // On a failure nothing counts as pushed, so it goes again next sync; if some increments did
-    // land, Redis counts them twice for the rest of the minute (stricter, never looser).
-    const failed = results.find(([err]) => err);
-    if (failed) throw failed[0];
-    for (const { w, minute, requests, tokens, read } of sent) {
-      if (w.minute !== minute) continue; // the minute turned while Redis answered
-      const [r, t] = results[read]![1] as (string | null)[];
-      w.pushedRequests += requests;
-      w.pushedTokens += tokens;
-      w.sharedRequests = Number(r ?? 0);
-      w.sharedTokens = Number(t ?? 0);
-    }
-    for (const { token, read, checkedAt, quiet } of inFlight) {
-      this.limiter.setOthersInFlight(token, Number(results[read]![1]));
-      // A quiet key's 0 has just reached Redis: it need not be shared again until it is checked.
-      if (quiet) this.limiter.forgetParallel(token, checkedAt);
+  /**
+   * Runs a Redis call; a failure opens the breaker (counted locally for `retryMs`), runs
+   * `onFailure` and rejects. Replies to calls sent before an outage began do not end it.
+   */
+  private async call<T>(run: () => Promise<T>, onFailure?: () => void): Promise<T> {
+    const started = Date.now();
+    try {
+      const out = await run();
+      if (this.failingSince > 0 && started >= this.failingSince) this.recovered();
+      return out;
+    } catch (err) {
+      onFailure?.();
+      this.downUntil = Date.now() + this.o.retryMs;
+      if (this.failingSince === 0) {
+        this.failingSince = Date.now();
+        this.o.log.warn(
+          { err: { message: (err as Error).message } },
+          'cannot reach Redis for the shared limits and budgets: each replica counts on its own until it can (limits can then go over by the number of replicas)',
+        );
+      }
+      throw err;
     }
   }
+
+  private recovered(): void {
+    this.failingSince = 0;
+    this.o.log.info('shared limits and budgets are decided through Redis again');
+    if (this.orphans.size > 0) {
+      const commands = [...this.orphans].map(([slot, key]) => ['zrem', key, slot]);
+      this.orphans.clear();
+      this.redis.pipeline(commands).exec().catch((err: unknown) => this.o.log.warn({ err: { message: (err as Error).message } }, 'could not free slots taken while Redis failed; they expire'));
+    }
+    if (this.missed.size === 0) return;
+    // These counters lack spend booked while Redis was out: drop them, the next check seeds them from the ledger.
+    const keys = [...this.missed].map((token) => this.spendKey(token));
+    this.missed.clear();
+    this.redis.del(...keys).catch((err: unknown) => this.o.log.warn({ err: { message: (err as Error).message } }, 'could not drop stale shared spend counters'));
+  }
+
+  private windowKey(token: string, now: number): string {
+    return `${this.o.keyPrefix}rl:${token}:${Math.floor(now / 60_000)}`;
+  }
+
+  private slotsKey(token: string): string {
+    return `${this.o.keyPrefix}slots:${token}`;
+  }
+
+  private spendKey(token: string): string {
+    return `${this.o.keyPrefix}spend:${token}`;
+  }
+}
+
+/** A MULTI's or pipeline's replies, rejecting with the first error among them. */
+function execResults(results: [Error | null, unknown][] | null): unknown[] {
+  if (!results) throw new Error('the Redis transaction was aborted');
+  const failed = results.find(([err]) => err);
+  if (failed) throw failed[0];
+  return results.map(([, v]) => v);
 }

@@ -384,14 +384,13 @@ describe('replicas sharing Redis', () => {
     // The limits are per clock minute: start well inside one.
     const intoMinute = Date.now() % 60_000;
     if (intoMinute > 50_000) await new Promise((r) => setTimeout(r, 60_500 - intoMinute));
-    const sharedLimits = { redisUrl: REDIS_URL, syncMs: 20, keyPrefix: `tollgate-test-${randomBytes(6).toString('hex')}:` };
+    const sharedLimits = { redisUrl: REDIS_URL, keyPrefix: `tollgate-test-${randomBytes(6).toString('hex')}:` };
     await withReplicas({ masterKey: MASTER_KEY, sharedLimits }, async (a, b) => {
       const { key: rpmKey } = (await admin(a, 'POST', '/key/generate', { rpm_limit: 3 })).body;
       await sdk(a, rpmKey).messages.create(PARAMS);
       await sdk(a, rpmKey).messages.create(PARAMS);
       await sdk(b, rpmKey).messages.create(PARAMS);
-      // B admitted one of the three; A's two reach it with A's next sync.
-      await new Promise((r) => setTimeout(r, 300));
+      // Decided in Redis at admission: B refuses the fourth at once.
       const refused = await failure(sdk(b, rpmKey).messages.create(PARAMS));
       expect([refused.status, (refused.error as any).error.message]).toEqual([429, 'rate limit reached for this key: 3 requests per minute']);
 
@@ -400,9 +399,9 @@ describe('replicas sharing Redis', () => {
       const { key: tpmKey } = (await admin(a, 'POST', '/key/generate', { tpm_limit: 60 })).body;
       await sdk(a, tpmKey).messages.create(PARAMS);
       await sdk(a, tpmKey).messages.create(PARAMS); // 70 tokens on A, none on B
-      await sdk(b, tpmKey).messages.create(PARAMS).catch(() => undefined); // B learns the key (its cache) and the limit
-      await new Promise((r) => setTimeout(r, 300));
-      expect((await failure(sdk(b, tpmKey).messages.create(PARAMS))).status).toBe(429);
+      // A books a request's tokens as it completes, just after the client has its answer.
+      await until(async () => (await post(b, tpmKey)).status === 429, 5000);
+      expect(b.mock.requests).toHaveLength(1); // only the rpm key's request reached B's upstream
     });
   });
 
@@ -427,40 +426,41 @@ describe('replicas sharing Redis', () => {
     });
   });
 
-  it("counts every replica's requests in flight against max_parallel_requests", async () => {
-    const sharedLimits = { redisUrl: REDIS_URL, syncMs: 20, keyPrefix: `tollgate-test-${randomBytes(6).toString('hex')}:` };
+  it("counts every replica's requests in flight against max_parallel_requests, and frees the slot when one ends", async () => {
+    const sharedLimits = { redisUrl: REDIS_URL, keyPrefix: `tollgate-test-${randomBytes(6).toString('hex')}:` };
     await withReplicas({ masterKey: MASTER_KEY, sharedLimits }, async (a, b) => {
       const { key } = (await admin(a, 'POST', '/key/generate', { max_parallel_requests: 1 })).body;
-      await sdk(b, key).messages.create(PARAMS); // B has seen the key: it reads A's count from now on
       a.mock.once('POST', '/v1/messages', { sse: messageStreamEvents({ text: ['a', 'b', 'c', 'd'] }), eventDelayMs: 250 });
       const held = sdk(a, key).messages.create({ ...PARAMS, stream: true });
       await a.mock.waitForRequests(1);
-      // A's slot reaches B with A's next sync (20 ms).
-      await until(async () => (await post(b, key)).status === 429, 2000);
-      expect(((await (await post(b, key)).json()) as any).error.message).toBe('rate limit reached for this key: 1 requests in flight');
+      const refused = await post(b, key);
+      expect([refused.status, ((await refused.json()) as any).error.message]).toEqual([429, 'rate limit reached for this key: 1 requests in flight']);
       for await (const _ of await held) void _;
-      await until(async () => (await post(b, key)).status === 200, 2000);
+      await until(async () => (await post(b, key)).status === 200, 5000);
     });
   });
 
-  it("stops counting a replica's requests in flight once its heartbeat has expired", async () => {
+  it("frees a crashed replica's slots after slotTtlMs, and keeps a live replica's long request's slot past it", async () => {
     const keyPrefix = `tollgate-test-${randomBytes(6).toString('hex')}:`;
     const redis = new Redis(REDIS_URL);
-    const h = await startHarness({ authConfig: { masterKey: MASTER_KEY, sharedLimits: { redisUrl: REDIS_URL, syncMs: 20, keyPrefix } } });
+    const h = await startHarness({ authConfig: { masterKey: MASTER_KEY, sharedLimits: { redisUrl: REDIS_URL, slotTtlMs: 1000, keyPrefix } } });
     try {
-      const { key } = (await admin(h, 'POST', '/key/generate', { max_parallel_requests: 2 })).body;
-      await sdk(h, key).messages.create(PARAMS);
-      // Two other replicas hold the key's two slots; only one of them is alive.
-      const inFlight = `${keyPrefix}inflight:${hashKey(key)}`;
-      await redis.hset(inFlight, 'alive-replica', 1, 'crashed-replica', 1);
-      await redis.set(`${keyPrefix}live:alive-replica`, '1', 'PX', 60_000);
-      await new Promise((r) => setTimeout(r, 200));
-      expect(await redis.hgetall(inFlight)).toEqual({ 'alive-replica': '1' });
-      await sdk(h, key).messages.create(PARAMS); // 1 alive elsewhere + 0 here < 2
-      await redis.hset(inFlight, 'alive-replica', 2);
-      await until(async () => (await post(h, key)).status === 429, 2000);
-      await redis.del(`${keyPrefix}live:alive-replica`); // its heartbeat expires
-      await until(async () => (await post(h, key)).status === 200, 2000);
+      const { key } = (await admin(h, 'POST', '/key/generate', { max_parallel_requests: 1 })).body;
+      // A replica that crashed holding the key's one slot: it never renews it.
+      const [seconds] = await redis.time();
+      await redis.zadd(`${keyPrefix}slots:${hashKey(key)}`, Number(seconds) * 1000 + 1000, 'crashed-replica-slot');
+      expect((await post(h, key)).status).toBe(429);
+      await until(async () => (await post(h, key)).status === 200, 10_000);
+
+      // A stream held well past the slot TTL keeps its slot: this replica renews it.
+      h.mock.once('POST', '/v1/messages', { sse: messageStreamEvents({ text: ['a', 'b', 'c', 'd', 'e', 'f'] }), eventDelayMs: 500 });
+      const held = sdk(h, key).messages.create({ ...PARAMS, stream: true });
+      await h.mock.waitForRequests(2);
+      // Not a synchronisation: the time itself is under test (2.5 slot TTLs pass).
+      await new Promise((r) => setTimeout(r, 2500));
+      expect((await post(h, key)).status).toBe(429);
+      for await (const _ of await held) void _;
+      await until(async () => (await redis.zcard(`${keyPrefix}slots:${hashKey(key)}`)) === 0, 5000);
     } finally {
       await h.close();
       await redis.quit();
@@ -468,14 +468,14 @@ describe('replicas sharing Redis', () => {
   });
 
   it('counts on its own, and says so once, when Redis cannot be reached', async () => {
-    const h = await startHarness({ authConfig: { masterKey: MASTER_KEY, sharedLimits: { redisUrl: 'redis://127.0.0.1:1', syncMs: 20 } } });
+    const h = await startHarness({ authConfig: { masterKey: MASTER_KEY, sharedLimits: { redisUrl: 'redis://127.0.0.1:1' } } });
     try {
       const { key } = (await admin(h, 'POST', '/key/generate', { rpm_limit: 2 })).body;
       await sdk(h, key).messages.create(PARAMS);
       await sdk(h, key).messages.create(PARAMS);
       expect((await failure(sdk(h, key).messages.create(PARAMS))).status).toBe(429);
       await new Promise((r) => setTimeout(r, 200));
-      expect(h.logs.filter((l) => l.includes('cannot share rate limits through Redis'))).toHaveLength(1);
+      expect(h.logs.filter((l) => l.includes('cannot reach Redis for the shared limits and budgets'))).toHaveLength(1);
     } finally {
       await h.close();
     }

@@ -90,7 +90,9 @@ export const costConfigSchema = {
           type: 'integer',
           minimum: 0,
           default: 1000,
-          description: "How often to read every replica's committed spend for the keys budgets asked about; 0 turns it off (each replica then counts only its own spend since start).",
+          description:
+            "How old every replica's committed spend for a key may be when its budget is checked: older, it is read again first (one query on that request's path). " +
+            '0 turns it off (each replica then counts only its own spend since start). With Redis (auth sharedLimits) budgets are decided there and this read only seeds the shared counter.',
         },
       },
     },

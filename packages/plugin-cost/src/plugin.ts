@@ -16,7 +16,7 @@ import { bookedSpendOf, spendRowFor, type Priced } from './spend-record.js';
 import { BatchSettlementJob } from './settlement-job.js';
 import { estimateResponse, familyOf, refusal, unpricedAsk, type UnpricedPolicy } from './unpriced-policy.js';
 import type { SpendRow } from './spend-row.js';
-import { RunningTotals, syncSharedSpend } from './spend-totals.js';
+import { RunningTotals } from './spend-totals.js';
 import { SpendWriter } from './spend-writer.js';
 
 interface CostState {
@@ -71,7 +71,9 @@ export const costPlugin = definePlugin<CostConfig>({
     });
     const gate = new LedgerGate(writer, api.config.ledger.whenFull);
     api.readiness('ledger', () => gate.readiness());
-    const totals = new RunningTotals();
+    const { syncMs } = api.config.sharedSpend;
+    const shared = syncMs > 0 && storage.driver === 'postgres' ? store : undefined;
+    const totals = new RunningTotals({ shared, maxAgeMs: syncMs, log: api.log });
     // With the database down at start, this runs once it is up; until then requests are refused (LedgerGate).
     await storage.whenAvailable('cost', async () => {
       await storage.migrate('cost', ledgerMigrations);
@@ -87,8 +89,6 @@ export const costPlugin = definePlugin<CostConfig>({
       gate.loaded = true;
     });
     api.provide(SPEND_TOTALS, totals);
-    const { syncMs } = api.config.sharedSpend;
-    if (syncMs > 0 && storage.driver === 'postgres') api.onClose(syncSharedSpend(totals, store, syncMs, api.log));
     api.provide(SPEND_QUEUE, writer);
     api.onClose(() => writer.close());
 

@@ -2,99 +2,126 @@ import type { Logger, Pico, SpendTotals } from '@tollgate/core';
 import type { LedgerStore } from './ledger-store.js';
 import type { SpendRow } from './spend-row.js';
 
-export type Dimension = 'api_key' | 'user_id' | 'team_id' | 'end_user' | 'tag';
-const DIMENSIONS: Dimension[] = ['api_key', 'user_id', 'team_id', 'end_user', 'tag'];
+export interface RunningTotalsOptions {
+  /** The ledger every replica writes to (PostgreSQL): budgets read their committed spend from it. Absent: this instance's counts only. */
+  shared?: LedgerStore;
+  /** How old a key's shared spend may be when a budget asks for it (`freshen`'s default). */
+  maxAgeMs?: number;
+  /** Most end users whose spend since start is kept (least recently booked go first). */
+  maxEndUsers?: number;
+  log?: Logger;
+}
 
 /**
- * All-time spend per key, user, team, end user and tag, in memory: loaded from the ledger at
- * start and advanced as each row is queued, so a budget sees a request's cost before its row
- * reaches the database. Provided to other plugins as SPEND_TOTALS.
+ * Running spend in memory, bounded: all-time spend per key (keys are made by an admin, so
+ * they are few; loaded from the ledger at start and advanced as each row is queued, so a
+ * budget sees a request's cost before its row reaches the database), and spend since start
+ * per end user for the most recent `maxEndUsers` (end users and tags are chosen by callers:
+ * any number of them must not grow memory; the ledger answers for every one of them).
+ * Provided to other plugins as SPEND_TOTALS.
  *
- * Replicas (sharing a PostgreSQL) each count only their own rows after start. `syncShared`
- * reads what all of them committed for the keys budgets asked about lately; a key's spend is
- * then the larger of this instance's count and that one. Both are at most the true spend (one
- * lacks other replicas' rows, the other rows not yet committed), so the larger never counts a
- * row twice; it lags the truth by the rows of the last flush interval and sync.
+ * Replicas (sharing a PostgreSQL) each count only their own rows after start. `freshen` reads
+ * what all of them committed for a key when this instance's read is older than `maxAgeMs`; a
+ * key's spend is then that plus what this instance booked since the read began (or this
+ * instance's own count, if larger). It lags the truth by the other replicas' rows not yet
+ * committed (their last flush interval); with Redis, budgets use a shared counter instead and
+ * this read only seeds it.
  */
 export class RunningTotals implements SpendTotals {
-  private readonly maps = new Map<Dimension, Map<string, Pico>>(DIMENSIONS.map((d) => [d, new Map()]));
-  /** Committed spend of every replica, for the keys asked about in the last two syncs. */
-  private shared = new Map<string, Pico>();
-  private asked = new Set<string>();
-  private askedBefore = new Set<string>();
+  private keys = new Map<string, Pico>();
+  /** Insertion order is recency: the first entry is the least recently booked. */
+  private readonly endUsers = new Map<string, Pico>();
+  /** Every replica's committed spend per key, when the read began, and this instance's count then. */
+  private readonly shared = new Map<string, { spend: Pico; at: number; ownAt: Pico }>();
+  private readonly reads = new Map<string, Promise<void>>();
+  private readonly listeners: ((keyHash: string, spend: Pico) => void)[] = [];
+  private failing = false;
+  private readonly maxAgeMs: number;
+  private readonly maxEndUsers: number;
 
-  /** Replaces every total with the ledger's. */
+  constructor(private readonly o: RunningTotalsOptions = {}) {
+    this.maxAgeMs = o.maxAgeMs ?? 1000;
+    this.maxEndUsers = o.maxEndUsers ?? 10_000;
+  }
+
+  /** Replaces the key totals with the ledger's (end users are not loaded: the ledger answers for them). */
   async load(store: LedgerStore): Promise<void> {
-    for (const d of DIMENSIONS) this.maps.set(d, await store.totalsBy(d));
+    this.keys = await store.totalsBy('api_key');
   }
 
   /** Adds another set of totals to these. */
   merge(other: RunningTotals): void {
-    for (const [d, m] of other.maps) for (const [id, spend] of m) this.bump(d, id, spend);
+    for (const [id, spend] of other.keys) this.keys.set(id, (this.keys.get(id) ?? 0n) + spend);
+    for (const [id, spend] of other.endUsers) this.bumpEndUser(id, spend);
   }
 
   add(row: SpendRow): void {
     if (row.spend === 0n) return;
-    this.bump('api_key', row.api_key, row.spend);
-    this.bump('user_id', row.user_id, row.spend);
-    this.bump('team_id', row.team_id, row.spend);
-    this.bump('end_user', row.end_user, row.spend);
-    for (const tag of row.request_tags) this.bump('tag', tag, row.spend);
+    if (row.api_key !== null) {
+      this.keys.set(row.api_key, (this.keys.get(row.api_key) ?? 0n) + row.spend);
+      for (const listener of this.listeners) listener(row.api_key, row.spend);
+    }
+    if (row.end_user !== null) this.bumpEndUser(row.end_user, row.spend);
   }
 
-  get(dimension: Dimension, id: string): Pico {
-    return this.maps.get(dimension)!.get(id) ?? 0n;
+  /** A key's all-time spend as counted here, or an end user's spend booked here since start. */
+  get(dimension: 'api_key' | 'end_user', id: string): Pico {
+    return (dimension === 'api_key' ? this.keys : this.endUsers).get(id) ?? 0n;
+  }
+
+  /** How many entries the totals hold, per kind (what bounds their memory). */
+  size(): { keys: number; endUsers: number; sharedKeys: number } {
+    return { keys: this.keys.size, endUsers: this.endUsers.size, sharedKeys: this.shared.size };
   }
 
   keySpend(keyHash: string): Pico {
-    this.asked.add(keyHash);
     const own = this.get('api_key', keyHash);
-    const shared = this.shared.get(keyHash);
-    return shared !== undefined && shared > own ? shared : own;
+    const read = this.shared.get(keyHash);
+    if (!read) return own;
+    // What was committed at the read, plus what this instance booked since it began (those
+    // rows were not yet committed then; one committed in between is counted twice: stricter).
+    const shared = read.spend + own - read.ownAt;
+    return shared > own ? shared : own;
   }
 
-  /**
-   * Reads every replica's committed spend for the keys asked about since the sync before last
-   * (PostgreSQL; a no-op on SQLite).
-   */
-  async syncShared(store: LedgerStore): Promise<void> {
-    const tokens = [...new Set([...this.askedBefore, ...this.asked])];
-    this.askedBefore = this.asked;
-    this.asked = new Set();
-    this.shared = (tokens.length > 0 ? await store.sharedKeySpend(tokens) : undefined) ?? new Map();
+  onKeySpend(listener: (keyHash: string, spend: Pico) => void): void {
+    this.listeners.push(listener);
   }
 
-  private bump(dimension: Dimension, id: string | null, spend: Pico): void {
-    if (id === null) return;
-    const m = this.maps.get(dimension)!;
-    m.set(id, (m.get(id) ?? 0n) + spend);
+  freshen(keyHash: string, maxAgeMs = this.maxAgeMs): Promise<void> | undefined {
+    const store = this.o.shared;
+    if (!store) return undefined;
+    const read = this.shared.get(keyHash);
+    if (read && Date.now() - read.at < maxAgeMs) return undefined;
+    let p = this.reads.get(keyHash);
+    if (!p) {
+      const at = Date.now();
+      const ownAt = this.get('api_key', keyHash);
+      p = store
+        .sharedKeySpend([keyHash])
+        .then(
+          (found) => {
+            this.shared.set(keyHash, { spend: found?.get(keyHash) ?? 0n, at, ownAt });
+            if (this.failing) this.o.log?.info("reading the replicas' shared key spend again");
+            this.failing = false;
+          },
+          (err: unknown) => {
+            if (!this.failing) this.o.log?.warn({ err }, "could not read the replicas' shared key spend; budgets count this instance's own spend until it can");
+            this.failing = true;
+            // Counts as read: the next requests do not each wait on a failing database.
+            this.shared.set(keyHash, read ? { ...read, at } : { spend: 0n, at, ownAt: 0n });
+          },
+        )
+        .finally(() => this.reads.delete(keyHash));
+      this.reads.set(keyHash, p);
+    }
+    return p;
   }
-}
 
-/**
- * Runs `totals.syncShared` every `everyMs` (one at a time), warning once while it fails.
- * Returns what stops it.
- */
-export function syncSharedSpend(totals: RunningTotals, store: LedgerStore, everyMs: number, log: Logger): () => Promise<void> {
-  let sync: Promise<void> | undefined;
-  let failing = false;
-  const timer = setInterval(() => {
-    sync ??= totals
-      .syncShared(store)
-      .then(
-        () => {
-          if (failing) log.info("reading the replicas' shared key spend again");
-          failing = false;
-        },
-        (err: unknown) => {
-          if (!failing) log.warn({ err }, "could not read the replicas' shared key spend; budgets count this instance's own spend until it can");
-          failing = true;
-        },
-      )
-      .finally(() => (sync = undefined));
-  }, everyMs).unref();
-  return async () => {
-    clearInterval(timer);
-    await sync;
-  };
+  private bumpEndUser(id: string, spend: Pico): void {
+    const before = this.endUsers.get(id);
+    this.endUsers.delete(id);
+    this.endUsers.set(id, (before ?? 0n) + spend);
+    if (this.endUsers.size > this.maxEndUsers) this.endUsers.delete(this.endUsers.keys().next().value!);
+  }
 }
