@@ -19,7 +19,7 @@ export type { InjectionToken, DependencyContainer } from 'tsyringe';
 export { usdToPico, picoToUsd, picoToNumber, PICO_PER_USD, type Pico } from './money.js';
 export { SPEND_TOTALS, type SpendTotals } from './spend.js';
 export type { Logger } from 'pino';
-export { ADMIN_GUARD, type AdminGuard } from './admin-guard.js';
+export { ADMIN_GUARD, type AdminGuard, type AdminScope } from './admin-guard.js';
 export { SINK_STATS, type SinkStats, type SinkStatsSource, type SinkLosses } from './sink-stats.js';
 export { SPEND_QUEUE, type SpendQueue, type SpendQueueState } from './spend-queue.js';
 export { KEY_LIMITS, type KeyLimits, type KeyLimitsSnapshot } from './key-limits.js';

@@ -1,7 +1,7 @@
 import { ADMIN_GUARD, definePlugin, GatewayError, KEY_LIMITS, SPEND_TOTALS, type KeyLimitsSnapshot, type SpendTotals } from '@tollgate/core';
 import { STORAGE } from '@tollgate/storage';
 import { Redis } from 'ioredis';
-import { registerAdminRoutes, requireMaster } from './admin-routes.js';
+import { adminScope, registerAdminRoutes, requireMaster } from './admin-routes.js';
 import { rollBudgetWindow, windowSpend } from './budget.js';
 import { authConfigSchema, type AuthConfig } from './config-schema.js';
 import { KeyCache } from './key-cache.js';
@@ -70,7 +70,10 @@ export const authPlugin = definePlugin<AuthConfig>({
       api.log.info({ syncMs }, 'rate limits and key changes shared with the other replicas through Redis');
     }
     registerAdminRoutes(api, service, resolved?.key);
-    api.provide(ADMIN_GUARD, { requireAdmin: (req) => requireMaster(req, resolved?.key) });
+    api.provide(ADMIN_GUARD, {
+      requireAdmin: (req) => requireMaster(req, resolved?.key),
+      scope: (req) => adminScope(req, resolved?.key, service),
+    });
     api.provide(KEY_LIMITS, { get: (hash) => limitsOf(cache.peek(hash, Date.now()), gate.spend) });
 
     api.onReady(async () => {
