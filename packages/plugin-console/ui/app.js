@@ -67,18 +67,22 @@ function SignIn({ onSession }) {
       <p><button class="primary" type="submit">Sign in</button></p></form><${Err} error=${error} /></section>`;
 }
 
-function Chart({ days }) {
+function Chart({ days, since }) {
   const el = useRef(null);
   useEffect(() => {
-    if (!el.current || !window.uPlot || days.length === 0) return undefined;
-    const xs = days.map((d) => Date.parse(`${d.date}T00:00:00Z`) / 1000);
+    if (!el.current || !window.uPlot) return undefined;
+    // Every day of the window, zero where nothing was spent, so the axis spans the window.
+    const spent = new Map(days.map((d) => [d.date, d.spend]));
+    const xs = [];
+    for (let t = Date.parse(`${since}T00:00:00Z`); t <= Date.now(); t += 86_400_000) xs.push(t / 1000);
+    const ys = xs.map((x) => spent.get(new Date(x * 1000).toISOString().slice(0, 10)) ?? 0);
     const plot = new window.uPlot({
       width: Math.max(300, el.current.clientWidth), height: 220,
-      series: [{}, { label: 'spend (USD)', stroke: '#3056d3', fill: 'rgba(48,86,211,.25)', paths: window.uPlot.paths.bars({ size: [0.6, 40] }) }],
+      series: [{}, { label: 'spend (USD)', stroke: '#3056d3', fill: 'rgba(48,86,211,.25)', points: { show: false }, paths: window.uPlot.paths.bars({ size: [0.6, 40] }) }],
       axes: [{}, { values: (u, v) => v.map((n) => `$${n}`) }],
-    }, [xs, days.map((d) => d.spend)], el.current);
+    }, [xs, ys], el.current);
     return () => plot.destroy();
-  }, [days]);
+  }, [days, since]);
   return html`<div ref=${el} class="chart"></div>`;
 }
 
@@ -119,7 +123,7 @@ function Overview({ session }) {
       <div class="stat" data-stat="requests"><b>${sum('requests')}</b>requests</div>
       <div class="stat" data-stat="failed"><b class=${sum('failed_requests') ? 'bad' : ''}>${sum('failed_requests')}</b>failed</div>
       <div class="stat" data-stat="unpriced"><b>${sum('unpriced_requests')}</b>unpriced</div></div>
-      <h2>Spend per day</h2><${Chart} days=${days ?? []} /></section>
+      <h2>Spend per day</h2><${Chart} days=${days ?? []} since=${since} /></section>
     <div class="grid">${GROUPS.map(([g, t]) => html`<${Top} key=${g} group=${g} title=${t} since=${since} />`)}</div>
     <${Budgets} session=${session} />`;
 }
