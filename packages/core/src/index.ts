@@ -23,3 +23,4 @@ export { ADMIN_GUARD, type AdminGuard, type AdminScope } from './admin-guard.js'
 export { SINK_STATS, type SinkStats, type SinkStatsSource, type SinkLosses } from './sink-stats.js';
 export { SPEND_QUEUE, type SpendQueue, type SpendQueueState } from './spend-queue.js';
 export { KEY_LIMITS, type KeyLimits, type KeyLimitsSnapshot } from './key-limits.js';
+export { REQUEST_ID_HEADER } from './request-id.js';
