@@ -38,6 +38,6 @@ export function accessLine(r: CompletionRecord, time: number): string {
   line += `,"durationMs":${r.timings.durationMs}`;
   if (r.timings.upstreamMs !== undefined) line += `,"upstreamMs":${r.timings.upstreamMs}`;
   if (r.aborted) line += ',"aborted":true';
-  if (r.error) line += `,"error":${q(r.error.type)}`;
+  if (r.error) line += `,"error":${q(r.error.type)},"errorCode":${q(r.error.code)}`;
   return `${line},"msg":"request"}\n`;
 }
