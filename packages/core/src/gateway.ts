@@ -16,6 +16,7 @@ import { LineWriter } from './line-writer.js';
 import { createLogger } from './logger.js';
 import { Pipeline } from './pipeline.js';
 import { setupPlugins, type PluginSources } from './plugin-setup.js';
+import type { ReadinessResult } from './plugin.js';
 import type { ProviderAdapter } from './provider.js';
 import { createAnthropicAdapter } from './providers/anthropic.js';
 import { proxyRequest, type ProxyDeps } from './proxy.js';
@@ -76,7 +77,7 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   container.register(PROVIDERS, { useFactory: () => [...adapters.values()] });
 
   const router = new Router();
-  const readiness = new Map<string, () => Promise<boolean> | boolean>();
+  const readiness = new Map<string, () => Promise<ReadinessResult> | ReadinessResult>();
   const closers: (() => void | Promise<void>)[] = [];
   const readyHooks: (() => void | Promise<void>)[] = [];
   // Before the plugins: a plugin route or provider mount cannot take these paths.
@@ -165,18 +166,18 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   };
 }
 
-async function checkReadiness(checks: Map<string, () => Promise<boolean> | boolean>, log: Logger) {
+async function checkReadiness(checks: Map<string, () => Promise<ReadinessResult> | ReadinessResult>, log: Logger) {
   const results: Record<string, string> = {};
   let ready = true;
   for (const [name, check] of checks) {
-    let ok = false;
+    let ok: ReadinessResult = false;
     try {
       ok = await check();
     } catch (err) {
       log.warn({ err, check: name }, 'readiness check failed');
     }
-    results[name] = ok ? 'ok' : 'unavailable';
-    ready &&= ok;
+    results[name] = ok === 'degraded' ? 'degraded' : ok ? 'ok' : 'unavailable';
+    ready &&= ok !== false;
   }
   return { status: ready ? 200 : 503, body: { status: ready ? 'ready' : 'unavailable', checks: results } };
 }

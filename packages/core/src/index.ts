@@ -1,6 +1,6 @@
 export { createGateway, type Gateway, type GatewayOptions } from './gateway.js';
 export { resolvePlugins, type PluginInput, type PluginModule, type PluginSources } from './plugin-setup.js';
-export { definePlugin, type PluginDefinition, type PluginApi, type PluginHooks, type LoadedPlugin, type Reply, type Outcome } from './plugin.js';
+export { definePlugin, type PluginDefinition, type PluginApi, type PluginHooks, type LoadedPlugin, type Reply, type Outcome, type ReadinessResult } from './plugin.js';
 export type { RequestContext, RequestState, Principal, Usage, RouteInfo, RouteKind, GatewayRequest, UpstreamRequest, UpstreamResponseHead, SseEvent, ResponseInfo } from './context.js';
 export type { CompletionRecord, GatewayEvents } from './events.js';
 export { GatewayError, toGatewayError, errorBody, ERROR_CODES, type ErrorCode } from './errors.js';

@@ -6,7 +6,7 @@ import type { GatewayConfig } from './config-schema.js';
 import { GatewayError } from './errors.js';
 import type { GatewayEvents } from './events.js';
 import { createMetadataPlugin } from './metadata-plugin.js';
-import type { LoadedPlugin, PluginApi, PluginDefinition, PluginHooks } from './plugin.js';
+import type { LoadedPlugin, PluginApi, PluginDefinition, PluginHooks, ReadinessResult } from './plugin.js';
 import { assertPluginDefinition, importPlugin } from './plugin-loader.js';
 import type { ProviderAdapter } from './provider.js';
 import type { Router, RouteHandler } from './router.js';
@@ -37,7 +37,7 @@ export interface SetupDeps {
   events: EventEmitter<GatewayEvents>;
   container: DependencyContainer;
   router: Router;
-  readiness: Map<string, () => Promise<boolean> | boolean>;
+  readiness: Map<string, () => Promise<ReadinessResult> | ReadinessResult>;
   closers: (() => void | Promise<void>)[];
   readyHooks: (() => void | Promise<void>)[];
 }

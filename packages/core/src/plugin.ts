@@ -7,6 +7,9 @@ import type { GatewayConfig } from './config-schema.js';
 import type { ProviderAdapter } from './provider.js';
 import type { RouteHandler } from './router.js';
 
+/** What a readiness check returns: ready, not ready, or working without the dependency. */
+export type ReadinessResult = boolean | 'degraded';
+
 /** A short-circuit answer from `onRequest`: the upstream is not called. */
 export interface Reply {
   status: number;
@@ -76,8 +79,12 @@ export interface PluginApi<C = Record<string, unknown>> {
    * names and mount paths are unique, and a mount may not cover a route.
    */
   provider(adapter: ProviderAdapter): void;
-  /** Adds a readiness check reported by /health/readiness. */
-  readiness(name: string, check: () => Promise<boolean> | boolean): void;
+  /**
+   * Adds a readiness check reported by /health/readiness. `false` (or a throw) makes the
+   * gateway unready (503); `'degraded'` is reported but keeps it ready, for a dependency the
+   * gateway works without (Redis for shared limits: each replica then counts on its own).
+   */
+  readiness(name: string, check: () => Promise<ReadinessResult> | ReadinessResult): void;
   /**
    * Runs once every plugin is set up, before the gateway listens: the place for checks that
    * involve other plugins (`api.has(TOKEN)`). Throwing fails the boot.

@@ -62,6 +62,16 @@ export const authPlugin = definePlugin<AuthConfig>({
       const shared = new SharedLimits(limiter, redis, { syncMs, keyPrefix, log: api.log });
       const invalidation = new KeyInvalidation(redis, { channel: `${keyPrefix}keys`, invalidate: (token) => cache.invalidate(token), log: api.log });
       service.announce = (tokens) => invalidation.announce(tokens);
+      // Reported, not required: without Redis each replica counts its own limits.
+      api.readiness('redis', () =>
+        redis.ping().then(
+          (pong) => (pong === 'PONG' ? true : 'degraded'),
+          (err: unknown) => {
+            api.log.warn({ err }, 'Redis did not answer the readiness check; limits are counted per replica');
+            return 'degraded' as const;
+          },
+        ),
+      );
       api.onClose(async () => {
         await shared.close();
         invalidation.close();
