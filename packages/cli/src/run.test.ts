@@ -63,6 +63,25 @@ describe('runCli', () => {
     expect(version.out).toEqual(['0.1.0']);
   });
 
+  it('prints each command\'s own help, which names only that command', async () => {
+    const first = async (argv: string[]) => {
+      const c = capture();
+      expect(await runCli(argv, c.io)).toBe(0);
+      return c.out.join('\n');
+    };
+    expect((await first(['start', '--help'])).split('\n')[0]).toBe('Usage: tollgate [start] [--config FILE] [--port N] [--host H] [--grace-ms N] [--data-dir DIR]');
+    expect((await first(['check-config', '--help'])).split('\n')[0]).toBe('Usage: tollgate check-config [FILE]');
+    const keys = await first(['keys', 'create', '--help']);
+    expect(keys.split('\n')[0]).toBe('Usage: tollgate keys COMMAND [ARGS] [--url URL] [--master-key KEY] [--json]');
+    expect(keys).toContain('--max-budget USD');
+    expect(keys).not.toContain('spend report');
+    const spend = await first(['spend', 'logs', '-h']);
+    expect(spend).toContain('spend logs [--key KEY]');
+    expect(spend).not.toContain('keys create');
+    expect((await first(['prices', '--help'])).split('\n')[0]).toBe('Usage: tollgate prices [--wide] [--url URL] [--master-key KEY] [--json]');
+    expect(await first(['help', 'keys'])).toBe(keys);
+  });
+
   it('exits 2 on a usage error', async () => {
     const c = capture();
     expect(await runCli(['--port', 'x'], c.io)).toBe(2);

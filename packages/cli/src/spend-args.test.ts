@@ -48,9 +48,11 @@ describe('parseSpendArgs', () => {
   });
 
   it('maps prices to GET /prices, and is reached from the command line', () => {
-    expect(parseCliArgs(['prices', '--json'])).toEqual({ command: 'prices', json: true, call: { method: 'GET', path: '/prices' } });
+    expect(parseCliArgs(['prices', '--json'])).toEqual({ command: 'prices', wide: false, json: true, call: { method: 'GET', path: '/prices' } });
+    expect(parseCliArgs(['prices', '--wide'])).toEqual({ command: 'prices', wide: true, json: false, call: { method: 'GET', path: '/prices' } });
     expect(parseCliArgs(['spend', 'logs'])).toMatchObject({ command: 'spend', action: 'logs' });
-    expect(parseCliArgs(['spend', '--help'])).toEqual({ command: 'help' });
+    expect(parseCliArgs(['spend', '--help'])).toEqual({ command: 'help', topic: 'spend' });
+    expect(parseCliArgs(['prices', '--help'])).toEqual({ command: 'help', topic: 'prices' });
   });
 
   it('refuses what it cannot run', () => {

@@ -31,7 +31,7 @@ export type SpendCommand =
   | (ReportCommandBase & { command: 'spend'; action: 'logs' })
   | (ReportCommandBase & { command: 'spend'; action: 'reprice' })
   | (ReportCommandBase & { command: 'spend'; action: 'settle-batches' })
-  | (ReportCommandBase & { command: 'prices' });
+  | (ReportCommandBase & { command: 'prices'; wide: boolean });
 
 /** The `--help` lines of these commands, for the CLI's usage text. */
 export const SPEND_USAGE = `Spend commands (against a gateway running the cost plugin; --url, --master-key and --json as for keys):
@@ -41,7 +41,8 @@ export const SPEND_USAGE = `Spend commands (against a gateway running the cost p
                                        The newest requests (default ${DEFAULT_LOG_LIMIT}, at most ${MAX_LOG_LIMIT})
   spend reprice [--model M]            Price the ledger's unpriced requests with the prices now in force
   spend settle-batches                 Book the results of ended batches nobody fetched through the gateway, now
-  prices                               The gateway's price book, in USD per million tokens
+  prices [--wide]                      The gateway's price book, in USD per million tokens (fits 100
+                                       columns; --wide adds aliases and long-context rates)
   WHEN is 24h, 7d, 2w (that long before now) or a date; DATE is a date (that whole UTC day
   included) or a datetime such as 2025-01-31T12:00:00Z.`;
 
@@ -58,6 +59,7 @@ const OPTIONS = {
   tag: { type: 'string' },
   model: { type: 'string' },
   limit: { type: 'string' },
+  wide: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -69,7 +71,7 @@ const ALLOWED: Record<SpendAction | 'prices', readonly Flag[]> = {
   logs: ['key', 'user', 'end-user', 'tag', 'model', 'since', 'until', 'limit'],
   reprice: ['model'],
   'settle-batches': [],
-  prices: [],
+  prices: ['wide'],
 };
 
 const DURATION = /^(\d+)(h|d|w)$/;
@@ -89,7 +91,7 @@ function parse(argv: readonly string[]) {
  * @example
  * parseSpendArgs(['spend', 'report', '--by', 'tag']).call; // { method: 'GET', path: '/spend/report', query: { group_by: 'tag' } }
  */
-export function parseSpendArgs(argv: readonly string[], now: number = Date.now()): SpendCommand | { command: 'help' } {
+export function parseSpendArgs(argv: readonly string[], now: number = Date.now()): SpendCommand | { command: 'help'; topic: 'spend' | 'prices' } {
   const [command, ...rest] = argv;
   let parsed;
   try {
@@ -98,7 +100,7 @@ export function parseSpendArgs(argv: readonly string[], now: number = Date.now()
     throw new UsageError((err as Error).message);
   }
   const { values, positionals } = parsed;
-  if (values.help) return { command: 'help' };
+  if (values.help) return { command: 'help', topic: command === 'prices' ? 'prices' : 'spend' };
   const base = (call: AdminCall): ReportCommandBase => {
     const b: ReportCommandBase = { call, json: values.json ?? false };
     if (values.url !== undefined) b.url = values.url;
@@ -108,7 +110,7 @@ export function parseSpendArgs(argv: readonly string[], now: number = Date.now()
   if (command === 'prices') {
     checkFlags('prices', values);
     noArguments(positionals);
-    return { command: 'prices', ...base({ method: 'GET', path: '/prices' }) };
+    return { command: 'prices', wide: values.wide ?? false, ...base({ method: 'GET', path: '/prices' }) };
   }
   const [action, ...extra] = positionals;
   if (action === undefined) throw new UsageError(`spend needs a command: ${SPEND_ACTIONS.join(', ')}`);
