@@ -122,7 +122,12 @@ describe('runCli', () => {
       c.signals.emit('SIGTERM', 'SIGTERM');
       expect(await running).toBe(0);
       expect(c.err).toEqual([
-        'plugins: auth (900), metadata (800), prometheus (750), cost (100), storage (0)',
+        'plugins: auth (900), metadata (800), prometheus (750), console (400), cost (100), storage (0)',
+        'tollgate 0.1.0',
+        `upstream: ${mock.url}`,
+        `data store: sqlite:${join(dataDir, 'tollgate.db')}`,
+        '/metrics: open to anyone who reaches this port (prometheus.requireKey protects it)',
+        'console: /ui, signed in with the master key or a virtual key (a virtual key sees only its own data)',
         expect.stringMatching(/^tollgate listening on http:\/\/127\.0\.0\.1:\d+$/),
         'tollgate: SIGTERM received, no longer accepting connections; finishing in-flight requests (up to 5000 ms). Send it again to exit now.',
         'tollgate: stopped',
