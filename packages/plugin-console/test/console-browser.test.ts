@@ -5,6 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ARTIFACTS, launchChromium } from './browser.js';
 import { MASTER_KEY, startConsoleHarness, type ConsoleHarness } from './harness.js';
 
+// The page functions below run in Chromium. The tests are type-checked without the DOM
+// library (it would retype Node's fetch for every other test), so its globals are named here.
+declare const document: any;
+declare const localStorage: object;
+declare const sessionStorage: object;
+
 let h: ConsoleHarness;
 let browser: Browser;
 let alice: { key: string; token: string };
@@ -53,7 +59,7 @@ describe('the console in Chromium', { timeout: 60_000 }, () => {
     await page.goto(`${h.url}/ui`, { waitUntil: 'load' });
     await page.waitForSelector('input[name=key]');
     const ms = await page.evaluate(() => {
-      const [nav] = performance.getEntriesByType('navigation') as PerformanceNavigationTiming[];
+      const [nav] = (performance as unknown as { getEntriesByType(type: string): { startTime: number; loadEventEnd: number }[] }).getEntriesByType('navigation');
       return nav.loadEventEnd - nav.startTime;
     });
     expect(ms).toBeGreaterThan(0);
