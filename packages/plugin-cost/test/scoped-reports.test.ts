@@ -114,6 +114,14 @@ describe.each(DRIVERS)('per-day spend, status filters and virtual-key scoping on
     expect((await get(`${url}/spend/report?group_by=key&limit=0`)).status).toBe(400);
   });
 
+  it('searches keys by the start of their alias, user or team, LIKE wildcards taken literally', async () => {
+    const aliases = async (q: string) => (await get(`${url}/key/list?return_full_object=true&search=${encodeURIComponent(q)}`)).body.keys.map((k: any) => k.key_alias).sort();
+    expect(await aliases('scoped-')).toEqual(['scoped-a', 'scoped-b']);
+    expect(await aliases('scoped-b')).toEqual(['scoped-b']);
+    expect(await aliases('%')).toEqual([]);
+    expect(await aliases('scoped_a')).toEqual([]);
+  });
+
   it("gives a virtual key its own rows only, and refuses another key's", async () => {
     const logs = await get(`${url}/spend/logs`, key.a);
     expect(logs.body.map((r: any) => [r.api_key, r.status]).sort()).toEqual([[sha256(key.a), 200], [sha256(key.a), 529]]);
