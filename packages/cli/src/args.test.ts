@@ -37,7 +37,11 @@ describe('parseCliArgs', () => {
 
   it('answers --help and --version before anything else', () => {
     expect(parseCliArgs(['--help'])).toEqual({ command: 'help' });
-    expect(parseCliArgs(['check-config', '-h'])).toEqual({ command: 'help' });
+    expect(parseCliArgs(['check-config', '-h'])).toEqual({ command: 'help', topic: 'check-config' });
+    expect(parseCliArgs(['start', '--help'])).toEqual({ command: 'help', topic: 'start' });
+    expect(parseCliArgs(['help', 'prices'])).toEqual({ command: 'help', topic: 'prices' });
+    expect(parseCliArgs(['help'])).toEqual({ command: 'help' });
+    expect(() => parseCliArgs(['help', 'nope'])).toThrow('unknown command "nope"');
     expect(parseCliArgs(['--version'])).toEqual({ command: 'version' });
     expect(parseCliArgs(['-v', '--port', '1'])).toEqual({ command: 'version' });
   });

@@ -9,6 +9,7 @@ const DEFAULTS = [
   { use: '@tollgate/plugin-auth', enabled: true, config: {} },
   { use: '@tollgate/plugin-cost', enabled: true, config: {} },
   { use: '@tollgate/plugin-prometheus', enabled: true, config: {} },
+  { use: '@tollgate/plugin-console', enabled: true, config: {} },
 ];
 let dir: string;
 

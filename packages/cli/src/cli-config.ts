@@ -2,12 +2,12 @@ import { loadConfig, parseConfig, type GatewayConfig, type PluginModule } from '
 
 /**
  * Loaded when the config lists no plugins, so a bare `tollgate` authenticates with virtual keys,
- * prices every request (both kept in the embedded database) and serves /metrics.
+ * prices every request (both kept in the embedded database), serves /metrics and the console at /ui.
  *
  * @example
- * DEFAULT_PLUGINS; // ['@tollgate/storage', '@tollgate/plugin-auth', '@tollgate/plugin-cost', '@tollgate/plugin-prometheus']
+ * DEFAULT_PLUGINS; // ['@tollgate/storage', '@tollgate/plugin-auth', '@tollgate/plugin-cost', '@tollgate/plugin-prometheus', '@tollgate/plugin-console']
  */
-export const DEFAULT_PLUGINS = ['@tollgate/storage', '@tollgate/plugin-auth', '@tollgate/plugin-cost', '@tollgate/plugin-prometheus'] as const;
+export const DEFAULT_PLUGINS = ['@tollgate/storage', '@tollgate/plugin-auth', '@tollgate/plugin-cost', '@tollgate/plugin-prometheus', '@tollgate/plugin-console'] as const;
 
 /**
  * Plugin packages the CLI ships with, resolvable by name from any config.
@@ -22,6 +22,7 @@ export const BUNDLED_MODULES: Readonly<Record<string, PluginModule>> = {
   '@tollgate/plugin-cost': async () => (await import('@tollgate/plugin-cost')).default,
   '@tollgate/plugin-logging': async () => (await import('@tollgate/plugin-logging')).default,
   '@tollgate/plugin-prometheus': async () => (await import('@tollgate/plugin-prometheus')).default,
+  '@tollgate/plugin-console': async () => (await import('@tollgate/plugin-console')).default,
 };
 
 /**

@@ -33,8 +33,8 @@ describe('parseKeysArgs', () => {
       call: { method: 'GET', path: '/key/info', query: { key: TOKEN } },
       json: false,
     });
-    expect(parseCliArgs(['keys', '--help'])).toEqual({ command: 'help' });
-    expect(parseCliArgs(['keys', 'create', '-h'])).toEqual({ command: 'help' });
+    expect(parseCliArgs(['keys', '--help'])).toEqual({ command: 'help', topic: 'keys' });
+    expect(parseCliArgs(['keys', 'create', '-h'])).toEqual({ command: 'help', topic: 'keys' });
   });
 
   it('maps every field flag to its API field for create', () => {

@@ -66,7 +66,7 @@ function parse(argv: readonly string[]) {
  * @example
  * parseKeysArgs(['block', 'sk-abc']).call; // { method: 'POST', path: '/key/block', body: { key: 'sk-abc' } }
  */
-export function parseKeysArgs(argv: readonly string[]): KeysCommand | { command: 'help' } {
+export function parseKeysArgs(argv: readonly string[]): KeysCommand | { command: 'help'; topic: 'keys' } {
   let parsed;
   try {
     parsed = parse(argv);
@@ -74,7 +74,7 @@ export function parseKeysArgs(argv: readonly string[]): KeysCommand | { command:
     throw new UsageError((err as Error).message);
   }
   const { values, positionals } = parsed;
-  if (values.help) return { command: 'help' };
+  if (values.help) return { command: 'help', topic: 'keys' };
   const [action, ...targets] = positionals;
   if (action === undefined) throw new UsageError(`keys needs a command: ${KEYS_ACTIONS.join(', ')}`);
   if (!isAction(action)) throw new UsageError(`unknown keys command "${action}" (one of ${KEYS_ACTIONS.join(', ')})`);

@@ -63,6 +63,25 @@ describe('runCli', () => {
     expect(version.out).toEqual(['0.1.0']);
   });
 
+  it('prints each command\'s own help, which names only that command', async () => {
+    const first = async (argv: string[]) => {
+      const c = capture();
+      expect(await runCli(argv, c.io)).toBe(0);
+      return c.out.join('\n');
+    };
+    expect((await first(['start', '--help'])).split('\n')[0]).toBe('Usage: tollgate [start] [--config FILE] [--port N] [--host H] [--grace-ms N] [--data-dir DIR]');
+    expect((await first(['check-config', '--help'])).split('\n')[0]).toBe('Usage: tollgate check-config [FILE]');
+    const keys = await first(['keys', 'create', '--help']);
+    expect(keys.split('\n')[0]).toBe('Usage: tollgate keys COMMAND [ARGS] [--url URL] [--master-key KEY] [--json]');
+    expect(keys).toContain('--max-budget USD');
+    expect(keys).not.toContain('spend report');
+    const spend = await first(['spend', 'logs', '-h']);
+    expect(spend).toContain('spend logs [--key KEY]');
+    expect(spend).not.toContain('keys create');
+    expect((await first(['prices', '--help'])).split('\n')[0]).toBe('Usage: tollgate prices [--wide] [--url URL] [--master-key KEY] [--json]');
+    expect(await first(['help', 'keys'])).toBe(keys);
+  });
+
   it('exits 2 on a usage error', async () => {
     const c = capture();
     expect(await runCli(['--port', 'x'], c.io)).toBe(2);
@@ -103,7 +122,12 @@ describe('runCli', () => {
       c.signals.emit('SIGTERM', 'SIGTERM');
       expect(await running).toBe(0);
       expect(c.err).toEqual([
-        'plugins: auth (900), metadata (800), prometheus (750), cost (100), storage (0)',
+        'plugins: auth (900), metadata (800), prometheus (750), console (400), cost (100), storage (0)',
+        'tollgate 0.1.0',
+        `upstream: ${mock.url}`,
+        `data store: sqlite:${join(dataDir, 'tollgate.db')}`,
+        '/metrics: open to anyone who reaches this port (prometheus.requireKey protects it)',
+        'console: /ui, signed in with the master key or a virtual key (a virtual key sees only its own data)',
         expect.stringMatching(/^tollgate listening on http:\/\/127\.0\.0\.1:\d+$/),
         'tollgate: SIGTERM received, no longer accepting connections; finishing in-flight requests (up to 5000 ms). Send it again to exit now.',
         'tollgate: stopped',

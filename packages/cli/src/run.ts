@@ -1,4 +1,5 @@
-import { parseCliArgs, USAGE, type CliCommand } from './args.js';
+import { parseCliArgs, type CliCommand } from './args.js';
+import { helpText } from './help.js';
 import { checkConfig } from './check-config.js';
 import { claudeCodeSettings } from './claude-code-command.js';
 import { configFile } from './cli-config.js';
@@ -30,7 +31,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   try {
     switch (cmd.command) {
       case 'help':
-        io.out(USAGE);
+        io.out(helpText(cmd.topic));
         return 0;
       case 'version':
         io.out(cliVersion());

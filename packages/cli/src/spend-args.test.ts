@@ -48,7 +48,8 @@ describe('parseSpendArgs', () => {
   });
 
   it('maps prices to GET /prices, and is reached from the command line', () => {
-    expect(parseCliArgs(['prices', '--json'])).toEqual({ command: 'prices', action: 'list', json: true, call: { method: 'GET', path: '/prices' } });
+    expect(parseCliArgs(['prices', '--json'])).toEqual({ command: 'prices', action: 'list', wide: false, json: true, call: { method: 'GET', path: '/prices' } });
+    expect(parseCliArgs(['prices', '--wide'])).toEqual({ command: 'prices', action: 'list', wide: true, json: false, call: { method: 'GET', path: '/prices' } });
     expect(parseCliArgs(['prices', 'reload'])).toEqual({ command: 'prices', action: 'reload', json: false, call: { method: 'POST', path: '/prices/reload', body: {} } });
     expect(parseCliArgs(['prices', 'diff', 'new.yaml'])).toEqual({ command: 'prices', action: 'diff', file: 'new.yaml', json: false, call: { method: 'POST', path: '/prices/diff', body: {} } });
   });
@@ -59,7 +60,8 @@ describe('parseSpendArgs', () => {
     expect((parseSpendArgs(['spend', 'reconcile', '--since', '2026-12-01', '--until', '2026-12-03'], now) as SpendCommand).call.query).toEqual({ start_date: '2026-12-01', end_date: '2026-12-03' });
     expect((parseSpendArgs(['spend', 'reprice', '--since', '24h', '--model', 'm'], now) as SpendCommand).call.body).toEqual({ model: 'm', since: '2026-12-06T12:00:00.000Z' });
     expect(parseCliArgs(['spend', 'logs'])).toMatchObject({ command: 'spend', action: 'logs' });
-    expect(parseCliArgs(['spend', '--help'])).toEqual({ command: 'help' });
+    expect(parseCliArgs(['spend', '--help'])).toEqual({ command: 'help', topic: 'spend' });
+    expect(parseCliArgs(['prices', '--help'])).toEqual({ command: 'help', topic: 'prices' });
   });
 
   it('refuses what it cannot run', () => {

@@ -32,7 +32,8 @@ export type SpendCommand =
   | (ReportCommandBase & { command: 'spend'; action: 'reprice' })
   | (ReportCommandBase & { command: 'spend'; action: 'settle-batches' })
   | (ReportCommandBase & { command: 'spend'; action: 'reconcile' })
-  | (ReportCommandBase & { command: 'prices'; action: 'list' | 'reload' })
+  | (ReportCommandBase & { command: 'prices'; action: 'list'; wide: boolean })
+  | (ReportCommandBase & { command: 'prices'; action: 'reload' })
   | (ReportCommandBase & { command: 'prices'; action: 'diff'; file: string });
 
 /** The `--help` lines of these commands, for the CLI's usage text. */
@@ -46,7 +47,8 @@ export const SPEND_USAGE = `Spend commands (against a gateway running the cost p
   spend settle-batches                 Book the results of ended batches nobody fetched through the gateway, now
   spend reconcile [--since WHEN] [--until DATE]
                                        The ledger against Anthropic's cost report, per day, model and upstream key (default --since 7d)
-  prices                               The gateway's price book, in USD per million tokens
+  prices [--wide]                      The gateway's price book, in USD per million tokens (fits 100
+                                       columns; --wide adds aliases and long-context rates)
   prices reload                        Re-read the gateway's price files and URL now (a bad update is refused whole)
   prices diff FILE                     What FILE (a price file, JSON or YAML) would change, nothing applied
   WHEN is 24h, 7d, 2w (that long before now) or a date; DATE is a date (that whole UTC day
@@ -65,6 +67,7 @@ const OPTIONS = {
   tag: { type: 'string' },
   model: { type: 'string' },
   limit: { type: 'string' },
+  wide: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -77,7 +80,7 @@ const ALLOWED: Record<SpendAction | 'prices', readonly Flag[]> = {
   reprice: ['model', 'since'],
   'settle-batches': [],
   reconcile: ['since', 'until'],
-  prices: [],
+  prices: ['wide'],
 };
 
 const DURATION = /^(\d+)(h|d|w)$/;
@@ -97,7 +100,7 @@ function parse(argv: readonly string[]) {
  * @example
  * parseSpendArgs(['spend', 'report', '--by', 'tag']).call; // { method: 'GET', path: '/spend/report', query: { group_by: 'tag' } }
  */
-export function parseSpendArgs(argv: readonly string[], now: number = Date.now()): SpendCommand | { command: 'help' } {
+export function parseSpendArgs(argv: readonly string[], now: number = Date.now()): SpendCommand | { command: 'help'; topic: 'spend' | 'prices' } {
   const [command, ...rest] = argv;
   let parsed;
   try {
@@ -106,7 +109,7 @@ export function parseSpendArgs(argv: readonly string[], now: number = Date.now()
     throw new UsageError((err as Error).message);
   }
   const { values, positionals } = parsed;
-  if (values.help) return { command: 'help' };
+  if (values.help) return { command: 'help', topic: command === 'prices' ? 'prices' : 'spend' };
   const base = (call: AdminCall): ReportCommandBase => {
     const b: ReportCommandBase = { call, json: values.json ?? false };
     if (values.url !== undefined) b.url = values.url;
@@ -116,7 +119,8 @@ export function parseSpendArgs(argv: readonly string[], now: number = Date.now()
   if (command === 'prices') {
     checkFlags('prices', values);
     const [sub, ...more] = positionals;
-    if (sub === undefined) return { command: 'prices', action: 'list', ...base({ method: 'GET', path: '/prices' }) };
+    if (sub === undefined) return { command: 'prices', action: 'list', wide: values.wide ?? false, ...base({ method: 'GET', path: '/prices' }) };
+    if (values.wide !== undefined) throw new UsageError(`--wide applies to the price list only, not to prices ${sub}`);
     if (sub === 'reload') {
       noArguments(more);
       return { command: 'prices', action: 'reload', ...base({ method: 'POST', path: '/prices/reload', body: {} }) };

@@ -63,7 +63,7 @@ export async function runSpend(cmd: SpendCommand, io: CliIo, options: { timeoutM
   }
   const lines =
     cmd.command === 'prices'
-      ? formatPrices(answer as PriceModel[])
+      ? formatPrices(answer as PriceModel[], { wide: cmd.wide })
       : cmd.action === 'report'
         ? formatSpendReport(cmd.by, answer as SpendReportRow[])
         : formatSpendLogs(answer as SpendLogPage);

@@ -26,12 +26,12 @@ describe('formatSpendReport', () => {
 describe('formatSpendLogs', () => {
   it('names a key without an alias by the start of its token', () => {
     const log = {
-      request_id: 'r', model: null, api_key: 'f'.repeat(64), key_alias: null, end_user: null, request_tags: [], status_code: 529,
+      request_id: 'r', call_type: 'models', model: null, api_key: 'f'.repeat(64), key_alias: null, end_user: null, request_tags: [], status_code: 529,
       prompt_tokens: 0, completion_tokens: 0, spend_exact: '0', unpriced: false, startTime: '2025-06-15T12:00:00.123Z',
     };
     expect(formatSpendLogs({ data: [log], total: 1, page: 1, page_size: 50, total_pages: 1 })).toEqual([
-      'TIME                  KEY           MODEL  END_USER  TAGS  STATUS  PROMPT_TOKENS  COMPLETION_TOKENS  SPEND_USD',
-      '2025-06-15T12:00:00Z  ffffffffffff  -      -         -     529     0              0                  0',
+      'TIME                  KEY           CALL    MODEL  END_USER  TAGS  STATUS  PROMPT_TOKENS  COMPLETION_TOKENS  SPEND_USD',
+      '2025-06-15T12:00:00Z  ffffffffffff  models  -      -         -     529     0              0                  0',
       '1 request',
     ]);
     expect(formatSpendLogs({ data: [], total: 0, page: 1, page_size: 50, total_pages: 0 })).toEqual(['no requests']);
@@ -39,11 +39,21 @@ describe('formatSpendLogs', () => {
 });
 
 describe('formatPrices', () => {
+  it('leaves aliases and long-context rates to the wide view', () => {
+    const rates = { input: '3', output: '15', cacheWrite5m: '3.75', cacheWrite1h: '6', cacheRead: '0.3' };
+    const lines = formatPrices([{ id: 'm', aliases: ['n'], rows: [{ unpriced: true }, { unpriced: false, standard: rates, batch: { ...rates, input: '1.5', output: '7.5' } }] }]);
+    expect(lines.slice(1)).toEqual([
+      'MODEL  FROM  IN        OUT  W5M   W1H  READ  B_IN  B_OUT',
+      'm      -     unpriced  -    -     -    -     -     -',
+      'm      -     3         15   3.75  6    0.3   1.5   7.5',
+    ]);
+  });
+
   it('prints one line per dated row, unpriced rows as such', () => {
     const rates = { input: '3', output: '15', cacheWrite5m: '3.75', cacheWrite1h: '6', cacheRead: '0.3' };
     const lines = formatPrices([
       { id: 'm', aliases: [], rows: [{ unpriced: true }, { effectiveFrom: '2025-01-01', unpriced: false, provisional: true, standard: rates }] },
-    ]);
+    ], { wide: true });
     expect(lines.slice(1)).toEqual([
       'MODEL  ALIASES  FROM        INPUT     OUTPUT  CACHE_WRITE_5M  CACHE_WRITE_1H  CACHE_READ  BATCH_INPUT  BATCH_OUTPUT  LONG_CONTEXT_IN/OUT  FLAG',
       'm      -        -           unpriced  -       -               -               -           -            -             -                    -',

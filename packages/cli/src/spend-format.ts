@@ -9,7 +9,7 @@ export type SpendReportRow = SpendReportView;
 /** The fields of a `GET /spend/logs` row the table shows. */
 export type SpendLogRow = Pick<
   SpendLogView,
-  'request_id' | 'model' | 'api_key' | 'key_alias' | 'end_user' | 'request_tags' | 'status_code' | 'prompt_tokens' | 'completion_tokens' | 'spend_exact' | 'unpriced' | 'startTime'
+  'request_id' | 'call_type' | 'model' | 'api_key' | 'key_alias' | 'end_user' | 'request_tags' | 'status_code' | 'prompt_tokens' | 'completion_tokens' | 'spend_exact' | 'unpriced' | 'startTime'
 > & { estimated?: boolean };
 
 /** One page of `GET /spend/logs?page=…`. */
@@ -86,6 +86,7 @@ export function formatSpendLogs(page: SpendLogPage): string[] {
   const rows = page.data.map((r) => [
     r.startTime.replace(/\.\d+Z$/, 'Z'),
     r.key_alias ?? r.api_key?.slice(0, 12) ?? '-',
+    r.call_type,
     r.model ?? '-',
     r.end_user ?? '-',
     r.request_tags.length === 0 ? '-' : r.request_tags.join(','),
@@ -94,34 +95,41 @@ export function formatSpendLogs(page: SpendLogPage): string[] {
     String(r.completion_tokens),
     r.unpriced ? 'unpriced' : r.estimated ? `~${r.spend_exact} (estimated)` : r.spend_exact,
   ]);
-  const table = formatTable(['TIME', 'KEY', 'MODEL', 'END_USER', 'TAGS', 'STATUS', 'PROMPT_TOKENS', 'COMPLETION_TOKENS', 'SPEND_USD'], rows);
+  const table = formatTable(['TIME', 'KEY', 'CALL', 'MODEL', 'END_USER', 'TAGS', 'STATUS', 'PROMPT_TOKENS', 'COMPLETION_TOKENS', 'SPEND_USD'], rows);
   const footer = page.total > page.data.length ? `newest ${page.data.length} of ${page.total} requests (--limit N for more)` : plural(page.total, 'request');
   return [...table, footer];
 }
 
 /**
  * The price book as a table, one line per dated price row, rates in USD per million tokens.
+ * The default view fits a 100-column terminal (no aliases, no long-context rates); `wide`
+ * shows every column.
  *
  * @example
  * formatPrices(models)[0]; // 'USD per million tokens; FROM: in force from that day (UTC), …'
  */
-export function formatPrices(models: readonly PriceModel[]): string[] {
+export function formatPrices(models: readonly PriceModel[], options: { wide?: boolean } = {}): string[] {
+  const wide = options.wide ?? false;
   const rows = models.flatMap((m) =>
     m.rows.map((r) => {
-      const head = [m.id, m.aliases.length === 0 ? '-' : m.aliases.join(','), r.effectiveFrom ?? '-'];
-      const flag = r.provisional ? 'provisional' : '-';
-      if (r.unpriced || !r.standard) return [...head, 'unpriced', '-', '-', '-', '-', '-', '-', '-', flag];
+      // Provisional rows (independent trackers only): FLAG in the wide view, a * on the model in the narrow one.
+      const model = wide || !r.provisional ? m.id : `${m.id}*`;
+      const head = [model, ...(wide ? [m.aliases.length === 0 ? '-' : m.aliases.join(',')] : []), r.effectiveFrom ?? '-'];
+      const flag = wide ? [r.provisional ? 'provisional' : '-'] : [];
+      if (r.unpriced || !r.standard) return [...head, 'unpriced', ...Array<string>(wide ? 7 : 6).fill('-'), ...flag];
       const s = r.standard;
       const lc = r.longContext;
-      return [
-        ...head, s.input, s.output, s.cacheWrite5m, s.cacheWrite1h, s.cacheRead, r.batch?.input ?? '-', r.batch?.output ?? '-',
-        lc ? `>${lc.thresholdPromptTokens}: ${lc.standard.input}/${lc.standard.output}` : '-',
-        flag,
-      ];
+      const rates = [s.input, s.output, s.cacheWrite5m, s.cacheWrite1h, s.cacheRead, r.batch?.input ?? '-', r.batch?.output ?? '-'];
+      return [...head, ...rates, ...(wide ? [lc ? `>${lc.thresholdPromptTokens}: ${lc.standard.input}/${lc.standard.output}` : '-'] : []), ...flag];
     }),
   );
-  const headers = ['MODEL', 'ALIASES', 'FROM', 'INPUT', 'OUTPUT', 'CACHE_WRITE_5M', 'CACHE_WRITE_1H', 'CACHE_READ', 'BATCH_INPUT', 'BATCH_OUTPUT', 'LONG_CONTEXT_IN/OUT', 'FLAG'];
-  return ['USD per million tokens; FROM: in force from that day (UTC), "-": from the start; FLAG provisional: rests on independent trackers only (see the row\'s source with --json).', ...formatTable(headers, rows)];
+  const headers = wide
+    ? ['MODEL', 'ALIASES', 'FROM', 'INPUT', 'OUTPUT', 'CACHE_WRITE_5M', 'CACHE_WRITE_1H', 'CACHE_READ', 'BATCH_INPUT', 'BATCH_OUTPUT', 'LONG_CONTEXT_IN/OUT', 'FLAG']
+    : ['MODEL', 'FROM', 'IN', 'OUT', 'W5M', 'W1H', 'READ', 'B_IN', 'B_OUT'];
+  const legend = wide
+    ? 'USD per million tokens; FROM: in force from that day (UTC), "-": from the start; FLAG provisional: rests on independent trackers only (see the row\'s source with --json).'
+    : 'USD per million tokens. FROM: in force from (UTC). W5M/W1H: cache writes, READ: reads, B_: batch. *: provisional.';
+  return [legend, ...formatTable(headers, rows)];
 }
 
 function plural(n: number, noun: string): string {

@@ -4,6 +4,8 @@ import { BUNDLED_MODULES, configFile, loadCliConfig } from './cli-config.js';
 import { formatAddress, formatError, formatPlugins } from './format.js';
 import type { CliIo } from './io.js';
 import { waitForShutdown } from './shutdown.js';
+import { startSummary } from './start-summary.js';
+import { cliVersion } from './version.js';
 
 export type StartArgs = Omit<Extract<CliCommand, { command: 'start' }>, 'command'>;
 
@@ -38,6 +40,7 @@ export async function start(args: StartArgs, io: CliIo): Promise<number> {
   }
   const reload = () => void reloadUpstreams(gw, args, io);
   io.signals.on('SIGHUP', reload);
+  for (const line of startSummary(gw, config, cliVersion())) io.err(line);
   // Last line of the start-up output: once it is printed, the gateway takes requests.
   io.err(`tollgate listening on ${formatAddress(address.host, address.port)}`);
   const code = await waitForShutdown(gw, { graceMs: config.server.shutdownGraceMs, io });

@@ -26,7 +26,7 @@ describe('tollgate check-config', () => {
     const file = await configFile('good.yaml', 'server:\n  port: 4000\nproviders:\n  anthropic:\n    apiKey: ${KEY:-none}\n');
     const cli = spawnCli(['check-config', file], { TOLLGATE_DATA_DIR: join(dir, 'good-data') });
     expect(await cli.exited).toEqual({ code: 0, signal: null });
-    expect(cli.stdout).toEqual([`${file}: ok`, 'plugins: auth (900), metadata (800), prometheus (750), cost (100), storage (0)']);
+    expect(cli.stdout).toEqual([`${file}: ok`, 'plugins: auth (900), metadata (800), prometheus (750), console (400), cost (100), storage (0)']);
     expect(cli.stderr).toEqual([]);
   });
 

@@ -57,8 +57,8 @@ describe('tollgate start --data-dir', () => {
     const first = await startGateway(dataDir, decoyDir);
     expect(existsSync(join(dataDir, 'tollgate.db'))).toBe(true);
     expect(existsSync(decoyDir)).toBe(false);
-    const storageLine = (await first.cli.waitForStdout(/"msg":"storage ready"/)).input!;
-    expect((JSON.parse(storageLine) as { database?: string }).database).toBe(`sqlite:${join(dataDir, 'tollgate.db')}`);
+    // The start-up summary names the store (on stderr, printed before the listening line: no race with the log).
+    expect(first.cli.stderr).toContain(`data store: sqlite:${join(dataDir, 'tollgate.db')}`);
 
     const create = spawnCli(['keys', 'create', '--alias', 'survivor', '--json'], { TOLLGATE_URL: first.url, TOLLGATE_MASTER_KEY: MASTER_KEY }, cwd);
     expect(await create.exited).toEqual({ code: 0, signal: null });

@@ -142,20 +142,20 @@ describe('tollgate spend logs', () => {
       code: 0,
       err: [],
       out: [
-        'TIME                  KEY    MODEL             END_USER  TAGS         STATUS  PROMPT_TOKENS  COMPLETION_TOKENS  SPEND_USD',
-        `${time(2)}  alpha  claude-haiku-4-5  cust-2    prod         200     1000           500                0.0035`,
-        `${time(3)}  alpha  claude-haiku-4-5  cust-1    prod,search  200     1000           500                0.0035`,
+        'TIME                  KEY    CALL      MODEL             END_USER  TAGS         STATUS  PROMPT_TOKENS  COMPLETION_TOKENS  SPEND_USD',
+        `${time(2)}  alpha  messages  claude-haiku-4-5  cust-2    prod         200     1000           500                0.0035`,
+        `${time(3)}  alpha  messages  claude-haiku-4-5  cust-1    prod,search  200     1000           500                0.0035`,
         '2 requests',
       ],
     });
     expect((await tollgate(['spend', 'logs', '--end-user', 'cust-1', '--limit', '1'])).out).toEqual([
-      'TIME                  KEY   MODEL              END_USER  TAGS        STATUS  PROMPT_TOKENS  COMPLETION_TOKENS  SPEND_USD',
-      `${time(1)}  beta  claude-sonnet-4-6  cust-1    batch-jobs  200     1000           500                0.0105`,
+      'TIME                  KEY   CALL      MODEL              END_USER  TAGS        STATUS  PROMPT_TOKENS  COMPLETION_TOKENS  SPEND_USD',
+      `${time(1)}  beta  messages  claude-sonnet-4-6  cust-1    batch-jobs  200     1000           500                0.0105`,
       'newest 1 of 2 requests (--limit N for more)',
     ]);
     expect((await tollgate(['spend', 'logs', '--model', 'claude-unknown-9'])).out).toEqual([
-      'TIME                  KEY   MODEL             END_USER  TAGS  STATUS  PROMPT_TOKENS  COMPLETION_TOKENS  SPEND_USD',
-      `${time(0)}  beta  claude-unknown-9  -         -     200     1000           500                unpriced`,
+      'TIME                  KEY   CALL      MODEL             END_USER  TAGS  STATUS  PROMPT_TOKENS  COMPLETION_TOKENS  SPEND_USD',
+      `${time(0)}  beta  messages  claude-unknown-9  -         -     200     1000           500                unpriced`,
       '1 request',
     ]);
     expect((await tollgate(['spend', 'logs', '--tag', 'nothing'])).out).toEqual(['no requests']);
@@ -173,9 +173,21 @@ describe('tollgate spend logs', () => {
 });
 
 describe('tollgate prices', () => {
-  it('prints the running gateway\'s price book, one line per dated row', async () => {
+  it("prints the running gateway's price book, one line per dated row, in 100 columns", async () => {
     const r = await tollgate(['prices']);
     expect(r.code).toBe(0);
+    expect(r.out[0]).toBe('USD per million tokens. FROM: in force from (UTC). W5M/W1H: cache writes, READ: reads, B_: batch. *: provisional.');
+    expect(r.out[1]).toMatch(/^MODEL +FROM +IN +OUT +W5M +W1H +READ +B_IN +B_OUT$/);
+    expect(r.out.filter((l) => l.length > 100)).toEqual([]);
+    const cells = (id: string) => r.out.filter((l) => l.startsWith(`${id} `)).map((l) => l.split(/ {2,}/));
+    expect(cells('claude-haiku-4-5-20251001')).toEqual([['claude-haiku-4-5-20251001', '-', '1', '5', '1.25', '2', '0.1', '0.5', '2.5']]);
+    expect(cells('claude-fable-5-2*')).toEqual([['claude-fable-5-2*', '-', '8', '40', '10', '16', '0.2', '4', '20']]);
+    const models = JSON.parse((await tollgate(['prices', '--json'])).out.join('\n'));
+    expect(r.out.length).toBe(2 + models.reduce((n: number, m: any) => n + m.rows.length, 0));
+  });
+
+  it('shows aliases, long-context rates and the provisional flag with --wide', async () => {
+    const r = await tollgate(['prices', '--wide']);
     expect(r.out[0]).toBe('USD per million tokens; FROM: in force from that day (UTC), "-": from the start; FLAG provisional: rests on independent trackers only (see the row\'s source with --json).');
     expect(r.out[1]).toMatch(/^MODEL +ALIASES +FROM +INPUT +OUTPUT +CACHE_WRITE_5M +CACHE_WRITE_1H +CACHE_READ +BATCH_INPUT +BATCH_OUTPUT +LONG_CONTEXT_IN\/OUT +FLAG$/);
     const cells = (id: string) => r.out.filter((l) => l.startsWith(`${id} `)).map((l) => l.split(/ {2,}/));
@@ -184,8 +196,6 @@ describe('tollgate prices', () => {
       ['claude-sonnet-4-5-20250929', 'claude-sonnet-4-5', '-', '3', '15', '3.75', '6', '0.3', '1.5', '7.5', '>200000: 6/22.5', '-'],
     ]);
     expect(cells('claude-fable-5-2')).toEqual([['claude-fable-5-2', '-', '-', '8', '40', '10', '16', '0.2', '4', '20', '-', 'provisional']]);
-    const models = JSON.parse((await tollgate(['prices', '--json'])).out.join('\n'));
-    expect(r.out.length).toBe(2 + models.reduce((n: number, m: any) => n + m.rows.length, 0));
   });
 });
 
@@ -222,7 +232,7 @@ describe('errors', () => {
     expect(await tollgate(['spend', 'report', '--by', 'tag', '--master-key', 'sk-wrong'])).toEqual({
       code: 1,
       out: [],
-      err: ['tollgate: 401 authentication_error: the admin API needs the master key'],
+      err: ['tollgate: 401 authentication_error: this route needs the master key or a virtual key'],
     });
     expect(await tollgate(['spend', 'logs', '--until', '2025-02-30'])).toEqual({
       code: 1,

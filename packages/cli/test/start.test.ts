@@ -39,6 +39,15 @@ afterEach(async () => {
   expect(existsSync(join(cwd, '.tollgate'))).toBe(false);
 });
 
+/** The start-up summary of the default plugins, between the plugins line and the listening line. */
+const summary = () => [
+  'tollgate 0.1.0',
+  `upstream: ${mock.url}`,
+  `data store: sqlite:${join(dataDir, 'tollgate.db')}`,
+  '/metrics: open to anyone who reaches this port (prometheus.requireKey protects it)',
+  'console: /ui, signed in with the master key or a virtual key (a virtual key sees only its own data)',
+];
+
 /** Starts the CLI on a free port and resolves once it printed where it listens. */
 async function startCli(args: string[] = [], env: Record<string, string> = {}): Promise<{ cli: CliProcess; url: string }> {
   const cli = spawnCli(
@@ -72,7 +81,7 @@ describe('tollgate start', () => {
 
   it('prints where it listens and the plugins, proxies with auth on by default, and exits 0 on SIGTERM', async () => {
     const { cli, url } = await startCli();
-    expect(cli.stderr).toEqual(['plugins: auth (900), metadata (800), prometheus (750), cost (100), storage (0)', expect.stringMatching(LISTENING)]);
+    expect(cli.stderr).toEqual(['plugins: auth (900), metadata (800), prometheus (750), console (400), cost (100), storage (0)', ...summary(), expect.stringMatching(LISTENING)]);
     expect(existsSync(join(dataDir, 'tollgate.db'))).toBe(true);
 
     const ok = await post(url, MASTER_KEY);
@@ -89,7 +98,7 @@ describe('tollgate start', () => {
 
     cli.child.kill('SIGTERM');
     expect(await cli.exited).toEqual({ code: 0, signal: null });
-    expect(cli.stderr.slice(2)).toEqual([
+    expect(cli.stderr.slice(7)).toEqual([
       'tollgate: SIGTERM received, no longer accepting connections; finishing in-flight requests (up to 30000 ms). Send it again to exit now.',
       'tollgate: stopped',
     ]);
@@ -101,7 +110,7 @@ describe('tollgate start', () => {
 
   it('warns when no upstream key is configured, and runs open without a master key', async () => {
     const { cli, url } = await startCli([], { ANTHROPIC_API_KEY: '', TOLLGATE_MASTER_KEY: '' });
-    expect(cli.stderr).toEqual(['plugins: auth (900), metadata (800), prometheus (750), cost (100), storage (0)', NO_UPSTREAM_KEY, expect.stringMatching(LISTENING)]);
+    expect(cli.stderr).toEqual(['plugins: auth (900), metadata (800), prometheus (750), console (400), cost (100), storage (0)', NO_UPSTREAM_KEY, ...summary(), expect.stringMatching(LISTENING)]);
     const res = await post(url, 'sk-anything');
     expect(res.status).toBe(200);
     expect(mock.requests[0].headers['x-api-key']).toBeUndefined();
@@ -201,7 +210,15 @@ describe('tollgate start', () => {
     const file = join(dir, 'custom-plugins.yaml');
     await writeFile(file, 'plugins:\n  - use: ./hello-plugin.mjs\n');
     const { cli, url } = await startCli(['--config', file]);
-    expect(cli.stderr).toEqual(['plugins: metadata (800), hello (500)', expect.stringMatching(LISTENING)]);
+    expect(cli.stderr).toEqual([
+      'plugins: metadata (800), hello (500)',
+      'tollgate 0.1.0',
+      `upstream: ${mock.url}`,
+      'data store: none (no storage plugin: keys and spend are not kept)',
+      '/metrics: off (no prometheus plugin)',
+      'console: off (add @tollgate/plugin-console)',
+      expect.stringMatching(LISTENING),
+    ]);
     expect((await post(url, undefined)).status).toBe(200); // no auth plugin: no key needed
     cli.child.kill('SIGTERM');
     expect(await cli.exited).toEqual({ code: 0, signal: null });
@@ -223,6 +240,6 @@ describe('tollgate start', () => {
       cwd,
     );
     expect(await cli.exited).toEqual({ code: 1, signal: null });
-    expect(cli.stderr).toEqual(['plugins: auth (900), metadata (800), prometheus (750), cost (100), storage (0)', `tollgate: listen EADDRINUSE: address already in use 127.0.0.1:${mock.port}`]);
+    expect(cli.stderr).toEqual(['plugins: auth (900), metadata (800), prometheus (750), console (400), cost (100), storage (0)', `tollgate: listen EADDRINUSE: address already in use 127.0.0.1:${mock.port}`]);
   });
 });

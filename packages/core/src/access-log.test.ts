@@ -18,7 +18,7 @@ describe('accessLine', () => {
     const r = { ...base, model: 'm"x', endUser: 'u\n1', principal: { kind: 'virtual' as const, keyHash: 'abcdef0123456789ff' }, aborted: true, error: { code: 'TG_ERR_X', type: 'api_error', message: 'm' }, timings: { ...base.timings, upstreamMs: 1.25 } };
     expect(JSON.parse(accessLine(r, 5))).toEqual({
       level: 30, time: 5, log: 'access', reqId: 'req-1', method: 'POST', path: '/anthropic/v1/messages', status: 200, model: 'm"x', stream: false,
-      caller: 'abcdef012345', endUser: 'u\n1', durationMs: 2.5, upstreamMs: 1.25, aborted: true, error: 'api_error', msg: 'request',
+      caller: 'abcdef012345', endUser: 'u\n1', durationMs: 2.5, upstreamMs: 1.25, aborted: true, error: 'api_error', errorCode: 'TG_ERR_X', msg: 'request',
     });
     expect(JSON.parse(accessLine({ ...base, principal: { kind: 'virtual', keyHash: 'ff', keyAlias: 'alice' } }, 5)).caller).toBe('alice');
     expect(JSON.parse(accessLine({ ...base, principal: { kind: 'master' } }, 5)).caller).toBe('master');

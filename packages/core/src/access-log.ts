@@ -40,6 +40,6 @@ export function accessLine(r: CompletionRecord, time: number): string {
   if (r.upstream !== undefined) line += `,"upstream":${q(r.upstream)}`;
   if (r.attempts) line += `,"attempts":${q(r.attempts.map((a) => `${a.upstream}:${a.status ?? a.error}`).join(' '))}`;
   if (r.aborted) line += ',"aborted":true';
-  if (r.error) line += `,"error":${q(r.error.type)}`;
+  if (r.error) line += `,"error":${q(r.error.type)},"errorCode":${q(r.error.code)}`;
   return `${line},"msg":"request"}\n`;
 }

@@ -85,7 +85,9 @@ export interface PluginApi<C = Record<string, unknown>> {
   provider(adapter: ProviderAdapter): void;
   /**
    * Adds a readiness check reported by /health/readiness: true/false, or `{ ok, reason }` to
-   * say why it is not ready. Each check gets 500 ms (READINESS_CHECK_MS), then counts as not ready.
+   * say why it is not ready; `'degraded'` is reported but keeps the gateway ready, for a
+   * dependency it works without (Redis for shared limits). Each check gets 500 ms
+   * (READINESS_CHECK_MS), then counts as not ready.
    */
   readiness(name: string, check: ReadinessCheck): void;
   /**

@@ -11,7 +11,7 @@ import { assertSafePath } from './path-guard.js';
 import type { Pipeline } from './pipeline.js';
 import type { Outcome, Reply } from './plugin.js';
 import type { ProviderAdapter } from './provider.js';
-import { requestId } from './request-id.js';
+import { REQUEST_ID_HEADER, requestId } from './request-id.js';
 import type { UpstreamCaller } from './failover.js';
 import type { CallResult } from './upstream.js';
 
@@ -41,6 +41,8 @@ export async function proxyRequest(deps: ProxyDeps, adapter: ProviderAdapter, re
   const request = new ClientRequest(method, adapter.mountPath + restPath, req.headers, EMPTY);
   const route = { provider: adapter.name, kind: adapter.classify(method, restPath), upstreamPath: adapter.basePath + rest, models: [] as string[], stream: false };
   const ctx = new Context(requestId(), deps.log, request, req, res, route);
+  // Set once here, merged by node into whichever writeHead answers (relay, error or reply).
+  res.setHeader(REQUEST_ID_HEADER, ctx.id);
   deps.inFlight.add(ctx);
   (res as ResponseWithContext)[CONTEXT] = ctx;
   res.on('close', onResponseClose);

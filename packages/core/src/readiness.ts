@@ -1,7 +1,11 @@
 import type { Logger } from 'pino';
 
-/** What a readiness check answers: ready or not, optionally with the reason it is not. */
-export type ReadinessResult = boolean | { ok: boolean; reason?: string };
+/**
+ * What a readiness check answers: ready or not, optionally with the reason it is not; or
+ * `'degraded'`: reported, but the gateway stays ready (a dependency it works without, such as
+ * Redis for shared limits: each replica then counts on its own).
+ */
+export type ReadinessResult = boolean | 'degraded' | { ok: boolean; reason?: string };
 
 /** A readiness check as plugins register it (`api.readiness(name, check)`). */
 export type ReadinessCheck = () => Promise<ReadinessResult> | ReadinessResult;
@@ -13,8 +17,8 @@ export type ReadinessCheck = () => Promise<ReadinessResult> | ReadinessResult;
 export const READINESS_CHECK_MS = 500;
 
 /**
- * Runs every check at once, each bounded by `READINESS_CHECK_MS`: `ok`, `unavailable`, or
- * `unavailable: <reason>` per check; 200 when all are ok, else 503.
+ * Runs every check at once, each bounded by `READINESS_CHECK_MS`: `ok`, `degraded`,
+ * `unavailable`, or `unavailable: <reason>` per check; 200 when all are ok or degraded, else 503.
  *
  * @example
  * await checkReadiness(new Map([['db', () => ({ ok: false, reason: 'connect ECONNREFUSED' })]]), log);
@@ -23,7 +27,7 @@ export const READINESS_CHECK_MS = 500;
 export async function checkReadiness(checks: Map<string, ReadinessCheck>, log: Logger) {
   const answers = await Promise.all([...checks].map(([name, check]) => runCheck(name, check, log)));
   const results = Object.fromEntries(answers);
-  const ready = answers.every(([, answer]) => answer === 'ok');
+  const ready = answers.every(([, answer]) => answer === 'ok' || answer === 'degraded');
   return { status: ready ? 200 : 503, body: { status: ready ? 'ready' : 'unavailable', checks: results } };
 }
 
@@ -34,6 +38,7 @@ async function runCheck(name: string, check: ReadinessCheck, log: Logger): Promi
   });
   try {
     const result = await Promise.race([Promise.resolve().then(check), late]);
+    if (result === 'degraded') return [name, 'degraded'];
     const { ok, reason } = typeof result === 'boolean' ? { ok: result, reason: undefined } : result;
     return [name, ok ? 'ok' : reason ? `unavailable: ${reason}` : 'unavailable'];
   } catch (err) {

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { readBody } from './body.js';
 import { GatewayError, sendable, toGatewayError } from './errors.js';
 import { sendError, sendReply } from './proxy.js';
+import { REQUEST_ID_HEADER, requestId } from './request-id.js';
 import type { Router, RouteRequest } from './router.js';
 
 /** Body limit for admin and health routes: they take small JSON documents. */
@@ -12,6 +13,8 @@ const ROUTE_BODY_LIMIT = 1024 * 1024;
 export async function runRoute(router: Router, req: IncomingMessage, res: ServerResponse, log: Logger): Promise<void> {
   const method = req.method ?? 'GET';
   const url = new URL(req.url ?? '/', 'http://gateway');
+  const id = requestId();
+  res.setHeader(REQUEST_ID_HEADER, id);
   try {
     const handler = router.find(method, url.pathname);
     if (!handler) {
@@ -47,7 +50,7 @@ export async function runRoute(router: Router, req: IncomingMessage, res: Server
     if (reply) sendReply(res, { status: reply.status ?? 200, headers: reply.headers, body: reply.body });
   } catch (err) {
     const e = sendable(toGatewayError(err));
-    if (e.code === 'TG_ERR_INTERNAL' || e.code === 'TG_ERR_BAD_HEADER') log.error({ err, path: url.pathname }, 'route handler failed');
+    if (e.code === 'TG_ERR_INTERNAL' || e.code === 'TG_ERR_BAD_HEADER') log.error({ err, reqId: id, path: url.pathname }, 'route handler failed');
     sendError(res, e);
   }
 }

@@ -1,7 +1,7 @@
-import { GatewayError, type PluginApi, type RouteRequest } from '@tollgate/core';
+import { GatewayError, type AdminScope, type PluginApi, type RouteRequest } from '@tollgate/core';
 import { readClientKey } from './credentials.js';
 import { parseBody, type KeyFields } from './key-requests.js';
-import type { KeyService } from './key-service.js';
+import { toToken, type KeyService } from './key-service.js';
 import type { MasterKey } from './master-key.js';
 
 /**
@@ -15,7 +15,16 @@ export function registerAdminRoutes(api: PluginApi<unknown>, service: KeyService
       return { body: await handler(req) };
     });
   admin('POST', '/key/generate', async (req) => service.generate(parseBody('generate', await req.json()) as KeyFields));
-  admin('GET', '/key/info', async (req) => service.info(requiredQuery(req, 'key')));
+  // A virtual key may read its own row (LiteLLM allows the same): `key` omitted or its own.
+  api.route('GET', '/key/info', async (req) => {
+    const scope = await adminScope(req, master, service);
+    if (scope.role === 'admin') return { body: await service.info(requiredQuery(req, 'key')) };
+    const asked = req.query.get('key');
+    if (asked && toToken(asked) !== scope.keyHash) {
+      throw new GatewayError('TG_ERR_FORBIDDEN', 'a virtual key may read only its own info');
+    }
+    return { body: await service.info(scope.keyHash) };
+  });
   admin('POST', '/key/update', async (req) => {
     const { key, ...fields } = parseBody('update', await req.json());
     return service.update(key as string, fields);
@@ -36,6 +45,22 @@ export function requireMaster(req: RouteRequest, master: MasterKey | undefined):
   const presented = readClientKey(req.headers);
   if (presented === undefined) throw new GatewayError('TG_ERR_AUTH_MISSING_KEY', 'the admin API needs the master key');
   if (!master.matches(presented)) throw new GatewayError('TG_ERR_AUTH_INVALID_KEY', 'the admin API needs the master key');
+}
+
+/**
+ * The master key is the admin; a stored virtual key (blocked and expired ones included: they
+ * may still read what they spent) is scoped to itself. Anything else is refused with 401.
+ */
+export async function adminScope(req: RouteRequest, master: MasterKey | undefined, service: KeyService): Promise<AdminScope> {
+  const presented = readClientKey(req.headers);
+  if (presented === undefined) throw new GatewayError('TG_ERR_AUTH_MISSING_KEY', 'this route needs the master key or a virtual key');
+  if (master?.matches(presented)) return { role: 'admin' };
+  const key = await service.find(presented).catch((err: unknown) => {
+    if (err instanceof GatewayError && err.code === 'TG_ERR_NOT_FOUND') return undefined;
+    throw err;
+  });
+  if (!key) throw new GatewayError('TG_ERR_AUTH_INVALID_KEY', 'this route needs the master key or a virtual key');
+  return { role: 'key', keyHash: key.token, keyAlias: key.keyAlias };
 }
 
 function requiredQuery(req: RouteRequest, name: string): string {

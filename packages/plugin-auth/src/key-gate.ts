@@ -95,6 +95,9 @@ export class KeyGate {
       return;
     }
     let key = found;
+    // Named before the checks, so a refusal (blocked, expired, over budget, rate-limited) is
+    // counted in the metrics and the access log against the key's alias, not as nobody's.
+    ctx.principal = { kind: 'virtual', keyHash: token, keyAlias: key.keyAlias ?? undefined, userId: key.userId ?? undefined, teamId: key.teamId ?? undefined };
     if (key.blocked) throw new GatewayError('TG_ERR_AUTH_KEY_BLOCKED', 'this API key is blocked');
     if (key.expires !== null && key.expires <= now) {
       throw new GatewayError('TG_ERR_AUTH_KEY_EXPIRED', `this API key expired at ${new Date(key.expires).toISOString()}`);

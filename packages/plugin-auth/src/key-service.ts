@@ -92,6 +92,7 @@ export class KeyService {
       userId: query.get('user_id') ?? undefined,
       teamId: query.get('team_id') ?? undefined,
       alias: query.get('key_alias') ?? undefined,
+      search: query.get('search') || undefined,
     });
     const full = query.get('return_full_object') === 'true';
     return { keys: full ? keys.map((k) => this.view(k)) : keys.map((k) => k.token), total_count: total, current_page: page, total_pages: Math.ceil(total / size) };
@@ -174,7 +175,7 @@ async function aliasTaken(k: VirtualKey, write: () => Promise<void>): Promise<vo
   }
 }
 
-function toToken(keyOrToken: string): string {
+export function toToken(keyOrToken: string): string {
   return isKeyHash(keyOrToken) ? keyOrToken : hashKey(keyOrToken);
 }
 

@@ -1,5 +1,5 @@
 import { usdToPico, type Pico } from '@tollgate/core';
-import type { Kysely, Migration, Storage } from '@tollgate/storage';
+import { sql, type Kysely, type Migration, type Storage } from '@tollgate/storage';
 
 /** A virtual key as the gateway holds it in memory (never the key itself, only its hash). */
 export interface VirtualKey {
@@ -139,11 +139,16 @@ export class KeyStore {
     return rows.map((r) => r.token);
   }
 
-  async list(options: { offset: number; limit: number; userId?: string; teamId?: string; alias?: string }): Promise<{ keys: VirtualKey[]; total: number }> {
+  /** `search`: keys whose alias, user or team starts with it (LIKE wildcards in it match themselves). */
+  async list(options: { offset: number; limit: number; userId?: string; teamId?: string; alias?: string; search?: string }): Promise<{ keys: VirtualKey[]; total: number }> {
     let q = this.db.selectFrom('tollgate_keys');
     if (options.userId !== undefined) q = q.where('user_id', '=', options.userId);
     if (options.teamId !== undefined) q = q.where('team_id', '=', options.teamId);
     if (options.alias !== undefined) q = q.where('key_alias', '=', options.alias);
+    if (options.search !== undefined) {
+      const like = `${options.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      q = q.where((eb) => eb.or(['key_alias', 'user_id', 'team_id'].map((c) => eb(sql.ref(c), 'like', sql`${like} escape '\\'`))));
+    }
     const [{ n }] = await q.select((eb) => eb.fn.countAll<number | string>().as('n')).execute();
     const rows = await q.selectAll().orderBy('created_at', 'desc').orderBy('token').offset(options.offset).limit(options.limit).execute();
     return { keys: rows.map(fromRow), total: Number(n) };

@@ -1,7 +1,7 @@
 import { ADMIN_GUARD, definePlugin, GatewayError, KEY_LIMITS, SPEND_TOTALS, type KeyLimitsSnapshot, type SpendTotals } from '@tollgate/core';
 import { STORAGE } from '@tollgate/storage';
 import { Redis } from 'ioredis';
-import { registerAdminRoutes, requireMaster } from './admin-routes.js';
+import { adminScope, registerAdminRoutes, requireMaster } from './admin-routes.js';
 import { rollBudgetWindow, windowSpend } from './budget.js';
 import { authConfigSchema, type AuthConfig } from './config-schema.js';
 import { KeyCache } from './key-cache.js';
@@ -72,6 +72,16 @@ export const authPlugin = definePlugin<AuthConfig>({
       gate.shared = new SharedLimits(redis, { keyPrefix, slotTtlMs, retryMs, log: api.log });
       const invalidation = new KeyInvalidation(redis, { channel: `${keyPrefix}keys`, invalidate: (token) => cache.invalidate(token), invalidateAll: () => cache.clear(), log: api.log });
       service.announce = (tokens) => invalidation.announce(tokens);
+      // Reported, not required: without Redis each replica counts its own limits.
+      api.readiness('redis', () =>
+        redis.ping().then(
+          (pong) => (pong === 'PONG' ? true : 'degraded'),
+          (err: unknown) => {
+            api.log.warn({ err }, 'Redis did not answer the readiness check; limits are counted per replica');
+            return 'degraded' as const;
+          },
+        ),
+      );
       api.onClose(async () => {
         await gate.shared?.close();
         invalidation.close();
@@ -80,7 +90,10 @@ export const authPlugin = definePlugin<AuthConfig>({
       api.log.info('rate limits, budgets and key changes shared with the other replicas through Redis');
     }
     registerAdminRoutes(api, service, resolved?.key);
-    api.provide(ADMIN_GUARD, { requireAdmin: (req) => requireMaster(req, resolved?.key) });
+    api.provide(ADMIN_GUARD, {
+      requireAdmin: (req) => requireMaster(req, resolved?.key),
+      scope: (req) => adminScope(req, resolved?.key, service),
+    });
     api.provide(KEY_LIMITS, { get: (hash) => limitsOf(cache.peek(hash, Date.now()), gate.spend) });
 
     api.onReady(async () => {

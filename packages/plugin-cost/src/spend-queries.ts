@@ -13,6 +13,8 @@ export interface LogFilter extends TimeRange {
   endUser?: string;
   tag?: string;
   model?: string;
+  /** `ok`: status below 400; `error`: 400 and above (gateway refusals included); a number: that status. */
+  status?: 'ok' | 'error' | number;
 }
 
 /** What /spend/report groups by, as LiteLLM names it. */
@@ -43,6 +45,17 @@ export interface SpendGroup {
   requests: number;
   promptTokens: number;
   completionTokens: number;
+  unpricedRequests: number;
+}
+
+const DAY_MS = 86_400_000;
+
+/** One UTC day of the ledger. */
+export interface DaySpend {
+  day: number;
+  spend: bigint;
+  requests: number;
+  failedRequests: number;
   unpricedRequests: number;
 }
 
@@ -80,7 +93,7 @@ export class SpendQueries {
   }
 
   /** Spend per group in the range, largest first (ties by name; requests without the dimension last). */
-  async report(groupBy: GroupBy, range: TimeRange): Promise<SpendGroup[]> {
+  async report(groupBy: GroupBy, range: TimeRange & { apiKey?: string }): Promise<SpendGroup[]> {
     const rows =
       groupBy === 'tag'
         ? await this.db
@@ -89,6 +102,7 @@ export class SpendQueries {
             .select([sql<string | null>`t.tag`.as('k'), sql<string | null>`null`.as('alias'), ...aggregates()])
             .$if(range.from !== undefined, (q) => q.where('t.start_time', '>=', range.from!))
             .$if(range.to !== undefined, (q) => q.where('t.start_time', '<', range.to!))
+            .$if(range.apiKey !== undefined, (q) => q.where('l.api_key', '=', range.apiKey!))
             .groupBy('t.tag')
             .execute()
         : await this.filtered(range)
@@ -127,6 +141,28 @@ export class SpendQueries {
     };
   }
 
+  /** Spend, requests, failures and unpriced requests per UTC day (epoch ms of its midnight), oldest first. */
+  async daily(filter: LogFilter): Promise<DaySpend[]> {
+    // Literals, not parameters: PostgreSQL matches the GROUP BY to the SELECT by its text.
+    const day = sql<number | string>`(start_time / ${sql.lit(DAY_MS)}) * ${sql.lit(DAY_MS)}`;
+    const rows = await this.filtered(filter)
+      .select([
+        day.as('day'),
+        ...aggregates(),
+        sql<number | string | null>`sum(case when status >= 400 then 1 else 0 end)`.as('failed'),
+      ])
+      .groupBy(day)
+      .orderBy(day)
+      .execute();
+    return rows.map((r) => ({
+      day: Number(r.day),
+      spend: spendOf(r),
+      requests: Number(r.requests),
+      failedRequests: Number(r.failed ?? 0),
+      unpricedRequests: Number(r.unpriced_requests ?? 0),
+    }));
+  }
+
   private filtered(f: LogFilter) {
     return this.db
       .selectFrom('tollgate_spend_logs')
@@ -138,6 +174,9 @@ export class SpendQueries {
       .$if(f.tag !== undefined, (q) =>
         q.where('request_id', 'in', this.db.selectFrom('tollgate_spend_tags').select('request_id').where('tag', '=', f.tag!)),
       )
+      .$if(f.status === 'ok', (q) => q.where('status', '<', 400))
+      .$if(f.status === 'error', (q) => q.where('status', '>=', 400))
+      .$if(typeof f.status === 'number', (q) => q.where('status', '=', f.status as number))
       .$if(f.from !== undefined, (q) => q.where('start_time', '>=', f.from!))
       .$if(f.to !== undefined, (q) => q.where('start_time', '<', f.to!));
   }

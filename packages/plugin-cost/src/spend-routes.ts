@@ -1,10 +1,10 @@
-import { ADMIN_GUARD, GatewayError, picoToNumber, picoToUsd, type PluginApi, type RouteRequest } from '@tollgate/core';
+import { ADMIN_GUARD, GatewayError, picoToNumber, picoToUsd, type AdminScope, type PluginApi, type RouteRequest } from '@tollgate/core';
 import type { LedgerStore } from './ledger-store.js';
 import type { PriceBook } from './price-book.js';
 import { badParam, keyHashOf, paging, readParams, timeRange } from './spend-params.js';
 import { GROUP_BY, SpendQueries, type GroupBy, type LogFilter } from './spend-queries.js';
 import type { RunningTotals } from './spend-totals.js';
-import { iso, spendLogView, spendReportView, tagSpendView } from './spend-views.js';
+import { daySpendView, iso, spendLogView, spendReportView, tagSpendView } from './spend-views.js';
 import type { SpendWriter } from './spend-writer.js';
 
 export interface SpendRouteDeps {
@@ -18,7 +18,8 @@ export interface SpendRouteDeps {
 export const MAX_UNPAGED_LOGS = 10_000;
 
 const RANGE = ['start_date', 'end_date'];
-const LOG_PARAMS = ['api_key', 'request_id', 'user_id', 'end_user', 'tag', 'model', ...RANGE, 'page', 'page_size'];
+const LOG_FILTERS = ['api_key', 'request_id', 'user_id', 'end_user', 'tag', 'model', 'status', ...RANGE];
+const LOG_PARAMS = [...LOG_FILTERS, 'page', 'page_size'];
 
 /**
  * The reporting API, in LiteLLM's shapes: /spend/logs, /spend/tags, /spend/report,
@@ -33,9 +34,21 @@ export function registerSpendRoutes(api: PluginApi<any>, deps: SpendRouteDeps): 
       return { body: await handler(readParams(req.query, allowed), req) };
     });
 
-  admin('/spend/logs', (p) => spendLogs(queries, p), LOG_PARAMS);
+  // Read routes a virtual key may call too: its rows only, whatever it asks for.
+  const scoped = (path: string, handler: (params: Map<string, string>, scope: AdminScope) => Promise<unknown>, allowed: readonly string[]) =>
+    api.route('GET', path, async (req) => {
+      const scope = await spendScope(api, req);
+      return { body: await handler(readParams(req.query, allowed), scope) };
+    });
+
+  scoped('/spend/logs', (p, scope) => spendLogs(queries, p, scope), LOG_PARAMS);
+  scoped('/spend/daily', async (p, scope) => (await queries.daily(logFilter(p, scope))).map(daySpendView), LOG_FILTERS);
   admin('/spend/tags', async (p) => (await queries.report('tag', timeRange(p))).map(tagSpendView), RANGE);
-  admin('/spend/report', async (p) => (await queries.report(groupBy(p), timeRange(p))).map(spendReportView), ['group_by', ...RANGE]);
+  scoped('/spend/report', async (p, scope) => {
+    const groups = (await queries.report(groupBy(p), { ...timeRange(p), ...ownKey(p, scope) })).map(spendReportView);
+    const limit = p.get('limit');
+    return limit === undefined ? groups : groups.slice(0, integerParam('limit', limit));
+  }, ['group_by', 'api_key', 'limit', ...RANGE]);
   admin('/customer/info', (p) => customerInfo(queries, deps.totals, p), ['end_user_id']);
   admin('/spend/queue', () => deps.writer.state());
   admin('/prices', () => deps.book.models());
@@ -47,15 +60,41 @@ export function requireSpendAdmin(api: PluginApi<any>, req: RouteRequest): void 
   api.resolve(ADMIN_GUARD).requireAdmin(req);
 }
 
-async function spendLogs(queries: SpendQueries, p: Map<string, string>) {
-  const filter: LogFilter = { ...timeRange(p) };
-  const apiKey = p.get('api_key');
-  if (apiKey !== undefined) filter.apiKey = keyHashOf(apiKey);
+/** The caller's scope; without an auth plugin the reports are refused. */
+async function spendScope(api: PluginApi<any>, req: RouteRequest): Promise<AdminScope> {
+  if (!api.has(ADMIN_GUARD)) throw new GatewayError('TG_ERR_FORBIDDEN', 'spend reports need the auth plugin');
+  return api.resolve(ADMIN_GUARD).scope(req);
+}
+
+/** The `api_key` filter: any key for the admin; a virtual key's own, always, and no other. */
+function ownKey(p: Map<string, string>, scope: AdminScope): { apiKey?: string } {
+  const asked = p.get('api_key');
+  const hash = asked === undefined ? undefined : keyHashOf(asked);
+  if (scope.role === 'admin') return hash === undefined ? {} : { apiKey: hash };
+  if (hash !== undefined && hash !== scope.keyHash) throw new GatewayError('TG_ERR_FORBIDDEN', 'a virtual key may read only its own spend');
+  return { apiKey: scope.keyHash };
+}
+
+function logFilter(p: Map<string, string>, scope: AdminScope): LogFilter {
+  const filter: LogFilter = { ...timeRange(p), ...ownKey(p, scope) };
   const fields = [['request_id', 'requestId'], ['user_id', 'userId'], ['end_user', 'endUser'], ['tag', 'tag'], ['model', 'model']] as const;
   for (const [param, field] of fields) {
     const value = p.get(param);
     if (value !== undefined) filter[field] = value;
   }
+  const status = p.get('status');
+  if (status !== undefined) filter.status = status === 'ok' || status === 'error' ? status : integerParam('status', status);
+  return filter;
+}
+
+function integerParam(name: string, text: string): number {
+  const n = /^\d{1,9}$/.test(text) ? Number(text) : NaN;
+  if (!(n >= 1)) throw badParam(`${name} must be a positive whole number${name === 'status' ? ', ok or error' : ''}, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+async function spendLogs(queries: SpendQueries, p: Map<string, string>, scope: AdminScope) {
+  const filter = logFilter(p, scope);
   const page = paging(p);
   if (!page) return (await queries.logs(filter, { offset: 0, limit: MAX_UNPAGED_LOGS })).map(spendLogView);
   const [rows, total] = await Promise.all([

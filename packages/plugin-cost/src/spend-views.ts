@@ -1,5 +1,5 @@
 import { picoToNumber, picoToUsd } from '@tollgate/core';
-import type { SpendGroup, StoredLog } from './spend-queries.js';
+import type { DaySpend, SpendGroup, StoredLog } from './spend-queries.js';
 import type { SpendRow } from './spend-row.js';
 
 /**
@@ -105,6 +105,18 @@ export function spendReportView(g: SpendGroup): SpendReportView {
 export function tagSpendView(g: SpendGroup): TagSpendView {
   // Tags come from the tags table: never null.
   return { individual_request_tag: g.key ?? '', log_count: g.requests, total_spend: picoToNumber(g.spend), total_spend_exact: picoToUsd(g.spend) };
+}
+
+/** One /spend/daily row. */
+export function daySpendView(d: DaySpend) {
+  return {
+    date: iso(d.day).slice(0, 10),
+    spend: picoToNumber(d.spend),
+    spend_exact: picoToUsd(d.spend),
+    requests: d.requests,
+    failed_requests: d.failedRequests,
+    unpriced_requests: d.unpricedRequests,
+  };
 }
 
 /** Epoch ms (a number, or text from a bigint column) as an ISO string. */

@@ -279,8 +279,15 @@ describe.each(DRIVERS)('spend reports on %s', (driver) => {
     expect((await get(`${url}/spend/queue`)).body).toEqual({ queued: 0, spooled: 0, writeFailures: 0, rejected: 0, lost: 0, healthy: true });
   });
 
-  it('needs the master key on every report', async () => {
-    for (const path of ['/spend/logs', '/spend/tags', '/spend/report?group_by=tag', '/customer/info?end_user_id=cust-1', '/spend/queue', '/prices']) {
+  it('needs the master key on every report but the ones a virtual key may read for itself', async () => {
+    for (const path of ['/spend/logs', '/spend/daily', '/spend/report?group_by=tag']) {
+      expect(await get(`${url}${path}`, null)).toEqual({
+        status: 401,
+        body: { type: 'error', error: { type: 'authentication_error', message: 'this route needs the master key or a virtual key' } },
+      });
+      expect((await get(`${url}${path}`, 'sk-nobody')).status).toBe(401);
+    }
+    for (const path of ['/spend/tags', '/customer/info?end_user_id=cust-1', '/spend/queue', '/prices']) {
       expect(await get(`${url}${path}`, null)).toEqual({
         status: 401,
         body: { type: 'error', error: { type: 'authentication_error', message: 'the admin API needs the master key' } },
@@ -304,7 +311,7 @@ describe.each(DRIVERS)('spend reports on %s', (driver) => {
     expect(await get(`${url}/spend/logs?page_size=0`)).toEqual(badRequest('page_size must be a whole number from 1 to 1000, got "0"'));
     expect(await get(`${url}/spend/logs?page=x`)).toEqual(badRequest('page must be a whole number from 1 to 9007199254740991, got "x"'));
     expect(await get(`${url}/spend/logs?enduser=cust-1`)).toEqual(
-      badRequest('unknown query parameter enduser (expected one of api_key, request_id, user_id, end_user, tag, model, start_date, end_date, page, page_size)'),
+      badRequest('unknown query parameter enduser (expected one of api_key, request_id, user_id, end_user, tag, model, status, start_date, end_date, page, page_size)'),
     );
     expect(await get(`${url}/spend/logs?tag=a&tag=b`)).toEqual(badRequest('query parameter tag is given more than once'));
     expect(await get(`${url}/spend/logs?tag=`)).toEqual(badRequest('query parameter tag is empty'));
