@@ -1,5 +1,7 @@
 import { isPostgres, sql, type BulkInsert, type Kysely, type Migration, type Storage } from '@tollgate/storage';
 import { EncodedQueue } from './encoded-queue.js';
+import { keepWhen, rollupMigrations, ROLLUPS, type RowsMode } from './ledger-rollups.js';
+import { RollupQueries } from './rollup-queries.js';
 import type { SpendRow } from './spend-row.js';
 
 type LogRow = Omit<SpendRow, 'request_tags' | 'spend' | 'unpriced' | 'stream' | 'aborted'> & {
@@ -143,15 +145,25 @@ export const ledgerMigrations: Record<string, Migration> = {
         select api_key, sum(spend::numeric) from tollgate_spend_logs where api_key is not null group by api_key having sum(spend::numeric) <> 0`.execute(db);
     },
   },
+  ...rollupMigrations,
 };
 
 export type BatchOwner = Omit<Tables['tollgate_batches'], 'request_tags'> & { request_tags: string[] };
+
+/** What the ledger stores (the cost plugin's `ledger.rows` and `ledger.rollups`). */
+export interface LedgerShape {
+  rows: RowsMode;
+  rollups: boolean;
+}
 
 /** The spend ledger in the shared storage. Inserts are idempotent per request_id. */
 export class LedgerStore {
   readonly db: Kysely<Tables>;
 
-  constructor(readonly storage: Storage) {
+  constructor(
+    readonly storage: Storage,
+    readonly shape: LedgerShape = { rows: 'all', rollups: true },
+  ) {
     this.db = storage.db.withTables<Tables>() as unknown as Kysely<Tables>;
   }
 
@@ -161,8 +173,11 @@ export class LedgerStore {
    */
   async insert(batch: LedgerBatch): Promise<void> {
     if (batch.count === 0) return;
-    const batches: BulkInsert[] = [{ table: 'tollgate_spend_logs', columns: LOG_COLUMNS, json: batch.logs, onConflictDoNothing: ['request_id'] }];
-    if (batch.tags) batches.push({ table: 'tollgate_spend_tags', columns: TAG_COLUMNS, json: batch.tags, onConflictDoNothing: ['request_id', 'tag'] });
+    const { rows, rollups } = this.shape;
+    const logs: BulkInsert = { table: 'tollgate_spend_logs', columns: LOG_COLUMNS, json: batch.logs, onConflictDoNothing: ['request_id'], keepWhen: keepWhen(rows) };
+    if (rollups) logs.rollups = ROLLUPS;
+    const batches = [logs];
+    if (batch.tags) batches.push({ table: 'tollgate_spend_tags', columns: TAG_COLUMNS, json: batch.tags, onConflictDoNothing: ['request_id', 'tag'], parent: rows === 'all' ? undefined : 0 });
     await this.storage.background.insert(batches);
   }
 
@@ -255,6 +270,8 @@ export class LedgerStore {
    */
   async sharedKeySpend(tokens: readonly string[]): Promise<Map<string, bigint> | undefined> {
     if (this.storage.driver !== 'postgres') return undefined;
+    // tollgate_key_spend is kept by triggers on the rows: without every row, the rollups know.
+    if (this.shape.rows !== 'all') return new RollupQueries(this.db).keySpend(tokens);
     const out = new Map<string, bigint>();
     for (let i = 0; i < tokens.length; i += 1000) {
       const rows = await this.db
@@ -269,6 +286,7 @@ export class LedgerStore {
 
   /** Exact spend per value of a column (or per tag), for the in-memory running totals. */
   async totalsBy(dimension: 'api_key' | 'user_id' | 'team_id' | 'end_user' | 'tag'): Promise<Map<string, bigint>> {
+    if (this.shape.rollups) return new RollupQueries(this.db).totalsBy(dimension);
     const rows =
       dimension === 'tag'
         ? await this.db

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { definePlugin, picoToUsd, PROVIDERS, SPEND_QUEUE, SPEND_TOTALS, type Logger, type Outcome, type RequestContext, type Usage } from '@tollgate/core';
+import { definePlugin, GatewayError, picoToUsd, PROVIDERS, SPEND_QUEUE, SPEND_TOTALS, type Logger, type Outcome, type RequestContext, type Usage } from '@tollgate/core';
 import { STORAGE } from '@tollgate/storage';
 import { anthropicPrices } from './anthropic-prices.js';
 import { BatchSettlement, type BatchFetch } from './batch-settlement.js';
@@ -53,10 +53,15 @@ export const costPlugin = definePlugin<CostConfig>({
   async setup(api) {
     const book = await loadPriceBook(api.config, api.gatewayConfig.baseDir ?? process.cwd());
     const storage = api.resolve(STORAGE);
+    const { rows, rollups } = api.config.ledger;
+    if (rows !== 'all' && !rollups) throw new GatewayError('TG_ERR_CONFIG', `cost: ledger.rows: ${rows} needs ledger.rollups: true (otherwise no report could count the requests that get no row)`);
     await storage.migrate('cost', ledgerMigrations);
-    const store = new LedgerStore(storage);
+    const store = new LedgerStore(storage, { rows, rollups });
+    const { flushIntervalMs, batchSize, maxRetryMs } = api.config.ledger;
     const writer = new SpendWriter({
-      ...api.config.ledger,
+      flushIntervalMs,
+      batchSize,
+      maxRetryMs,
       write: (rows) => store.insert(rows),
       isRowError: (err) => store.isRowError(err),
       spoolFile: resolve(api.config.ledger.spoolFile ?? join(storage.dataDir, 'spend-spool.jsonl')),

@@ -1,4 +1,5 @@
 import { GatewayError, picoToUsd, type PluginApi, type Usage } from '@tollgate/core';
+import { rollupRepriced } from './ledger-rollups.js';
 import type { LedgerStore } from './ledger-store.js';
 import type { Priced } from './spend-record.js';
 import type { SpendRow } from './spend-row.js';
@@ -28,9 +29,13 @@ export function registerReprice(api: PluginApi<any>, store: LedgerStore, totals:
       if (r.model === null || Number(r.prompt_tokens) + Number(r.completion_tokens) + Number(r.web_search_requests) === 0) continue;
       const priced = price(r.model, usageOf(r), new Date(Number(r.start_time)));
       if (priced.unpriced) continue;
-      const [updated] = await store.db.updateTable('tollgate_spend_logs').set({ spend: priced.spend.toString(), unpriced: 0 }).where('request_id', '=', r.request_id).where('unpriced', '=', 1).execute();
+      const updated = await store.db.transaction().execute(async (tx) => {
+        const [u] = await tx.updateTable('tollgate_spend_logs').set({ spend: priced.spend.toString(), unpriced: 0 }).where('request_id', '=', r.request_id).where('unpriced', '=', 1).execute();
+        if (u.numUpdatedRows > 0n && store.shape.rollups) await rollupRepriced(tx, r, priced.spend);
+        return u.numUpdatedRows > 0n;
+      });
       // Another reprice (here or on a replica) got there first: its totals already count it.
-      if (updated.numUpdatedRows === 0n) continue;
+      if (!updated) continue;
       totals.add({ ...(r as unknown as SpendRow), request_tags: JSON.parse(r.request_tags) as string[], spend: priced.spend });
       repriced++;
       added += priced.spend;

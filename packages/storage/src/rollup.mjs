@@ -8,12 +8,15 @@
  * @property {string} table
  * @property {readonly { column: string; from: string; day?: true }[]} group Grouping columns (the table's unique key, with `each`), each from a column of the insert; `day` turns epoch ms into the UTC day number.
  * @property {{ column: string; from: string }} [each] One rollup row per distinct element of this column's JSON array (tags), under `column`, besides `group`.
- * @property {readonly { column: string; from?: string; atLeast?: number }[]} add Added-up columns: a column's value, 1 per row (no `from`), or 1 per row whose `from` is at least `atLeast`.
+ * @property {readonly { column: string; from?: string; atLeast?: number; part?: { div: number } | { mod: number } }[]} add Added-up columns: a column's value (or its whole quotient or remainder by a number: `part`), 1 per row (no `from`), or 1 per row whose `from` is at least `atLeast`.
  * @property {readonly { column: string; from: string }[]} [min] The smallest value of a column, kept.
  * @property {readonly { column: string; from: string }[]} [max] The largest value of a column, kept.
  */
 
-/** @typedef {readonly { column: string; atLeast: number }[] | 'none'} KeepWhen */
+/**
+ * Rows stored: none, or those matching any of the tests (a column at least a number, or not null).
+ * @typedef {readonly ({ column: string; atLeast: number } | { column: string; notNull: true })[] | 'none'} KeepWhen
+ */
 
 const DAY_MS = 86_400_000;
 
@@ -29,8 +32,11 @@ const DAY_MS = 86_400_000;
 export function keeper(columns, keepWhen) {
   if (keepWhen === undefined) return () => true;
   if (keepWhen === 'none') return () => false;
-  const tests = keepWhen.map((k) => [indexOf(columns, k.column), k.atLeast]);
-  return (row) => tests.some(([i, min]) => Number(row[i]) >= min);
+  const tests = keepWhen.map((k) => {
+    const i = indexOf(columns, k.column);
+    return 'notNull' in k ? (row) => row[i] !== null && row[i] !== undefined : (row) => Number(row[i]) >= k.atLeast;
+  });
+  return (row) => tests.some((test) => test(row));
 }
 
 /**
@@ -46,7 +52,7 @@ export function keeper(columns, keepWhen) {
 export function rollupAccumulator(spec, columns) {
   const group = spec.group.map((g) => ({ i: indexOf(columns, g.from), day: g.day === true }));
   const each = spec.each ? indexOf(columns, spec.each.from) : -1;
-  const add = spec.add.map((a) => ({ i: a.from === undefined ? -1 : indexOf(columns, a.from), atLeast: a.atLeast }));
+  const add = spec.add.map((a) => ({ i: a.from === undefined ? -1 : indexOf(columns, a.from), atLeast: a.atLeast, part: a.part }));
   const min = (spec.min ?? []).map((m) => indexOf(columns, m.from));
   const max = (spec.max ?? []).map((m) => indexOf(columns, m.from));
   const sums = new Map();
@@ -63,6 +69,7 @@ export function rollupAccumulator(spec, columns) {
       if (a.i === -1) v = 1;
       else if (a.atLeast !== undefined) v = Number(row[a.i]) >= a.atLeast ? 1 : 0;
       else v = row[a.i] ?? 0;
+      if (a.part) v = 'div' in a.part ? BigInt(v) / BigInt(a.part.div) : BigInt(v) % BigInt(a.part.mod);
       const prev = acc.add[j];
       if (typeof v === 'string' || typeof v === 'bigint' || typeof prev === 'bigint') acc.add[j] = BigInt(prev) + BigInt(v);
       else acc.add[j] = prev + v;
@@ -83,9 +90,14 @@ export function rollupAccumulator(spec, columns) {
       const list = typeof raw === 'string' ? JSON.parse(raw) : (raw ?? []);
       for (const item of new Set(list)) addTo(`${key}\u0000${item}`, [...keyValues, String(item)], row);
     },
-    /** The rollup rows: values in `rollupColumns(spec)` order (sums as numbers or bigints). */
+    /**
+     * The rollup rows: values in `rollupColumns(spec)` order (sums as numbers or bigints),
+     * sorted by group, so concurrent writers lock rollup rows in one order (no deadlock).
+     */
     rows() {
-      return [...sums.values()].map((acc) => [...acc.keys, ...acc.add, ...acc.min, ...acc.max]);
+      return [...sums.entries()]
+        .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+        .map(([, acc]) => [...acc.keys, ...acc.add, ...acc.min, ...acc.max]);
     },
   };
 }
