@@ -3,7 +3,7 @@ import type { AdminCall } from './admin-client.js';
 import { toToken } from './keys-args.js';
 import { UsageError } from './usage-error.js';
 
-export const SPEND_ACTIONS = ['report', 'logs', 'reprice', 'settle-batches'] as const;
+export const SPEND_ACTIONS = ['report', 'logs', 'reprice', 'settle-batches', 'rebuild-rollups', 'retention'] as const;
 export type SpendAction = (typeof SPEND_ACTIONS)[number];
 
 /** What `spend report --by` groups on (the API's `group_by`). */
@@ -31,6 +31,8 @@ export type SpendCommand =
   | (ReportCommandBase & { command: 'spend'; action: 'logs' })
   | (ReportCommandBase & { command: 'spend'; action: 'reprice' })
   | (ReportCommandBase & { command: 'spend'; action: 'settle-batches' })
+  | (ReportCommandBase & { command: 'spend'; action: 'rebuild-rollups' })
+  | (ReportCommandBase & { command: 'spend'; action: 'retention' })
   | (ReportCommandBase & { command: 'prices' });
 
 /** The `--help` lines of these commands, for the CLI's usage text. */
@@ -41,6 +43,8 @@ export const SPEND_USAGE = `Spend commands (against a gateway running the cost p
                                        The newest requests (default ${DEFAULT_LOG_LIMIT}, at most ${MAX_LOG_LIMIT})
   spend reprice [--model M]            Price the ledger's unpriced requests with the prices now in force
   spend settle-batches                 Book the results of ended batches nobody fetched through the gateway, now
+  spend rebuild-rollups [--since WHEN] Recompute the daily rollups from the ledger's rows (all days, or from WHEN's day)
+  spend retention                      Apply the ledger's retention now (drop old rows, fold old rollup days)
   prices                               The gateway's price book, in USD per million tokens
   WHEN is 24h, 7d, 2w (that long before now) or a date; DATE is a date (that whole UTC day
   included) or a datetime such as 2025-01-31T12:00:00Z.`;
@@ -69,6 +73,8 @@ const ALLOWED: Record<SpendAction | 'prices', readonly Flag[]> = {
   logs: ['key', 'user', 'end-user', 'tag', 'model', 'since', 'until', 'limit'],
   reprice: ['model'],
   'settle-batches': [],
+  'rebuild-rollups': ['since'],
+  retention: [],
   prices: [],
 };
 
@@ -119,6 +125,11 @@ export function parseSpendArgs(argv: readonly string[], now: number = Date.now()
     return { command: 'spend', action: 'reprice', ...base({ method: 'POST', path: '/spend/reprice', body: values.model === undefined ? {} : { model: values.model } }) };
   }
   if (action === 'settle-batches') return { command: 'spend', action: 'settle-batches', ...base({ method: 'POST', path: '/spend/batches/settle', body: {} }) };
+  if (action === 'rebuild-rollups') {
+    const body = values.since === undefined ? {} : { since: since(values.since, now) };
+    return { command: 'spend', action: 'rebuild-rollups', ...base({ method: 'POST', path: '/spend/rollups/rebuild', body }) };
+  }
+  if (action === 'retention') return { command: 'spend', action: 'retention', ...base({ method: 'POST', path: '/spend/retention/run', body: {} }) };
   const query: Record<string, string> = {};
   if (values.since !== undefined) query.start_date = since(values.since, now);
   if (values.until !== undefined) query.end_date = until(values.until);

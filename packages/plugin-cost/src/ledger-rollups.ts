@@ -79,11 +79,11 @@ export const rollupMigrations: Record<string, Migration> = {
 };
 
 /**
- * Recomputes the rollups of every day from `fromDay` on (all days when undefined) out of the
- * ledger's rows, in one transaction: the same sums the writer keeps, done by the database
- * (a migration's backfill, `tollgate spend rebuild-rollups`). Returns the rows read.
+ * The statements that recompute the rollups of every day from `fromDay` on (all days when
+ * undefined) out of the ledger's rows: the same sums the writer keeps, done by the database.
+ * Run them in one transaction (`rebuildRollups`, or the SQLite writer thread).
  */
-export async function rebuildRollups(db: Kysely<any>, fromDay?: number): Promise<number> {
+export function rebuildStatements(fromDay?: number) {
   const from = fromDay === undefined ? sql`` : sql`where l.start_time >= ${fromDay * DAY_MS}`;
   const dayCut = fromDay === undefined ? sql`` : sql`where day >= ${fromDay}`;
   const day = sql`l.start_time / ${sql.lit(DAY_MS)}`;
@@ -101,24 +101,25 @@ export async function rebuildRollups(db: Kysely<any>, fromDay?: number): Promise
     sql`, `,
   );
   const cols = (spec: RollupSpec) => sql.join([...spec.group.map((g) => sql.ref(g.column)), ...(spec.each ? [sql.ref(spec.each.column)] : []), ...SUMS.map((s) => sql.ref(s.column)), sql.ref('first_time'), sql.ref('last_time')], sql`, `);
-  const coalesced = (names: readonly string[]) => names.map((n) => sql`coalesce(l.${sql.ref(n)}, '')`);
+  const keyDims = sql.join(['api_key', 'key_alias', 'user_id', 'team_id', 'model'].map((n) => sql`coalesce(l.${sql.ref(n)}, '')`), sql`, `);
+  return [
+    ...ROLLUPS.map((spec) => sql`delete from ${sql.table(spec.table)} ${dayCut}`),
+    sql`insert into ${sql.table(KEY_ROLLUP.table)} (${cols(KEY_ROLLUP)})
+      select ${day}, ${keyDims}, ${sums} from tollgate_spend_logs l ${from} group by ${day}, ${keyDims}`,
+    sql`insert into ${sql.table(END_USER_ROLLUP.table)} (${cols(END_USER_ROLLUP)})
+      select ${day}, coalesce(l.end_user, ''), ${sums} from tollgate_spend_logs l ${from} group by ${day}, coalesce(l.end_user, '')`,
+    sql`insert into ${sql.table(TAG_ROLLUP.table)} (${cols(TAG_ROLLUP)})
+      select ${day}, t.tag, ${sums} from tollgate_spend_tags t join tollgate_spend_logs l on l.request_id = t.request_id ${from} group by ${day}, t.tag`,
+  ];
+}
+
+/** Recomputes the rollups from the rows in one transaction (see rebuildStatements), on this connection. */
+export async function rebuildRollups(db: Kysely<any>, fromDay?: number): Promise<void> {
   // A migration's backfill already runs in the migration's transaction.
-  const inTransaction = <T>(fn: (tx: Kysely<any>) => Promise<T>) => (db.isTransaction ? fn(db) : db.transaction().execute(fn));
-  return inTransaction(async (tx) => {
-    for (const spec of ROLLUPS) await sql`delete from ${sql.table(spec.table)} ${dayCut}`.execute(tx);
-    const keyDims = ['api_key', 'key_alias', 'user_id', 'team_id', 'model'];
-    await sql`insert into ${sql.table(KEY_ROLLUP.table)} (${cols(KEY_ROLLUP)})
-      select ${day}, ${sql.join(coalesced(keyDims), sql`, `)}, ${sums} from tollgate_spend_logs l ${from}
-      group by ${day}, ${sql.join(coalesced(keyDims), sql`, `)}`.execute(tx);
-    await sql`insert into ${sql.table(END_USER_ROLLUP.table)} (${cols(END_USER_ROLLUP)})
-      select ${day}, coalesce(l.end_user, ''), ${sums} from tollgate_spend_logs l ${from}
-      group by ${day}, coalesce(l.end_user, '')`.execute(tx);
-    await sql`insert into ${sql.table(TAG_ROLLUP.table)} (${cols(TAG_ROLLUP)})
-      select ${day}, t.tag, ${sums} from tollgate_spend_tags t join tollgate_spend_logs l on l.request_id = t.request_id ${from}
-      group by ${day}, t.tag`.execute(tx);
-    const { rows } = await sql<{ n: number | string }>`select count(*) as n from tollgate_spend_logs l ${from}`.execute(tx);
-    return Number(rows[0]?.n ?? 0);
-  });
+  const run = async (tx: Kysely<any>) => {
+    for (const statement of rebuildStatements(fromDay)) await statement.execute(tx);
+  };
+  await (db.isTransaction ? run(db) : db.transaction().execute(run));
 }
 
 /** What the rollups need of a ledger row that was unpriced and now has a price. */

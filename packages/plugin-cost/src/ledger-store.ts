@@ -2,6 +2,7 @@ import { isPostgres, sql, type BulkInsert, type Kysely, type Migration, type Sto
 import { EncodedQueue } from './encoded-queue.js';
 import { keepWhen, rollupMigrations, ROLLUPS, type RowsMode } from './ledger-rollups.js';
 import { RollupQueries } from './rollup-queries.js';
+import { partitionMigrations } from './ledger-partitions.js';
 import type { SpendRow } from './spend-row.js';
 
 type LogRow = Omit<SpendRow, 'request_tags' | 'spend' | 'unpriced' | 'stream' | 'aborted'> & {
@@ -146,6 +147,7 @@ export const ledgerMigrations: Record<string, Migration> = {
     },
   },
   ...rollupMigrations,
+  ...partitionMigrations,
 };
 
 export type BatchOwner = Omit<Tables['tollgate_batches'], 'request_tags'> & { request_tags: string[] };
@@ -174,10 +176,12 @@ export class LedgerStore {
   async insert(batch: LedgerBatch): Promise<void> {
     if (batch.count === 0) return;
     const { rows, rollups } = this.shape;
-    const logs: BulkInsert = { table: 'tollgate_spend_logs', columns: LOG_COLUMNS, json: batch.logs, onConflictDoNothing: ['request_id'], keepWhen: keepWhen(rows) };
+    // PostgreSQL's partitioned tables are unique per (…, start_time): a replayed row has the same.
+    const pg = this.storage.driver === 'postgres';
+    const logs: BulkInsert = { table: 'tollgate_spend_logs', columns: LOG_COLUMNS, json: batch.logs, onConflictDoNothing: pg ? ['request_id', 'start_time'] : ['request_id'], keepWhen: keepWhen(rows) };
     if (rollups) logs.rollups = ROLLUPS;
     const batches = [logs];
-    if (batch.tags) batches.push({ table: 'tollgate_spend_tags', columns: TAG_COLUMNS, json: batch.tags, onConflictDoNothing: ['request_id', 'tag'], parent: rows === 'all' ? undefined : 0 });
+    if (batch.tags) batches.push({ table: 'tollgate_spend_tags', columns: TAG_COLUMNS, json: batch.tags, onConflictDoNothing: pg ? ['request_id', 'tag', 'start_time'] : ['request_id', 'tag'], parent: rows === 'all' ? undefined : 0 });
     await this.storage.background.insert(batches);
   }
 

@@ -10,6 +10,8 @@ import { priceUsage, UnpricedUsageError } from './cost.js';
 import { LedgerStore, ledgerMigrations } from './ledger-store.js';
 import { createPriceBook, type PriceBook } from './price-book.js';
 import { registerReprice } from './reprice.js';
+import { registerLedgerAdmin } from './ledger-admin.js';
+import { LedgerRetention } from './ledger-retention.js';
 import { registerSpendRoutes, requireSpendAdmin } from './spend-routes.js';
 import { spendRowFor, type Priced } from './spend-record.js';
 import { BatchSettlementJob } from './settlement-job.js';
@@ -101,6 +103,12 @@ export const costPlugin = definePlugin<CostConfig>({
     });
     registerSpendRoutes(api, { store, totals, writer, book });
     registerReprice(api, store, totals, price);
+    const { retentionDays, rollupRetentionDays, maintenanceEveryMs } = api.config.ledger;
+    const retention = new LedgerRetention({ store, log: api.log, retentionDays, rollupRetentionDays, everyMs: maintenanceEveryMs });
+    api.onReady(() => retention.start());
+    // Registered after the writer's close, so it stops first.
+    api.onClose(() => retention.close());
+    registerLedgerAdmin(api, { store, retention, flush: () => writer.flush(), retentionDays });
     const state = (ctx: RequestContext): CostState => (ctx.state.cost ??= {});
 
     return {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createLogger } from '@tollgate/core';
 import { sql, type Storage } from '@tollgate/storage';
 import { createTestDatabase, DRIVERS, type TestDatabase } from '@tollgate/storage/testing';
-import { batchRows, ledgerBatch, LedgerStore, ledgerEntry, ledgerMigrations } from '../src/ledger-store.js';
+import { batchRows, ledgerBatch, LedgerStore, ledgerEntry, ledgerMigrations, LOG_COLUMNS } from '../src/ledger-store.js';
 import { REJECT_FILE, SpendWriter } from '../src/spend-writer.js';
 import { RunningTotals } from '../src/spend-totals.js';
 import type { SpendRow } from '../src/spend-row.js';
@@ -157,8 +157,9 @@ describe.each(DRIVERS)('spend ledger on %s', (driver) => {
     storage = await tdb.open();
     const before = Object.fromEntries(Object.entries(ledgerMigrations).filter(([name]) => name < '004'));
     await storage.migrate('cost', before);
-    // A gateway from before the key spend table (and before rollups) wrote these.
-    await new LedgerStore(storage, { rows: 'all', rollups: false }).insert(ledgerBatch([row('b1', 7n), row('b2', 8n), row('b3', 1n, { api_key: 'k2' })]));
+    // A gateway from before the key spend table (and before rollups and partitions) wrote these.
+    const old = ledgerBatch([row('b1', 7n), row('b2', 8n), row('b3', 1n, { api_key: 'k2' })]);
+    await storage.background.insert([{ table: 'tollgate_spend_logs', columns: LOG_COLUMNS, json: old.logs, onConflictDoNothing: ['request_id'] }]);
     await storage.migrate('cost', ledgerMigrations);
     const store = new LedgerStore(storage);
     expect(await store.sharedKeySpend(['k1', 'k2'])).toEqual(new Map([['k1', 15n], ['k2', 1n]]));

@@ -2,7 +2,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { sql, type Storage } from '@tollgate/storage';
 import { createTestDatabase, DRIVERS, type TestDatabase } from '@tollgate/storage/testing';
 import { ledgerBatch, LedgerStore, ledgerMigrations, type LedgerShape } from '../src/ledger-store.js';
-import { DAY_MS, rebuildRollups } from '../src/ledger-rollups.js';
+import { DAY_MS, dayOf, rebuildRollups } from '../src/ledger-rollups.js';
+import { dayPartitions } from '../src/ledger-partitions.js';
+import { LedgerRetention } from '../src/ledger-retention.js';
+import { createLogger } from '@tollgate/core';
 import { GROUP_BY, SpendQueries } from '../src/spend-queries.js';
 import type { SpendRow } from '../src/spend-row.js';
 
@@ -127,5 +130,62 @@ describe.each(DRIVERS)('rollups on %s', (driver) => {
     const total = rows.reduce((n, r) => n + r.spend, 0n);
     expect((await store.totalsBy('api_key')).get('kk')).toBe(total);
     if (driver === 'postgres') expect((await store.sharedKeySpend(['kk']))!.get('kk')).toBe(total);
+  });
+
+  it('retention drops old rows (whole partitions on PostgreSQL) without touching rollups, and folds old rollup days into exact all-time totals', async () => {
+    const store = await open();
+    const rows = randomRows(400, 11);
+    await store.insert(ledgerBatch(rows));
+    const queries = new SpendQueries(store.db, store.shape);
+    const allTime = await queries.report('key', {});
+    const lastDays = await queries.report('model', { from: T0 + 6 * DAY_MS });
+    const totals = await store.totalsBy('api_key');
+    const db = storage.db;
+    if (driver === 'postgres') {
+      // The migration made today's and tomorrow's partitions; the writer's rows of other days
+      // waited in the default one until the maintenance run gave them theirs.
+      const before = await dayPartitions(db, 'tollgate_spend_logs');
+      expect(before.map((p) => p.day)).toEqual([dayOf(Date.now()), dayOf(Date.now()) + 1]);
+    }
+    // "Today" is T0 + 9 days: rows of the first 3 days are past a 6-day retention.
+    const now = () => T0 + 9 * DAY_MS + 1000;
+    const silent = createLogger({ level: 'silent', destination: { write: () => {} } });
+    const retention = new LedgerRetention({ store, log: silent, retentionDays: 6, rollupRetentionDays: null, everyMs: 0, now });
+    const first = await retention.runOnce();
+    const left = await sql<{ request_id: string }>`select request_id from tollgate_spend_logs order by request_id`.execute(db);
+    expect(left.rows.map((r) => r.request_id)).toEqual(rows.filter((r) => r.start_time >= T0 + 3 * DAY_MS).map((r) => r.request_id).sort());
+    const orphanTags = await sql<{ n: number | string }>`select count(*) as n from tollgate_spend_tags t where not exists (select 1 from tollgate_spend_logs l where l.request_id = t.request_id)`.execute(db);
+    expect(Number(orphanTags.rows[0]!.n)).toBe(0);
+    if (driver === 'postgres') {
+      expect(first.droppedPartitions).toBe(0);
+      // Day partitions now exist for the days ahead of "now"; the rows sit in the default one
+      // (their days had none), from which retention deleted the old ones.
+      const days = (await dayPartitions(db, 'tollgate_spend_logs')).map((p) => p.day);
+      expect(days).toEqual(expect.arrayContaining([dayOf(now()), dayOf(now()) + 3]));
+      // Whole partitions go: make partitions for the ledger's days, then run retention later.
+      const { ensurePartitions } = await import('../src/ledger-partitions.js');
+      await ensurePartitions(db, Array.from({ length: 9 }, (_, i) => dayOf(T0) + i));
+      const inDefault = await sql<{ n: number | string }>`select count(*) as n from tollgate_spend_logs_default`.execute(db);
+      expect(Number(inDefault.rows[0]!.n)).toBe(0);
+      const later = new LedgerRetention({ store, log: silent, retentionDays: 6, rollupRetentionDays: null, everyMs: 0, now: () => now() + 2 * DAY_MS });
+      // Days 0–4 of the ledger are before the new cutoff (day 5): both tables' partitions go.
+      expect((await later.runOnce()).droppedPartitions).toBe(5 * 2);
+      const stillThere = (await dayPartitions(db, 'tollgate_spend_logs')).map((p) => p.day);
+      expect(stillThere).not.toContain(dayOf(T0) + 4);
+      expect(stillThere).toContain(dayOf(T0) + 5);
+    } else {
+      expect(first.deletedRows).toBe(rows.length - left.rows.length);
+    }
+    // Rollups untouched: the reports of all time are as before.
+    expect(await queries.report('key', {})).toEqual(allTime);
+    expect(await queries.report('model', { from: T0 + 6 * DAY_MS })).toEqual(lastDays);
+
+    // Folding rollup days older than 2 days into day 0 keeps all-time totals exact.
+    const fold = new LedgerRetention({ store, log: silent, retentionDays: null, rollupRetentionDays: 2, everyMs: 0, now });
+    expect((await fold.runOnce()).foldedRollupRows).toBeGreaterThan(0);
+    expect(await queries.report('key', {})).toEqual(allTime);
+    expect(await store.totalsBy('api_key')).toEqual(totals);
+    const kept = await sql<{ day: number }>`select distinct day from tollgate_spend_daily order by day`.execute(db);
+    expect(kept.rows.map((r) => Number(r.day))).toEqual([0, dayOf(T0) + 7, dayOf(T0) + 8]);
   });
 });
