@@ -133,7 +133,7 @@ export function inPlaceWriter(db: Kysely<any>): BackgroundWriter {
           const rows = rowsOf(b).filter((r) => parent === undefined || parent.has(r[0]));
           const stored = rows.filter(keep);
           kept.push(b.keepWhen === undefined ? undefined : new Set(stored.map((r) => r[0])));
-          const inserted = await insertRows(tx, b, stored);
+          const inserted = await insertRows(tx, b, stored, dialect);
           if (!b.rollups) continue;
           for (const spec of b.rollups) {
             const acc = rollupAccumulator(spec, b.columns);
@@ -148,22 +148,32 @@ export function inPlaceWriter(db: Kysely<any>): BackgroundWriter {
 }
 
 /**
- * Multi-row INSERTs, each under both engines' bound-parameter limits. With rollups to keep,
- * returns the first-column values of the rows really inserted (not already there).
+ * Multi-row INSERTs, each under both engines' bound-parameter limits, as SQL text with
+ * positional parameters (no per-row objects for a query builder: the PostgreSQL writer is
+ * this loop). With rollups to keep, returns the first-column values of the rows really
+ * inserted (not already there).
  */
-async function insertRows(tx: Kysely<any>, b: BulkInsert, rows: readonly (readonly unknown[])[]): Promise<Set<unknown>> {
+async function insertRows(tx: Kysely<any>, b: BulkInsert, rows: readonly (readonly unknown[])[], dialect: 'sqlite' | 'postgres'): Promise<Set<unknown>> {
   const inserted = new Set<unknown>();
-  const perQuery = Math.max(1, Math.floor(30_000 / b.columns.length));
+  const width = b.columns.length;
+  const perQuery = Math.max(1, Math.floor(30_000 / width));
+  const head = `insert into ${ident(b.table)} (${b.columns.map(ident).join(', ')}) values `;
+  const conflict = b.onConflictDoNothing ? ` on conflict (${b.onConflictDoNothing.map(ident).join(', ')}) do nothing` : '';
+  const returning = b.rollups ? ` returning ${ident(b.columns[0]!)}` : '';
   for (let i = 0; i < rows.length; i += perQuery) {
-    const values = rows.slice(i, i + perQuery).map((r) => Object.fromEntries(b.columns.map((c, j) => [c, r[j]])));
-    let q = tx.insertInto(b.table).values(values);
-    if (b.onConflictDoNothing) q = q.onConflict((oc) => oc.columns(b.onConflictDoNothing as string[]).doNothing());
-    if (!b.rollups) {
-      await q.execute();
-      continue;
+    const chunk = rows.slice(i, i + perQuery);
+    const params: unknown[] = [];
+    const tuples: string[] = [];
+    for (const r of chunk) {
+      const marks: string[] = [];
+      for (let j = 0; j < width; j++) {
+        params.push(typeof r[j] === 'bigint' ? String(r[j]) : r[j]);
+        marks.push(dialect === 'postgres' ? `$${params.length}` : '?');
+      }
+      tuples.push(`(${marks.join(', ')})`);
     }
-    const first = b.columns[0]!;
-    for (const r of await q.returning(first).execute()) inserted.add((r as Record<string, unknown>)[first]);
+    const result = await tx.executeQuery<Record<string, unknown>>(CompiledQuery.raw(head + tuples.join(', ') + conflict + returning, params));
+    if (b.rollups) for (const r of result.rows) inserted.add(r[b.columns[0]!]);
   }
   return inserted;
 }

@@ -69,10 +69,8 @@ export function rollupAccumulator(spec, columns) {
       if (a.i === -1) v = 1;
       else if (a.atLeast !== undefined) v = Number(row[a.i]) >= a.atLeast ? 1 : 0;
       else v = row[a.i] ?? 0;
-      if (a.part) v = 'div' in a.part ? BigInt(v) / BigInt(a.part.div) : BigInt(v) % BigInt(a.part.mod);
-      const prev = acc.add[j];
-      if (typeof v === 'string' || typeof v === 'bigint' || typeof prev === 'bigint') acc.add[j] = BigInt(prev) + BigInt(v);
-      else acc.add[j] = prev + v;
+      if (a.part) v = part(v, a.part);
+      acc.add[j] = plus(acc.add[j], v);
     }
     for (let j = 0; j < min.length; j++) acc.min[j] = Math.min(acc.min[j], Number(row[min[j]]));
     for (let j = 0; j < max.length; j++) acc.max[j] = Math.max(acc.max[j], Number(row[max[j]]));
@@ -103,6 +101,37 @@ export function rollupAccumulator(spec, columns) {
 }
 
 /** The rollup table's columns in the order `rows()` gives their values. */
+/**
+ * A value's whole quotient or remainder by a number: as numbers while exact (a pico-dollar
+ * spend below 2^53, $9,007), else as BigInt.
+ * @param {unknown} v
+ * @param {{ div: number } | { mod: number }} p
+ */
+function part(v, p) {
+  const n = Number(v);
+  if (Number.isSafeInteger(n)) return 'div' in p ? Math.floor(n / p.div) : n % p.mod;
+  return 'div' in p ? BigInt(/** @type {any} */ (v)) / BigInt(p.div) : BigInt(/** @type {any} */ (v)) % BigInt(p.mod);
+}
+
+/**
+ * An exact sum: numbers while it stays below 2^53, BigInt past that (or for decimal strings
+ * that are not safe integers).
+ * @param {number | bigint} a
+ * @param {unknown} v
+ * @returns {number | bigint}
+ */
+function plus(a, v) {
+  if (typeof a === 'number' && typeof v === 'number') {
+    const sum = a + v;
+    if (Number.isSafeInteger(sum)) return sum;
+  }
+  if (typeof v === 'string' && typeof a === 'number') {
+    const n = Number(v);
+    if (Number.isSafeInteger(n) && Number.isSafeInteger(a + n)) return a + n;
+  }
+  return BigInt(a) + BigInt(/** @type {any} */ (v));
+}
+
 /**
  * @param {RollupSpec} spec
  * @returns {string[]}
