@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { CompiledQuery, type Kysely } from 'kysely';
-import { keeper, rollupAccumulator, rollupUpsertSql, type KeepWhen, type RollupSpec } from './rollup.mjs';
+import { keeper, rollupSet, rollupUpsertSql, type KeepWhen, type RollupSpec } from './rollup.mjs';
 import { isPostgres } from './migrate.js';
 
 /**
@@ -135,11 +135,9 @@ export function inPlaceWriter(db: Kysely<any>): BackgroundWriter {
           kept.push(b.keepWhen === undefined ? undefined : new Set(stored.map((r) => r[0])));
           const inserted = await insertRows(tx, b, stored, dialect);
           if (!b.rollups) continue;
-          for (const spec of b.rollups) {
-            const acc = rollupAccumulator(spec, b.columns);
-            for (const r of rows) if (!keep(r) || inserted.has(r[0])) acc.add(r);
-            await upsertRollup(tx, spec, dialect, acc.rows());
-          }
+          const set = rollupSet(b.rollups, b.columns);
+          for (const r of rows) if (!keep(r) || inserted.has(r[0])) set.add(r);
+          for (const { spec, rows: sums } of set.rows()) await upsertRollup(tx, spec, dialect, sums);
         }
       });
     },

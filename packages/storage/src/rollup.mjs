@@ -40,53 +40,77 @@ export function keeper(columns, keepWhen) {
 }
 
 /**
- * Adds rows up into one rollup table's rows, grouped as the spec says. Null grouping values
- * are stored as '' (a primary key column cannot hold null in every engine); numbers are added
- * as numbers, decimal strings (pico-dollars past 2^53) exactly as BigInt.
- */
-/**
- * @param {RollupSpec} spec
+ * Adds rows up into rollup tables' rows, grouped as each spec says. Null grouping values are
+ * stored as '' (a primary key column cannot hold null in every engine). A row's values are
+ * read once for every spec that adds the same list (`add` is the same array); sums are
+ * numbers while exact, BigInt past 2^53 (pico-dollars as decimal strings).
+ * @param {readonly RollupSpec[]} specs
  * @param {readonly string[]} columns
- * @returns {{ add(row: readonly unknown[]): void; rows(): unknown[][] }}
+ * @returns {{ add(row: readonly unknown[]): void; rows(): { spec: RollupSpec; rows: unknown[][] }[] }}
  */
-export function rollupAccumulator(spec, columns) {
-  const group = spec.group.map((g) => ({ i: indexOf(columns, g.from), day: g.day === true }));
+export function rollupSet(specs, columns) {
+  /** @type {Map<RollupSpec['add'], { read: (row: readonly unknown[], out: (number | bigint)[]) => void; out: (number | bigint)[] }>} */
+  const readers = new Map();
+  const parts = specs.map((spec) => {
+    let reader = readers.get(spec.add);
+    if (!reader) {
+      reader = { read: valueReader(spec.add, columns), out: spec.add.map(() => 0) };
+      readers.set(spec.add, reader);
+    }
+    return { spec, reader, acc: groupAccumulator(spec, columns) };
+  });
+  const allReaders = [...readers.values()];
+  return {
+    add(row) {
+      for (const r of allReaders) r.read(row, r.out);
+      for (const p of parts) p.acc.add(row, p.reader.out);
+    },
+    rows: () => parts.map((p) => ({ spec: p.spec, rows: p.acc.rows() })),
+  };
+}
+
+/** One spec's groups and their sums. */
+function groupAccumulator(spec, columns) {
+  const group = spec.group.map((g) => indexOf(columns, g.from));
+  const isDay = spec.group.map((g) => g.day === true);
   const each = spec.each ? indexOf(columns, spec.each.from) : -1;
-  const add = spec.add.map((a) => ({ i: a.from === undefined ? -1 : indexOf(columns, a.from), atLeast: a.atLeast, part: a.part }));
   const min = (spec.min ?? []).map((m) => indexOf(columns, m.from));
   const max = (spec.max ?? []).map((m) => indexOf(columns, m.from));
   const sums = new Map();
+  const keyValues = new Array(group.length);
 
-  const addTo = (key, keyValues, row) => {
+  const addTo = (key, keys, row, values) => {
     let acc = sums.get(key);
     if (!acc) {
-      acc = { keys: keyValues, add: add.map(() => 0), min: min.map(() => Infinity), max: max.map(() => -Infinity) };
+      acc = { keys: [...keys], add: values.map(() => 0), min: min.map(() => Infinity), max: max.map(() => -Infinity) };
       sums.set(key, acc);
     }
-    for (let j = 0; j < add.length; j++) {
-      const a = add[j];
-      let v;
-      if (a.i === -1) v = 1;
-      else if (a.atLeast !== undefined) v = Number(row[a.i]) >= a.atLeast ? 1 : 0;
-      else v = row[a.i] ?? 0;
-      if (a.part) v = part(v, a.part);
-      acc.add[j] = plus(acc.add[j], v);
+    const sum = acc.add;
+    for (let j = 0; j < values.length; j++) {
+      const a = sum[j];
+      const v = values[j];
+      const n = typeof a === 'number' && typeof v === 'number' ? a + v : NaN;
+      sum[j] = Number.isSafeInteger(n) ? n : BigInt(a) + BigInt(v);
     }
     for (let j = 0; j < min.length; j++) acc.min[j] = Math.min(acc.min[j], Number(row[min[j]]));
     for (let j = 0; j < max.length; j++) acc.max[j] = Math.max(acc.max[j], Number(row[max[j]]));
   };
 
   return {
-    add(row) {
-      const keyValues = group.map((g) => {
-        const v = row[g.i];
-        return g.day ? Math.floor(Number(v) / DAY_MS) : v === null || v === undefined ? '' : String(v);
-      });
-      const key = JSON.stringify(keyValues);
-      if (each === -1) return addTo(key, keyValues, row);
+    add(row, values) {
+      let key = '';
+      for (let j = 0; j < group.length; j++) {
+        const v = row[group[j]];
+        const k = isDay[j] ? Math.floor(Number(v) / DAY_MS) : v === null || v === undefined ? '' : String(v);
+        keyValues[j] = k;
+        // Grouping values are text or day numbers: joined by a control character, they name the group.
+        key += j === 0 ? k : `\u0001${k}`;
+      }
+      if (each === -1) return addTo(key, keyValues, row, values);
       const raw = row[each];
+      if (raw === '[]') return;
       const list = typeof raw === 'string' ? JSON.parse(raw) : (raw ?? []);
-      for (const item of new Set(list)) addTo(`${key}\u0000${item}`, [...keyValues, String(item)], row);
+      for (const item of new Set(list)) addTo(`${key}\u0000${item}`, [...keyValues, String(item)], row, values);
     },
     /**
      * The rollup rows: values in `rollupColumns(spec)` order (sums as numbers or bigints),
@@ -100,38 +124,38 @@ export function rollupAccumulator(spec, columns) {
   };
 }
 
+/**
+ * Reads the added-up values of a row into `out`: 1, a 0/1 test, a column's value, or its
+ * whole quotient or remainder by a number (numbers while exact; BigInt past 2^53).
+ * @param {RollupSpec['add']} add
+ * @param {readonly string[]} columns
+ */
+function valueReader(add, columns) {
+  const specs = add.map((a) => ({ i: a.from === undefined ? -1 : indexOf(columns, a.from), atLeast: a.atLeast, part: a.part }));
+  return (/** @type {readonly unknown[]} */ row, /** @type {(number | bigint)[]} */ out) => {
+    for (let j = 0; j < specs.length; j++) {
+      const a = specs[j];
+      if (a.i === -1) {
+        out[j] = 1;
+        continue;
+      }
+      const raw = row[a.i];
+      if (a.atLeast !== undefined) {
+        out[j] = Number(raw) >= a.atLeast ? 1 : 0;
+        continue;
+      }
+      const n = raw === null || raw === undefined ? 0 : Number(raw);
+      if (!Number.isSafeInteger(n)) {
+        const b = BigInt(/** @type {any} */ (raw));
+        out[j] = a.part ? ('div' in a.part ? b / BigInt(a.part.div) : b % BigInt(a.part.mod)) : b;
+      } else {
+        out[j] = a.part ? ('div' in a.part ? Math.floor(n / a.part.div) : n % a.part.mod) : n;
+      }
+    }
+  };
+}
+
 /** The rollup table's columns in the order `rows()` gives their values. */
-/**
- * A value's whole quotient or remainder by a number: as numbers while exact (a pico-dollar
- * spend below 2^53, $9,007), else as BigInt.
- * @param {unknown} v
- * @param {{ div: number } | { mod: number }} p
- */
-function part(v, p) {
-  const n = Number(v);
-  if (Number.isSafeInteger(n)) return 'div' in p ? Math.floor(n / p.div) : n % p.mod;
-  return 'div' in p ? BigInt(/** @type {any} */ (v)) / BigInt(p.div) : BigInt(/** @type {any} */ (v)) % BigInt(p.mod);
-}
-
-/**
- * An exact sum: numbers while it stays below 2^53, BigInt past that (or for decimal strings
- * that are not safe integers).
- * @param {number | bigint} a
- * @param {unknown} v
- * @returns {number | bigint}
- */
-function plus(a, v) {
-  if (typeof a === 'number' && typeof v === 'number') {
-    const sum = a + v;
-    if (Number.isSafeInteger(sum)) return sum;
-  }
-  if (typeof v === 'string' && typeof a === 'number') {
-    const n = Number(v);
-    if (Number.isSafeInteger(n) && Number.isSafeInteger(a + n)) return a + n;
-  }
-  return BigInt(a) + BigInt(/** @type {any} */ (v));
-}
-
 /**
  * @param {RollupSpec} spec
  * @returns {string[]}

@@ -3,7 +3,7 @@
 // as is from src/ (tests) and from dist/ (tsc copies it with allowJs).
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { keeper, rollupAccumulator } from './rollup.mjs';
+import { keeper, rollupSet } from './rollup.mjs';
 
 const db = new Database(workerData.file, { timeout: 10_000 });
 // The same pragmas as the main connection (SQLITE_PRAGMAS in background-writer.ts).
@@ -40,7 +40,7 @@ const runAll = db.transaction((msg) => {
       const keep = keeper(ins.columns, ins.keepWhen);
       const parent = ins.parent === undefined ? undefined : kept[ins.parent];
       const mine = ins.keepWhen === undefined ? undefined : new Set();
-      const rollups = (ins.rollups ?? []).map((r) => ({ acc: rollupAccumulator(r.spec, ins.columns), sql: r.sql }));
+      const rollups = ins.rollups && rollupSet(ins.rollups.map((r) => r.spec), ins.columns);
       for (const row of rowsOf(ins)) {
         if (parent !== undefined && !parent.has(row[0])) continue;
         if (keep(row)) {
@@ -48,12 +48,14 @@ const runAll = db.transaction((msg) => {
           // A row already stored by an earlier write is in the rollups already.
           if (s.run(row).changes === 0) continue;
         }
-        for (const r of rollups) r.acc.add(row);
+        rollups?.add(row);
       }
       kept.push(mine);
-      for (const r of rollups) {
-        const up = statement(r.sql);
-        for (const values of r.acc.rows()) up.run(values);
+      if (rollups) {
+        rollups.rows().forEach(({ rows }, i) => {
+          const up = statement(ins.rollups[i].sql);
+          for (const values of rows) up.run(values);
+        });
       }
     }
   }
