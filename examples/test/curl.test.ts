@@ -62,13 +62,17 @@ describe('examples/curl', () => {
     upstream.once('POST', '/v1/messages', { json: messageJson() });
     const run = await runScript(script('metadata.sh'), env());
     expect(run.code).toBe(0);
+    // Byte for byte as curl sent it, but for the litellm_metadata member.
     expect(upstream.requests[0].body.toString()).toBe(
-      JSON.stringify({
-        model: 'claude-haiku-4-5',
-        max_tokens: 256,
-        messages: [{ role: 'user', content: 'Suggest a name for a search feature.' }],
-        metadata: { user_id: 'user-4821' },
-      }),
+      [
+        '{',
+        '  "model": "claude-haiku-4-5",',
+        '  "max_tokens": 256,',
+        '  "messages": [{ "role": "user", "content": "Suggest a name for a search feature." }],',
+        '  "metadata": { "user_id": "user-4821" }',
+        '}',
+        '',
+      ].join('\n'),
     );
     const [record] = await t.waitForRecords(1);
     expect([record.tags, record.endUser]).toEqual([['search', 'experiment-7'], 'customer-acme']);

@@ -22,7 +22,8 @@ describe('examples/tollgate.yaml', () => {
   it('loads with every field resolved, and its plugins resolve with their configs valid', async () => {
     const config = await loadConfig(FILE, env);
     expect({ ...config, source: undefined, baseDir: undefined }).toEqual({
-      server: { host: '0.0.0.0', port: 4000, bodyLimit: 33554432, shutdownGraceMs: 30000, keepAliveTimeoutMs: 65000 },
+      server: { host: '0.0.0.0', port: 4000, bodyLimit: 33554432, uploadLimit: 524288000, bodyReadLimit: 268435456, shutdownGraceMs: 30000, keepAliveTimeoutMs: 65000 },
+      requests: { maxJsonDepth: 256, maxEndUserLength: 256, maxTags: 64, maxTagLength: 256 },
       log: { level: 'info', accessLog: true },
       providers: {
         anthropic: { baseUrl: 'https://api.anthropic.com', apiKey: UPSTREAM_KEY, timeoutMs: 600000, idleTimeoutMs: 300000, connections: null },

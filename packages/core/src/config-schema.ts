@@ -12,10 +12,24 @@ export const coreConfigSchema = {
       properties: {
         host: { type: 'string', default: '0.0.0.0', description: 'Address to listen on (env HOST).' },
         port: { type: 'integer', minimum: 0, maximum: 65535, default: 4000, description: 'Port to listen on (env PORT); 0 picks a free one.' },
-        bodyLimit: { type: 'integer', minimum: 1, default: 33554432, description: 'Largest accepted request body in bytes (default 32 MiB); larger gets 413.' },
+        bodyLimit: { type: 'integer', minimum: 1, default: 33554432, description: 'Largest request body the gateway reads (JSON: messages, count_tokens, batch creates), in bytes (default 32 MiB); larger gets 413.' },
+        uploadLimit: { type: 'integer', minimum: 1, default: 524288000, description: 'Largest body the gateway streams through without reading it (file and skill uploads: any body that is not JSON on a route whose body the gateway does not read), in bytes (default 500 MB, the Files API limit); larger gets 413.' },
+        bodyReadLimit: { type: 'integer', minimum: 1, default: 268435456, description: 'Most request-body bytes all requests together may be reading at once (default 256 MiB); a request that would pass it gets 503 overloaded_error, so slow or huge bodies cannot fill memory.' },
         shutdownGraceMs: { type: 'integer', minimum: 0, default: 30000, description: 'On SIGTERM/SIGINT, how long in-flight requests (streams included) may run before they are cut.' },
         publicUrl: { type: 'string', pattern: '^https?://', description: 'Base URL clients use to reach the gateway (for rewritten batch results_url). Default: from the request Host header.' },
         keepAliveTimeoutMs: { type: 'integer', minimum: 0, default: 65000, description: 'Idle keep-alive timeout for client connections.' },
+      },
+    },
+    requests: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'Bounds on what a request body may ask the gateway to read and record; past one, a 400.',
+      properties: {
+        maxJsonDepth: { type: 'integer', minimum: 2, default: 256, description: 'Deepest nesting of a JSON request body (the body itself is level 1).' },
+        maxEndUserLength: { type: 'integer', minimum: 1, default: 256, description: 'Longest end user (litellm_metadata.user or metadata.user_id), in characters (Anthropic allows 256 for metadata.user_id).' },
+        maxTags: { type: 'integer', minimum: 0, default: 64, description: 'Most tags in litellm_metadata.tags.' },
+        maxTagLength: { type: 'integer', minimum: 1, default: 256, description: 'Longest tag, in characters.' },
       },
     },
     log: {
@@ -83,16 +97,27 @@ export interface AnthropicProviderConfig {
   connections: number | null;
 }
 
+/** Bounds on what a request body may ask the gateway to read and record (`requests:`). */
+export interface RequestLimits {
+  maxJsonDepth: number;
+  maxEndUserLength: number;
+  maxTags: number;
+  maxTagLength: number;
+}
+
 /** The validated config with every default applied. */
 export interface GatewayConfig {
   server: {
     host: string;
     port: number;
     bodyLimit: number;
+    uploadLimit: number;
+    bodyReadLimit: number;
     shutdownGraceMs: number;
     publicUrl?: string;
     keepAliveTimeoutMs: number;
   };
+  requests: RequestLimits;
   log: { level: string; accessLog: boolean };
   providers: { anthropic: AnthropicProviderConfig };
   plugins: PluginEntry[];

@@ -19,7 +19,8 @@ function configError(fn: () => unknown): string {
 describe('parseConfig', () => {
   it('applies every default when there is no config at all', () => {
     const c = parseConfig({}, { env: {} });
-    expect(c.server).toEqual({ host: '0.0.0.0', port: 4000, bodyLimit: 33554432, shutdownGraceMs: 30000, keepAliveTimeoutMs: 65000 });
+    expect(c.server).toEqual({ host: '0.0.0.0', port: 4000, bodyLimit: 33554432, uploadLimit: 524288000, bodyReadLimit: 268435456, shutdownGraceMs: 30000, keepAliveTimeoutMs: 65000 });
+    expect(c.requests).toEqual({ maxJsonDepth: 256, maxEndUserLength: 256, maxTags: 64, maxTagLength: 256 });
     expect(c.log).toEqual({ level: 'info', accessLog: true });
     expect(c.providers.anthropic).toEqual({ baseUrl: 'https://api.anthropic.com', apiKey: undefined, timeoutMs: 600000, idleTimeoutMs: 300000, connections: null });
     expect(c.plugins).toEqual([]);

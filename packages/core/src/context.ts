@@ -58,8 +58,13 @@ export interface GatewayRequest {
   /** Gateway path without the query string. */
   readonly path: string;
   readonly headers: IncomingHttpHeaders;
-  /** The body bytes that will be forwarded. */
+  /**
+   * The body bytes that will be forwarded. Empty in `onRequestHeaders` (not read yet), and
+   * for bodies the gateway streams through unread (file uploads: see `streamed`).
+   */
   body: Buffer;
+  /** True when the body goes to the upstream as it arrives, unread (never in `body`). */
+  readonly streamed: boolean;
   /** The body parsed as JSON (cached); throws a 400 GatewayError when it is not JSON. */
   json(): unknown;
   /** Replaces the forwarded body with this value serialized as JSON. */
@@ -71,7 +76,8 @@ export interface UpstreamRequest {
   method: string;
   path: string;
   headers: Record<string, string | string[]>;
-  body: Buffer | null;
+  /** The bytes read, or, for a body streamed through unread (`request.streamed`), its chunks. */
+  body: Buffer | AsyncIterable<Buffer> | null;
 }
 
 export interface UpstreamResponseHead {
@@ -110,18 +116,36 @@ export interface RequestContext {
   response?: ResponseInfo;
   state: RequestState;
   readonly raw: { req: IncomingMessage; res: ServerResponse };
+  /**
+   * Asks core to hold this request's response back when it is a whole (non-streaming) JSON
+   * message, and to pass it to `onResponseBody` before the client gets the headers. Call it
+   * from a request-side hook or `onResponseHeaders`, only when the plugin needs the body on
+   * this request: a response held back reaches the client only once it has fully arrived.
+   */
+  holdResponseBody(): void;
 }
 
 const NOT_PARSED = Symbol('not parsed');
 
 export class ClientRequest implements GatewayRequest {
   private parsed: unknown = NOT_PARSED;
+  streamed = false;
   constructor(
     readonly method: string,
     readonly path: string,
     readonly headers: IncomingHttpHeaders,
-    public body: Buffer,
+    private bytes: Buffer,
   ) {}
+
+  get body(): Buffer {
+    return this.bytes;
+  }
+
+  /** New bytes: what `json()` parsed no longer describes them. */
+  set body(bytes: Buffer) {
+    this.bytes = bytes;
+    this.parsed = NOT_PARSED;
+  }
 
   json(): unknown {
     if (this.parsed !== NOT_PARSED) return this.parsed;
@@ -134,8 +158,8 @@ export class ClientRequest implements GatewayRequest {
   }
 
   setJson(value: unknown): void {
+    this.bytes = Buffer.from(JSON.stringify(value));
     this.parsed = value;
-    this.body = Buffer.from(JSON.stringify(value));
   }
 }
 
@@ -151,6 +175,8 @@ export class Context implements RequestContext {
   readonly startTime = Date.now();
   /** True once the client went away (or shutdown cut the request). */
   aborted = false;
+  /** Some plugin asked for this request's response body (`holdResponseBody`). */
+  holdsResponse = false;
   /** Core's own abort listener (the upstream call); plugins use `signal`. */
   onAbort: (() => void) | undefined;
   /** Its place in the gateway's InFlight list; -1 when not in it. */
@@ -170,6 +196,10 @@ export class Context implements RequestContext {
   ) {
     this.raw = { req, res };
     this.route = route;
+  }
+
+  holdResponseBody(): void {
+    this.holdsResponse = true;
   }
 
   /** Created on first use: most requests never need one. */

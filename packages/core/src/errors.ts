@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   TG_ERR_UNAVAILABLE: [503, 'api_error'],
   TG_ERR_UPSTREAM_TIMEOUT: [504, 'timeout_error'],
   TG_ERR_SHUTTING_DOWN: [503, 'overloaded_error'],
+  TG_ERR_OVERLOADED: [503, 'overloaded_error'],
   // An `error` event inside an upstream stream: reported in-band, recorded, never a status.
   TG_ERR_UPSTREAM_STREAM: [502, 'api_error'],
   // Boot-time errors: never sent on the wire.

@@ -11,6 +11,7 @@ import type { Context } from './context.js';
 import { errorBody, GatewayError } from './errors.js';
 import type { GatewayEvents } from './events.js';
 import { attachAccessLog } from './access-log.js';
+import { ByteBudget } from './body.js';
 import { InFlight } from './in-flight.js';
 import { LineWriter } from './line-writer.js';
 import { createLogger } from './logger.js';
@@ -113,7 +114,7 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   const pools = new Map([...adapters].map(([name, a]) => [name, new Pool(a.origin, { connections: a.connections, pipelining: 1 })]));
   const inFlight = new InFlight();
   let closing: Promise<void> | undefined;
-  const deps: ProxyDeps = { config, log, events, pipeline, pools, inFlight, isClosing: () => closing !== undefined };
+  const deps: ProxyDeps = { config, log, events, pipeline, pools, inFlight, bodyBudget: new ByteBudget(config.server.bodyReadLimit), isClosing: () => closing !== undefined };
   const mounts = [...adapters.values()].map((a) => ({ prefix: `${a.mountPath}/`, adapter: a }));
 
   const handler = (req: IncomingMessage, res: ServerResponse): void => {

@@ -5,7 +5,7 @@ export type { RequestContext, RequestState, Principal, Usage, RouteInfo, RouteKi
 export type { CompletionRecord, GatewayEvents } from './events.js';
 export { GatewayError, toGatewayError, errorBody, ERROR_CODES, type ErrorCode } from './errors.js';
 export { loadConfig, parseConfig, validateSection, isLoadedConfig } from './config.js';
-export { coreConfigSchema, type GatewayConfig, type PluginEntry, type AnthropicProviderConfig } from './config-schema.js';
+export { coreConfigSchema, type GatewayConfig, type PluginEntry, type AnthropicProviderConfig, type RequestLimits } from './config-schema.js';
 export { createLogger, REDACT_PATHS } from './logger.js';
 export type { ProviderAdapter, StreamUsageTap, ResponseSummary } from './provider.js';
 export { createAnthropicAdapter, normalizeUsage } from './providers/anthropic.js';

@@ -14,6 +14,7 @@ const isPromise = (v: unknown): v is Promise<unknown> => typeof (v as Promise<un
  */
 @injectable()
 export class Pipeline {
+  private readonly requestHeaders: Hook<'onRequestHeaders'>[];
   private readonly request: Hook<'onRequest'>[];
   private readonly beforeUpstreamHooks: Hook<'beforeUpstream'>[];
   private readonly headers: Hook<'onResponseHeaders'>[];
@@ -29,6 +30,7 @@ export class Pipeline {
         const fn = p.hooks[key] as ((...args: unknown[]) => unknown) | undefined;
         return fn ? [{ plugin: p.name, fn: fn.bind(p.hooks) as NonNullable<PluginHooks[K]> }] : [];
       });
+    this.requestHeaders = pick(highFirst, 'onRequestHeaders');
     this.request = pick(highFirst, 'onRequest');
     this.beforeUpstreamHooks = pick(highFirst, 'beforeUpstream');
     this.headers = pick(lowFirst, 'onResponseHeaders');
@@ -47,25 +49,20 @@ export class Pipeline {
   }
 
   /**
+   * Runs `onRequestHeaders` hooks, before the body is read; the first `Reply` stops the chain.
+   * Same contract as `onRequest`.
+   */
+  onRequestHeaders(ctx: RequestContext): Reply | undefined | Promise<Reply | undefined> {
+    return runRequestHooks(this.requestHeaders, 0, ctx);
+  }
+
+  /**
    * Runs `onRequest` hooks; the first `Reply` stops the chain. Throws what a hook throws.
    * Returns a promise only when some hook did (so do the other phases): a request whose hooks
    * are all synchronous costs no promise and no microtask turn per phase.
    */
   onRequest(ctx: RequestContext): Reply | undefined | Promise<Reply | undefined> {
-    for (let i = 0; i < this.request.length; i++) {
-      const r = this.request[i]!.fn(ctx);
-      if (isPromise(r)) return Promise.resolve(r).then((reply) => reply || this.requestFrom(i + 1, ctx));
-      if (r) return r;
-    }
-    return undefined;
-  }
-
-  private async requestFrom(start: number, ctx: RequestContext): Promise<Reply | undefined> {
-    for (let i = start; i < this.request.length; i++) {
-      const r = await this.request[i]!.fn(ctx);
-      if (r) return r;
-    }
-    return undefined;
+    return runRequestHooks(this.request, 0, ctx);
   }
 
   beforeUpstream(ctx: RequestContext, upstream: UpstreamRequest): void | Promise<void> {
@@ -138,6 +135,18 @@ export class Pipeline {
     const h = this.complete[i]!;
     return logged(h.plugin, 'onComplete hook failed', ctx, () => h.fn(ctx, outcome));
   }
+}
+
+type RequestHook = { fn: (ctx: RequestContext) => void | Reply | Promise<void | Reply> };
+
+/** Request-side hooks from `start`, synchronously until one returns a promise. */
+function runRequestHooks(hooks: RequestHook[], start: number, ctx: RequestContext): Reply | undefined | Promise<Reply | undefined> {
+  for (let i = start; i < hooks.length; i++) {
+    const r = hooks[i]!.fn(ctx);
+    if (isPromise(r)) return Promise.resolve(r).then((reply) => reply || runRequestHooks(hooks, i + 1, ctx));
+    if (r) return r;
+  }
+  return undefined;
 }
 
 /**

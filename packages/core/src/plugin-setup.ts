@@ -94,7 +94,7 @@ async function collectPlugins(config: GatewayConfig, options: PluginSources): Pr
 }
 
 export async function setupPlugins(d: SetupDeps): Promise<LoadedPlugin[]> {
-  const entries: PluginEntryResolved[] = [{ def: createMetadataPlugin(d.adapters), config: {} }, ...(await collectPlugins(d.config, d.options))];
+  const entries: PluginEntryResolved[] = [{ def: createMetadataPlugin(d.adapters, d.config.requests), config: {} }, ...(await collectPlugins(d.config, d.options))];
   const loaded: LoadedPlugin[] = [];
   for (const e of setupOrder(entries)) {
     const api = pluginApi(d, e.def.name, e.config);

@@ -28,7 +28,13 @@ export interface Outcome {
  * callback. To stop a request, throw a `GatewayError` or return a `Reply` from `onRequest`.
  */
 export interface PluginHooks {
-  /** Request side: authenticate, read metadata, enforce policy. */
+  /**
+   * Request side, before the body is read: `ctx.request.body` is still empty. Authenticate
+   * here (from headers), so that a request refused never has its body read. Same contract as
+   * `onRequest`: throw a `GatewayError` or return a `Reply` to stop.
+   */
+  onRequestHeaders?(ctx: RequestContext): void | Reply | Promise<void | Reply>;
+  /** Request side, body read: read metadata, enforce policy. */
   onRequest?(ctx: RequestContext): void | Reply | Promise<void | Reply>;
   /** The last edit before the upstream call (headers, credential, body). */
   beforeUpstream?(ctx: RequestContext, upstream: UpstreamRequest): void | Promise<void>;

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { RequestLimits } from './config-schema.js';
 import type { RequestContext, ResponseInfo, RouteKind, SseEvent, Usage } from './context.js';
 
 /** What core reads from a non-streaming response body. */
@@ -36,8 +37,17 @@ export interface ProviderAdapter {
   readonly connections: number | null;
   /** Route class of a path below the mount (query excluded). */
   classify(method: string, path: string): RouteKind;
-  /** Reads model, stream flag and attribution from the body; strips gateway-only fields. */
-  prepare(ctx: RequestContext): void;
+  /**
+   * Whether the gateway must read this request's body (it is JSON the adapter reads in
+   * `prepare`). Other bodies that are not JSON (file uploads) stream straight to the upstream,
+   * unbuffered. Absent: every body is read.
+   */
+  readsBody?(ctx: RequestContext): boolean;
+  /**
+   * Reads model, stream flag and attribution from the body; strips gateway-only fields. May
+   * return a promise (a large body is read in slices, between turns of the event loop).
+   */
+  prepare(ctx: RequestContext, limits: RequestLimits): void | Promise<void>;
   /** The headers to send upstream: client credentials and hop-by-hop removed, upstream key added. */
   upstreamHeaders(clientHeaders: IncomingHttpHeaders, ctx: RequestContext): Record<string, string | string[]>;
   /**
@@ -47,6 +57,11 @@ export interface ProviderAdapter {
   ownRequestHeaders(): Record<string, string>;
   /** Usage, response id and model from a parsed non-streaming JSON response body. */
   summarizeJson(body: unknown): ResponseSummary;
+  /**
+   * The top-level keys `summarizeJson` reads. When given, a relayed response is not parsed
+   * whole: only these members are, and `summarizeJson` gets an object of them alone.
+   */
+  readonly summaryKeys?: ReadonlySet<string>;
   createStreamTap(): StreamUsageTap;
   /** Whether an SSE event is the first generated content (time to first token). */
   isContentEvent(event: SseEvent): boolean;

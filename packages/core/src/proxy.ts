@@ -2,9 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EventEmitter } from 'eventemitter3';
 import type { Logger } from 'pino';
 import type { Pool } from 'undici';
-import { readBody } from './body.js';
+import { ByteBudget, closesUnread, hasBody, readBody, streamBody } from './body.js';
 import type { GatewayConfig } from './config-schema.js';
-import { ClientRequest, Context } from './context.js';
+import { ClientRequest, Context, type UpstreamRequest } from './context.js';
 import { errorBody, GatewayError, toGatewayError } from './errors.js';
 import type { CompletionRecord, GatewayEvents } from './events.js';
 import type { InFlight } from './in-flight.js';
@@ -24,6 +24,8 @@ export interface ProxyDeps {
   pipeline: Pipeline;
   pools: ReadonlyMap<string, Pool>;
   inFlight: InFlight;
+  /** Request-body bytes being read at once, over all requests (server.bodyReadLimit). */
+  bodyBudget: ByteBudget;
   isClosing(): boolean;
 }
 
@@ -47,19 +49,23 @@ export async function proxyRequest(deps: ProxyDeps, adapter: ProviderAdapter, re
   try {
     if (deps.isClosing()) throw new GatewayError('TG_ERR_SHUTTING_DOWN', 'the gateway is shutting down', { headers: { connection: 'close' } });
     assertSafePath(restPath);
-    // Decoded when compressed: plugins read, and the upstream gets, the body as it now is.
-    request.body = await readBody(req, deps.config.server.bodyLimit);
-    let reply = deps.pipeline.onRequest(ctx);
+    let reply = deps.pipeline.onRequestHeaders(ctx);
     if (reply instanceof Promise) reply = await reply;
+    let body: UpstreamRequest['body'] = null;
+    if (!reply) {
+      body = await takeBody(deps, adapter, ctx);
+      reply = deps.pipeline.onRequest(ctx);
+      if (reply instanceof Promise) reply = await reply;
+    }
     if (reply) {
+      if (closesUnread(req)) res.setHeader('connection', 'close');
       sendReply(res, reply);
     } else {
-      const upstream = {
-        method,
-        path: ctx.route.upstreamPath,
-        headers: adapter.upstreamHeaders(req.headers, ctx),
-        body: request.body.length > 0 || (method !== 'GET' && method !== 'HEAD') ? request.body : null,
-      };
+      const headers = adapter.upstreamHeaders(req.headers, ctx);
+      if (request.streamed && req.headers['content-length'] !== undefined) headers['content-length'] = req.headers['content-length'];
+      // A hook may have replaced the bytes (litellm_metadata cut out).
+      if (!request.streamed) body = request.body.length > 0 || (method !== 'GET' && method !== 'HEAD') ? request.body : null;
+      const upstream = { method, path: ctx.route.upstreamPath, headers, body };
       const before = deps.pipeline.beforeUpstream(ctx, upstream);
       if (before) await before;
       if (!ctx.aborted) {
@@ -70,12 +76,37 @@ export async function proxyRequest(deps: ProxyDeps, adapter: ProviderAdapter, re
   } catch (err) {
     error = toGatewayError(err);
     if (error.code === 'TG_ERR_INTERNAL') ctx.log.error({ err }, 'request failed inside the gateway');
-    if (!ctx.aborted) sendError(res, error, ctx.id);
+    if (!ctx.aborted) {
+      // A large body not (all) read: close the connection after the answer rather than read the rest.
+      if (closesUnread(req)) res.setHeader('connection', 'close');
+      sendError(res, error, ctx.id);
+    }
   } finally {
     const pending = complete(deps, ctx, call, error);
     if (pending) await pending;
   }
 }
+
+/**
+ * The request body, once the header hooks let the request in: read whole (≤ bodyLimit, within
+ * the gateway-wide bodyReadLimit) when the gateway needs it or it is JSON; otherwise (file
+ * uploads) streamed through unread, ≤ uploadLimit.
+ */
+function takeBody(deps: ProxyDeps, adapter: ProviderAdapter, ctx: Context): Promise<null> | AsyncIterable<Buffer> {
+  const req = ctx.raw.req;
+  const { server } = deps.config;
+  if (hasBody(req) && adapter.readsBody?.(ctx) === false && !isJson(req.headers['content-type'])) {
+    ctx.request.streamed = true;
+    return streamBody(req, server.uploadLimit);
+  }
+  // Decoded when compressed: plugins read, and the upstream gets, the body as it now is.
+  return readBody(req, server.bodyLimit, deps.bodyBudget).then((bytes) => {
+    ctx.request.body = bytes;
+    return null;
+  });
+}
+
+const isJson = (contentType: string | undefined): boolean => contentType === undefined || /\bjson\b/i.test(contentType);
 
 /** Runs the completion hooks, then emits the record; a promise only when a hook returned one. */
 function complete(deps: ProxyDeps, ctx: Context, call: CallResult | undefined, error: GatewayError | undefined): void | Promise<void> {

@@ -1,5 +1,4 @@
 import type { ServerResponse } from 'node:http';
-import { gunzipSync, inflateSync, brotliDecompressSync } from 'node:zlib';
 import type { Dispatcher, Pool } from 'undici';
 import type { Context, SseEvent, UpstreamRequest } from './context.js';
 import { GatewayError, toGatewayError } from './errors.js';
@@ -7,10 +6,14 @@ import { relayableResponseHeaders } from './http-headers.js';
 import type { Pipeline } from './pipeline.js';
 import type { ProviderAdapter, StreamUsageTap } from './provider.js';
 import { createLineTap, createSseTap, type BodyTap } from './body-tap.js';
+import { decodeContent } from './content-coding.js';
+import { memberValue, scanJsonObject, type JsonMember } from './json-scan.js';
 import { readableUsage } from './usage.js';
 
 /** Largest non-streaming body we keep a copy of to read usage (or rewrite). */
 const MAX_COPY_BYTES = 16 * 1024 * 1024;
+/** Nesting allowed in an upstream response the gateway scans (the upstream is trusted; the scan is iterative). */
+const RESPONSE_MAX_DEPTH = 4096;
 
 export interface CallResult {
   status: number;
@@ -93,8 +96,10 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     // dispatch; a connection that is still being made when it fires is aborted as soon as
     // undici starts the request (connecting itself is bounded by undici's connect timeout).
     this.timer = setTimeout(this.onHeadersTimeout, this.adapter.timeoutMs).unref();
+    // undici takes async iterables (a streamed upload) too, though its types do not say so.
+    const body = upstream.body as Dispatcher.DispatchOptions['body'];
     pool.dispatch(
-      { path: upstream.path, method: upstream.method as Dispatcher.HttpMethod, headers: upstream.headers, body: upstream.body, headersTimeout: 0, bodyTimeout: 0 },
+      { path: upstream.path, method: upstream.method as Dispatcher.HttpMethod, headers: upstream.headers, body, headersTimeout: 0, bodyTimeout: 0 },
       this,
     );
     return this.done;
@@ -146,9 +151,9 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     this.contentType = headerValue(headers['content-type']) ?? '';
     const ok = status >= 200 && status < 300;
     const json = ok && this.contentType.includes('json');
-    // Rewritten routes (batch objects) and, when a plugin reads whole bodies, non-streaming
-    // messages: small JSON documents, held back so headers can still change.
-    const hold = json && ctx.route.kind === 'messages' && this.pipeline.hasBodyHooks;
+    // Rewritten routes (batch objects) and non-streaming messages some plugin asked for on this
+    // request: JSON documents, held back so headers can still change.
+    const hold = json && ctx.route.kind === 'messages' && ctx.holdsResponse && this.pipeline.hasBodyHooks;
     if (json && (this.adapter.rewritesResponse(ctx) || hold)) {
       this.mode = hold ? 'hold' : 'rewrite';
       this.copy = [];
@@ -200,6 +205,8 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   onResponseEnd(): void {
     clearTimeout(this.timer);
     this.result.upstreamEnd = performance.now();
+    // Relayed bytes are all out: the client is done before usage is read.
+    if (this.mode === 'relay') this.ctx.raw.res.end();
     let pending: void | Promise<void> = undefined;
     try {
       pending = this.readResponse();
@@ -221,7 +228,27 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   private readResponse(): void | Promise<void> {
     if (this.mode !== 'relay') return this.sendBuffered();
     if (this.tap) return this.tap.end().then(() => this.readStreamUsage());
-    if (this.copy) this.summarize(JSON.parse(decode(joined(this.copy), this.encoding).toString('utf8')));
+    if (!this.copy) return;
+    const decoded = decodeContent(joined(this.copy), this.encoding, MAX_COPY_BYTES);
+    if (!(decoded instanceof Promise)) return this.summarizeBytes(decoded);
+    return decoded.then((bytes) => this.summarizeBytes(bytes));
+  }
+
+  /**
+   * Usage from a relayed body's bytes: only the top-level members the adapter names are
+   * parsed (a scan finds them, in slices for a large body), not the whole document.
+   */
+  private summarizeBytes(bytes: Buffer): void | Promise<void> {
+    const keys = this.adapter.summaryKeys;
+    if (!keys) return this.summarize(parseJson(bytes));
+    const found = scanJsonObject(bytes, { keys, maxDepth: RESPONSE_MAX_DEPTH });
+    const pick = (members: Map<string, JsonMember>) => {
+      const partial: Record<string, unknown> = {};
+      for (const [key, member] of members) partial[key] = memberValue(bytes, member);
+      this.summarize(partial);
+    };
+    if (found instanceof Promise) return found.then(pick);
+    pick(found);
   }
 
   /** Usage, response id and model of a parsed JSON body. */
@@ -257,15 +284,28 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   /** Sends a held-back body (rewritten on rewrite routes); unparseable bodies go out as they came. */
   private sendBuffered(): void | Promise<void> {
     const original = joined(this.copy!);
+    let decoded: Buffer | Promise<Buffer>;
+    try {
+      decoded = decodeContent(original, this.encoding, MAX_COPY_BYTES);
+    } catch (err) {
+      return this.relayUnread(original, err);
+    }
+    if (!(decoded instanceof Promise)) return this.sendDecoded(original, decoded);
+    return decoded.then(
+      (bytes) => this.sendDecoded(original, bytes),
+      (err: unknown) => this.relayUnread(original, err),
+    );
+  }
+
+  private sendDecoded(original: Buffer, decoded: Buffer): void | Promise<void> {
     // The held headers object itself (the upstream's, already copied once by relayableResponseHeaders).
     const head = { status: this.result.status, headers: this.heldHeaders! };
     let out = original;
     let body: unknown;
     try {
-      body = JSON.parse(decode(original, this.encoding).toString('utf8'));
+      body = parseJson(decoded);
     } catch (err) {
-      this.ctx.log.warn({ err }, 'upstream JSON body could not be read; relaying it unchanged');
-      return this.sendHeld(head, out);
+      return this.relayUnread(original, err);
     }
     if (this.mode === 'rewrite') {
       out = Buffer.from(JSON.stringify(this.adapter.rewriteResponse(body, this.gatewayBase)));
@@ -276,6 +316,12 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     const pending = this.pipeline.onResponseBody(this.ctx, head, body);
     if (!pending) return this.sendHeld(head, out);
     return pending.then(() => this.sendHeld(head, out));
+  }
+
+  /** A held-back body that cannot be read goes out as it came. */
+  private relayUnread(original: Buffer, err: unknown): void {
+    this.ctx.log.warn({ err }, 'upstream JSON body could not be read; relaying it unchanged');
+    this.sendHeld({ status: this.result.status, headers: this.heldHeaders! }, original);
   }
 
   private sendHeld(head: { status: number; headers: Record<string, string | string[]> }, out: Buffer): void {
@@ -328,19 +374,7 @@ function headerValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-function decode(bytes: Buffer, encoding: string | undefined): Buffer {
-  switch (encoding?.toLowerCase()) {
-    case 'gzip':
-    case 'x-gzip':
-      return gunzipSync(bytes);
-    case 'deflate':
-      return inflateSync(bytes);
-    case 'br':
-      return brotliDecompressSync(bytes);
-    default:
-      return bytes;
-  }
-}
+const parseJson = (bytes: Buffer): unknown => JSON.parse(bytes.toString('utf8'));
 
 /** Maps undici's coded errors to the gateway's. */
 export function upstreamError(err: Error): GatewayError {

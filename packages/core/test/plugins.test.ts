@@ -90,6 +90,7 @@ describe('plugin hooks', () => {
       name: 'stamp',
       priority: 100,
       setup: () => ({
+        onRequest: (ctx) => ctx.holdResponseBody(),
         async onResponseBody(ctx, head, body) {
           await Promise.resolve();
           seen.push({ body, response: ctx.response });

@@ -83,7 +83,8 @@ export const authPlugin = definePlugin<AuthConfig>({
     });
 
     return {
-      onRequest: (ctx) => gate.onRequest(ctx),
+      // From the headers alone, before the body is read: a refused request's body never is.
+      onRequestHeaders: (ctx) => gate.onRequest(ctx),
       beforeUpstream: (ctx) => gate.checkModels(ctx),
       onComplete: (ctx) => gate.release(ctx),
     };

@@ -113,6 +113,8 @@ export const costPlugin = definePlugin<CostConfig>({
 
     return {
       onRequest(ctx) {
+        // The cost header needs the whole message before the client gets the headers.
+        if (api.config.responseCostHeader && ctx.route.kind === 'messages') ctx.holdResponseBody();
         const batchId = settlement.resultsBatchId(ctx);
         if (batchId) return settlement.prepare(batchId).then((batch) => void (state(ctx).batch = batch));
       },

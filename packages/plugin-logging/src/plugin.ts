@@ -76,9 +76,9 @@ function refuseCredentials(url: string, field: string): void {
 }
 
 /**
- * Per-request hooks, only when capture is on: the bodies. `onResponseBody` is defined only
- * when response capture is on, since defining it makes the gateway hold bodies back. (The
- * response id and model come with the record, from core.)
+ * Per-request hooks, only when capture is on: the bodies. Responses are held back (and passed
+ * to `onResponseBody`) only on the routes response capture covers. (The response id and model
+ * come with the record, from core.)
  */
 function requestHooks(capture: CaptureConfig): PluginHooks {
   const hooks: PluginHooks = {};
@@ -94,6 +94,9 @@ function requestHooks(capture: CaptureConfig): PluginHooks {
     };
   }
   if (capture.response) {
+    hooks.onRequest = (ctx) => {
+      if (routes.has(ctx.route.kind)) ctx.holdResponseBody();
+    };
     hooks.onResponseBody = (ctx, _head, body) => {
       if (!routes.has(ctx.route.kind)) return;
       state(ctx).responseBody = captureBody(body, paths, capture.maxBytes);

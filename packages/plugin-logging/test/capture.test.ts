@@ -126,7 +126,7 @@ describe('hooks the plugin asks for', () => {
   it('holds no response bodies unless response capture is on', () => {
     expect(Object.keys(setup({}))).toEqual([]);
     expect(Object.keys(setup({ capture: { routes: ['messages'], request: true, response: false, maxBytes: 64, redactPaths: [] } }))).toEqual(['onComplete']);
-    expect(Object.keys(setup({ capture: { routes: ['messages'], request: false, response: true, maxBytes: 64, redactPaths: [] } }))).toEqual(['onResponseBody']);
+    expect(Object.keys(setup({ capture: { routes: ['messages'], request: false, response: true, maxBytes: 64, redactPaths: [] } }))).toEqual(['onRequest', 'onResponseBody']);
     expect(Object.keys(setup({ file: [] }))).toEqual([]);
   });
 });

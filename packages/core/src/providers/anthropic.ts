@@ -1,9 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { GatewayError } from '../errors.js';
 import { forwardableRequestHeaders } from '../http-headers.js';
-import type { AnthropicProviderConfig } from '../config-schema.js';
+import type { AnthropicProviderConfig, RequestLimits } from '../config-schema.js';
 import type { RequestContext, ResponseInfo, RouteKind, SseEvent, Usage } from '../context.js';
 import type { ProviderAdapter, ResponseSummary, StreamUsageTap } from '../provider.js';
+import { memberValue, scanJsonObject, withoutMember, type JsonMember } from '../json-scan.js';
 
 const CLIENT_CREDENTIALS = new Set(['x-api-key', 'authorization']);
 const BATCHES = '/v1/messages/batches';
@@ -11,6 +12,13 @@ const BATCHES = '/v1/messages/batches';
 const OWN_API_VERSION = '2023-06-01';
 
 type Json = Record<string, unknown>;
+
+/** The top-level keys the gateway reads from a request body; each may appear only once. */
+const READ_KEYS = new Set(['model', 'stream', 'metadata', 'litellm_metadata', 'requests']);
+/** What summarizeJson reads from a Message. */
+const SUMMARY_KEYS = new Set(['id', 'model', 'usage']);
+/** Largest top-level value the gateway parses (`model`, `metadata`, `litellm_metadata`: a few ids and tags). */
+const MAX_VALUE_BYTES = 64 * 1024;
 
 /**
  * The Anthropic pass-through: native API in and out, mounted at `/anthropic`.
@@ -34,13 +42,15 @@ export function createAnthropicAdapter(config: AnthropicProviderConfig): Provide
 
     classify,
 
-    prepare(ctx) {
+    readsBody: (ctx) => expectsJson(ctx.request.method, ctx.route.kind, ctx.route.upstreamPath),
+
+    prepare(ctx, limits) {
       if (!expectsJson(ctx.request.method, ctx.route.kind, ctx.route.upstreamPath)) return;
-      const body = ctx.request.json();
-      if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-        throw new GatewayError('TG_ERR_INVALID_JSON', 'request body must be a JSON object');
-      }
-      readAttribution(ctx, body as Json);
+      const body = ctx.request.body;
+      if (body.length === 0) throw new GatewayError('TG_ERR_INVALID_JSON', 'request body must be a JSON object');
+      const scanned = scanJsonObject(body, { keys: READ_KEYS, maxDepth: limits.maxJsonDepth });
+      if (scanned instanceof Promise) return scanned.then((found) => readAttribution(ctx, found, limits));
+      readAttribution(ctx, scanned, limits);
     },
 
     upstreamHeaders(clientHeaders: IncomingHttpHeaders, ctx: RequestContext) {
@@ -56,6 +66,8 @@ export function createAnthropicAdapter(config: AnthropicProviderConfig): Provide
       if (apiKey !== undefined) headers['x-api-key'] = apiKey;
       return headers;
     },
+
+    summaryKeys: SUMMARY_KEYS,
 
     summarizeJson(body) {
       const b = (typeof body === 'object' && body !== null ? body : {}) as Json;
@@ -109,27 +121,31 @@ function expectsJson(method: string, kind: RouteKind, upstreamPath: string): boo
   return kind === 'batches' && pathOnly(upstreamPath) === BATCHES;
 }
 
-function readAttribution(ctx: RequestContext, body: Json): void {
-  if (typeof body.model === 'string') {
-    ctx.route.model = body.model;
-    ctx.route.models = [body.model];
-  } else if (Array.isArray(body.requests)) {
-    const models = new Set<string>();
-    (body.requests as { params?: { model?: unknown; litellm_metadata?: unknown } }[]).forEach((r, i) => {
-      if (typeof r?.params?.model === 'string') models.add(r.params.model);
-      // Anthropic refuses the field there (the request would come back errored), and the
-      // gateway books a batch to its create call's attribution.
-      if (r?.params && 'litellm_metadata' in r.params) {
-        throw new GatewayError('TG_ERR_BAD_REQUEST', `requests.${i}.params.litellm_metadata: give litellm_metadata once, at the top level of the batch create; it applies to the whole batch`);
-      }
-    });
-    ctx.route.models = [...models];
-    if (models.size === 1) ctx.route.model = ctx.route.models[0];
+/**
+ * Reads model, stream and attribution from the members the scan found, parsing only their
+ * values; a batch create's `requests` is parsed whole (rare, and its models are needed).
+ * `litellm_metadata` is cut out of the bytes: the rest of the body goes upstream unchanged.
+ */
+function readAttribution(ctx: RequestContext, found: Map<string, JsonMember>, limits: RequestLimits): void {
+  const body = ctx.request.body;
+  const value = (key: string): unknown => {
+    const m = found.get(key);
+    if (!m) return undefined;
+    if (m.valueEnd - m.valueStart > MAX_VALUE_BYTES) throw new GatewayError('TG_ERR_BAD_REQUEST', `${key} is larger than ${MAX_VALUE_BYTES} bytes`);
+    return memberValue(body, m);
+  };
+  const model = value('model');
+  if (typeof model === 'string') {
+    ctx.route.model = model;
+    ctx.route.models = [model];
+  } else if (found.has('requests')) {
+    readBatchModels(ctx);
   }
-  ctx.route.stream = body.stream === true;
+  ctx.route.stream = value('stream') === true;
   let endUser: string | undefined;
-  if ('litellm_metadata' in body) {
-    const meta = body.litellm_metadata as Json | null;
+  const litellm = found.get('litellm_metadata');
+  if (litellm) {
+    const meta = value('litellm_metadata') as Json | null;
     if (meta !== null && (typeof meta !== 'object' || Array.isArray(meta))) {
       throw new GatewayError('TG_ERR_BAD_REQUEST', 'litellm_metadata must be an object');
     }
@@ -140,13 +156,43 @@ function readAttribution(ctx: RequestContext, body: Json): void {
     if (meta?.user !== undefined && typeof meta.user !== 'string') {
       throw new GatewayError('TG_ERR_BAD_REQUEST', 'litellm_metadata.user must be a string');
     }
-    if (tags) ctx.tags = tags as string[];
+    if (tags) ctx.tags = checkTags(tags as string[], limits);
     endUser = meta?.user as string | undefined;
-    delete body.litellm_metadata;
-    ctx.request.setJson(body);
+    ctx.request.body = withoutMember(body, litellm);
   }
-  const userId = (body.metadata as Json | undefined)?.user_id;
-  ctx.endUser = endUser ?? (typeof userId === 'string' ? userId : undefined);
+  const userId = (value('metadata') as Json | null | undefined)?.user_id;
+  ctx.endUser = checkEndUser(endUser ?? (typeof userId === 'string' ? userId : undefined), limits);
+}
+
+function readBatchModels(ctx: RequestContext): void {
+  const requests = (ctx.request.json() as Json).requests;
+  if (!Array.isArray(requests)) return;
+  const models = new Set<string>();
+  (requests as { params?: { model?: unknown; litellm_metadata?: unknown } }[]).forEach((r, i) => {
+    if (typeof r?.params?.model === 'string') models.add(r.params.model);
+    // Anthropic refuses the field there (the request would come back errored), and the
+    // gateway books a batch to its create call's attribution.
+    if (r?.params && 'litellm_metadata' in r.params) {
+      throw new GatewayError('TG_ERR_BAD_REQUEST', `requests.${i}.params.litellm_metadata: give litellm_metadata once, at the top level of the batch create; it applies to the whole batch`);
+    }
+  });
+  ctx.route.models = [...models];
+  if (models.size === 1) ctx.route.model = ctx.route.models[0];
+}
+
+/** Tags and end users become ledger columns and index keys: bounded, with a clear 400. */
+function checkTags(tags: string[], limits: RequestLimits): string[] {
+  if (tags.length > limits.maxTags) throw new GatewayError('TG_ERR_BAD_REQUEST', `litellm_metadata.tags has ${tags.length} tags; at most ${limits.maxTags} are allowed`);
+  const long = tags.findIndex((t) => t.length > limits.maxTagLength);
+  if (long !== -1) throw new GatewayError('TG_ERR_BAD_REQUEST', `litellm_metadata.tags.${long} is longer than ${limits.maxTagLength} characters`);
+  return tags;
+}
+
+function checkEndUser(endUser: string | undefined, limits: RequestLimits): string | undefined {
+  if (endUser !== undefined && endUser.length > limits.maxEndUserLength) {
+    throw new GatewayError('TG_ERR_BAD_REQUEST', `the end user (litellm_metadata.user or metadata.user_id) is longer than ${limits.maxEndUserLength} characters`);
+  }
+  return endUser;
 }
 
 function pointAtGateway(url: string, basePath: string, target: string): string {

@@ -1,0 +1,146 @@
+#!/usr/bin/env node
+// The request-size axis: what a request body's size costs the gateway, against the bare undici
+// proxy in the same run. For each size (300 B, an 87 KB agent-shaped first turn, 500 KB, 2 MB)
+// and each target: a closed loop of streamed Messages requests; the target's own CPU time per
+// request (process.cpuUsage, read inside the target) and its event-loop delay under that load
+// (perf_hooks.monitorEventLoopDelay), both from bench/lib/loop-probe.mjs, preloaded with --import.
+//
+//   pnpm bench:sizes                       # tsc -b, then the full run (~2 min)
+//   node bench/sizes.mjs --requests=40 --warmup=10 --concurrency=4   # a smoke run
+//
+// Targets (see README): the 87 KB gateway CPU per request must be ≤ the bare proxy's + 150 µs,
+// and at 2 MB the gateway's p99 event-loop delay ≤ 2 ms. Exit code 1 with --strict when not.
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Pool } from 'undici';
+import { agentBody } from './lib/agent-body.mjs';
+import { CLIENT_HEADERS, requestBody } from './lib/fixtures.mjs';
+import { freePort, pinSelf, request, spawnNodePinned, stopChild, waitMessage, waitPort } from './lib/proc.mjs';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const LIB = join(ROOT, 'bench', 'lib');
+const { values: opts } = parseArgs({
+  options: {
+    requests: { type: 'string', default: '2000' },
+    warmup: { type: 'string', default: '300' },
+    concurrency: { type: 'string', default: '16' },
+    sizes: { type: 'string', default: '300,87k,500k,2m' },
+    strict: { type: 'boolean', default: false },
+    out: { type: 'string', default: join(ROOT, 'bench', 'results') },
+    label: { type: 'string', default: 'sizes' },
+  },
+});
+
+const TARGET_CPU = 0;
+const LOAD_CPU = 1;
+const CPU_BUDGET_US = 150;
+const LOOP_BUDGET_MS = 2;
+
+const BODIES = {
+  300: () => requestBody({ stream: true }),
+  '87k': () => agentBody(0),
+  '500k': () => agentBody(500 * 1024),
+  '2m': () => agentBody(2 * 1024 * 1024),
+};
+
+const cli = join(ROOT, 'packages/cli/dist/main.js');
+if (!existsSync(cli)) throw new Error('packages/cli/dist/main.js is missing: run `pnpm build` first');
+pinSelf(LOAD_CPU);
+const tmp = mkdtempSync(join(tmpdir(), 'tollgate-sizes-'));
+const children = [];
+const track = (c) => (children.push(c), c);
+
+const mock = track(spawnNodePinned(LOAD_CPU, join(LIB, 'mock-upstream.mjs'), ['--port', '0'], { stdio: 'ignore' }));
+const { port: mockPort } = await waitMessage(mock, (m) => m?.type === 'ready', 10_000, 'mock upstream');
+const mockUrl = `http://127.0.0.1:${mockPort}`;
+
+const TARGETS = [
+  { name: 'undici-proxy', path: '/v1/messages', script: join(LIB, 'bare-proxy.mjs'), args: (port) => ['--port', String(port), '--upstream', mockUrl] },
+  { name: 'gateway', path: '/anthropic/v1/messages', script: cli, args: (port) => ['--port', String(port), '--host', '127.0.0.1'] },
+];
+
+async function startTarget(t) {
+  const port = await freePort();
+  const env = { ...process.env, ANTHROPIC_BASE_URL: mockUrl, ANTHROPIC_API_KEY: 'sk-ant-bench', TOLLGATE_MASTER_KEY: 'sk-master-bench', LOG_LEVEL: 'info', TOLLGATE_DATA_DIR: join(tmp, `${t.name}-data`) };
+  delete env.NODE_OPTIONS;
+  const child = track(spawnNodePinned(TARGET_CPU, t.script, t.args(port), { env, stdio: 'ignore', nodeArgs: ['--import', join(LIB, 'loop-probe.mjs')] }));
+  await waitPort(port, '127.0.0.1', 60_000, () => child.exitCode === null);
+  return { child, origin: `http://127.0.0.1:${port}` };
+}
+
+/** `n` requests, `concurrency` at a time, each body read to the end; throws on a non-200. */
+async function load(pool, path, body, n, concurrency) {
+  let next = 0;
+  const headers = { ...CLIENT_HEADERS, 'content-length': String(body.length) };
+  const worker = async () => {
+    while (next++ < n) {
+      const res = await pool.request({ method: 'POST', path, headers, body });
+      const text = await res.body.text();
+      if (res.statusCode !== 200 || !text.includes('message_stop')) throw new Error(`status ${res.statusCode}: ${text.slice(0, 200)}`);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+}
+
+const rows = [];
+const n = Number(opts.requests);
+const concurrency = Number(opts.concurrency);
+try {
+  for (const t of TARGETS) {
+    const target = await startTarget(t);
+    const pool = new Pool(target.origin, { connections: concurrency, pipelining: 1 });
+    try {
+      for (const size of opts.sizes.split(',')) {
+        const body = Buffer.from(BODIES[size]());
+        await load(pool, t.path, body, Number(opts.warmup), concurrency);
+        await request(target.child, { type: 'probe:reset' }, 'probe:reset:done', 5000);
+        const started = performance.now();
+        await load(pool, t.path, body, n, concurrency);
+        const seconds = (performance.now() - started) / 1000;
+        const probe = await request(target.child, { type: 'probe:read' }, 'probe:read:done', 5000);
+        rows.push({ target: t.name, size, bytes: body.length, reqPerSec: Math.round(n / seconds), cpuUsPerReq: Math.round(probe.cpuUs / n), loop: probe.loop });
+        console.error(`${t.name} ${size}: ${JSON.stringify(rows.at(-1))}`);
+      }
+    } finally {
+      await pool.close();
+      await stopChild(target.child);
+    }
+  }
+} finally {
+  for (const c of children) await stopChild(c);
+  rmSync(tmp, { recursive: true, force: true });
+}
+
+const verdicts = [];
+const row = (target, size) => rows.find((r) => r.target === target && r.size === size);
+if (row('gateway', '87k') && row('undici-proxy', '87k')) {
+  const extra = row('gateway', '87k').cpuUsPerReq - row('undici-proxy', '87k').cpuUsPerReq;
+  verdicts.push({ check: `87 KB: gateway CPU ≤ bare + ${CPU_BUDGET_US} µs/request`, value: `${extra >= 0 ? "+" : ""}${extra} µs`, ok: extra <= CPU_BUDGET_US });
+}
+if (row('gateway', '2m')) {
+  const p99 = row('gateway', '2m').loop.p99;
+  verdicts.push({ check: `2 MB: gateway p99 event-loop delay ≤ ${LOOP_BUDGET_MS} ms`, value: `${p99} ms`, ok: p99 <= LOOP_BUDGET_MS });
+}
+
+const lines = [
+  `# Request-size axis (${new Date().toISOString()})`,
+  '',
+  `${n} streamed requests per cell, ${concurrency} at a time, after ${opts.warmup} warm-up; target pinned to core ${TARGET_CPU}, load + mock to core ${LOAD_CPU}.`,
+  '',
+  '| target | size | bytes | req/s | CPU µs/req | loop p50 ms | loop p99 ms | loop max ms |',
+  '|---|---|---:|---:|---:|---:|---:|---:|',
+  ...rows.map((r) => `| ${r.target} | ${r.size} | ${r.bytes} | ${r.reqPerSec} | ${r.cpuUsPerReq} | ${r.loop.p50} | ${r.loop.p99} | ${r.loop.max} |`),
+  '',
+  ...verdicts.map((v) => `- ${v.ok ? 'PASS' : 'FAIL'} ${v.check}: ${v.value}`),
+];
+console.log(lines.join('\n'));
+const stamp = new Date().toISOString().slice(0, 10);
+let file = join(opts.out, `${stamp}-${opts.label}`);
+for (let i = 2; existsSync(`${file}.md`); i++) file = join(opts.out, `${stamp}-${opts.label}-${i}`);
+writeFileSync(`${file}.md`, lines.join('\n') + '\n');
+writeFileSync(`${file}.json`, JSON.stringify({ opts, rows, verdicts }, null, 2) + '\n');
+console.error(`results: ${file}.md`);
+if (opts.strict && verdicts.some((v) => !v.ok)) process.exitCode = 1;
