@@ -43,6 +43,12 @@ describe('parseSpendArgs', () => {
     expect(parseSpendArgs(['spend', 'logs'], NOW)).toMatchObject({ call: { query: { page: '1', page_size: '50' } } });
   });
 
+  it('maps rebuild-rollups (all days, or from --since) and retention to their admin routes', () => {
+    expect((parseSpendArgs(['spend', 'rebuild-rollups'], NOW) as SpendCommand).call).toEqual({ method: 'POST', path: '/spend/rollups/rebuild', body: {} });
+    expect((parseSpendArgs(['spend', 'rebuild-rollups', '--since', '2d'], NOW) as SpendCommand).call).toEqual({ method: 'POST', path: '/spend/rollups/rebuild', body: { since: new Date(NOW - 2 * 86_400_000).toISOString() } });
+    expect((parseSpendArgs(['spend', 'retention'], NOW) as SpendCommand).call).toEqual({ method: 'POST', path: '/spend/retention/run', body: {} });
+  });
+
   it('maps settle-batches to POST /spend/batches/settle', () => {
     expect(parseSpendArgs(['spend', 'settle-batches'], NOW)).toEqual({ command: 'spend', action: 'settle-batches', json: false, call: { method: 'POST', path: '/spend/batches/settle', body: {} } });
   });
@@ -65,8 +71,9 @@ describe('parseSpendArgs', () => {
   });
 
   it('refuses what it cannot run', () => {
-    expect(usageError(['spend'])).toBe('spend needs a command: report, logs, reprice, settle-batches, reconcile');
-    expect(usageError(['spend', 'sum'])).toBe('unknown spend command "sum" (one of report, logs, reprice, settle-batches, reconcile)');
+    expect(usageError(['spend'])).toBe('spend needs a command: report, logs, reprice, settle-batches, reconcile, rebuild-rollups, retention');
+    expect(usageError(['spend', 'sum'])).toBe('unknown spend command "sum" (one of report, logs, reprice, settle-batches, reconcile, rebuild-rollups, retention)');
+    expect(usageError(['spend', 'retention', '--since', '7d'])).toBe('--since does not apply to spend retention');
     expect(usageError(['spend', 'settle-batches', '--model', 'm'])).toBe('--model does not apply to spend settle-batches');
     expect(usageError(['spend', 'report', '--by', 'tag', 'extra'])).toBe('unexpected argument "extra"');
     expect(usageError(['spend', 'report', '--by', 'tag', '--limit', '3'])).toBe('--limit does not apply to spend report');

@@ -3,7 +3,7 @@ import type { AdminCall } from './admin-client.js';
 import { toToken } from './keys-args.js';
 import { UsageError } from './usage-error.js';
 
-export const SPEND_ACTIONS = ['report', 'logs', 'reprice', 'settle-batches', 'reconcile'] as const;
+export const SPEND_ACTIONS = ['report', 'logs', 'reprice', 'settle-batches', 'reconcile', 'rebuild-rollups', 'retention'] as const;
 export type SpendAction = (typeof SPEND_ACTIONS)[number];
 
 /** What `spend report --by` groups on (the API's `group_by`). */
@@ -32,6 +32,8 @@ export type SpendCommand =
   | (ReportCommandBase & { command: 'spend'; action: 'reprice' })
   | (ReportCommandBase & { command: 'spend'; action: 'settle-batches' })
   | (ReportCommandBase & { command: 'spend'; action: 'reconcile' })
+  | (ReportCommandBase & { command: 'spend'; action: 'rebuild-rollups' })
+  | (ReportCommandBase & { command: 'spend'; action: 'retention' })
   | (ReportCommandBase & { command: 'prices'; action: 'list'; wide: boolean })
   | (ReportCommandBase & { command: 'prices'; action: 'reload' })
   | (ReportCommandBase & { command: 'prices'; action: 'diff'; file: string });
@@ -47,6 +49,8 @@ export const SPEND_USAGE = `Spend commands (against a gateway running the cost p
   spend settle-batches                 Book the results of ended batches nobody fetched through the gateway, now
   spend reconcile [--since WHEN] [--until DATE]
                                        The ledger against Anthropic's cost report, per day, model and upstream key (default --since 7d)
+  spend rebuild-rollups [--since WHEN] Recompute the daily rollups from the ledger's rows (all days, or from WHEN's day)
+  spend retention                      Apply the ledger's retention now (drop old rows, fold old rollup days)
   prices [--wide]                      The gateway's price book, in USD per million tokens (fits 100
                                        columns; --wide adds aliases and long-context rates)
   prices reload                        Re-read the gateway's price files and URL now (a bad update is refused whole)
@@ -80,6 +84,8 @@ const ALLOWED: Record<SpendAction | 'prices', readonly Flag[]> = {
   reprice: ['model', 'since'],
   'settle-batches': [],
   reconcile: ['since', 'until'],
+  'rebuild-rollups': ['since'],
+  retention: [],
   prices: ['wide'],
 };
 
@@ -150,6 +156,11 @@ export function parseSpendArgs(argv: readonly string[], now: number = Date.now()
     return { command: 'spend', action: 'reconcile', ...base({ method: 'GET', path: '/spend/reconcile', query }) };
   }
   if (action === 'settle-batches') return { command: 'spend', action: 'settle-batches', ...base({ method: 'POST', path: '/spend/batches/settle', body: {} }) };
+  if (action === 'rebuild-rollups') {
+    const body = values.since === undefined ? {} : { since: since(values.since, now) };
+    return { command: 'spend', action: 'rebuild-rollups', ...base({ method: 'POST', path: '/spend/rollups/rebuild', body }) };
+  }
+  if (action === 'retention') return { command: 'spend', action: 'retention', ...base({ method: 'POST', path: '/spend/retention/run', body: {} }) };
   const query: Record<string, string> = {};
   if (values.since !== undefined) query.start_date = since(values.since, now);
   if (values.until !== undefined) query.end_date = until(values.until);

@@ -61,6 +61,17 @@ export async function runSpend(cmd: SpendCommand, io: CliIo, options: { timeoutM
     else io.out(`asked about ${r.checked} unsettled batch(es): ${r.settled} settled, ${r.booked} result(s) booked, ${r.failed} failed (tried again on the next run)`);
     return 0;
   }
+  if (cmd.command === 'spend' && cmd.action === 'rebuild-rollups') {
+    const r = answer as { from_day: string | null };
+    io.out(`rebuilt the daily rollups ${r.from_day === null ? 'of every day' : `from ${r.from_day} on`} out of the ledger's rows`);
+    return 0;
+  }
+  if (cmd.command === 'spend' && cmd.action === 'retention') {
+    const r = answer as { droppedPartitions: number; deletedRows: number; foldedRollupRows: number; skipped?: true };
+    if (r.skipped) io.out('another gateway on this database is running the ledger maintenance now: nothing done here');
+    else io.out(`dropped ${r.droppedPartitions} day partition(s), deleted ${r.deletedRows} row(s), folded ${r.foldedRollupRows} rollup row(s) into the all-time totals`);
+    return 0;
+  }
   const lines =
     cmd.command === 'prices'
       ? formatPrices(answer as PriceModel[], { wide: cmd.wide })

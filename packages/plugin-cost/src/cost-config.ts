@@ -63,6 +63,35 @@ export const costConfigSchema = {
           default: 'refuse',
           description: "Past maxQueuedRows: 'refuse' requests with a 503 (TG_ERR_LEDGER_UNAVAILABLE), so no spend goes unrecorded; 'serve' them and drop their rows, counted in /spend/queue `lost` and tollgate_spend_rows_lost_total.",
         },
+        rows: {
+          enum: ['all', 'errors', 'none'],
+          default: 'all',
+          description:
+            "Which requests get a row of their own: all (default; /spend/logs shows every request), errors (failures, aborts and unpriced requests only: the writer does less, /spend/logs shows only those, and reports take whole UTC days), none (no rows but those of Message Batches, which settling needs). Rows of batches are always kept. Rollups and running totals count every request either way.",
+        },
+        rollups: {
+          type: 'boolean',
+          default: true,
+          description: 'Keep daily rollups (per day × key × user × team × model, per day × end user, per day × tag), written with the rows in one transaction. Reports, /customer/info and the budgets\' totals read them instead of scanning rows. Off: reports scan the rows (needs rows: all).',
+        },
+        retentionDays: {
+          type: ['integer', 'null'],
+          minimum: 1,
+          default: null,
+          description: 'Drop rows older than this many days (PostgreSQL: whole daily partitions; SQLite: batched deletes off the request path). null keeps them for ever. Rollups are not touched.',
+        },
+        rollupRetentionDays: {
+          type: ['integer', 'null'],
+          minimum: 1,
+          default: null,
+          description: 'Fold rollup days older than this into one all-time row per group (day 0, 1970-01-01), so budgets and all-time totals stay exact while the per-day detail goes. null keeps every day.',
+        },
+        maintenanceEveryMs: {
+          type: 'integer',
+          minimum: 0,
+          default: 3600000,
+          description: 'How often retention runs (and PostgreSQL daily partitions are made ahead); 0 turns it off.',
+        },
       },
     },
     batches: {
@@ -134,7 +163,20 @@ export const costConfigSchema = {
 
 export interface CostConfig {
   prices: { models: Record<string, unknown>; files: string[]; url?: string; reloadEveryMs: number; fetchTimeoutMs: number };
-  ledger: { flushIntervalMs: number; batchSize: number; maxRetryMs: number; spoolFile?: string; writeTimeoutMs: number; maxQueuedRows: number; whenFull: 'refuse' | 'serve' };
+  ledger: {
+    flushIntervalMs: number;
+    batchSize: number;
+    maxRetryMs: number;
+    spoolFile?: string;
+    writeTimeoutMs: number;
+    maxQueuedRows: number;
+    whenFull: 'refuse' | 'serve';
+    rows: 'all' | 'errors' | 'none';
+    rollups: boolean;
+    retentionDays: number | null;
+    rollupRetentionDays: number | null;
+    maintenanceEveryMs: number;
+  };
   batches: { settleEveryMs: number; lookbackDays: number };
   sharedSpend: { syncMs: number };
   reconcile: ReconcileConfig;

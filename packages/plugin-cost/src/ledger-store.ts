@@ -2,6 +2,9 @@ import { isPostgres, sql, type BulkInsert, type Kysely, type Migration, type Sto
 import { EncodedQueue } from './encoded-queue.js';
 import type { Billing } from '@tollgate/core';
 import { moneyMigrations } from './money-migration.js';
+import { keepWhen, rollupMigrations, ROLLUPS, type RowsMode } from './ledger-rollups.js';
+import { RollupQueries } from './rollup-queries.js';
+import { partitionMigrations } from './ledger-partitions.js';
 import type { SpendRow } from './spend-row.js';
 
 type LogRow = Omit<SpendRow, 'request_tags' | 'spend' | 'unpriced' | 'stream' | 'aborted' | 'billing' | 'estimated'> & {
@@ -166,15 +169,26 @@ export const ledgerMigrations: Record<string, Migration> = {
       await db.schema.alterTable('tollgate_spend_logs').addColumn('upstream', 'text').execute();
     },
   },
+  ...rollupMigrations,
+  ...partitionMigrations,
 };
 
 export type BatchOwner = Omit<Tables['tollgate_batches'], 'request_tags'> & { request_tags: string[] };
+
+/** What the ledger stores (the cost plugin's `ledger.rows` and `ledger.rollups`). */
+export interface LedgerShape {
+  rows: RowsMode;
+  rollups: boolean;
+}
 
 /** The spend ledger in the shared storage. Inserts are idempotent per request_id. */
 export class LedgerStore {
   readonly db: Kysely<Tables>;
 
-  constructor(readonly storage: Storage) {
+  constructor(
+    readonly storage: Storage,
+    readonly shape: LedgerShape = { rows: 'all', rollups: true },
+  ) {
     this.db = storage.db.withTables<Tables>() as unknown as Kysely<Tables>;
   }
 
@@ -184,8 +198,13 @@ export class LedgerStore {
    */
   async insert(batch: LedgerBatch): Promise<void> {
     if (batch.count === 0) return;
-    const batches: BulkInsert[] = [{ table: 'tollgate_spend_logs', columns: LOG_COLUMNS, json: batch.logs, onConflictDoNothing: ['request_id'] }];
-    if (batch.tags) batches.push({ table: 'tollgate_spend_tags', columns: TAG_COLUMNS, json: batch.tags, onConflictDoNothing: ['request_id', 'tag'] });
+    const { rows, rollups } = this.shape;
+    // PostgreSQL's partitioned tables are unique per (…, start_time): a replayed row has the same.
+    const pg = this.storage.driver === 'postgres';
+    const logs: BulkInsert = { table: 'tollgate_spend_logs', columns: LOG_COLUMNS, json: batch.logs, onConflictDoNothing: pg ? ['request_id', 'start_time'] : ['request_id'], keepWhen: keepWhen(rows) };
+    if (rollups) logs.rollups = ROLLUPS;
+    const batches = [logs];
+    if (batch.tags) batches.push({ table: 'tollgate_spend_tags', columns: TAG_COLUMNS, json: batch.tags, onConflictDoNothing: pg ? ['request_id', 'tag', 'start_time'] : ['request_id', 'tag'], parent: rows === 'all' ? undefined : 0 });
     await this.storage.background.insert(batches);
   }
 
@@ -280,6 +299,8 @@ export class LedgerStore {
    */
   async sharedKeySpend(tokens: readonly string[]): Promise<Map<string, bigint> | undefined> {
     if (this.storage.driver !== 'postgres') return undefined;
+    // tollgate_key_spend is kept by triggers on the rows: without every row, the rollups know.
+    if (this.shape.rows !== 'all') return new RollupQueries(this.db).keySpend(tokens);
     const out = new Map<string, bigint>();
     for (let i = 0; i < tokens.length; i += 1000) {
       const rows = await this.db
@@ -294,6 +315,7 @@ export class LedgerStore {
 
   /** Exact spend per value of a column (or per tag), for the in-memory running totals. */
   async totalsBy(dimension: 'api_key' | 'user_id' | 'team_id' | 'end_user' | 'tag'): Promise<Map<string, bigint>> {
+    if (this.shape.rollups) return new RollupQueries(this.db).totalsBy(dimension);
     const rows =
       dimension === 'tag'
         ? await this.db

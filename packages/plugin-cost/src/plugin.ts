@@ -11,6 +11,8 @@ import { registerPriceReload } from './price-routes.js';
 import { checkPriceUrl, LivePriceBook } from './price-source.js';
 import { registerReconcile } from './reconcile-routes.js';
 import { registerReprice } from './reprice.js';
+import { registerLedgerAdmin } from './ledger-admin.js';
+import { LedgerRetention } from './ledger-retention.js';
 import { registerSpendRoutes, requireSpendAdmin } from './spend-routes.js';
 import { bookedSpendOf, spendRowFor, type Priced } from './spend-record.js';
 import { BatchSettlementJob } from './settlement-job.js';
@@ -61,7 +63,9 @@ export const costPlugin = definePlugin<CostConfig>({
     const baseDir = api.gatewayConfig.baseDir ?? process.cwd();
     const book = await LivePriceBook.open({ ...prices, baseDir }, api.log);
     const storage = api.resolve(STORAGE);
-    const store = new LedgerStore(storage);
+    const { rows, rollups } = api.config.ledger;
+    if (rows !== 'all' && !rollups) throw new GatewayError('TG_ERR_CONFIG', `cost: ledger.rows: ${rows} needs ledger.rollups: true (otherwise no report could count the requests that get no row)`);
+    const store = new LedgerStore(storage, { rows, rollups });
     const writer = new SpendWriter({
       ...api.config.ledger,
       write: (rows) => store.insert(rows),
@@ -117,6 +121,12 @@ export const costPlugin = definePlugin<CostConfig>({
     registerReprice(api, store, totals, price);
     registerPriceReload(api, book, prices.reloadEveryMs);
     registerReconcile(api, { store, book, upstream, config: api.config.reconcile, log: api.log });
+    const { retentionDays, rollupRetentionDays, maintenanceEveryMs } = api.config.ledger;
+    const retention = new LedgerRetention({ store, log: api.log, retentionDays, rollupRetentionDays, everyMs: maintenanceEveryMs });
+    api.onReady(() => retention.start());
+    // Registered after the writer's close, so it stops first.
+    api.onClose(() => retention.close());
+    registerLedgerAdmin(api, { store, retention, flush: () => writer.flush(), retentionDays });
     const state = (ctx: RequestContext): CostState => (ctx.state.cost ??= {});
 
     return {

@@ -1,4 +1,5 @@
 import { GatewayError, picoToUsd, type PluginApi, type Usage } from '@tollgate/core';
+import { rollupRepriced } from './ledger-rollups.js';
 import type { LedgerStore } from './ledger-store.js';
 import type { Priced } from './spend-record.js';
 import type { SpendRow } from './spend-row.js';
@@ -34,17 +35,23 @@ export function registerReprice(api: PluginApi<any>, store: LedgerStore, totals:
       const priced = price(r.served_model ?? r.model, usageOf(r), new Date(Number(r.start_time)));
       if (priced.unpriced || priced.estimated) continue;
       const old = BigInt(r.spend);
-      const [updated] = await store.db
-        .updateTable('tollgate_spend_logs')
-        .set({ spend: priced.spend.toString(), unpriced: 0, estimated: 0 })
-        .where('request_id', '=', r.request_id)
-        .where('unpriced', '=', r.unpriced)
-        .where('estimated', '=', r.estimated)
-        .where('spend', '=', r.spend)
-        .execute();
-      // Another reprice (here or on a replica) got there first: its totals already count it.
-      if (updated.numUpdatedRows === 0n) continue;
       const delta = priced.spend - old;
+      const updated = await store.db.transaction().execute(async (tx) => {
+        const [u] = await tx
+          .updateTable('tollgate_spend_logs')
+          .set({ spend: priced.spend.toString(), unpriced: 0, estimated: 0 })
+          .where('request_id', '=', r.request_id)
+          .where('unpriced', '=', r.unpriced)
+          .where('estimated', '=', r.estimated)
+          .where('spend', '=', r.spend)
+          .execute();
+        if (u.numUpdatedRows === 0n) return false;
+        // The rollups move with the row, in its transaction: by the difference, and out of unpriced.
+        if (store.shape.rollups) await rollupRepriced(tx, r, delta, Number(r.unpriced) === 1);
+        return true;
+      });
+      // Another reprice (here or on a replica) got there first: its totals already count it.
+      if (!updated) continue;
       totals.add({ ...(r as unknown as SpendRow), request_tags: JSON.parse(r.request_tags) as string[], spend: delta });
       repriced++;
       added += delta;

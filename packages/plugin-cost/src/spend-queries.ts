@@ -1,7 +1,9 @@
 import { sql } from '@tollgate/storage';
 import type { Pico } from '@tollgate/core';
-import { exactSpendSum, joinSpendSum, type LedgerStore } from './ledger-store.js';
-import type { Paging, TimeRange } from './spend-params.js';
+import { exactSpendSum, joinSpendSum, type LedgerShape, type LedgerStore } from './ledger-store.js';
+import { DAY_MS } from './ledger-rollups.js';
+import { RollupQueries } from './rollup-queries.js';
+import { badParam, type TimeRange } from './spend-params.js';
 
 type Db = LedgerStore['db'];
 
@@ -48,7 +50,6 @@ export interface SpendGroup {
   unpricedRequests: number;
 }
 
-const DAY_MS = 86_400_000;
 
 /** One UTC day of the ledger. */
 export interface DaySpend {
@@ -71,9 +72,18 @@ export interface EndUserActivity {
 /**
  * The report queries over the ledger, the same SQL on SQLite and PostgreSQL: money is summed
  * by the database in integers and read back as text, so no total passes through a float.
+ * With rollups, reports read whole days from them and only the part-days at a range's edges
+ * from rows; /spend/logs always reads rows.
  */
 export class SpendQueries {
-  constructor(private readonly db: Db) {}
+  private readonly rollups: RollupQueries | undefined;
+
+  constructor(
+    private readonly db: Db,
+    private readonly shape: LedgerShape = { rows: 'all', rollups: false },
+  ) {
+    this.rollups = shape.rollups ? new RollupQueries(db) : undefined;
+  }
 
   /** Rows matching `filter`, newest first. */
   logs(filter: LogFilter, window: { offset: number; limit: number }) {
@@ -94,6 +104,25 @@ export class SpendQueries {
 
   /** Spend per group in the range, largest first (ties by name; requests without the dimension last). */
   async report(groupBy: GroupBy, range: TimeRange & { apiKey?: string }): Promise<SpendGroup[]> {
+    if (!this.rollups || !fromRollups(groupBy, range.apiKey !== undefined)) return this.rowReport(groupBy, range);
+    const fromDay = range.from === undefined ? undefined : Math.ceil(range.from / DAY_MS);
+    const toDay = range.to === undefined ? undefined : Math.floor(range.to / DAY_MS);
+    if (fromDay !== undefined && toDay !== undefined && fromDay >= toDay) return this.rowReport(groupBy, range);
+    const edges: TimeRange[] = [];
+    if (fromDay !== undefined && fromDay * DAY_MS !== range.from) edges.push({ from: range.from, to: fromDay * DAY_MS });
+    if (toDay !== undefined && toDay * DAY_MS !== range.to) edges.push({ from: toDay * DAY_MS, to: range.to });
+    const parts = [await this.rollups.report(groupBy, { fromDay, toDay, apiKey: range.apiKey })];
+    for (const edge of edges) parts.push(await this.rowReport(groupBy, { ...edge, apiKey: range.apiKey }));
+    return mergeGroups(parts).sort(bySpendThenKey);
+  }
+
+  /** The report from the ledger's rows alone (exact to the millisecond; scans them). */
+  async rowReport(groupBy: GroupBy, range: TimeRange & { apiKey?: string }): Promise<SpendGroup[]> {
+    if (this.shape.rows !== 'all') {
+      throw badParam(
+        `this gateway keeps daily rollups but not every request's row (ledger.rows: ${this.shape.rows}): reports take whole UTC days (dates, or datetimes at 00:00Z), and group by key, user, team, model, end user or tag (the last two without api_key)`,
+      );
+    }
     const rows =
       groupBy === 'tag'
         ? await this.db
@@ -123,6 +152,7 @@ export class SpendQueries {
   }
 
   async endUser(endUser: string): Promise<EndUserActivity> {
+    if (this.rollups) return this.rollups.endUser(endUser);
     const row = await this.db
       .selectFrom('tollgate_spend_logs')
       .select([
@@ -199,6 +229,33 @@ function aggregates() {
 }
 
 const spendOf = joinSpendSum;
+
+/** Whether the rollups hold this report: sessions, clients and billing are in rows only, and end users and tags are not rolled up per key. */
+function fromRollups(groupBy: GroupBy, byKey: boolean): boolean {
+  if (groupBy === 'key' || groupBy === 'user' || groupBy === 'team' || groupBy === 'model') return true;
+  return (groupBy === 'end_user' || groupBy === 'tag') && !byKey;
+}
+
+/** Groups of several reports added together (the key alias: the alphabetically last one). */
+function mergeGroups(parts: SpendGroup[][]): SpendGroup[] {
+  const out = new Map<string | null, SpendGroup>();
+  for (const part of parts) {
+    for (const g of part) {
+      const seen = out.get(g.key);
+      if (!seen) {
+        out.set(g.key, { ...g });
+        continue;
+      }
+      seen.spend += g.spend;
+      seen.requests += g.requests;
+      seen.promptTokens += g.promptTokens;
+      seen.completionTokens += g.completionTokens;
+      seen.unpricedRequests += g.unpricedRequests;
+      if ('keyAlias' in g && (seen.keyAlias ?? '') < (g.keyAlias ?? '')) seen.keyAlias = g.keyAlias;
+    }
+  }
+  return [...out.values()];
+}
 
 function bySpendThenKey(a: SpendGroup, b: SpendGroup): number {
   if (a.spend !== b.spend) return a.spend > b.spend ? -1 : 1;

@@ -27,7 +27,7 @@ const LOG_PARAMS = [...LOG_FILTERS, 'page', 'page_size'];
  * request through ADMIN_GUARD; without an auth plugin the reports are refused.
  */
 export function registerSpendRoutes(api: PluginApi<any>, deps: SpendRouteDeps): void {
-  const queries = new SpendQueries(deps.store.db);
+  const queries = new SpendQueries(deps.store.db, deps.store.shape);
   const admin = (path: string, handler: (params: Map<string, string>, req: RouteRequest) => Promise<unknown> | unknown, allowed: readonly string[] = []) =>
     api.route('GET', path, async (req) => {
       requireSpendAdmin(api, req);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createLogger } from '@tollgate/core';
 import { sql, type Kysely, type Storage } from '@tollgate/storage';
 import { createTestDatabase, DRIVERS, type TestDatabase } from '@tollgate/storage/testing';
-import { batchRows, ledgerBatch, LedgerStore, ledgerEntry, ledgerMigrations } from '../src/ledger-store.js';
+import { batchRows, ledgerBatch, LedgerStore, ledgerEntry, ledgerMigrations, LOG_COLUMNS } from '../src/ledger-store.js';
 import { REJECT_FILE, SpendWriter } from '../src/spend-writer.js';
 import { RunningTotals } from '../src/spend-totals.js';
 import type { SpendRow } from '../src/spend-row.js';
@@ -159,11 +159,11 @@ describe.each(DRIVERS)('spend ledger on %s', (driver) => {
     // The ledger as it was before 004: rows written with the columns it had then.
     const before = Object.fromEntries(Object.entries(ledgerMigrations).filter(([name]) => name < '004'));
     await storage.migrate('cost', before);
-    const store = new LedgerStore(storage);
     for (const [id, key, spend] of [['b1', 'k1', 7], ['b2', 'k1', 8], ['b3', 'k2', 1]] as const) {
       await sql`insert into tollgate_spend_logs (request_id, api_key, spend, start_time, end_time) values (${id}, ${key}, ${spend}, 1, 2)`.execute(storage.db);
     }
     await storage.migrate('cost', ledgerMigrations);
+    const store = new LedgerStore(storage);
     expect(await store.sharedKeySpend(['k1', 'k2'])).toEqual(new Map([['k1', 15n], ['k2', 1n]]));
     await store.insert(ledgerBatch([row('b4', 5n)]));
     expect((await store.sharedKeySpend(['k1']))!.get('k1')).toBe(20n);

@@ -1,5 +1,7 @@
 import { Worker } from 'node:worker_threads';
-import type { CompiledQuery, Kysely } from 'kysely';
+import { CompiledQuery, type Kysely } from 'kysely';
+import { keeper, rollupSet, rollupUpsertSql, type KeepWhen, type RollupSpec } from './rollup.mjs';
+import { isPostgres } from './migrate.js';
 
 /**
  * Rows for one table, as arrays of values in `columns` order (strings, numbers, bigints or
@@ -14,6 +16,16 @@ export type BulkInsert = {
   columns: readonly string[];
   /** A unique key: rows that collide with an existing row on it are skipped. */
   onConflictDoNothing?: readonly string[];
+  /** Which rows are stored (default all): none, or those where any listed column is at least its bound. */
+  keepWhen?: KeepWhen;
+  /**
+   * Rollup tables these rows add into, in the same transaction: a row counts once, when it is
+   * stored now (a row already there from an earlier write is not counted again), or always
+   * when `keepWhen` does not store it.
+   */
+  rollups?: readonly RollupSpec[];
+  /** Store only rows whose first column is the first column of a row the insert at this index (earlier in the same write) kept: a row's tags. */
+  parent?: number;
 } & ({ rows: readonly (readonly unknown[])[]; json?: undefined } | { json: string | Uint8Array; rows?: undefined });
 
 /**
@@ -81,7 +93,15 @@ export function sqliteBackgroundWriter(file: string, db: Kysely<any>): Backgroun
     write: (queries) => send({ queries: queries.map((q) => ({ sql: q.sql, parameters: q.parameters })) }, (worker ??= start())),
     async insert(batches) {
       // The worker prepares one statement per table and columns, and runs it once per row.
-      const inserts = batches.map((b) => ({ sql: insertSql(b), rows: b.rows, json: b.json }));
+      const inserts = batches.map((b) => ({
+        sql: insertSql(b),
+        rows: b.rows,
+        json: b.json,
+        columns: b.columns,
+        keepWhen: b.keepWhen,
+        parent: b.parent,
+        rollups: b.rollups?.map((spec) => ({ spec, sql: rollupUpsertSql(spec, 'sqlite') })),
+      }));
       await send({ inserts }, (worker ??= start()));
     },
     async close() {
@@ -111,23 +131,69 @@ export function inPlaceWriter(db: Kysely<any>): BackgroundWriter {
       });
     },
     async insert(batches) {
+      const dialect = isPostgres(db) ? 'postgres' : 'sqlite';
       await db.transaction().execute(async (tx) => {
+        const kept: (Set<unknown> | undefined)[] = [];
         for (const b of batches) {
           assertIdentifiers(b);
-          // Multi-row INSERTs, each under both engines' bound-parameter limits.
-          const perQuery = Math.max(1, Math.floor(30_000 / b.columns.length));
-          const rows = rowsOf(b);
-          for (let i = 0; i < rows.length; i += perQuery) {
-            const values = rows.slice(i, i + perQuery).map((r) => Object.fromEntries(b.columns.map((c, j) => [c, r[j]])));
-            let q = tx.insertInto(b.table).values(values);
-            if (b.onConflictDoNothing) q = q.onConflict((oc) => oc.columns(b.onConflictDoNothing as string[]).doNothing());
-            await q.execute();
-          }
+          const keep = keeper(b.columns, b.keepWhen);
+          const parent = b.parent === undefined ? undefined : kept[b.parent];
+          const rows = rowsOf(b).filter((r) => parent === undefined || parent.has(r[0]));
+          const stored = rows.filter(keep);
+          kept.push(b.keepWhen === undefined ? undefined : new Set(stored.map((r) => r[0])));
+          const inserted = await insertRows(tx, b, stored, dialect);
+          if (!b.rollups) continue;
+          const set = rollupSet(b.rollups, b.columns);
+          for (const r of rows) if (!keep(r) || inserted.has(r[0])) set.add(r);
+          for (const { spec, rows: sums } of set.rows()) await upsertRollup(tx, spec, dialect, sums);
         }
       });
     },
     async close() {},
   };
+}
+
+/**
+ * Multi-row INSERTs, each under both engines' bound-parameter limits, as SQL text with
+ * positional parameters (no per-row objects for a query builder: the PostgreSQL writer is
+ * this loop). With rollups to keep, returns the first-column values of the rows really
+ * inserted (not already there).
+ */
+async function insertRows(tx: Kysely<any>, b: BulkInsert, rows: readonly (readonly unknown[])[], dialect: 'sqlite' | 'postgres'): Promise<Set<unknown>> {
+  const inserted = new Set<unknown>();
+  const width = b.columns.length;
+  const perQuery = Math.max(1, Math.floor(30_000 / width));
+  const head = `insert into ${ident(b.table)} (${b.columns.map(ident).join(', ')}) values `;
+  const conflict = b.onConflictDoNothing ? ` on conflict (${b.onConflictDoNothing.map(ident).join(', ')}) do nothing` : '';
+  const returning = b.rollups ? ` returning ${ident(b.columns[0]!)}` : '';
+  for (let i = 0; i < rows.length; i += perQuery) {
+    const chunk = rows.slice(i, i + perQuery);
+    const params: unknown[] = [];
+    const tuples: string[] = [];
+    for (const r of chunk) {
+      const marks: string[] = [];
+      for (let j = 0; j < width; j++) {
+        params.push(typeof r[j] === 'bigint' ? String(r[j]) : r[j]);
+        marks.push(dialect === 'postgres' ? `$${params.length}` : '?');
+      }
+      tuples.push(`(${marks.join(', ')})`);
+    }
+    const result = await tx.executeQuery<Record<string, unknown>>(CompiledQuery.raw(head + tuples.join(', ') + conflict + returning, params));
+    if (b.rollups) for (const r of result.rows) inserted.add(r[b.columns[0]!]);
+  }
+  return inserted;
+}
+
+/** Adds rollup rows into their table, a few hundred rows a statement. */
+async function upsertRollup(tx: Kysely<any>, spec: RollupSpec, dialect: 'sqlite' | 'postgres', rows: unknown[][]): Promise<void> {
+  const width = rows[0]?.length ?? 1;
+  const perQuery = Math.max(1, Math.floor(30_000 / width));
+  for (let i = 0; i < rows.length; i += perQuery) {
+    const chunk = rows.slice(i, i + perQuery);
+    // pg takes exact sums past 2^53 as decimal text.
+    const params = chunk.flat().map((v) => (typeof v === 'bigint' ? v.toString() : v));
+    await tx.executeQuery(CompiledQuery.raw(rollupUpsertSql(spec, dialect, chunk.length), params));
+  }
 }
 
 function rowsOf(b: BulkInsert): readonly (readonly unknown[])[] {

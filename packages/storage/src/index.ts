@@ -1,6 +1,7 @@
 export { createStorage, type Storage, type StorageHealth, type StorageOptions } from './storage.js';
 export { isOutage } from './outage.js';
 export type { BackgroundWriter, BulkInsert } from './background-writer.js';
+export type { KeepWhen, RollupSpec } from './rollup.mjs';
 export { parseDatabaseUrl, type DatabaseTarget } from './database-url.js';
 export { storagePlugin, STORAGE, type StoragePluginConfig } from './plugin.js';
 export { storagePlugin as default } from './plugin.js';

@@ -3,6 +3,7 @@
 // as is from src/ (tests) and from dist/ (tsc copies it with allowJs).
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+import { keeper, rollupSet } from './rollup.mjs';
 
 const db = new Database(workerData.file, { timeout: 10_000 });
 // The same pragmas as the main connection (SQLITE_PRAGMAS in background-writer.ts).
@@ -31,9 +32,31 @@ function rowsOf(ins) {
 const runAll = db.transaction((msg) => {
   if (msg.queries) for (const q of msg.queries) statement(q.sql).run(...q.parameters);
   if (msg.inserts) {
+    // Per insert, the first-column values of the rows it kept (when it keeps only some), for
+    // a later insert that names it as its parent.
+    const kept = [];
     for (const ins of msg.inserts) {
       const s = statement(ins.sql);
-      for (const row of rowsOf(ins)) s.run(row);
+      const keep = keeper(ins.columns, ins.keepWhen);
+      const parent = ins.parent === undefined ? undefined : kept[ins.parent];
+      const mine = ins.keepWhen === undefined ? undefined : new Set();
+      const rollups = ins.rollups && rollupSet(ins.rollups.map((r) => r.spec), ins.columns);
+      for (const row of rowsOf(ins)) {
+        if (parent !== undefined && !parent.has(row[0])) continue;
+        if (keep(row)) {
+          mine?.add(row[0]);
+          // A row already stored by an earlier write is in the rollups already.
+          if (s.run(row).changes === 0) continue;
+        }
+        rollups?.add(row);
+      }
+      kept.push(mine);
+      if (rollups) {
+        rollups.rows().forEach(({ rows }, i) => {
+          const up = statement(ins.rollups[i].sql);
+          for (const values of rows) up.run(values);
+        });
+      }
     }
   }
 });

@@ -1,0 +1,196 @@
+#!/usr/bin/env node
+// The spend ledger at scale (issue 18): seeds a synthetic ledger (default 10 million rows over
+// 90 days, 5,000 keys, 50,000 end users each of one key, 200 tags) into SQLite and PostgreSQL,
+// builds the daily rollups from it, then measures what reports cost on it (the query layer
+// the /spend/* routes run, p50/p95 of repeated calls), the bytes a row takes on disk, and the
+// writer's sustained rows/s into PostgreSQL (500-row batches, rollups on, as the gateway
+// writes them). Needs `pnpm exec tsc -b` first (it loads dist/) and the test PostgreSQL.
+//   node bench/ledger-scale.mjs [--rows 10000000] [--store sqlite|postgres|both] [--label L]
+// Writes bench/results/<date>-ledger-scale[-label].{json,md}.
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { requestId } from '../packages/core/dist/request-id.js';
+import { createStorage } from '../packages/storage/dist/storage.js';
+import { sql } from '../packages/storage/dist/index.js';
+import { ledgerBatch, LedgerStore, ledgerMigrations } from '../packages/plugin-cost/dist/ledger-store.js';
+import { DAY_MS, dayOf, rebuildStatements } from '../packages/plugin-cost/dist/ledger-rollups.js';
+import { ensurePartitions } from '../packages/plugin-cost/dist/ledger-partitions.js';
+import { SpendQueries } from '../packages/plugin-cost/dist/spend-queries.js';
+
+const { values: opts } = parseArgs({
+  options: { rows: { type: 'string', default: '10000000' }, store: { type: 'string', default: 'both' }, label: { type: 'string' }, 'write-rows': { type: 'string', default: '200000' } },
+});
+const N = Number(opts.rows);
+const DAYS = 90;
+const KEYS = 5000;
+const END_USERS = 50_000;
+const TAGS = 200;
+const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const today = dayOf(Date.now());
+const T0 = (today - DAYS + 1) * DAY_MS;
+const SPAN = DAYS * DAY_MS;
+
+const log = (...a) => console.error(new Date().toISOString().slice(11, 19), ...a);
+const since = (t) => Math.round(performance.now() - t);
+
+/**
+ * The synthetic rows, generated inside the database from a counter i: time-ordered over the 90
+ * days, end user e = i*7919 mod 50,000 belonging to key e mod 5,000, three models, one tag (a
+ * second on every fifth row), 2 % errors, token counts and spend that vary with i.
+ */
+function seedSql(driver) {
+  const pg = driver === 'postgres';
+  const s = (x) => (pg ? `(${x})::text` : `cast(${x} as text)`);
+  const eu = `((i * 7919) % ${END_USERS})`;
+  const tags = pg
+    ? `case when i % 5 = 0 then '["t' || (i % ${TAGS}) || '","t' || ((i / 5) % ${TAGS}) || '"]' else '["t' || (i % ${TAGS}) || '"]' end`
+    : `case when i % 5 = 0 then '["t' || (i % ${TAGS}) || '","t' || ((i / 5) % ${TAGS}) || '"]' else '["t' || (i % ${TAGS}) || '"]' end`;
+  const cols = `request_id, call_type, model, api_key, key_alias, user_id, team_id, end_user, request_tags, status,
+    prompt_tokens, completion_tokens, input_tokens, output_tokens, cache_read_input_tokens, cache_creation_input_tokens,
+    cache_creation_5m_tokens, cache_creation_1h_tokens, web_search_requests, service_tier, spend, unpriced, stream, aborted,
+    start_time, end_time, completion_start_time`;
+  const select = `select 'r' || ${s('i')}, 'messages',
+      case i % 3 when 0 then 'claude-sonnet-4-6' when 1 then 'claude-haiku-4-5' else 'claude-opus-4-6' end,
+      'k' || ${s(`${eu} % ${KEYS}`)}, 'alias-' || ${s(`${eu} % ${KEYS}`)}, 'u' || ${s(`${eu} % 500`)}, 't' || ${s(`${eu} % 50`)},
+      'e' || ${s(eu)}, ${tags}, case when i % 50 = 0 then 529 else 200 end,
+      1000 + i % 5000, 100 + i % 900, 800 + i % 4000, 100 + i % 900, 200 + i % 1000, 0, 0, 0, 0, 'standard',
+      (1000 + i % 5000) * 3000000 + (100 + i % 900) * 15000000, 0, i % 2, 0,
+      ${T0} + (i * ${SPAN}) / ${N}, ${T0} + (i * ${SPAN}) / ${N} + 900, ${T0} + (i * ${SPAN}) / ${N} + 300`;
+  const series = pg ? `from generate_series(0, ${N - 1}) as g(i)` : `from n`;
+  const cte = pg ? '' : `with recursive n(i) as (select 0 union all select i + 1 from n where i < ${N - 1}) `;
+  const tagSelect = `select 'r' || ${s('i')}, 't' || ${s(`i % ${TAGS}`)}, ${T0} + (i * ${SPAN}) / ${N}`;
+  const tagSecond = `select 'r' || ${s('i')}, 't' || ${s(`(i / 5) % ${TAGS}`)}, ${T0} + (i * ${SPAN}) / ${N}`;
+  return [
+    `${cte}insert into tollgate_spend_logs (${cols}) ${select} ${series}`,
+    `${cte}insert into tollgate_spend_tags (request_id, tag, start_time) ${tagSelect} ${series}`,
+    // The second tag, where it differs from the first.
+    `${cte}insert into tollgate_spend_tags (request_id, tag, start_time) ${tagSecond} ${series} where i % 5 = 0 and (i / 5) % ${TAGS} <> i % ${TAGS}`,
+  ];
+}
+
+function stats(ms) {
+  const s = [...ms].sort((a, b) => a - b);
+  const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
+  return { n: s.length, p50: +q(0.5).toFixed(1), p95: +q(0.95).toFixed(1), max: +s[s.length - 1].toFixed(1) };
+}
+
+async function timed(times, fn) {
+  const ms = [];
+  for (let i = 0; i < times; i++) {
+    const t = performance.now();
+    await fn(i);
+    ms.push(performance.now() - t);
+  }
+  return stats(ms);
+}
+
+async function bytes(storage, table) {
+  if (storage.driver === 'sqlite') {
+    const r = await sql`select sum(pgsize) as b from dbstat where name = ${table} or name in (select name from sqlite_master where tbl_name = ${table} and type = 'index')`.execute(storage.db);
+    return Number(r.rows[0].b ?? 0);
+  }
+  const r = await sql`select coalesce(sum(pg_total_relation_size(c.oid)), 0) as b from pg_class c
+    where c.oid = to_regclass(${table}) or c.oid in (select inhrelid from pg_inherits where inhparent = to_regclass(${table}))`.execute(storage.db);
+  return Number(r.rows[0].b);
+}
+
+function writeRow(i, t) {
+  const e = (i * 7919) % END_USERS;
+  return {
+    request_id: requestId(t), upstream_request_id: `req_${i}`, message_id: `msg_${i}`, call_type: 'messages', model: 'claude-sonnet-4-6',
+    api_key: `k${e % KEYS}`, key_alias: `alias-${e % KEYS}`, user_id: `u${e % 500}`, team_id: `t${e % 50}`, end_user: `e${e}`,
+    request_tags: [`t${i % TAGS}`], status: 200, prompt_tokens: 1200, completion_tokens: 300, input_tokens: 1000, output_tokens: 300,
+    cache_read_input_tokens: 200, cache_creation_input_tokens: 0, cache_creation_5m_tokens: 0, cache_creation_1h_tokens: 0, web_search_requests: 0,
+    service_tier: 'standard', inference_geo: null, speed: null, spend: 7_560_000_000n, unpriced: false, stream: true, aborted: false,
+    batch_id: null, start_time: t, end_time: t + 900, completion_start_time: t + 300,
+  };
+}
+
+async function runStore(driver) {
+  const dir = mkdtempSync(join(tmpdir(), 'tg-ledger-scale-'));
+  const schema = `tg_bench_${Date.now().toString(36)}`;
+  const storage = await createStorage(driver === 'sqlite' ? { url: `file:${join(dir, 'ledger.db')}`, dataDir: dir } : { url: PG_URL, schema, dataDir: dir });
+  const out = { driver, rows: N };
+  try {
+    await storage.migrate('cost', ledgerMigrations);
+    if (driver === 'postgres') await ensurePartitions(storage.db, Array.from({ length: DAYS + 1 }, (_, i) => dayOf(T0) + i));
+    log(driver, 'seeding', N, 'rows');
+    let t = performance.now();
+    for (const statement of seedSql(driver)) await sql.raw(statement).execute(storage.db);
+    out.seedMs = since(t);
+    if (driver === 'postgres') await sql`analyze`.execute(storage.db);
+    log(driver, 'seeded in', out.seedMs, 'ms; building rollups');
+    t = performance.now();
+    await storage.db.transaction().execute(async (tx) => {
+      for (const s of rebuildStatements()) await s.execute(tx);
+    });
+    out.rebuildRollupsMs = since(t);
+    if (driver === 'postgres') await sql`analyze`.execute(storage.db);
+    else await sql`analyze`.execute(storage.db);
+    const counts = {};
+    for (const table of ['tollgate_spend_daily', 'tollgate_spend_daily_end_users', 'tollgate_spend_daily_tags']) {
+      counts[table] = Number((await sql`select count(*) as n from ${sql.table(table)}`.execute(storage.db)).rows[0].n);
+    }
+    out.rollupRows = counts;
+    const logsBytes = await bytes(storage, 'tollgate_spend_logs');
+    const tagsBytes = await bytes(storage, 'tollgate_spend_tags');
+    let rollupBytes = 0;
+    for (const table of Object.keys(counts)) rollupBytes += await bytes(storage, table);
+    out.bytesPerRow = { logs: Math.round(logsBytes / N), tags: Math.round(tagsBytes / N), rollupsTotal: rollupBytes };
+    out.bytesPerMillionRequests = { rowsAndTags: Math.round(((logsBytes + tagsBytes) / N) * 1e6) };
+    log(driver, 'rollups built in', out.rebuildRollupsMs, 'ms', counts, out.bytesPerRow);
+
+    const store = new LedgerStore(storage, { rows: 'all', rollups: true });
+    const queries = new SpendQueries(store.db, store.shape);
+    const last30 = { from: (today - 29) * DAY_MS };
+    out.queries = {};
+    for (const groupBy of ['tag', 'key', 'model', 'user', 'end_user']) out.queries[`report ${groupBy} 30d`] = await timed(12, () => queries.report(groupBy, last30));
+    out.queries['report key 30d, part-day edges from rows'] = await timed(12, () => queries.report('key', { from: last30.from + 3_600_000, to: Date.now() }));
+    out.queries['customer/info'] = await timed(60, (i) => queries.endUser(`e${(i * 7907) % END_USERS}`));
+    out.queries['budget totals load at start (per dimension)'] = await timed(3, async () => {
+      for (const d of ['api_key', 'user_id', 'team_id', 'end_user', 'tag']) await store.totalsBy(d);
+    });
+    if (driver === 'postgres') {
+      out.queries['budget: shared key spend, 100 keys'] = await timed(30, (i) => store.sharedKeySpend(Array.from({ length: 100 }, (_, j) => `k${(i * 100 + j) % KEYS}`)));
+      const rowsOff = new LedgerStore(storage, { rows: 'none', rollups: true });
+      out.queries['budget: shared key spend from rollups, 100 keys'] = await timed(30, (i) => rowsOff.sharedKeySpend(Array.from({ length: 100 }, (_, j) => `k${(i * 100 + j) % KEYS}`)));
+    }
+    for (const [name, s] of Object.entries(out.queries)) log(driver, name, s);
+
+    // The writer's sustained rate: 500-row batches, one at a time, as the SpendWriter writes.
+    const W = Number(opts['write-rows']);
+    const now = Date.now();
+    const batches = [];
+    for (let i = 0; i < W; i += 500) batches.push(ledgerBatch(Array.from({ length: Math.min(500, W - i) }, (_, j) => writeRow(i + j, now + i + j))));
+    t = performance.now();
+    for (const b of batches) await store.insert(b);
+    const ms = performance.now() - t;
+    out.writerRowsPerSecond = Math.round(W / (ms / 1000));
+    log(driver, 'writer', out.writerRowsPerSecond, 'rows/s');
+  } finally {
+    if (driver === 'postgres') await sql`drop schema ${sql.id(schema)} cascade`.execute(storage.db).catch(() => undefined);
+    await storage.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return out;
+}
+
+const stores = opts.store === 'both' ? ['sqlite', 'postgres'] : [opts.store];
+const results = [];
+for (const s of stores) results.push(await runStore(s));
+const date = new Date().toISOString().slice(0, 10);
+const name = `${date}-ledger-scale${opts.label ? `-${opts.label}` : ''}`;
+mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+writeFileSync(new URL(`./results/${name}.json`, import.meta.url), JSON.stringify(results, null, 2));
+const md = [`# Ledger at scale: ${N.toLocaleString('en')} rows, ${DAYS} days, ${KEYS} keys, ${END_USERS} end users, ${TAGS} tags`, '', `\`node bench/ledger-scale.mjs --rows ${N}\``, ''];
+for (const r of results) {
+  md.push(`## ${r.driver}`, '', `- seeded in ${r.seedMs} ms; rollups built from the rows in ${r.rebuildRollupsMs} ms: ${JSON.stringify(r.rollupRows)}`);
+  md.push(`- bytes per row on disk (with indexes): ledger ${r.bytesPerRow.logs}, tags ${r.bytesPerRow.tags}; per million requests ${(r.bytesPerMillionRequests.rowsAndTags / 2 ** 20).toFixed(0)} MiB; rollups in all ${(r.bytesPerRow.rollupsTotal / 2 ** 20).toFixed(1)} MiB`);
+  md.push(`- writer, 500-row batches with rollups: ${r.writerRowsPerSecond} rows/s`, '', '| query | n | p50 ms | p95 ms | max ms |', '|:--|--:|--:|--:|--:|');
+  for (const [q, s] of Object.entries(r.queries)) md.push(`| ${q} | ${s.n} | ${s.p50} | ${s.p95} | ${s.max} |`);
+  md.push('');
+}
+writeFileSync(new URL(`./results/${name}.md`, import.meta.url), md.join('\n'));
+console.log(md.join('\n'));

@@ -1,0 +1,192 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { sql, type Storage } from '@tollgate/storage';
+import { createTestDatabase, DRIVERS, type TestDatabase } from '@tollgate/storage/testing';
+import { ledgerBatch, LedgerStore, ledgerMigrations, type LedgerShape } from '../src/ledger-store.js';
+import { DAY_MS, dayOf, rebuildRollups } from '../src/ledger-rollups.js';
+import { dayPartitions } from '../src/ledger-partitions.js';
+import { LedgerRetention } from '../src/ledger-retention.js';
+import { createLogger } from '@tollgate/core';
+import { GROUP_BY, SpendQueries } from '../src/spend-queries.js';
+import type { SpendRow } from '../src/spend-row.js';
+
+const T0 = Date.UTC(2026, 10, 1);
+
+/** A small deterministic PRNG (mulberry32): the same "random" ledger every run. */
+function prng(seed: number) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randomRows(n: number, seed: number): SpendRow[] {
+  const rnd = prng(seed);
+  const pick = <T>(xs: readonly T[]) => xs[Math.floor(rnd() * xs.length)]!;
+  const rows: SpendRow[] = [];
+  for (let i = 0; i < n; i++) {
+    const key = pick(['k1', 'k2', 'k3', null]);
+    const start = T0 + Math.floor(rnd() * 9 * DAY_MS);
+    const unpriced = rnd() < 0.05;
+    const input = Math.floor(rnd() * 5000);
+    const output = Math.floor(rnd() * 900);
+    rows.push({
+      request_id: `r${seed}-${i}`, upstream_request_id: null, message_id: null, call_type: 'messages',
+      model: pick(['claude-haiku-4-5', 'claude-sonnet-4-6', null]), api_key: key, key_alias: key === null ? null : pick([`${key}-a`, `${key}-b`, null]),
+      user_id: pick(['u1', 'u2', null]), team_id: pick(['t1', null]), end_user: pick(['e1', 'e2', 'e3', null]),
+      request_tags: rnd() < 0.3 ? [] : [...new Set([pick(['x', 'y', 'z']), pick(['x', 'w'])])],
+      status: pick([200, 200, 200, 429, 500, 499]), prompt_tokens: input, completion_tokens: output, input_tokens: input, output_tokens: output,
+      cache_read_input_tokens: 0, cache_creation_input_tokens: 0, cache_creation_5m_tokens: 0, cache_creation_1h_tokens: 0, web_search_requests: 0,
+      service_tier: null, inference_geo: null, speed: null,
+      // Some rows past 2^53 pico-dollars, so sums are checked exactly.
+      spend: unpriced ? 0n : BigInt(Math.floor(rnd() * 1e9)) * (rnd() < 0.1 ? 10_000_000n : 1n),
+      unpriced, stream: rnd() < 0.5, aborted: rnd() < 0.05, batch_id: null, start_time: start, end_time: start + 100, completion_start_time: null,
+      session_id: null, agent_id: null, client: null, billing: 'gateway', served_model: null, estimated: false, upstream: null,
+    });
+  }
+  return rows;
+}
+
+describe.each(DRIVERS)('rollups on %s', (driver) => {
+  let tdb: TestDatabase;
+  let storage: Storage;
+  afterEach(async () => {
+    await storage?.close();
+    await tdb?.drop();
+  });
+
+  async function open(shape?: LedgerShape) {
+    tdb = await createTestDatabase(driver);
+    storage = await tdb.open();
+    await storage.migrate('cost', ledgerMigrations);
+    return new LedgerStore(storage, shape);
+  }
+
+  it('give the same reports, end-user activity and totals as the rows, on random data and ranges', async () => {
+    const store = await open();
+    const rows = randomRows(600, 7);
+    for (let i = 0; i < rows.length; i += 97) await store.insert(ledgerBatch(rows.slice(i, i + 97)));
+    // A replay of rows already written changes nothing.
+    await store.insert(ledgerBatch(rows.slice(0, 150)));
+    const fromRows = new SpendQueries(store.db, { rows: 'all', rollups: false });
+    const fromRollups = new SpendQueries(store.db, { rows: 'all', rollups: true });
+    const rnd = prng(99);
+    const ranges = [{}, { from: T0 + 2 * DAY_MS }, { to: T0 + 5 * DAY_MS }, { from: T0 + DAY_MS, to: T0 + 4 * DAY_MS }];
+    for (let i = 0; i < 6; i++) {
+      const from = T0 + Math.floor(rnd() * 9 * DAY_MS);
+      ranges.push({ from, to: from + Math.floor(rnd() * 4 * DAY_MS) + 1 });
+    }
+    for (const range of ranges) {
+      for (const groupBy of GROUP_BY) {
+        expect(await fromRollups.report(groupBy, range), `${groupBy} ${JSON.stringify(range)}`).toEqual(await fromRows.report(groupBy, range));
+      }
+    }
+    for (const endUser of ['e1', 'e2', 'nobody']) expect(await fromRollups.endUser(endUser)).toEqual(await fromRows.endUser(endUser));
+    const rollupStore = new LedgerStore(storage, { rows: 'all', rollups: true });
+    const rowStore = new LedgerStore(storage, { rows: 'all', rollups: false });
+    for (const d of ['api_key', 'user_id', 'team_id', 'end_user', 'tag'] as const) {
+      const [a, b] = [await rollupStore.totalsBy(d), await rowStore.totalsBy(d)];
+      expect(new Map([...a].filter(([, v]) => v !== 0n)), d).toEqual(new Map([...b].filter(([, v]) => v !== 0n)));
+    }
+    // Rebuilt from the rows, the rollups are the same rows of the same sums.
+    const snapshot = async () => {
+      const out: unknown[] = [];
+      for (const t of ['tollgate_spend_daily', 'tollgate_spend_daily_end_users', 'tollgate_spend_daily_tags']) {
+        const { rows: r } = await sql`select * from ${sql.table(t)}`.execute(storage.db);
+        out.push(r.map((x) => JSON.stringify(Object.entries(x as object).map(([k, v]) => [k, String(v)]))).sort());
+      }
+      return out;
+    };
+    const kept = await snapshot();
+    await rebuildRollups(storage.db, Math.floor(T0 / DAY_MS) + 3);
+    expect(await snapshot()).toEqual(kept);
+    await rebuildRollups(storage.db);
+    expect(await snapshot()).toEqual(kept);
+  });
+
+  it('with rows: errors, keeps the failed, aborted, unpriced and batch rows and counts every request in the rollups', async () => {
+    const store = await open({ rows: 'errors', rollups: true });
+    const rows = randomRows(300, 3);
+    rows[0] = { ...rows[0]!, status: 200, aborted: false, unpriced: false, call_type: 'batches', batch_id: 'msgbatch_1' };
+    await store.insert(ledgerBatch(rows));
+    const kept = rows.filter((r) => r.status >= 400 || r.aborted || r.unpriced || r.batch_id !== null);
+    const stored = await sql<{ request_id: string }>`select request_id from tollgate_spend_logs order by request_id`.execute(storage.db);
+    expect(stored.rows.map((r) => r.request_id)).toEqual(kept.map((r) => r.request_id).sort());
+    const tagRows = await sql<{ request_id: string }>`select distinct request_id from tollgate_spend_tags`.execute(storage.db);
+    expect(tagRows.rows.every((t) => kept.some((r) => r.request_id === t.request_id))).toBe(true);
+    const report = await new SpendQueries(store.db, store.shape).report('model', {});
+    expect(report.reduce((n, g) => n + g.requests, 0)).toBe(300);
+    expect(report.reduce((n, g) => n + g.spend, 0n)).toBe(rows.reduce((n, r) => n + r.spend, 0n));
+    // Part-day ranges need the rows: refused with a clear error, whole days answered.
+    await expect(new SpendQueries(store.db, store.shape).report('key', { from: T0 + 1 })).rejects.toThrow(/whole UTC days/);
+    expect((await new SpendQueries(store.db, store.shape).report('key', { from: T0 + DAY_MS })).length).toBeGreaterThan(0);
+  });
+
+  it('with rows: none, stores only batch rows, and budgets across replicas read the rollups', async () => {
+    const store = await open({ rows: 'none', rollups: true });
+    const rows = randomRows(50, 5).map((r) => ({ ...r, api_key: 'kk', batch_id: null }));
+    await store.insert(ledgerBatch(rows));
+    expect(Number((await sql<{ n: number }>`select count(*) as n from tollgate_spend_logs`.execute(storage.db)).rows[0]!.n)).toBe(0);
+    const total = rows.reduce((n, r) => n + r.spend, 0n);
+    expect((await store.totalsBy('api_key')).get('kk')).toBe(total);
+    if (driver === 'postgres') expect((await store.sharedKeySpend(['kk']))!.get('kk')).toBe(total);
+  });
+
+  it('retention drops old rows (whole partitions on PostgreSQL) without touching rollups, and folds old rollup days into exact all-time totals', async () => {
+    const store = await open();
+    const rows = randomRows(400, 11);
+    await store.insert(ledgerBatch(rows));
+    const queries = new SpendQueries(store.db, store.shape);
+    const allTime = await queries.report('key', {});
+    const lastDays = await queries.report('model', { from: T0 + 6 * DAY_MS });
+    const totals = await store.totalsBy('api_key');
+    const db = storage.db;
+    if (driver === 'postgres') {
+      // The migration made today's and tomorrow's partitions; the writer's rows of other days
+      // waited in the default one until the maintenance run gave them theirs.
+      const before = await dayPartitions(db, 'tollgate_spend_logs');
+      expect(before.map((p) => p.day)).toEqual([dayOf(Date.now()), dayOf(Date.now()) + 1]);
+    }
+    // "Today" is T0 + 9 days: rows of the first 3 days are past a 6-day retention.
+    const now = () => T0 + 9 * DAY_MS + 1000;
+    const silent = createLogger({ level: 'silent', destination: { write: () => {} } });
+    const retention = new LedgerRetention({ store, log: silent, retentionDays: 6, rollupRetentionDays: null, everyMs: 0, now });
+    const first = await retention.runOnce();
+    const left = await sql<{ request_id: string }>`select request_id from tollgate_spend_logs order by request_id`.execute(db);
+    expect(left.rows.map((r) => r.request_id)).toEqual(rows.filter((r) => r.start_time >= T0 + 3 * DAY_MS).map((r) => r.request_id).sort());
+    const orphanTags = await sql<{ n: number | string }>`select count(*) as n from tollgate_spend_tags t where not exists (select 1 from tollgate_spend_logs l where l.request_id = t.request_id)`.execute(db);
+    expect(Number(orphanTags.rows[0]!.n)).toBe(0);
+    if (driver === 'postgres') {
+      expect(first.droppedPartitions).toBe(0);
+      // Day partitions now exist for the days ahead of "now"; the rows sit in the default one
+      // (their days had none), from which retention deleted the old ones.
+      const days = (await dayPartitions(db, 'tollgate_spend_logs')).map((p) => p.day);
+      expect(days).toEqual(expect.arrayContaining([dayOf(now()), dayOf(now()) + 3]));
+      // Whole partitions go: make partitions for the ledger's days, then run retention later.
+      const { ensurePartitions } = await import('../src/ledger-partitions.js');
+      await ensurePartitions(db, Array.from({ length: 9 }, (_, i) => dayOf(T0) + i));
+      const inDefault = await sql<{ n: number | string }>`select count(*) as n from tollgate_spend_logs_default`.execute(db);
+      expect(Number(inDefault.rows[0]!.n)).toBe(0);
+      const later = new LedgerRetention({ store, log: silent, retentionDays: 6, rollupRetentionDays: null, everyMs: 0, now: () => now() + 2 * DAY_MS });
+      // Days 0–4 of the ledger are before the new cutoff (day 5): both tables' partitions go.
+      expect((await later.runOnce()).droppedPartitions).toBe(5 * 2);
+      const stillThere = (await dayPartitions(db, 'tollgate_spend_logs')).map((p) => p.day);
+      expect(stillThere).not.toContain(dayOf(T0) + 4);
+      expect(stillThere).toContain(dayOf(T0) + 5);
+    } else {
+      expect(first.deletedRows).toBe(rows.length - left.rows.length);
+    }
+    // Rollups untouched: the reports of all time are as before.
+    expect(await queries.report('key', {})).toEqual(allTime);
+    expect(await queries.report('model', { from: T0 + 6 * DAY_MS })).toEqual(lastDays);
+
+    // Folding rollup days older than 2 days into day 0 keeps all-time totals exact.
+    const fold = new LedgerRetention({ store, log: silent, retentionDays: null, rollupRetentionDays: 2, everyMs: 0, now });
+    expect((await fold.runOnce()).foldedRollupRows).toBeGreaterThan(0);
+    expect(await queries.report('key', {})).toEqual(allTime);
+    expect(await store.totalsBy('api_key')).toEqual(totals);
+    const kept = await sql<{ day: number }>`select distinct day from tollgate_spend_daily order by day`.execute(db);
+    expect(kept.rows.map((r) => Number(r.day))).toEqual([0, dayOf(T0) + 7, dayOf(T0) + 8]);
+  });
+});
