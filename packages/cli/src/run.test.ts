@@ -78,7 +78,7 @@ describe('runCli', () => {
     const spend = await first(['spend', 'logs', '-h']);
     expect(spend).toContain('spend logs [--key KEY]');
     expect(spend).not.toContain('keys create');
-    expect((await first(['prices', '--help'])).split('\n')[0]).toBe('Usage: tollgate prices [--wide] [--url URL] [--master-key KEY] [--json]');
+    expect((await first(['prices', '--help'])).split('\n')[0]).toBe('Usage: tollgate prices [reload | diff FILE] [--wide] [--url URL] [--master-key KEY] [--json]');
     expect(await first(['help', 'keys'])).toBe(keys);
   });
 

@@ -102,7 +102,7 @@ describe.each(DRIVERS)('per-day spend, status filters and virtual-key scoping on
   });
 
   it('filters logs by status: ok, error or one status code', async () => {
-    const ids = async (q: string) => (await get(`${url}/spend/logs?${q}`)).body.map((r: any) => r.status).sort();
+    const ids = async (q: string) => (await get(`${url}/spend/logs?${q}`)).body.map((r: any) => r.status_code).sort();
     expect(await ids('status=error')).toEqual([500, 529]);
     expect(await ids('status=529')).toEqual([529]);
     expect((await ids('status=ok')).length).toBe(5);
@@ -125,7 +125,7 @@ describe.each(DRIVERS)('per-day spend, status filters and virtual-key scoping on
 
   it("gives a virtual key its own rows only, and refuses another key's", async () => {
     const logs = await get(`${url}/spend/logs`, key.a);
-    expect(logs.body.map((r: any) => [r.api_key, r.status]).sort()).toEqual([[sha256(key.a), 200], [sha256(key.a), 529]]);
+    expect(logs.body.map((r: any) => [r.api_key, r.status_code]).sort()).toEqual([[sha256(key.a), 200], [sha256(key.a), 529]]);
     expect((await get(`${url}/spend/report?group_by=key`, key.b)).body.map((g: any) => g.key_alias)).toEqual(['scoped-b']);
     expect((await get(`${url}/spend/report?group_by=tag`, key.b)).body).toEqual([]);
     expect((await get(`${url}/spend/daily`, key.b)).body.map((d: any) => d.spend_exact)).toEqual(['0.007']);
