@@ -128,7 +128,7 @@ export function formatPrices(models: readonly PriceModel[], options: { wide?: bo
     : ['MODEL', 'FROM', 'IN', 'OUT', 'W5M', 'W1H', 'READ', 'B_IN', 'B_OUT'];
   const legend = wide
     ? 'USD per million tokens; FROM: in force from that day (UTC), "-": from the start; FLAG provisional: rests on independent trackers only (see the row\'s source with --json).'
-    : 'USD per million tokens. FROM: in force from (UTC). W5M/W1H: cache writes, READ: reads, B_: batch. *: provisional.';
+    : 'USD/MTok. FROM: in force from (UTC). W5M/W1H: cache writes, READ: reads, B_: batch. *: provisional.';
   return [legend, ...formatTable(headers, rows)];
 }
 

@@ -176,7 +176,7 @@ describe('tollgate prices', () => {
   it("prints the running gateway's price book, one line per dated row, in 100 columns", async () => {
     const r = await tollgate(['prices']);
     expect(r.code).toBe(0);
-    expect(r.out[0]).toBe('USD per million tokens. FROM: in force from (UTC). W5M/W1H: cache writes, READ: reads, B_: batch. *: provisional.');
+    expect(r.out[0]).toBe('USD/MTok. FROM: in force from (UTC). W5M/W1H: cache writes, READ: reads, B_: batch. *: provisional.');
     expect(r.out[1]).toMatch(/^MODEL +FROM +IN +OUT +W5M +W1H +READ +B_IN +B_OUT$/);
     expect(r.out.filter((l) => l.length > 100)).toEqual([]);
     const cells = (id: string) => r.out.filter((l) => l.startsWith(`${id} `)).map((l) => l.split(/ {2,}/));

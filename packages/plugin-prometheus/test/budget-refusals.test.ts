@@ -54,7 +54,7 @@ describe('a budget refusal', () => {
     expect(JSON.parse(refused.body.toString()).error.type).toBe('rate_limit_error');
     await t.waitForRecords(2);
 
-    const metrics = parseExposition(await (await fetch(`${t.url}/metrics`)).text());
+    const metrics = parseExposition(await (await fetch(`${t.url}/metrics`, { headers: { authorization: `Bearer ${MASTER_KEY}` } })).text());
     expect(metrics.value('tollgate_failed_requests_total', { error_code: 'TG_ERR_BUDGET_EXCEEDED', key_alias: 'tight-budget' })).toBe(1);
     expect(metrics.value('tollgate_requests_total', { status_code: '429', key_alias: 'tight-budget' })).toBe(1);
 
