@@ -29,6 +29,9 @@ import { resolveMasterKey } from './master-key.js';
  * //   - use: '@tollgate/plugin-auth'
  * //     config: { masterKey: '${TOLLGATE_MASTER_KEY}' }
  */
+/** How long the Redis readiness check waits for PONG before it says degraded (the whole check has 500 ms). */
+const REDIS_READY_MS = 250;
+
 export const authPlugin = definePlugin<AuthConfig>({
   name: 'auth',
   priority: 900,
@@ -73,15 +76,18 @@ export const authPlugin = definePlugin<AuthConfig>({
       const invalidation = new KeyInvalidation(redis, { channel: `${keyPrefix}keys`, invalidate: (token) => cache.invalidate(token), invalidateAll: () => cache.clear(), log: api.log });
       service.announce = (tokens) => invalidation.announce(tokens);
       // Reported, not required: without Redis each replica counts its own limits.
-      api.readiness('redis', () =>
-        redis.ping().then(
-          (pong) => (pong === 'PONG' ? true : 'degraded'),
-          (err: unknown) => {
-            api.log.warn({ err }, 'Redis did not answer the readiness check; limits are counted per replica');
-            return 'degraded' as const;
-          },
-        ),
-      );
+      // Answered well inside the readiness probe's own bound: a blackholed Redis is "degraded"
+      // at once (SharedLimits warns once per outage), never a readiness that does not answer.
+      api.readiness('redis', () => {
+        if (gate.shared && !gate.shared.usable) return 'degraded';
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<'degraded'>((resolve) => (timer = setTimeout(() => resolve('degraded'), REDIS_READY_MS)));
+        const pong = redis.ping().then(
+          (answer) => (answer === 'PONG' ? true : ('degraded' as const)),
+          () => 'degraded' as const,
+        );
+        return Promise.race([pong, late]).finally(() => clearTimeout(timer));
+      });
       api.onClose(async () => {
         await gate.shared?.close();
         invalidation.close();
