@@ -142,7 +142,7 @@ describe('the console in Chromium', { timeout: 60_000 }, () => {
     await page.waitForSelector('[data-detail]');
     const detail = await page.$$eval('[data-detail] dt, [data-detail] dd', (els) => els.map((e) => e.textContent));
     const field = (name: string) => detail[detail.indexOf(name) + 1];
-    expect([field('request_id'), field('status'), field('end_user'), field('key_alias')]).toEqual([id, '529', 'customer-9', 'browser-alice']);
+    expect([field('request_id'), field('status'), field('status_code'), field('end_user'), field('key_alias')]).toEqual([id, 'failure', '529', 'customer-9', 'browser-alice']);
     await page.close();
   });
 
