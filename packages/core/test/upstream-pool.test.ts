@@ -1,5 +1,5 @@
 import Anthropic from '@anthropic-ai/sdk';
-import { createMockUpstream, errorReply, messageJson, messageStreamEvents, until, type MockUpstream, type RecordedRequest } from '@tollgate/testing';
+import { createMockUpstream, errorReply, messageJson, messageStreamEvents, rawRequest, until, type MockUpstream, type RecordedRequest } from '@tollgate/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startGateway, type TestGateway } from './helpers.js';
 
@@ -137,6 +137,27 @@ describe('upstream pool: failover before the first byte', () => {
     await expect(ask(gw, onA!)).rejects.toMatchObject({ status: 500 });
     expect(gw.records.at(-1)!.attempts).toBeUndefined();
   });
+
+  for (const [status, type] of [[529, 'overloaded_error'], [429, 'rate_limit_error']] as const) {
+    it(`a streamed upload answered ${status} is relayed, not sent again to the other upstream (its body is gone)`, async () => {
+      for (const name of ['a', 'b']) {
+        mocks[name] = await createMockUpstream({ apiKey: keyOf(name) });
+        mocks[name]!.route('POST', '/v1/files', errorReply(type, 'not now'));
+      }
+      const upstreams = ['a', 'b'].map((name) => ({ name, baseUrl: mocks[name]!.url, apiKey: keyOf(name) }));
+      t = await startGateway({ upstream: mocks.a!, config: { providers: { anthropic: { apiKey: undefined, baseUrl: undefined, upstreams } } } });
+      const upload = Buffer.concat([Buffer.from('--xyz\r\ncontent-disposition: form-data; name="file"; filename="a.bin"\r\n\r\n'), Buffer.alloc(64 * 1024, 7), Buffer.from('\r\n--xyz--\r\n')]);
+      const res = await rawRequest(`${t.baseURL}/v1/files`, { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=xyz', 'x-api-key': 'client-key' }, body: upload });
+      expect([res.status, JSON.parse(res.body.toString())]).toEqual([status, { type: 'error', error: { type, message: 'not now' } }]);
+      const record = (await t.waitForRecords(1))[0]!;
+      expect([record.status, record.attempts]).toEqual([status, undefined]);
+      const asked = ['a', 'b'].flatMap((name) => mocks[name]!.requests.map((r) => ({ name, path: r.path, body: r.body })));
+      expect(asked).toHaveLength(1);
+      expect(asked[0]!.name).toBe(record.upstream);
+      expect(asked[0]!.path).toBe('/v1/files');
+      expect(asked[0]!.body.equals(upload)).toBe(true);
+    });
+  }
 
   it('a stream that fails after its first event is not retried and keeps its partial usage', async () => {
     const gw = await startPool();

@@ -15,13 +15,13 @@ let db: TestDatabase;
 let perKey: TestGateway;
 let allKeys: TestGateway;
 
-async function start(ownCredentials: 'per-key' | 'all-keys'): Promise<TestGateway> {
+async function start(ownCredentials: 'per-key' | 'all-keys', anthropic: object = { apiKey: UPSTREAM_KEY }): Promise<TestGateway> {
   return startTestGateway({
     upstream: mock,
     config: {
       log: { level: 'trace' },
       clients: { ownCredentials },
-      providers: { anthropic: { apiKey: UPSTREAM_KEY } },
+      providers: { anthropic },
       plugins: [
         { use: '@tollgate/storage', config: db.options },
         { use: '@tollgate/plugin-auth', config: { masterKey: MASTER_KEY } },
@@ -91,6 +91,60 @@ describe('own credentials', () => {
       for (const secret of [CLIENT_KEY, OAUTH, k]) expect(logs).not.toContain(secret);
     }
   });
+});
+
+describe('own credentials through an upstream pool', () => {
+  const poolKey = (name: string) => `sk-ant-pool-own-${name}-5e19`;
+  const pools: { gw: TestGateway; mocks: MockUpstream[] }[] = [];
+
+  /** A gateway whose provider is a pool of `size` mock upstreams, each with its own key. */
+  async function startPool(size: number) {
+    const mocks = await Promise.all(Array.from({ length: size }, () => createMockUpstream()));
+    const upstreams = mocks.map((m, i) => ({ name: `u${i}`, baseUrl: m.url, apiKey: poolKey(`u${i}`) }));
+    const gw = await start('per-key', { apiKey: undefined, baseUrl: undefined, upstreams });
+    pools.push({ gw, mocks });
+    return { gw, mocks };
+  }
+  afterAll(async () => {
+    for (const p of pools) {
+      await p.gw.close();
+      await Promise.all(p.mocks.map((m) => m.close()));
+    }
+  });
+
+  /** Sends one request per session and returns the headers each upstream received, with its name. */
+  async function sendAll(p: { gw: TestGateway; mocks: MockUpstream[] }, headers: Record<string, string>, sessions: number) {
+    for (const m of p.mocks) m.requests.length = 0;
+    const statuses: number[] = [];
+    for (let s = 0; s < sessions; s++) {
+      const res = await rawRequest(`${p.gw.baseURL}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-claude-code-session-id': `own-${s}`, ...headers }, body });
+      statuses.push(res.status);
+    }
+    const sent = p.mocks.flatMap((m, i) => m.requests.map((r) => ({ upstream: `u${i}`, key: r.headers['x-api-key'], authorization: r.headers.authorization })));
+    return { statuses, sent };
+  }
+
+  for (const size of [1, 3]) {
+    it(`a pool of ${size}: the client's own key or subscription goes upstream untouched, the gateway's requests get the upstream's key`, async () => {
+      const p = await startPool(size);
+      const own = await key(p.gw, { metadata: { own_credentials: true } });
+      const plain = await key(p.gw);
+      const SESSIONS = 12;
+      const viaKey = await sendAll(p, { 'x-tollgate-key': own, 'x-api-key': CLIENT_KEY }, SESSIONS);
+      expect(viaKey.statuses).toEqual(new Array(SESSIONS).fill(200));
+      expect(viaKey.sent.map((r) => [r.key, r.authorization])).toEqual(new Array(SESSIONS).fill([CLIENT_KEY, undefined]));
+      const viaOauth = await sendAll(p, { 'x-tollgate-key': own, authorization: `Bearer ${OAUTH}`, 'anthropic-beta': 'oauth-2025-04-20' }, SESSIONS);
+      expect(viaOauth.statuses).toEqual(new Array(SESSIONS).fill(200));
+      expect(viaOauth.sent.map((r) => [r.key, r.authorization])).toEqual(new Array(SESSIONS).fill([undefined, `Bearer ${OAUTH}`]));
+      const viaGateway = await sendAll(p, { 'x-tollgate-key': plain, 'x-api-key': CLIENT_KEY }, SESSIONS);
+      expect(viaGateway.statuses).toEqual(new Array(SESSIONS).fill(200));
+      expect(viaGateway.sent.map((r) => [r.key, r.authorization])).toEqual(viaGateway.sent.map((r) => [poolKey(r.upstream), undefined]));
+      expect(viaGateway.sent).toHaveLength(SESSIONS);
+      // Every upstream of the pool was asked, so each one's key handling is what was checked.
+      expect(new Set([...viaKey.sent, ...viaOauth.sent, ...viaGateway.sent].map((r) => r.upstream)).size).toBe(size);
+      expect((await p.gw.waitForRecords(3 * SESSIONS)).slice(-3 * SESSIONS).map((r) => r.billing)).toEqual([...new Array(SESSIONS).fill('client_key'), ...new Array(SESSIONS).fill('subscription'), ...new Array(SESSIONS).fill('gateway')]);
+    });
+  }
 });
 
 describe('model discovery', () => {
