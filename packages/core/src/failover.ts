@@ -77,6 +77,9 @@ async function callWithFailover(o: UpstreamCallOptions): Promise<CallResult> {
     const u = order[i]!;
     const gate: RetryGate = (status, headers) => {
       const now = Date.now();
+      // A client's own key or subscription: its 401/402/403 and 429 speak of that credential,
+      // not of the upstream. Final, and the upstream's health stays as it was for everyone else.
+      if (ctx.billing !== 'gateway' && (status === 429 || status === 401 || status === 402 || status === 403)) return false;
       u.health.readHeadroom(headers, now);
       u.health.answered(status, now, status >= 400 ? retryAfterMs(headers, now) : undefined);
       if (!failoverWorthy(status, headers, probing) || !canRetry()) return false;

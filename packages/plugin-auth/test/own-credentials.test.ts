@@ -1,7 +1,7 @@
 import { startTestGateway, type TestGateway } from '@tollgate/core/testing';
 import storagePlugin from '@tollgate/storage';
 import { createTestDatabase, type TestDatabase } from '@tollgate/storage/testing';
-import { createMockUpstream, MOCK_MODELS, rawRequest, type MockUpstream } from '@tollgate/testing';
+import { createMockUpstream, errorReply, MOCK_MODELS, rawRequest, type MockUpstream } from '@tollgate/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import authPlugin from '../src/index.js';
 
@@ -145,6 +145,21 @@ describe('own credentials through an upstream pool', () => {
       expect((await p.gw.waitForRecords(3 * SESSIONS)).slice(-3 * SESSIONS).map((r) => r.billing)).toEqual([...new Array(SESSIONS).fill('client_key'), ...new Array(SESSIONS).fill('subscription'), ...new Array(SESSIONS).fill('gateway')]);
     });
   }
+
+  it.each([
+    ['authentication_error', 401],
+    ['rate_limit_error', 429],
+  ])("a %s for a client's own credential is relayed as it is, asks no other upstream and leaves the pool healthy", async (type, status) => {
+    const p = await startPool(3);
+    const own = await key(p.gw, { metadata: { own_credentials: true } });
+    // Whichever upstream the session lands on refuses the client's own key.
+    for (const m of p.mocks) m.once('POST', '/v1/messages', errorReply(type, `the client's own key: ${type}`));
+    const { statuses, sent } = await sendAll(p, { 'x-tollgate-key': own, 'x-api-key': CLIENT_KEY }, 1);
+    expect(statuses).toEqual([status]);
+    expect(sent).toHaveLength(1);
+    const health = (await p.gw.admin('GET', '/health/upstreams')).body.providers.anthropic as { name: string; state: string }[];
+    expect(health.map((u) => [u.name, u.state])).toEqual([['u0', 'ok'], ['u1', 'ok'], ['u2', 'ok']]);
+  });
 });
 
 describe('model discovery', () => {
