@@ -58,7 +58,7 @@ function seedSql(driver) {
       1000 + i % 5000, 100 + i % 900, 800 + i % 4000, 100 + i % 900, 200 + i % 1000, 0, 0, 0, 0, 'standard',
       (1000 + i % 5000) * 3000000 + (100 + i % 900) * 15000000, 0, i % 2, 0,
       ${T0} + (i * ${SPAN}) / ${N}, ${T0} + (i * ${SPAN}) / ${N} + 900, ${T0} + (i * ${SPAN}) / ${N} + 300`;
-  const series = pg ? `from generate_series(0, ${N - 1}) as g(i)` : `from n`;
+  const series = pg ? `from generate_series(0::bigint, ${N - 1}::bigint) as g(i)` : `from n`;
   const cte = pg ? '' : `with recursive n(i) as (select 0 union all select i + 1 from n where i < ${N - 1}) `;
   const tagSelect = `select 'r' || ${s('i')}, 't' || ${s(`i % ${TAGS}`)}, ${T0} + (i * ${SPAN}) / ${N}`;
   const tagSecond = `select 'r' || ${s('i')}, 't' || ${s(`(i / 5) % ${TAGS}`)}, ${T0} + (i * ${SPAN}) / ${N}`;
@@ -105,6 +105,7 @@ function writeRow(i, t) {
     cache_read_input_tokens: 200, cache_creation_input_tokens: 0, cache_creation_5m_tokens: 0, cache_creation_1h_tokens: 0, web_search_requests: 0,
     service_tier: 'standard', inference_geo: null, speed: null, spend: 7_560_000_000n, unpriced: false, stream: true, aborted: false,
     batch_id: null, start_time: t, end_time: t + 900, completion_start_time: t + 300,
+    session_id: null, agent_id: null, client: null, billing: 'gateway', served_model: null, estimated: false, upstream: null,
   };
 }
 
