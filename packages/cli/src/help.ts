@@ -26,9 +26,8 @@ const CHECK_CONFIG_HELP = `Usage: tollgate check-config [FILE]
 Validates a config file (FILE, --config or env TOLLGATE_CONFIG) and the options of every plugin
 it names, then exits: 0 when valid, 1 with each mistake's file, line and column.`;
 
-const KEYS_HELP = `Usage: tollgate keys COMMAND [ARGS] [--url URL] [--master-key KEY] [--json]
-
-Keys commands (KEY is the secret sk-… or its 64-hex token):
+/** The keys commands, their options and fields: in `keys --help` and the whole CLI's help. */
+const KEYS_USAGE = `Keys commands (KEY is the secret sk-… or its 64-hex token):
   keys create [FIELDS]                 Create a key; its secret is printed once
   keys list [--page N] [--size N] [--user U] [--team T] [--alias A]
   keys info KEY
@@ -58,6 +57,10 @@ Key fields (FIELDS):
       --metadata JSON      A JSON object
       --blocked            Blocked until "keys unblock"
   "none" clears --max-budget, --budget-duration, --duration, --rpm, --tpm and --max-parallel.`;
+
+const KEYS_HELP = `Usage: tollgate keys COMMAND [ARGS] [--url URL] [--master-key KEY] [--json]
+
+${KEYS_USAGE}`;
 
 const SPEND_HELP = `Usage: tollgate spend report|logs|reprice|settle-batches|reconcile [ARGS] [--url URL] [--master-key KEY] [--json]
 
@@ -91,36 +94,7 @@ Options:
   -h, --help          Show this help
   -v, --version       Show the version
 
-Keys commands (KEY is the secret sk-… or its 64-hex token):
-  keys create [FIELDS]                 Create a key; its secret is printed once
-  keys list [--page N] [--size N] [--user U] [--team T] [--alias A]
-  keys info KEY
-  keys update KEY FIELDS
-  keys block KEY
-  keys unblock KEY
-  keys delete KEY... | --alias A...    Exits 1 if any was not found
-  keys regenerate KEY [FIELDS]         New secret for the same key; the old one stops working
-
-Keys options:
-      --url URL            Gateway (default: env TOLLGATE_URL, else http://localhost:4000)
-      --master-key KEY     Master key (default: env TOLLGATE_MASTER_KEY or LITELLM_MASTER_KEY;
-                           prefer the environment: other users can see command lines)
-      --json               Print the API's JSON answer instead of text
-
-Key fields (FIELDS):
-      --alias A            key_alias, unique
-      --user U             user_id
-      --team T             team_id
-      --models A,B         Models the key may use (empty: all)
-      --max-budget USD     max_budget (needs a cost plugin on the gateway)
-      --budget-duration D  Budget window, e.g. 30d or 1mo (s, m, h, d, w, mo)
-      --duration D         Expire after D, e.g. 7d
-      --rpm N              rpm_limit: requests per minute
-      --tpm N              tpm_limit: tokens per minute
-      --max-parallel N     max_parallel_requests
-      --metadata JSON      A JSON object
-      --blocked            Blocked until "keys unblock"
-  "none" clears --max-budget, --budget-duration, --duration, --rpm, --tpm and --max-parallel.
+${KEYS_USAGE}
 
 ${SPEND_USAGE}
 
