@@ -1,7 +1,7 @@
 import { sql, type Kysely } from '@tollgate/storage';
 import { joinSpendSum, type LedgerStore } from './ledger-store.js';
-import { END_USER_ROLLUP, KEY_ROLLUP, TAG_ROLLUP } from './ledger-rollups.js';
-import type { EndUserActivity, GroupBy, SpendGroup } from './spend-queries.js';
+import { DAY_MS, END_USER_ROLLUP, KEY_ROLLUP, TAG_ROLLUP } from './ledger-rollups.js';
+import type { DaySpend, EndUserActivity, GroupBy, SpendGroup } from './spend-queries.js';
 
 type Db = LedgerStore['db'];
 type Dimension = 'api_key' | 'user_id' | 'team_id' | 'end_user' | 'tag';
@@ -45,6 +45,25 @@ export class RollupQueries {
       requests: Number(r.requests),
       promptTokens: Number(r.prompt_tokens ?? 0),
       completionTokens: Number(r.completion_tokens ?? 0),
+      unpricedRequests: Number(r.unpriced_requests ?? 0),
+    }));
+  }
+
+  /** Spend, requests, failures and unpriced requests per UTC day, oldest first (the key rollup). */
+  async daily(f: DayRange & { apiKey?: string; userId?: string; model?: string }): Promise<DaySpend[]> {
+    const rows = await inDays(this.db.selectFrom(KEY_ROLLUP.table), f)
+      .$if(f.apiKey !== undefined, (q) => q.where('api_key', '=', f.apiKey!))
+      .$if(f.userId !== undefined, (q) => q.where('user_id', '=', f.userId!))
+      .$if(f.model !== undefined, (q) => q.where('model', '=', f.model!))
+      .select([sql<number>`day`.as('day'), ...sums(), sql<number | string | null>`sum(errors)`.as('failed')])
+      .groupBy('day')
+      .orderBy('day')
+      .execute();
+    return rows.map((r) => ({
+      day: Number(r.day) * DAY_MS,
+      spend: joinSpendSum(r),
+      requests: Number(r.requests),
+      failedRequests: Number(r.failed ?? 0),
       unpricedRequests: Number(r.unpriced_requests ?? 0),
     }));
   }

@@ -173,6 +173,9 @@ export class SpendQueries {
 
   /** Spend, requests, failures and unpriced requests per UTC day (epoch ms of its midnight), oldest first. */
   async daily(filter: LogFilter): Promise<DaySpend[]> {
+    if (this.rollups && dailyFromRollups(filter)) {
+      return this.rollups.daily({ fromDay: filter.from === undefined ? undefined : filter.from / DAY_MS, toDay: filter.to === undefined ? undefined : filter.to / DAY_MS, apiKey: filter.apiKey, userId: filter.userId, model: filter.model });
+    }
     // Literals, not parameters: PostgreSQL matches the GROUP BY to the SELECT by its text.
     const day = sql<number | string>`(start_time / ${sql.lit(DAY_MS)}) * ${sql.lit(DAY_MS)}`;
     const rows = await this.filtered(filter)
@@ -229,6 +232,15 @@ function aggregates() {
 }
 
 const spendOf = joinSpendSum;
+
+/**
+ * Whether the key rollup answers a per-day series: whole UTC days, filtered at most by key,
+ * user and model (the console's overview); end users, tags, statuses and request ids need rows.
+ */
+function dailyFromRollups(f: LogFilter): boolean {
+  const whole = (t: number | undefined) => t === undefined || t % DAY_MS === 0;
+  return whole(f.from) && whole(f.to) && f.requestId === undefined && f.endUser === undefined && f.tag === undefined && f.status === undefined;
+}
 
 /** Whether the rollups hold this report: sessions, clients and billing are in rows only, and end users and tags are not rolled up per key. */
 function fromRollups(groupBy: GroupBy, byKey: boolean): boolean {
