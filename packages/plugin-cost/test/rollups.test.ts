@@ -83,6 +83,10 @@ describe.each(DRIVERS)('rollups on %s', (driver) => {
       }
     }
     for (const endUser of ['e1', 'e2', 'nobody']) expect(await fromRollups.endUser(endUser)).toEqual(await fromRows.endUser(endUser));
+    // The per-day series (the console's chart), whole days, by key, user and model too.
+    for (const filter of [{}, { from: T0 + DAY_MS, to: T0 + 6 * DAY_MS }, { apiKey: 'k2' }, { userId: 'u1', model: 'claude-haiku-4-5' }, { from: T0 + 2 * DAY_MS, apiKey: 'k1' }]) {
+      expect(await fromRollups.daily(filter), JSON.stringify(filter)).toEqual(await fromRows.daily(filter));
+    }
     const rollupStore = new LedgerStore(storage, { rows: 'all', rollups: true });
     const rowStore = new LedgerStore(storage, { rows: 'all', rollups: false });
     for (const d of ['api_key', 'user_id', 'team_id', 'end_user', 'tag'] as const) {
