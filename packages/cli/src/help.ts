@@ -4,18 +4,21 @@ import { SPEND_USAGE } from './spend-args.js';
 /** What `--help` can be about: the whole CLI, or one command. */
 export type HelpTopic = 'start' | 'check-config' | 'keys' | 'spend' | 'prices';
 
-const START_HELP = `Usage: tollgate [start] [--config FILE] [--port N] [--host H] [--grace-ms N] [--data-dir DIR]
-
-Runs the gateway (the default command).
-
-Options:
-  -c, --config FILE   YAML config (default: env TOLLGATE_CONFIG; none: defaults from the environment)
+/** The start command's options: in `start --help` and the whole CLI's help. */
+const START_OPTIONS = `  -c, --config FILE   YAML config (default: env TOLLGATE_CONFIG; none: defaults from the environment)
   -p, --port N        Port to listen on, 0 for any free one (overrides server.port and PORT)
       --host H        Address to listen on (overrides server.host and HOST)
       --grace-ms N    On SIGTERM/SIGINT, how long in-flight requests may run (overrides server.shutdownGraceMs)
       --data-dir DIR  Folder of the embedded database (overrides TOLLGATE_DATA_DIR; default ./.tollgate)
   -h, --help          Show this help
-  -v, --version       Show the version
+  -v, --version       Show the version`;
+
+const START_HELP = `Usage: tollgate [start] [--config FILE] [--port N] [--host H] [--grace-ms N] [--data-dir DIR]
+
+Runs the gateway (the default command).
+
+Options:
+${START_OPTIONS}
 
 Environment: TOLLGATE_CONFIG, PORT, HOST, LOG_LEVEL, ANTHROPIC_BASE_URL, ANTHROPIC_API_KEY,
 TOLLGATE_MASTER_KEY (or LITELLM_MASTER_KEY), DATABASE_URL (postgres://…; default: embedded
@@ -86,13 +89,7 @@ Commands:
   keys           Manage the virtual keys of a running gateway (its /key/* admin API).
 
 Options:
-  -c, --config FILE   YAML config (default: env TOLLGATE_CONFIG; none: defaults from the environment)
-  -p, --port N        Port to listen on, 0 for any free one (overrides server.port and PORT)
-      --host H        Address to listen on (overrides server.host and HOST)
-      --grace-ms N    On SIGTERM/SIGINT, how long in-flight requests may run (overrides server.shutdownGraceMs)
-      --data-dir DIR  Folder of the embedded database (overrides TOLLGATE_DATA_DIR; default ./.tollgate)
-  -h, --help          Show this help
-  -v, --version       Show the version
+${START_OPTIONS}
 
 ${KEYS_USAGE}
 
