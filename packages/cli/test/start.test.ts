@@ -99,7 +99,7 @@ describe('tollgate start', () => {
     cli.child.kill('SIGTERM');
     expect(await cli.exited).toEqual({ code: 0, signal: null });
     expect(cli.stderr.slice(7)).toEqual([
-      'tollgate: SIGTERM received, no longer accepting connections; finishing in-flight requests (up to 30000 ms). Send it again to exit now.',
+      'tollgate: SIGTERM received, no longer accepting connections; finishing in-flight requests (up to 28000 ms), stopping within 30000 ms. Send it again to exit now.',
       'tollgate: stopped',
     ]);
     const logs = cli.stdout.join('\n');
