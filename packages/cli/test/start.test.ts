@@ -149,7 +149,7 @@ describe('tollgate start', () => {
     const hanging = post(url, MASTER_KEY).catch((err: unknown) => err);
     await mock.waitForRequests(1);
     cli.child.kill('SIGINT');
-    await cli.waitForStderr(/up to 600000 ms/);
+    await cli.waitForStderr(/stopping within 600000 ms/);
     cli.child.kill('SIGTERM');
     expect(await cli.exited).toEqual({ code: 1, signal: null });
     expect(cli.stderr.at(-1)).toBe('tollgate: SIGTERM again, exiting now');
