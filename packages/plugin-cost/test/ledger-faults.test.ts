@@ -113,7 +113,7 @@ describe('the spend writer under faults', () => {
     expect(w.state()).toMatchObject({ queued: 0, spooled: 25, lost: 0 });
   });
 
-  it('closes with a deadline already past by spooling everything, without starting a write', async () => {
+  it('closes with a deadline already past by spooling everything, without starting a write, and counts a row that comes later as lost', async () => {
     const spoolFile = join(await tempDir(), 'spool.jsonl');
     const db = heldWrites();
     const w = writer({ write: db.write, spoolFile, flushIntervalMs: 60_000 });
@@ -122,6 +122,9 @@ describe('the spend writer under faults', () => {
     writers.splice(writers.indexOf(w), 1);
     expect(db.batches.length).toBe(0);
     expect(w.state()).toMatchObject({ queued: 0, spooled: 3, lost: 0 });
+    // Nothing writes a row that comes after close: it is counted, not kept in memory unseen.
+    w.enqueue(row('too-late'));
+    expect(w.state()).toMatchObject({ queued: 0, spooled: 3, lost: 1 });
   });
 
   it('keeps rows in memory when neither the database nor the spool takes them, says why, refuses past maxQueuedRows, and writes them all once it can', async () => {
