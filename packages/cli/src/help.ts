@@ -8,7 +8,7 @@ export type HelpTopic = 'start' | 'check-config' | 'keys' | 'spend' | 'prices';
 const START_OPTIONS = `  -c, --config FILE   YAML config (default: env TOLLGATE_CONFIG; none: defaults from the environment)
   -p, --port N        Port to listen on, 0 for any free one (overrides server.port and PORT)
       --host H        Address to listen on (overrides server.host and HOST)
-      --grace-ms N    On SIGTERM/SIGINT, how long in-flight requests may run (overrides server.shutdownGraceMs)
+      --grace-ms N    On SIGTERM/SIGINT, how long the shutdown may take (overrides server.shutdownGraceMs)
       --data-dir DIR  Folder of the embedded database (overrides TOLLGATE_DATA_DIR; default ./.tollgate)
   -h, --help          Show this help
   -v, --version       Show the version`;

@@ -129,7 +129,7 @@ describe('runCli', () => {
         '/metrics: open to anyone who reaches this port (prometheus.requireKey protects it)',
         'console: /ui, signed in with the master key or a virtual key (a virtual key sees only its own data)',
         expect.stringMatching(/^tollgate listening on http:\/\/127\.0\.0\.1:\d+$/),
-        'tollgate: SIGTERM received, no longer accepting connections; finishing in-flight requests (up to 5000 ms). Send it again to exit now.',
+        'tollgate: SIGTERM received, no longer accepting connections; finishing in-flight requests (up to 3750 ms), stopping within 5000 ms. Send it again to exit now.',
         'tollgate: stopped',
       ]);
       expect(c.logs.map((l) => JSON.parse(l).msg)).toContain('master key required on provider routes');

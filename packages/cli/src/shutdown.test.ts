@@ -37,7 +37,7 @@ describe('waitForShutdown', () => {
     signal('SIGINT');
     expect(g.calls).toEqual([{ graceMs: 1234 }]);
     expect(err).toEqual([
-      'tollgate: SIGINT received, no longer accepting connections; finishing in-flight requests (up to 1234 ms). Send it again to exit now.',
+      'tollgate: SIGINT received, no longer accepting connections; finishing in-flight requests (up to 926 ms), stopping within 1234 ms. Send it again to exit now.',
     ]);
     g.finish();
     expect(await done).toBe(0);

@@ -1,4 +1,4 @@
-import type { Gateway } from '@tollgate/core';
+import { closeReserveMs, type Gateway } from '@tollgate/core';
 import { formatError } from './format.js';
 import type { CliIo, ShutdownSignal } from './io.js';
 
@@ -6,8 +6,9 @@ const SIGNALS: readonly ShutdownSignal[] = ['SIGTERM', 'SIGINT'];
 
 /**
  * Resolves with the exit code once the gateway has shut down. The first SIGTERM/SIGINT
- * starts `gw.close` (stop accepting, let in-flight requests and streams finish within
- * `graceMs`, close plugins); a second one exits at once with code 1.
+ * starts `gw.close`, which is over within `graceMs` (stop accepting, let in-flight requests
+ * and streams run until `closeReserveMs(graceMs)` before the end, cut the rest, close the
+ * plugins by the end); a second one exits at once with code 1.
  *
  * @example
  * const code = await waitForShutdown(gw, { graceMs: 30000, io });
@@ -24,7 +25,7 @@ export function waitForShutdown(gw: Pick<Gateway, 'close'>, options: { graceMs: 
       }
       closing = true;
       const closed = gw.close({ graceMs });
-      io.err(`tollgate: ${signal} received, no longer accepting connections; finishing in-flight requests (up to ${graceMs} ms). Send it again to exit now.`);
+      io.err(`tollgate: ${signal} received, no longer accepting connections; finishing in-flight requests (up to ${graceMs - closeReserveMs(graceMs)} ms), stopping within ${graceMs} ms. Send it again to exit now.`);
       closed.then(
         () => {
           io.err('tollgate: stopped');

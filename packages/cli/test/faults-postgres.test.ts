@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql, type Storage } from '@tollgate/storage';
 import { createTestDatabase, TEST_POSTGRES_URL, type TestDatabase } from '@tollgate/storage/testing';
-import { createMockUpstream, createTcpRelay, messageJson, rawRequest, until, type MockUpstream, type TcpRelay } from '@tollgate/testing';
+import { createMockUpstream, createTcpRelay, messageJson, messageStreamEvents, parseSseEvents, rawRequest, until, type MockUpstream, type TcpRelay } from '@tollgate/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt, killAll } from './cli-process.js';
 import { drive, figure, MASTER_KEY, readiness, startGateway, type Answers } from './fault-load.js';
@@ -11,9 +11,13 @@ import { drive, figure, MASTER_KEY, readiness, startGateway, type Answers } from
 /**
  * The gateway (the real CLI process) on PostgreSQL behind a TCP relay the test controls:
  * connections reset, refused, blackholed and slowed under load, a shutdown with the database
- * blackholed, and a start while it is down. Every request answered 200 must have its ledger
- * row in the end; the figures (answered vs booked, per fault) are printed.
+ * blackholed (with and without streams in flight), and a start while it is down. Every request
+ * answered 200 must have its ledger row in the end; the figures (answered vs booked, per fault)
+ * are printed.
  */
+const GRACE_MS = 2000;
+/** What the test allows past the grace for the process to exit and the test to hear of it. */
+const EXIT_MS = 750;
 describe('PostgreSQL faults under load', () => {
   let mock: MockUpstream;
   let relay: TcpRelay;
@@ -54,15 +58,15 @@ describe('PostgreSQL faults under load', () => {
     phaseStart = Date.now();
     expect(n).toBe(answers.get(200));
   };
-  const config = () => {
+  const config = (o: { storage?: object; ledger?: object } = {}) => {
     const url = new URL(TEST_POSTGRES_URL);
     url.host = `${relay.host}:${relay.port}`;
     return {
-      server: { shutdownGraceMs: 2000 },
+      server: { shutdownGraceMs: GRACE_MS },
       plugins: [
-        { use: '@tollgate/storage', config: { url: url.toString(), schema: tdb.options.schema, connectTimeoutMs: 1000, queryTimeoutMs: 2000 } },
+        { use: '@tollgate/storage', config: { url: url.toString(), schema: tdb.options.schema, connectTimeoutMs: 1000, queryTimeoutMs: 2000, ...o.storage } },
         { use: '@tollgate/plugin-auth' },
-        { use: '@tollgate/plugin-cost', config: { ledger: { flushIntervalMs: 20, writeTimeoutMs: 1000, maxRetryMs: 200 }, batches: { settleEveryMs: 0 } } },
+        { use: '@tollgate/plugin-cost', config: { ledger: { flushIntervalMs: 20, writeTimeoutMs: 1000, maxRetryMs: 200, ...o.ledger }, batches: { settleEveryMs: 0 } } },
       ],
     };
   };
@@ -139,8 +143,9 @@ describe('PostgreSQL faults under load', () => {
     const { code } = await cli.exited;
     const stopMs = Date.now() - stopping;
     expect(code).toBe(0);
-    // Grace 2 s (nothing in flight), one write abandoned after 1 s, connections left after 2 s.
-    expect(stopMs).toBeLessThan(10_000);
+    // Nothing in flight: the plugins close at once, by the end of the grace: a stalled write
+    // is abandoned by then (its rows spooled), and the stalled connections are left.
+    expect(stopMs).toBeLessThan(GRACE_MS + EXIT_MS);
 
     // Start with the database down: health is served, readiness says why, metered requests get a 503.
     relay.reset();
@@ -166,10 +171,67 @@ describe('PostgreSQL faults under load', () => {
     // The database is back: start-up finishes in the background, and the spool of the first run is replayed.
     relay.setMode('pass');
     await until(async () => (await readiness(second.url)).status === 200, 45_000, 100);
-    await allBooked('shutdown (blackholed)', lastRows, `exit code ${code} in ${stopMs} ms, rows replayed by the next start`);
+    await allBooked('shutdown (blackholed)', lastRows, `exit code ${code} in ${stopMs} ms (grace ${GRACE_MS} ms), rows replayed by the next start`);
     const afterStart = await drive(second.url, 'start (database down)', 50);
     await allBooked('start (database down)', afterStart, `1 request refused with 503 while down`);
     expect(await booked('start-down')).toBe(0);
+    second.cli.child.kill('SIGTERM');
+    expect((await second.cli.exited).code).toBe(0);
+  }, 120_000);
+
+  it('shuts down within its grace with streams in flight and the database blackholed: the streams get an SSE error event, and every answered request and cut stream is booked once by the next start', async () => {
+    // The database's own limits far off (a ledger write 10 s, a query 30 s: the defaults), so
+    // only the shutdown's deadline can end the write the blackhole stalls.
+    const stalled = config({ storage: { queryTimeoutMs: 30_000 }, ledger: { writeTimeoutMs: 10_000 } });
+    const env2 = { ...env(), TOLLGATE_DATA_DIR: join(dir, 'data-shutdown') };
+    relay.setMode('pass');
+    const { cli, url } = await startGateway(dir, stalled, env2);
+    debugLines.push(cli.stdout, cli.stderr);
+    await allBooked('shutdown: warm-up', await drive(url, 'shutdown: warm-up', 20));
+
+    relay.setMode('blackhole');
+    const answered = await drive(url, 'shutdown: answered', 100);
+    // The first event (message_start: the input-side usage) at once, the rest a minute later:
+    // the cut falls in between.
+    const events = messageStreamEvents({ model: 'claude-haiku-4-5', usage: { input_tokens: 40, output_tokens: 9 }, text: ['one', 'two', 'three'] });
+    const STREAMS = 8;
+    const firstEvents: Promise<void>[] = [];
+    const streams = Array.from({ length: STREAMS }, () => {
+      mock.once('POST', '/v1/messages', { sse: events, eventDelayMs: 60_000 });
+      let first!: () => void;
+      firstEvents.push(new Promise<void>((r) => (first = r)));
+      return rawRequest(`${url}/anthropic/v1/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': MASTER_KEY },
+        body: JSON.stringify({ model: 'claude-haiku-4-5', max_tokens: 16, stream: true, messages: [{ role: 'user', content: 'Hi' }], metadata: { user_id: 'shutdown: cut streams' } }),
+        onChunk: (_c, i) => i === 0 && first(),
+      });
+    });
+    await Promise.all(firstEvents);
+    const stopping = Date.now();
+    cli.child.kill('SIGTERM');
+    const { code } = await cli.exited;
+    const stopMs = Date.now() - stopping;
+    expect(code).toBe(0);
+    expect(stopMs).toBeLessThan(GRACE_MS + EXIT_MS);
+    for (const res of await Promise.all(streams)) {
+      expect([res.status, res.error]).toEqual([200, undefined]);
+      const got = parseSseEvents(res.body.toString());
+      expect(got.map((e) => e.event)).toEqual(['message_start', 'error']);
+      expect(got[1]!.data).toEqual({ type: 'error', error: { type: 'overloaded_error', message: 'the gateway shut down before this response was complete' } });
+    }
+
+    // The database is back: the next start replays what the first spooled.
+    relay.reset();
+    relay.setMode('pass');
+    const second = await startGateway(dir, stalled, env2);
+    debugLines.push(second.cli.stdout, second.cli.stderr);
+    await allBooked('shutdown: answered', answered, `exit code ${code} in ${stopMs} ms (grace ${GRACE_MS} ms), rows replayed by the next start`);
+    await allBooked('shutdown: cut streams', new Map([[200, STREAMS]]), 'each ended by an SSE error event, billed from its partial usage');
+    const cutRows = await sql<{ input_tokens: number; output_tokens: number; aborted: number; spend: string }>`
+      select input_tokens, output_tokens, aborted, spend from tollgate_spend_logs where end_user = 'shutdown: cut streams'`.execute(direct.db);
+    // claude-haiku-4-5: 40 input tokens at $1/MTok and 1 output token at $5/MTok, in pico-dollars.
+    expect(cutRows.rows.map((r) => ({ ...r, spend: String(r.spend) }))).toEqual(Array(STREAMS).fill({ input_tokens: 40, output_tokens: 1, aborted: 1, spend: '45000000' }));
     second.cli.child.kill('SIGTERM');
     expect((await second.cli.exited).code).toBe(0);
   }, 120_000);

@@ -99,7 +99,7 @@ describe('tollgate start', () => {
     cli.child.kill('SIGTERM');
     expect(await cli.exited).toEqual({ code: 0, signal: null });
     expect(cli.stderr.slice(7)).toEqual([
-      'tollgate: SIGTERM received, no longer accepting connections; finishing in-flight requests (up to 30000 ms). Send it again to exit now.',
+      'tollgate: SIGTERM received, no longer accepting connections; finishing in-flight requests (up to 28000 ms), stopping within 30000 ms. Send it again to exit now.',
       'tollgate: stopped',
     ]);
     const logs = cli.stdout.join('\n');
@@ -149,7 +149,7 @@ describe('tollgate start', () => {
     const hanging = post(url, MASTER_KEY).catch((err: unknown) => err);
     await mock.waitForRequests(1);
     cli.child.kill('SIGINT');
-    await cli.waitForStderr(/up to 600000 ms/);
+    await cli.waitForStderr(/stopping within 600000 ms/);
     cli.child.kill('SIGTERM');
     expect(await cli.exited).toEqual({ code: 1, signal: null });
     expect(cli.stderr.at(-1)).toBe('tollgate: SIGTERM again, exiting now');

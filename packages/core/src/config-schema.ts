@@ -18,7 +18,7 @@ export const coreConfigSchema = {
         bodyLimit: { type: 'integer', minimum: 1, default: 33554432, description: 'Largest request body the gateway reads (JSON: messages, count_tokens, batch creates), in bytes (default 32 MiB); larger gets 413.' },
         uploadLimit: { type: 'integer', minimum: 1, default: 524288000, description: 'Largest body the gateway streams through without reading it (file and skill uploads: any body that is not JSON on a route whose body the gateway does not read), in bytes (default 500 MB, the Files API limit); larger gets 413.' },
         bodyReadLimit: { type: 'integer', minimum: 1, default: 268435456, description: 'Most request-body bytes all requests together may be reading at once (default 256 MiB); a request that would pass it gets 503 overloaded_error, so slow or huge bodies cannot fill memory.' },
-        shutdownGraceMs: { type: 'integer', minimum: 0, default: 30000, description: 'On SIGTERM/SIGINT, how long in-flight requests (streams included) may run before they are cut.' },
+        shutdownGraceMs: { type: 'integer', minimum: 0, default: 30000, description: 'On SIGTERM/SIGINT, how long the whole shutdown may take (at most the kill timeout of the orchestrator, e.g. Kubernetes terminationGracePeriodSeconds): in-flight requests (streams included) run until min(2 s, a quarter of it) before its end, then are cut; the plugins close in the rest (the spend ledger spools to disk what the database has not taken by then).' },
         publicUrl: {
           type: 'string',
           pattern: '^https?://',

@@ -24,10 +24,11 @@ import { Pipeline } from './pipeline.js';
 import { setupPlugins, type PluginSources } from './plugin-setup.js';
 import type { ProviderAdapter } from './provider.js';
 import { createAnthropicAdapter } from './providers/anthropic.js';
-import { proxyRequest, sendError, type ProxyDeps } from './proxy.js';
+import { proxyRequest, type ProxyDeps } from './proxy.js';
 import { checkReadiness, type ReadinessCheck } from './readiness.js';
 import { Router } from './router.js';
 import { runRoute } from './routes.js';
+import { runClosers, shutdown, type Closer } from './shutdown.js';
 import { CONFIG, ENV, EVENTS, LOGGER, PLUGINS, PROVIDERS } from './tokens.js';
 
 export interface GatewayOptions extends PluginSources {
@@ -57,7 +58,11 @@ export interface Gateway {
    * TG_ERR_CONFIG for an invalid list, leaving the pool as it was.
    */
   reloadUpstreams(providerConfig: AnthropicProviderConfig): void;
-  /** Stops accepting, lets in-flight requests finish within the grace period, then closes plugins. */
+  /**
+   * Shuts down within `graceMs` (default `server.shutdownGraceMs`): stops accepting, lets
+   * in-flight requests finish until `closeReserveMs(graceMs)` before the end, cuts the rest,
+   * then closes the plugins with the end as their deadline, and the upstream pools.
+   */
   close(options?: { graceMs?: number }): Promise<void>;
 }
 
@@ -94,7 +99,7 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
 
   const router = new Router();
   const readiness = new Map<string, ReadinessCheck>();
-  const closers: (() => void | Promise<void>)[] = [];
+  const closers: Closer[] = [];
   const readyHooks: (() => void | Promise<void>)[] = [];
   // Before the plugins: a plugin route or provider mount cannot take these paths.
   router.add('GET', '/health/liveliness', () => ({ body: { status: 'ok' } }));
@@ -120,11 +125,7 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
     }
   } catch (err) {
     // A failed boot closes what was already opened (database pools, worker threads).
-    for (const close of [...closers].reverse()) {
-      await Promise.resolve()
-        .then(close)
-        .catch((closeErr: unknown) => log.error({ err: closeErr }, 'a plugin failed to close after a failed boot'));
-    }
+    await runClosers(closers, Date.now() + config.server.shutdownGraceMs, log);
     throw err;
   }
   container.register(PLUGINS, { useValue: loaded });
@@ -136,7 +137,7 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   const redisUrl = anthropic.failover.redisUrl ?? (env.TOLLGATE_REDIS_URL || undefined);
   if (redisUrl) {
     share = await CooldownShare.start({ url: redisUrl, prefix: anthropic.failover.redisKeyPrefix, pools, log });
-    closers.push(() => share!.close());
+    closers.push({ plugin: 'core', close: () => share!.close() });
   }
   const inFlight = new InFlight();
   let closing: Promise<void> | undefined;
@@ -201,48 +202,6 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
     },
   };
 }
-
-async function shutdown(s: {
-  server: Server;
-  inFlight: InFlight;
-  graceMs: number;
-  closers: (() => void | Promise<void>)[];
-  pools: Map<string, UpstreamPool>;
-  log: Logger;
-  events: EventEmitter<GatewayEvents>;
-}): Promise<void> {
-  s.events.emit('gateway:closing');
-  const closed = new Promise<void>((resolve) => s.server.close(() => resolve()));
-  s.server.closeIdleConnections();
-  const deadline = Date.now() + s.graceMs;
-  while (s.inFlight.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  if (s.inFlight.size > 0) {
-    s.log.warn({ inFlight: s.inFlight.size }, 'grace period over: cutting in-flight requests');
-    for (const ctx of s.inFlight.list()) {
-      // The client is told why, not sent a bare TCP reset: the upstream call ends a stream
-      // with an SSE `error` event; a request without a response yet gets a 503. Nothing is
-      // sent to a client that already left.
-      const clientGone = ctx.aborted;
-      ctx.abort(CUT_AT_SHUTDOWN);
-      if (!clientGone && !ctx.raw.res.headersSent) sendError(ctx.raw.res, CUT_AT_SHUTDOWN, ctx.id);
-    }
-    const cutoff = Date.now() + 2000;
-    while (s.inFlight.size > 0 && Date.now() < cutoff) await new Promise((r) => setTimeout(r, 10));
-  }
-  s.server.closeAllConnections();
-  await closed;
-  for (const close of [...s.closers].reverse()) {
-    try {
-      await close();
-    } catch (err) {
-      s.log.error({ err }, 'a plugin failed to close');
-    }
-  }
-  await Promise.all([...s.pools.values()].map((p) => p.close()));
-  await new Promise<void>((resolve) => s.log.flush(() => resolve()));
-}
-
-const CUT_AT_SHUTDOWN = new GatewayError('TG_ERR_SHUTTING_DOWN', 'the gateway shut down before this response was complete', { headers: { connection: 'close' } });
 
 /**
  * Both request paths send their own errors; this catches what escaped them (a bug: sending

@@ -11,6 +11,7 @@ import { assertPluginDefinition, importPlugin } from './plugin-loader.js';
 import type { ProviderAdapter } from './provider.js';
 import type { ReadinessCheck } from './readiness.js';
 import type { Router, RouteHandler } from './router.js';
+import type { Closer } from './shutdown.js';
 
 /** A plugin given in code, optionally with its config and a priority override. */
 export type PluginInput = PluginDefinition | { plugin: PluginDefinition; config?: Record<string, unknown>; priority?: number };
@@ -39,7 +40,7 @@ export interface SetupDeps {
   container: DependencyContainer;
   router: Router;
   readiness: Map<string, ReadinessCheck>;
-  closers: (() => void | Promise<void>)[];
+  closers: Closer[];
   readyHooks: (() => void | Promise<void>)[];
 }
 
@@ -182,7 +183,7 @@ function pluginApi(d: SetupDeps, name: string, config: Record<string, unknown>):
       d.readyHooks.push(fn);
     },
     onClose: (fn) => {
-      d.closers.push(fn);
+      d.closers.push({ plugin: name, close: fn });
     },
   };
 }

@@ -95,8 +95,32 @@ export interface PluginApi<C = Record<string, unknown>> {
    * involve other plugins (`api.has(TOKEN)`). Throwing fails the boot.
    */
   onReady(fn: () => void | Promise<void>): void;
-  /** Runs at shutdown, after in-flight requests finish, in reverse plugin order. */
-  onClose(fn: () => void | Promise<void>): void;
+  /**
+   * Runs at shutdown, after in-flight requests finished (or were cut), in reverse order of
+   * registration, one after another. The callback gets the shutdown's deadline: resolve by
+   * it, since the gateway waits for each callback and the process exits only after the last
+   * (Kubernetes kills it at the end of its grace). Stop waiting on the network once
+   * `signal` aborts; local work (a file append) may finish.
+   */
+  onClose(fn: (c: CloseContext) => void | Promise<void>): void;
+}
+
+/**
+ * What an `onClose` callback gets: when the whole shutdown must be over.
+ *
+ * @example
+ * api.onClose(async ({ signal }) => {
+ *   await queue.close({ signal }); // try the database until the deadline, then spool to disk
+ * });
+ */
+export interface CloseContext {
+  /**
+   * Epoch ms by which the shutdown must be over: the end of `server.shutdownGraceMs` (the
+   * `graceMs` given to `gateway.close`). Already past when in-flight requests took all of it.
+   */
+  deadline: number;
+  /** Aborts at `deadline`. */
+  signal: AbortSignal;
 }
 
 /** A plugin as its author writes it. */

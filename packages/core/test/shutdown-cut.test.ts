@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createMockUpstream, messageStreamEvents, parseSseEvents, rawRequest, serializeSseEvents, type MockUpstream } from '@tollgate/testing';
-import { definePlugin } from '../src/index.js';
+import { closeReserveMs, definePlugin, type CloseContext } from '../src/index.js';
 import { startGateway } from './helpers.js';
 
 let upstream: MockUpstream;
@@ -20,7 +20,7 @@ const post = (url: string, stream: boolean, onChunk?: (chunk: Buffer, i: number)
 
 const SHUTDOWN_ERROR = { type: 'error', error: { type: 'overloaded_error', message: 'the gateway shut down before this response was complete' } };
 
-describe('requests cut at the end of the shutdown grace', () => {
+describe('requests cut at shutdown', () => {
   it('a stream gets an SSE error event after what was relayed, not a TCP reset', async () => {
     const t = await startGateway({ upstream });
     const events = messageStreamEvents({ text: ['one', 'two', 'three', 'four', 'five', 'six'] });
@@ -79,5 +79,40 @@ describe('requests cut at the end of the shutdown grace', () => {
     } finally {
       process.off('unhandledRejection', onEscape);
     }
+  });
+
+  it('the cut comes closeReserveMs before the end of the grace, leaving the plugins the rest, with the end as their deadline', async () => {
+    const graceMs = 2000;
+    let closeCalled: { c: CloseContext; at: number; aborted: boolean } | undefined;
+    let abortedAt = 0;
+    const closer = definePlugin({
+      name: 'closer',
+      priority: 100,
+      setup: (api) =>
+        api.onClose(async (c) => {
+          closeCalled = { c, at: Date.now(), aborted: c.signal.aborted };
+          await new Promise((r) => c.signal.addEventListener('abort', r));
+          abortedAt = Date.now();
+        }),
+    });
+    const t = await startGateway({ upstream, plugins: [closer] });
+    upstream.once('POST', '/v1/messages', { hang: true });
+    const pending = post(t.url, false);
+    await upstream.waitForRequests(1);
+    const before = Date.now();
+    const closing = t.gw.close({ graceMs });
+    const after = Date.now();
+    const [record] = await t.waitForRecords(1);
+    const cutSeenAt = Date.now();
+    await closing;
+    const res = await pending;
+    expect([record.aborted, res.status]).toEqual([true, 503]);
+    const { deadline } = closeCalled!.c;
+    expect(deadline).toBeGreaterThanOrEqual(before + graceMs);
+    expect(deadline).toBeLessThanOrEqual(after + graceMs);
+    expect(cutSeenAt).toBeGreaterThanOrEqual(deadline - closeReserveMs(graceMs));
+    // The plugins were called with time left (500 ms here), and the signal aborted at the end.
+    expect([closeCalled!.at < deadline, closeCalled!.aborted]).toEqual([true, false]);
+    expect(abortedAt).toBeGreaterThanOrEqual(deadline);
   });
 });

@@ -2,6 +2,7 @@ import { isPostgres, sql, type Kysely } from '@tollgate/storage';
 import type { Logger } from '@tollgate/core';
 import { DAYS_AHEAD, dropPartitionsBefore, ensurePartitions } from './ledger-partitions.js';
 import { DAY_MS, dayOf, ROLLUPS } from './ledger-rollups.js';
+import { settledOrAborted } from './close-wait.js';
 import type { LedgerStore } from './ledger-store.js';
 
 export interface RetentionOptions {
@@ -63,10 +64,11 @@ export class LedgerRetention {
     return this.running;
   }
 
-  async close(): Promise<void> {
+  /** Stops the runs; waits for the one running to end, but not once `signal` aborts. */
+  async close(signal?: AbortSignal): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
-    await this.running?.catch(() => undefined);
+    await settledOrAborted(this.running, signal);
   }
 
   private async run(): Promise<RetentionRun> {

@@ -94,7 +94,8 @@ export const costPlugin = definePlugin<CostConfig>({
     });
     api.provide(SPEND_TOTALS, totals);
     api.provide(SPEND_QUEUE, writer);
-    api.onClose(() => writer.close());
+    // By the shutdown's deadline: past it, rows the database has not taken go to the spool.
+    api.onClose(({ signal }) => writer.close({ signal }));
 
     const price = createPricer(() => book, api.config.unpriced.policy, api.log);
     const keyLimits = () => (api.has(KEY_LIMITS) ? api.resolve(KEY_LIMITS) : undefined);
@@ -112,7 +113,7 @@ export const costPlugin = definePlugin<CostConfig>({
     const job = new BatchSettlementJob({ store, settlement, flush: () => writer.flush(), upstream, log: api.log, everyMs, lookbackDays });
     if (everyMs > 0) api.onReady(() => job.start());
     // Registered after the writer's close, so it runs before it: rows it booked get written.
-    api.onClose(() => job.close());
+    api.onClose(({ signal }) => job.close(signal));
     api.route('POST', '/spend/batches/settle', async (req) => {
       requireSpendAdmin(api, req);
       return { body: await job.runOnce() };
@@ -125,7 +126,7 @@ export const costPlugin = definePlugin<CostConfig>({
     const retention = new LedgerRetention({ store, log: api.log, retentionDays, rollupRetentionDays, everyMs: maintenanceEveryMs });
     api.onReady(() => retention.start());
     // Registered after the writer's close, so it stops first.
-    api.onClose(() => retention.close());
+    api.onClose(({ signal }) => retention.close(signal));
     registerLedgerAdmin(api, { store, retention, flush: () => writer.flush(), retentionDays });
     const state = (ctx: RequestContext): CostState => (ctx.state.cost ??= {});
 

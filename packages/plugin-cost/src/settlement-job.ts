@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { Logger, ProviderAdapter } from '@tollgate/core';
 import type { BatchSettlement } from './batch-settlement.js';
+import { settledOrAborted } from './close-wait.js';
 import type { LedgerStore } from './ledger-store.js';
 
 export interface SettlementJobOptions {
@@ -72,11 +73,14 @@ export class BatchSettlementJob {
     return this.running;
   }
 
-  /** Stops the timer and aborts a run in progress; what it booked so far stays booked. */
-  async close(): Promise<void> {
+  /**
+   * Stops the timer and aborts a run in progress; what it booked so far stays booked. Waits
+   * for the run to end, but not once `signal` aborts (a stalled database at shutdown).
+   */
+  async close(signal?: AbortSignal): Promise<void> {
     clearTimeout(this.timer);
     this.stop.abort();
-    await this.running?.catch(() => undefined);
+    await settledOrAborted(this.running, signal);
   }
 
   private schedule(ms: number): void {

@@ -1,49 +1,11 @@
-import type { Logger } from '@tollgate/core';
+import { BoundedWrite } from './bounded-write.js';
 import { batchRows, ledgerBatch, LedgerQueue, type LedgerBatch } from './ledger-store.js';
 import { SpendSpool } from './spend-spool.js';
 import type { SpendRow } from './spend-row.js';
+import type { SpendQueueState, SpendWriterOptions } from './spend-writer-options.js';
 
 export { REJECT_FILE } from './spend-spool.js';
-
-export interface SpendWriterOptions {
-  /** Writes a batch of rows; must be idempotent per request_id (replays happen). */
-  write(batch: LedgerBatch): Promise<void>;
-  /** JSON-lines file rows go to while the database cannot take them. */
-  spoolFile: string;
-  log: Logger;
-  /** Longest a row waits in memory before a write is attempted. */
-  flushIntervalMs: number;
-  /** Rows per database write. */
-  batchSize: number;
-  /** Longest pause between retries while the database is failing. */
-  maxRetryMs: number;
-  /** Longest a write may take; then its rows go to the spool (default 10000). */
-  writeTimeoutMs?: number;
-  /** Most rows in memory (waiting, being written, or waiting for a disk with room); default 50000. */
-  maxQueuedRows?: number;
-  /** Past `maxQueuedRows`: 'refuse' new requests (`full`), or 'serve' them and drop their rows, counted in `lost`. */
-  whenFull?: 'refuse' | 'serve';
-  /**
-   * True when a write failed because of its rows (a value the database refuses), not because
-   * the database is unavailable. Such a batch is written row by row, and the rows the database
-   * still refuses go to the rejected-rows file instead of blocking the ledger.
-   */
-  isRowError?(err: unknown): boolean;
-}
-
-export interface SpendQueueState {
-  /** Rows in memory not yet committed: waiting, being written, or waiting for disk space. */
-  queued: number;
-  /** Rows in the spool file, waiting for the database. */
-  spooled: number;
-  /** Database writes that failed since start. */
-  writeFailures: number;
-  /** Rows the database refused since start, kept in the rejected-rows file. */
-  rejected: number;
-  /** Rows dropped since start: the queue was full (whenFull 'serve'), or still unwritten at shutdown. */
-  lost: number;
-  healthy: boolean;
-}
+export type { SpendQueueState, SpendWriterOptions } from './spend-writer-options.js';
 
 /**
  * Gets ledger rows into the database off the request path. Rows wait in memory for at most
@@ -54,11 +16,13 @@ export interface SpendQueueState {
  * (a full disk), batches wait in memory and are retried; `full` tells the gateway to refuse
  * requests once `maxQueuedRows` wait. On a hard crash, at most the rows still in memory are
  * lost; replays are harmless because writes are idempotent per request_id. Rows are encoded
- * for the database as they are queued, and wait as bytes (EncodedQueue).
+ * for the database as they are queued, and wait as bytes (EncodedQueue). `close` keeps to the
+ * shutdown's deadline: past it, the database is given up on and the rest is spooled.
  */
 export class SpendWriter {
   private readonly queue = new LedgerQueue();
   private readonly spool: SpendSpool;
+  private readonly writes: BoundedWrite;
   /** Date.now() when each queued row arrived. */
   private arrivals: number[] = [];
   /** Batches neither the database nor the spool took: retried before anything else. */
@@ -87,6 +51,7 @@ export class SpendWriter {
 
   constructor(private readonly o: SpendWriterOptions) {
     this.spool = new SpendSpool(o.spoolFile, o.batchSize, o.log);
+    this.writes = new BoundedWrite(o.write, o.writeTimeoutMs ?? 10_000);
     this.maxQueued = o.maxQueuedRows ?? 50_000;
   }
 
@@ -105,6 +70,12 @@ export class SpendWriter {
   }
 
   enqueue(row: SpendRow): void {
+    if (this.closed) {
+      // A request that completed past the shutdown deadline: nothing would write its row.
+      this.o.log.error({ requestId: row.request_id }, 'a spend row arrived after the ledger closed: it is lost');
+      this.lost++;
+      return;
+    }
     if (this.full && this.o.whenFull === 'serve') return this.drop(1);
     this.dropping = false;
     this.queue.push(row);
@@ -146,12 +117,23 @@ export class SpendWriter {
     await this.exclusive(() => this.drain()).finally(() => (this.forced = false));
   }
 
-  /** Writes (or spools) everything still in memory. Used at shutdown. */
-  async close(): Promise<void> {
+  /**
+   * Writes (or spools) everything still in memory. Used at shutdown: once `signal` aborts (the
+   * shutdown deadline), the write running is abandoned, and every row still in memory goes to
+   * the spool without another try of the database; the next start replays it.
+   */
+  async close({ signal }: { signal?: AbortSignal } = {}): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
-    while (this.draining) await this.draining;
-    await this.drain();
+    const cutOff = () => this.writes.cutOff('the shutdown deadline came before the database took these rows');
+    if (signal?.aborted) cutOff();
+    else signal?.addEventListener('abort', cutOff, { once: true });
+    try {
+      while (this.draining) await this.draining;
+      await this.drain();
+    } finally {
+      signal?.removeEventListener('abort', cutOff);
+    }
     if (this.pending > 0) {
       this.o.log.error({ rows: this.pending, reason: this.stuck }, 'spend rows could be neither written nor spooled before shutdown: they are lost');
       this.lost += this.pending;
@@ -260,27 +242,11 @@ export class SpendWriter {
 
   private async tryWrite(batch: LedgerBatch): Promise<boolean> {
     try {
-      await this.write(batch);
+      await this.writes.run(batch);
       return true;
     } catch (err) {
       if (this.o.isRowError?.(err)) return this.writeEach(batchRows(batch));
       return this.failed(err, batch.count);
-    }
-  }
-
-  /** A write, abandoned (to the spool; a late commit is harmless) once it takes longer than writeTimeoutMs. */
-  private async write(batch: LedgerBatch): Promise<void> {
-    const ms = this.o.writeTimeoutMs ?? 10_000;
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`the database did not finish a write within ${ms} ms (ledger.writeTimeoutMs)`)), ms);
-    });
-    const written = this.o.write(batch);
-    written.catch(() => undefined); // once abandoned, its outcome no longer matters
-    try {
-      await Promise.race([written, late]);
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -292,7 +258,7 @@ export class SpendWriter {
   private async writeEach(rows: SpendRow[]): Promise<boolean> {
     for (const row of rows) {
       try {
-        await this.write(ledgerBatch([row]));
+        await this.writes.run(ledgerBatch([row]));
       } catch (err) {
         if (!this.o.isRowError?.(err)) return this.failed(err, rows.length);
         if (!(await this.reject(row, err))) return false;

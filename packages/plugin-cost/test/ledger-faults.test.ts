@@ -89,6 +89,44 @@ describe('the spend writer under faults', () => {
     expect(new Set(spooled)).toEqual(new Set(Array.from({ length: 26 }, (_, i) => `h${i}`)));
   });
 
+  it('at the shutdown deadline abandons the write running and spools every row still in memory, without trying the database again', async () => {
+    const spoolFile = join(await tempDir(), 'spool.jsonl');
+    const db = heldWrites();
+    // Only the deadline can end the write: its own limit is far away.
+    const w = writer({ write: db.write, spoolFile, writeTimeoutMs: 600_000 });
+    for (let i = 0; i < 25; i++) w.enqueue(row(`d${i}`));
+    await until(() => db.batches.length === 1);
+    const deadline = new AbortController();
+    let closed = false;
+    const closing = w.close({ signal: deadline.signal }).then(() => (closed = true));
+    await new Promise((r) => setImmediate(r));
+    expect([closed, w.state().queued]).toEqual([false, 25]);
+    deadline.abort();
+    await closing;
+    writers.splice(writers.indexOf(w), 1);
+    expect(db.batches.length).toBe(1);
+    expect(w.state()).toEqual({ queued: 0, spooled: 25, writeFailures: 1, rejected: 0, lost: 0, healthy: false });
+    const spooled = (await readFile(spoolFile, 'utf8')).trim().split('\n').map((l) => JSON.parse(l).request_id);
+    expect(spooled).toEqual(Array.from({ length: 25 }, (_, i) => `d${i}`));
+    db.release(); // the abandoned write finishing late changes nothing
+    await new Promise((r) => setImmediate(r));
+    expect(w.state()).toMatchObject({ queued: 0, spooled: 25, lost: 0 });
+  });
+
+  it('closes with a deadline already past by spooling everything, without starting a write, and counts a row that comes later as lost', async () => {
+    const spoolFile = join(await tempDir(), 'spool.jsonl');
+    const db = heldWrites();
+    const w = writer({ write: db.write, spoolFile, flushIntervalMs: 60_000 });
+    for (let i = 0; i < 3; i++) w.enqueue(row(`p${i}`));
+    await w.close({ signal: AbortSignal.abort() });
+    writers.splice(writers.indexOf(w), 1);
+    expect(db.batches.length).toBe(0);
+    expect(w.state()).toMatchObject({ queued: 0, spooled: 3, lost: 0 });
+    // Nothing writes a row that comes after close: it is counted, not kept in memory unseen.
+    w.enqueue(row('too-late'));
+    expect(w.state()).toMatchObject({ queued: 0, spooled: 3, lost: 1 });
+  });
+
   it('keeps rows in memory when neither the database nor the spool takes them, says why, refuses past maxQueuedRows, and writes them all once it can', async () => {
     const dir = await tempDir();
     // The spool's folder cannot be made: a file stands in its place.
@@ -175,6 +213,39 @@ describe('the ledger on PostgreSQL: rows refused for their content', () => {
     w.enqueue(row('after'));
     await w.flush();
     expect(w.state()).toMatchObject({ queued: 0, spooled: 0, rejected: 2, healthy: true });
+  });
+
+  it('books once a batch abandoned at the shutdown deadline that commits late, after the next start replays its spool', async () => {
+    tdb = await createTestDatabase('postgres');
+    storage = await tdb.open();
+    await storage.migrate('cost', ledgerMigrations);
+    const store = new LedgerStore(storage);
+    const spoolFile = join(await tempDir(), 'spool.jsonl');
+    const gate = heldWrites();
+    let committed = 0;
+    // A stalled database: the write commits, but only once the writer gave up on it.
+    const late = async (b: LedgerBatch) => {
+      await gate.write(b);
+      await store.insert(b);
+      committed += b.count;
+    };
+    const first = writer({ write: late, spoolFile, writeTimeoutMs: 600_000 });
+    for (let i = 0; i < 15; i++) first.enqueue(row(`late${i}`));
+    await until(() => gate.batches.length === 1);
+    const deadline = new AbortController();
+    const closing = first.close({ signal: deadline.signal });
+    deadline.abort();
+    await closing;
+    expect(first.state()).toMatchObject({ queued: 0, spooled: 15, lost: 0 });
+    gate.release();
+    await until(() => committed === 10);
+    const next = writer({ write: (b) => store.insert(b), spoolFile });
+    await next.start();
+    expect(next.state()).toMatchObject({ queued: 0, spooled: 0, healthy: true });
+    const n = await sql<{ n: string }>`select count(*) as n from tollgate_spend_logs`.execute(storage.db);
+    expect(Number(n.rows[0]!.n)).toBe(15);
+    expect(await store.sharedKeySpend(['k1'])).toEqual(new Map([['k1', 105n]]));
+    expect((await store.totalsBy('api_key')).get('k1')).toBe(105n);
   });
 
   it('tells rows refused for their content from an unavailable database', () => {

@@ -135,7 +135,7 @@ export const loggingConfigSchema = {
       type: 'integer',
       minimum: 0,
       default: 5000,
-      description: 'At shutdown, longest the sinks may take to deliver what is still queued; what remains then is dropped, counted and logged.',
+      description: 'At shutdown, longest the sinks may take to deliver what is still queued (never past the end of server.shutdownGraceMs); what remains then is dropped, counted and logged.',
     },
   },
 } as const;

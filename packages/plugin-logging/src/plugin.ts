@@ -30,9 +30,11 @@ export const loggingPlugin = definePlugin<LoggingConfig>({
     };
     api.events.on('request:complete', onRecord);
     api.provide(SINK_STATS, { sinks: () => queues.map((q) => q.stats()) });
-    api.onClose(async () => {
+    api.onClose(async ({ deadline }) => {
       api.events.off('request:complete', onRecord);
-      await Promise.all(queues.map((q) => q.close(api.config.shutdownTimeoutMs)));
+      // Never past the gateway's shutdown deadline: what is still queued then is dropped.
+      const ms = Math.max(0, Math.min(api.config.shutdownTimeoutMs, deadline - Date.now()));
+      await Promise.all(queues.map((q) => q.close(ms)));
       api.log.info({ sinks: queues.map((q) => q.stats()) }, 'export sinks flushed');
     });
     return queues.length === 0 ? {} : requestHooks(api.config.capture);

@@ -45,7 +45,8 @@ export interface BackgroundWriter {
   write(queries: readonly CompiledQuery[]): Promise<void>;
   /** Inserts every batch in order, in one transaction. */
   insert(batches: readonly BulkInsert[]): Promise<void>;
-  close(): Promise<void>;
+  /** Waits for the write running at most `waitMs`, then stops. */
+  close(waitMs: number): Promise<void>;
 }
 
 /**
@@ -104,13 +105,13 @@ export function sqliteBackgroundWriter(file: string, db: Kysely<any>): Backgroun
       }));
       await send({ inserts }, (worker ??= start()));
     },
-    async close() {
+    async close(waitMs) {
       const w = worker;
       if (!w) return;
       // The thread answers once the write it runs is done: a write stuck on a full or stalled
-      // disk is not waited for past CLOSE_MS (the ledger spooled its rows when it gave up on it).
+      // disk is not waited for past waitMs (the ledger spooled its rows when it gave up on it).
       let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_MS)));
+      const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)));
       // A thread that fails to close is terminated all the same: nothing to report past that.
       await Promise.race([send({ close: true }, w).catch(() => undefined), late]);
       clearTimeout(timer);
@@ -119,8 +120,6 @@ export function sqliteBackgroundWriter(file: string, db: Kysely<any>): Backgroun
     },
   };
 }
-
-const CLOSE_MS = 2000;
 
 /** PostgreSQL (and in-memory SQLite): the driver is already off the request path, or must be here. */
 export function inPlaceWriter(db: Kysely<any>): BackgroundWriter {

@@ -58,7 +58,7 @@ export const storagePlugin = definePlugin<StoragePluginConfig>({
     });
     api.provide(STORAGE, storage);
     api.readiness('database', () => storage.health());
-    api.onClose(() => storage.close());
+    api.onClose(({ deadline }) => storage.close({ deadline }));
     api.log.info({ database: storage.description }, storage.started ? 'storage ready' : 'storage opened; start-up waits for the database');
   },
 });

@@ -79,7 +79,11 @@ export interface Storage {
    * `PRAGMA shrink_memory`; nothing to do for PostgreSQL, whose work happens in the server).
    */
   shrinkMemory(): Promise<void>;
-  close(): Promise<void>;
+  /**
+   * Closes the connections (and the SQLite writer thread), waiting for stalled ones at most
+   * 2 s, and never past `deadline` (epoch ms; the gateway's shutdown deadline).
+   */
+  close(by?: { deadline?: number }): Promise<void>;
 }
 
 /**
@@ -161,11 +165,12 @@ export async function createStorage(options: StorageOptions = {}): Promise<Stora
     async shrinkMemory() {
       if (target.driver === 'sqlite') await sql`pragma shrink_memory`.execute(db);
     },
-    async close() {
+    async close({ deadline = Infinity } = {}) {
+      const left = () => Math.max(0, Math.min(CLOSE_MS, deadline - Date.now()));
       startup.close();
-      await background.close();
+      await background.close(left());
       // A pool waits for its checked-out connections; a stalled one is not waited for past this.
-      await withDeadline(db.destroy(), CLOSE_MS, 'the database connections did not close within').catch((err: unknown) =>
+      await withDeadline(db.destroy(), left(), 'the database connections did not close within').catch((err: unknown) =>
         options.log?.warn({ err }, 'closing the database connections took too long; leaving them'),
       );
     },
@@ -174,7 +179,7 @@ export async function createStorage(options: StorageOptions = {}): Promise<Stora
 
 /** How long a readiness ping may take: inside the 500 ms each readiness check gets. */
 const PING_MS = 400;
-/** How long closing may wait for the database's connections. */
+/** How long closing may wait for the database's connections (and the SQLite writer thread). */
 const CLOSE_MS = 2000;
 
 function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
