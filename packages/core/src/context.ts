@@ -58,7 +58,7 @@ export interface RouteInfo {
   /** Every model the request asks for: one for a message, each distinct one of a batch. */
   models: string[];
   stream: boolean;
-  /** The models the caller may use, set by an auth plugin for a key with a list; model lists are filtered to it. */
+  /** The models the caller may use, set by an auth plugin for a key with a list; model lists are filtered to it, and any other model is not found. */
   allowedModels?: readonly string[];
 }
 
