@@ -173,7 +173,8 @@ export const ledgerMigrations: Record<string, Migration> = {
   ...partitionMigrations,
 };
 
-export type BatchOwner = Omit<Tables['tollgate_batches'], 'request_tags'> & { request_tags: string[] };
+/** Who created a batch, and the upstream it lives on (null for batches created before the ledger named upstreams). */
+export type BatchOwner = Omit<Tables['tollgate_batches'], 'request_tags'> & { request_tags: string[]; upstream: string | null };
 
 /** What the ledger stores (the cost plugin's `ledger.rows` and `ledger.rollups`). */
 export interface LedgerShape {
@@ -216,12 +217,14 @@ export class LedgerStore {
     const row =
       (await this.db
         .selectFrom('tollgate_spend_logs')
-        .select(['batch_id', 'api_key', 'key_alias', 'user_id', 'team_id', 'end_user', 'request_tags', 'start_time as created_at'])
+        .select(['batch_id', 'api_key', 'key_alias', 'user_id', 'team_id', 'end_user', 'request_tags', 'start_time as created_at', 'upstream'])
         .where('batch_id', '=', batchId)
         .where('call_type', '=', 'batches')
         .orderBy('start_time')
         .executeTakeFirst()) ?? (await this.db.selectFrom('tollgate_batches').selectAll().where('batch_id', '=', batchId).executeTakeFirst());
-    return row && { ...row, batch_id: batchId, created_at: Number(row.created_at), request_tags: JSON.parse(row.request_tags) as string[] };
+    if (!row) return undefined;
+    const upstream = 'upstream' in row ? row.upstream : null;
+    return { ...row, batch_id: batchId, created_at: Number(row.created_at), request_tags: JSON.parse(row.request_tags) as string[], upstream };
   }
 
   /** request_ids of a batch's results already in the ledger. */

@@ -82,3 +82,68 @@ describe.each(DRIVERS)('the ledger of a pool of upstreams on %s', (driver) => {
 });
 
 void MASTER_KEY;
+
+describe.each(DRIVERS)('the batch settlement job in a pool of upstreams on %s', (driver) => {
+  let db: TestDatabase;
+  let storage: Storage;
+  let h: CostHarness;
+  let a: MockUpstream;
+  let b: MockUpstream;
+  let sdk: Anthropic;
+  const params = { model: 'claude-sonnet-4-5', max_tokens: 8, messages: [{ role: 'user' as const, content: 'Hi' }] };
+
+  beforeAll(async () => {
+    db = await createTestDatabase(driver);
+    a = await createMockUpstream({ apiKey: 'sk-ant-a' });
+    b = await createMockUpstream({ apiKey: 'sk-ant-b' });
+    // Batches of Sonnet can only go to b: that is where they live.
+    const upstreams = [
+      { name: 'a', baseUrl: a.url, apiKey: 'sk-ant-a', models: [MODEL] },
+      { name: 'b', baseUrl: b.url, apiKey: 'sk-ant-b', models: ['claude-sonnet-4-5'], headers: { 'anthropic-workspace-id': 'wrkspc_b' } },
+    ];
+    h = await startCostHarness({ db, mock: a, providers: { anthropic: { apiKey: undefined, upstreams } } });
+    storage = await db.open();
+    const { key } = (await h.admin('POST', '/key/generate', { key_alias: 'batches' })).body;
+    sdk = new Anthropic({ apiKey: key, baseURL: h.baseURL, maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await h.close();
+    await Promise.all([a.close(), b.close()]);
+    await storage.close();
+    await db.drop();
+  });
+
+  const settlementCalls = (m: MockUpstream) => m.requests.filter((r) => r.headers['user-agent'] === 'tollgate-batch-settlement');
+  const results = async (batchId: string) =>
+    (await sql<{ request_id: string; upstream: string | null }>`select request_id, upstream from tollgate_spend_logs where batch_id = ${batchId} and call_type = 'batch_result'`.execute(storage.db)).rows;
+
+  it('asks the upstream that created a batch, with its own key and headers, and books its results to that upstream', async () => {
+    const before = h.completed.length;
+    const batch = await sdk.messages.batches.create({ requests: [{ custom_id: 'on-b', params }] });
+    expect(b.batches.get(batch.id)).toBeDefined();
+    await h.committed(before + 1);
+    const run = await h.admin('POST', '/spend/batches/settle');
+    expect(run.body).toEqual({ checked: 1, settled: 1, booked: 1, failed: 0 });
+    expect(settlementCalls(a)).toEqual([]);
+    expect(settlementCalls(b).map((r) => [r.path, r.headers['x-api-key'], r.headers['anthropic-workspace-id']])).toEqual([
+      [`/v1/messages/batches/${batch.id}`, 'sk-ant-b', 'wrkspc_b'],
+      [`/v1/messages/batches/${batch.id}/results`, 'sk-ant-b', 'wrkspc_b'],
+    ]);
+    await h.committed(before + 1);
+    expect(await results(batch.id)).toEqual([{ request_id: `${batch.id}:on-b`, upstream: 'b' }]);
+  });
+
+  it('leaves a batch whose upstream left the pool for a later run, and settles it once the upstream is back', async () => {
+    const before = h.completed.length;
+    const batch = await sdk.messages.batches.create({ requests: [{ custom_id: 'back', params }] });
+    await h.committed(before + 1);
+    const booted = h.gw.config.providers.anthropic;
+    h.gw.reloadUpstreams({ ...booted, upstreams: booted.upstreams!.slice(0, 1) });
+    expect((await h.admin('POST', '/spend/batches/settle')).body).toEqual({ checked: 1, settled: 0, booked: 0, failed: 1 });
+    expect(h.logs.find((l) => l.includes('could not settle a batch') && l.includes(batch.id))).toContain('the upstream \\"b\\" that created it is not in the pool');
+    h.gw.reloadUpstreams(booted);
+    expect((await h.admin('POST', '/spend/batches/settle')).body).toEqual({ checked: 1, settled: 1, booked: 1, failed: 0 });
+    await h.committed(before + 1);
+    expect(await results(batch.id)).toEqual([{ request_id: `${batch.id}:back`, upstream: 'b' }]);
+  });
+});
