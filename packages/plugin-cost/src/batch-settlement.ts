@@ -121,6 +121,7 @@ export class BatchSettlement {
       agent_id: null,
       client: null,
       billing: 'gateway',
+      budget_exempt: false,
       served_model: ledgerText(priced.servedModel),
       estimated: priced.estimated ?? false,
     });

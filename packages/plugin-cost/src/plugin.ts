@@ -185,7 +185,8 @@ export const costPlugin = definePlugin<CostConfig>({
  */
 function guardBudget(ctx: RequestContext, book: PriceBook, limits: KeyLimits | undefined, policy: UnpricedPolicy): void {
   const keyHash = ctx.principal?.keyHash;
-  if (!keyHash || !limits || (ctx.route.kind !== 'messages' && ctx.route.kind !== 'batches')) return;
+  // Spend the budget leaves out (a client's own credential) cannot escape it.
+  if (!keyHash || !limits || ctx.budgetExempt || (ctx.route.kind !== 'messages' && ctx.route.kind !== 'batches')) return;
   if (limits.get(keyHash)?.maxBudget === undefined) return;
   const at = new Date(ctx.startTime);
   const missing = unpricedAsk(ctx, book, at);
