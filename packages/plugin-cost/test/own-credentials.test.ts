@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { sql, type Storage } from '@tollgate/storage';
 import { createTestDatabase, DRIVERS, type TestDatabase } from '@tollgate/storage/testing';
 import { createMockUpstream, messageJson, rawRequest, type MockUpstream } from '@tollgate/testing';
@@ -9,13 +10,19 @@ const OAUTH = 'sk-ant-oat01-subscriber-budget-81c0';
 // Haiku 4.5 at $1 / $5 per million: 1,000 in + 500 out = $0.0035 a request.
 const USAGE = { input_tokens: 1000, output_tokens: 500 };
 const PER_REQUEST = 3_500_000_000n;
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** Each store on its own, and SQLite with budgets decided on a Redis counter (fed each booked spend). */
+const SETUPS = [
+  ...DRIVERS.map((driver) => ({ name: driver, driver, authConfig: {} })),
+  { name: 'sqlite with Redis', driver: 'sqlite' as const, authConfig: { sharedLimits: { redisUrl: REDIS_URL, keyPrefix: `tollgate-test-${randomBytes(6).toString('hex')}:` } } },
+];
 
 /**
  * Budgets and a client's own credential (Claude Code's key or subscription beside the gateway
  * key): the spend is booked either way; the key's budget counts it unless the key says
  * `own_credentials_budget: false`.
  */
-describe.each(DRIVERS)("a client's own credential and the key's budget on %s", (driver) => {
+describe.each(SETUPS)("a client's own credential and the key's budget on $name", ({ driver, authConfig }) => {
   let db: TestDatabase;
   let storage: Storage;
   let mock: MockUpstream;
@@ -25,7 +32,7 @@ describe.each(DRIVERS)("a client's own credential and the key's budget on %s", (
     db = await createTestDatabase(driver);
     mock = await createMockUpstream();
     mock.route('POST', '/v1/messages', { json: messageJson({ model: 'claude-haiku-4-5', usage: USAGE }) });
-    h = await startCostHarness({ db, mock });
+    h = await startCostHarness({ db, mock, authConfig });
     storage = await db.open();
   });
   afterAll(async () => {
@@ -93,13 +100,13 @@ describe.each(DRIVERS)("a client's own credential and the key's budget on %s", (
     await h.close();
     // Each restart reads the key's budget spend from the ledger as that shape keeps it.
     for (const ledger of [{ rows: 'all', rollups: true }, { rows: 'all', rollups: false }, { rows: 'none', rollups: true }]) {
-      h = await startCostHarness({ db, mock, costConfig: { ledger: { flushIntervalMs: 20, ...ledger } } });
+      h = await startCostHarness({ db, mock, authConfig, costConfig: { ledger: { flushIntervalMs: 20, ...ledger } } });
       expect(await budgetSpend(k.token)).toBe(0.0035);
       expect(await send(k.key, ownKey)).toBe(200);
       await h.committed(1);
       await h.close();
     }
-    h = await startCostHarness({ db, mock });
+    h = await startCostHarness({ db, mock, authConfig });
     expect(await send(k.key)).toBe(200);
     expect(await send(k.key)).toEqual(overBudget);
   });
