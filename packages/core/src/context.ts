@@ -58,7 +58,7 @@ export interface RouteInfo {
   /** Every model the request asks for: one for a message, each distinct one of a batch. */
   models: string[];
   stream: boolean;
-  /** The models the caller may use, set by an auth plugin for a key with a list; model lists are filtered to it. */
+  /** The models the caller may use, set by an auth plugin for a key with a list; model lists are filtered to it, and any other model is not found. */
   allowedModels?: readonly string[];
 }
 
@@ -133,6 +133,11 @@ export interface RequestContext {
   client: ClientInfo;
   /** Set by the auth plugin when the client's own credential goes upstream; 'gateway' otherwise. */
   billing: Billing;
+  /**
+   * True when this request's spend is booked but left out of budgets: the auth plugin sets it
+   * for a client's own credential on a key whose budget does not count such spend. False otherwise.
+   */
+  budgetExempt: boolean;
   tags: string[];
   usage?: Usage;
   /** From the response body or a stream's first event, set by core before `onComplete`. */
@@ -195,6 +200,7 @@ export class Context implements RequestContext {
   endUser?: string;
   client: ClientInfo = {};
   billing: Billing = 'gateway';
+  budgetExempt = false;
   tags: string[] = [];
   usage?: Usage;
   response?: ResponseInfo;

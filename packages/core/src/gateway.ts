@@ -8,6 +8,7 @@ import { isLoadedConfig, parseConfig } from './config.js';
 import type { AnthropicProviderConfig, GatewayConfig } from './config-schema.js';
 import { addPools, upstreamsReport } from './upstream-pools.js';
 import { UPSTREAM_STATS } from './upstream-stats.js';
+import { UPSTREAM_TARGETS, upstreamTargets } from './upstream-targets.js';
 import { CooldownShare } from './upstream-share.js';
 import { UpstreamCaller } from './failover.js';
 import { upstreamList } from './upstream-config.js';
@@ -87,7 +88,7 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   const container = rootContainer.createChildContainer();
   const anthropic = config.providers.anthropic;
   const upstreams = upstreamList(anthropic);
-  // The adapter's own requests (batch settlement) and its default key go to the first upstream.
+  // The adapter's default key is the first upstream's (UPSTREAM_TARGETS gives each upstream its own).
   const adapterConfig = { ...anthropic, baseUrl: upstreams[0]!.baseUrl, apiKey: upstreams[0]!.apiKey };
   const adapters = new Map<string, ProviderAdapter>([['anthropic', createAnthropicAdapter(adapterConfig, config.clients)]]);
   container.register(CONFIG, { useValue: config });
@@ -108,6 +109,7 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   const pools = new Map<string, UpstreamPool>();
   router.add('GET', '/health/upstreams', (req) => upstreamsReport(container, req, pools));
   container.register(UPSTREAM_STATS, { useValue: { snapshot: () => [...pools].map(([provider, p]) => ({ provider, upstreams: p.snapshot(Date.now()) })) } });
+  container.register(UPSTREAM_TARGETS, { useValue: upstreamTargets(pools, adapters) });
   let loaded;
   try {
     loaded = await setupPlugins({ config, options, adapters, log, env, events, container, router, readiness, closers, readyHooks });

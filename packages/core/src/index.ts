@@ -25,6 +25,7 @@ export { SINK_STATS, type SinkStats, type SinkStatsSource, type SinkLosses } fro
 export { SPEND_QUEUE, type SpendQueue, type SpendQueueState } from './spend-queue.js';
 export { READINESS_CHECK_MS, type ReadinessCheck, type ReadinessResult } from './readiness.js';
 export { UPSTREAM_STATS, type UpstreamStats, type ProviderUpstreams } from './upstream-stats.js';
+export { UPSTREAM_TARGETS, type UpstreamTargets, type UpstreamTarget } from './upstream-targets.js';
 export type { UpstreamSnapshot, HealthState } from './upstream-health.js';
 export type { UpstreamConfig, FailoverConfig } from './upstream-config.js';
 export type { UpstreamAttempt } from './context.js';

@@ -104,7 +104,9 @@ export class KeyGate {
     }
     const rolled = rollBudgetWindow(key, this.spend, now);
     if (rolled) key = this.persistRoll(rolled, ctx);
-    const budget = budgetPico(key);
+    this.allowOwnCredential(ctx, key);
+    // Spend the budget leaves out cannot exceed it: such a request is not held to it.
+    const budget = ctx.budgetExempt ? undefined : budgetPico(key);
     const sharedBudget = budget !== undefined && this.spend?.sharedCounter === true;
     const limited = key.rpmLimit !== null || key.tpmLimit !== null || key.maxParallelRequests !== null;
     if (this.shared?.usable && (limited || sharedBudget)) return this.admitShared(ctx, key, sharedBudget ? budget : undefined, now);
@@ -117,7 +119,7 @@ export class KeyGate {
 
   /** Budget and limits as this replica counts them: no Redis, or Redis out. */
   private admitLocal(ctx: RequestContext, key: VirtualKey, now: number): void {
-    const over = budgetExceeded(key, this.spend);
+    const over = ctx.budgetExempt ? undefined : budgetExceeded(key, this.spend);
     // Waiting does not help until the window resets: tell SDKs (Claude Code) not to retry.
     if (over) throw new GatewayError('TG_ERR_BUDGET_EXCEEDED', over, { headers: { 'x-should-retry': 'false' } });
     const hit = this.limiter.check(key, now);
@@ -131,7 +133,7 @@ export class KeyGate {
    */
   private async admitShared(ctx: RequestContext, key: VirtualKey, budget: Pico | undefined, now: number): Promise<void> {
     const shared = this.shared!;
-    const over = budget === undefined ? budgetExceeded(key, this.spend) : undefined;
+    const over = budget === undefined && !ctx.budgetExempt ? budgetExceeded(key, this.spend) : undefined;
     if (over) throw new GatewayError('TG_ERR_BUDGET_EXCEEDED', over, { headers: { 'x-should-retry': 'false' } });
     const budgetLine = budget === undefined ? undefined : budget + key.budgetSpendOffset;
     // A line at or below zero: a regenerated key's window had used its budget already.
@@ -164,8 +166,18 @@ export class KeyGate {
     ctx.principal = { kind: 'virtual', keyHash: key.token, keyAlias: key.keyAlias ?? undefined, userId: key.userId ?? undefined, teamId: key.teamId ?? undefined };
     ctx.state.auth = { key, slot };
     if (key.models.length > 0) ctx.route.allowedModels = key.models;
+  }
+
+  /**
+   * The client's own credential, when the key lets it go upstream: `ctx.billing` says whose.
+   * Its spend is booked either way, and counts toward the key's budget unless the key says
+   * `own_credentials_budget: false` (docs/claude-code.md says why that is the default).
+   */
+  private allowOwnCredential(ctx: RequestContext, key: VirtualKey): void {
     const own = ownCredential(ctx.request.headers, this.clients.keyHeader);
-    if (own && (this.clients.ownCredentials === 'all-keys' || key.metadata.own_credentials === true)) ctx.billing = own;
+    if (!own || (this.clients.ownCredentials !== 'all-keys' && key.metadata.own_credentials !== true)) return;
+    ctx.billing = own;
+    ctx.budgetExempt = key.metadata.own_credentials_budget === false;
   }
 
   private persistRoll(key: VirtualKey, ctx: RequestContext): VirtualKey {

@@ -14,7 +14,8 @@ const keyFields = {
   key_alias: { type: ['string', 'null'], minLength: 1 },
   user_id: { type: ['string', 'null'] },
   team_id: { type: ['string', 'null'] },
-  metadata: { type: 'object' },
+  // Free-form, but the fields the gateway reads must mean what they say.
+  metadata: { type: 'object', properties: { own_credentials: { type: 'boolean' }, own_credentials_budget: { type: 'boolean' } } },
   rpm_limit: nullableInt,
   tpm_limit: nullableInt,
   max_parallel_requests: nullableInt,

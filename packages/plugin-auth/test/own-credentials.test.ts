@@ -170,4 +170,21 @@ describe('model discovery', () => {
     expect(page).toEqual({ data: [MOCK_MODELS[0], MOCK_MODELS[2]], has_more: false, first_id: MOCK_MODELS[0]!.id, last_id: MOCK_MODELS[2]!.id });
     expect((await list(await key(perKey))).data).toEqual(MOCK_MODELS);
   });
+
+  it("answers a model outside the key's list as Anthropic answers a model that does not exist, without asking the upstream", async () => {
+    const limited = await key(perKey, { models: ['claude-haiku-4-5-20251001'] });
+    const get = async (k: string, id: string) => {
+      mock.requests.length = 0;
+      const res = await rawRequest(`${perKey.baseURL}/v1/models/${id}`, { headers: { 'x-api-key': k } });
+      return { status: res.status, body: JSON.parse(res.body.toString()), asked: mock.requests.length };
+    };
+    const allowed = await get(limited, 'claude-haiku-4-5-20251001');
+    expect(allowed).toMatchObject({ status: 200, body: MOCK_MODELS[0], asked: 1 });
+    const hidden = await get(limited, MOCK_MODELS[1]!.id);
+    expect(hidden).toEqual({ status: 404, body: { type: 'error', error: { type: 'not_found_error', message: `model: ${MOCK_MODELS[1]!.id}` }, request_id: expect.any(String) }, asked: 0 });
+    // The same shape as the upstream's own answer for a model that does not exist.
+    const missing = await get(await key(perKey), 'claude-nonexistent');
+    expect(missing.body.error).toEqual({ type: 'not_found_error', message: 'model: claude-nonexistent' });
+    expect((await get(await key(perKey), MOCK_MODELS[1]!.id)).status).toBe(200);
+  });
 });

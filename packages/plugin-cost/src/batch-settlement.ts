@@ -52,14 +52,19 @@ export class BatchSettlement {
   remember(ctx: RequestContext, body: unknown): string | undefined {
     const b = body as { type?: unknown; id?: unknown } | null;
     if (ctx.request.method !== 'POST' || !CREATE.test(ctx.route.upstreamPath) || b?.type !== 'message_batch' || typeof b.id !== 'string') return undefined;
-    this.created.set(b.id, { batch_id: b.id, ...attributionOf(ctx), created_at: ctx.startTime });
+    this.created.set(b.id, { batch_id: b.id, ...attributionOf(ctx), created_at: ctx.startTime, upstream: ledgerText(ctx.upstream) });
     if (this.created.size > MAX_BATCHES_REMEMBERED) this.created.delete(this.created.keys().next().value!);
     return b.id;
   }
 
-  /** Loads the batch's creator and what is already booked; undefined for batches made elsewhere. */
-  async prepare(batchId: string): Promise<BatchFetch | undefined> {
-    const owner = this.created.get(batchId) ?? (await this.store.batchOwner(batchId));
+  /** Who created the batch, and on which upstream; undefined for batches made elsewhere. */
+  async owner(batchId: string): Promise<BatchOwner | undefined> {
+    return this.created.get(batchId) ?? (await this.store.batchOwner(batchId));
+  }
+
+  /** Loads the batch's creator (unless given) and what is already booked; undefined for batches made elsewhere. */
+  async prepare(batchId: string, known?: BatchOwner): Promise<BatchFetch | undefined> {
+    const owner = known ?? (await this.owner(batchId));
     if (!owner) {
       this.log.debug({ batchId }, 'results of a batch not created through this gateway: not booked');
       return undefined;
@@ -90,7 +95,7 @@ export class BatchSettlement {
     const read = readableUsage(normalizeUsage(message.usage));
     const usage = read && { ...read, serviceTier: 'batch' };
     const model = typeof message.model === 'string' ? ledgerText(message.model) : null;
-    // The owner row carries the batch's attribution under the ledger's own column names.
+    // The owner row carries the batch's attribution and upstream under the ledger's own column names.
     const { batch_id: _batchId, created_at: createdAt, ...owner } = fetch.owner;
     const priced: Priced = model ? this.price(model, usage, new Date(createdAt)) : { spend: 0n, unpriced: true };
     this.book({
@@ -116,9 +121,9 @@ export class BatchSettlement {
       agent_id: null,
       client: null,
       billing: 'gateway',
+      budget_exempt: false,
       served_model: ledgerText(priced.servedModel),
       estimated: priced.estimated ?? false,
-      upstream: null,
     });
     return true;
   }

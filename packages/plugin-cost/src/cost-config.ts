@@ -136,7 +136,8 @@ export const costConfigSchema = {
           type: 'object',
           default: {},
           additionalProperties: { type: 'string', pattern: '^\\S+$' },
-          description: "Upstream key name → its Anthropic API key id (apikey_…, from the Console or the Admin API's /v1/organizations/api_keys). Only these keys' costs are compared.",
+          description:
+            "Upstream name (providers.anthropic.upstreams[].name; any one name with the apiKey shorthand) → its Anthropic API key id (apikey_…, from the Console or the Admin API's /v1/organizations/api_keys). Only these keys' costs are compared, each upstream's ledger rows against its key.",
         },
         thresholdUsd: { type: 'string', pattern: '^\\d+(\\.\\d{1,12})?$', default: '0.01', description: 'Flag a day × model × key whose drift exceeds this many USD (either way): a log line and tollgate_spend_drift_flagged.' },
         everyMs: { type: 'integer', minimum: 0, default: 0, description: 'Reconcile the last lookbackDays this often (86400000: daily); 0: only on demand.' },

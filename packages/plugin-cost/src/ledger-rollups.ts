@@ -24,22 +24,32 @@ const SUMS = [
     (c) => ({ column: c, from: c }),
   ),
 ] as const satisfies RollupSpec['add'];
+/**
+ * The spend budgets leave out (rows marked `budget_exempt`), in the rollups budgets read: the
+ * key and end-user ones (migration 011).
+ */
+const EXEMPT_SUMS = [
+  { column: 'exempt_micro', from: 'spend', part: { div: PICO_PER_MICRO }, when: 'budget_exempt' },
+  { column: 'exempt_rest', from: 'spend', part: { mod: PICO_PER_MICRO }, when: 'budget_exempt' },
+] as const satisfies RollupSpec['add'];
 const FIRST_LAST = { min: [{ column: 'first_time', from: 'start_time' }], max: [{ column: 'last_time', from: 'start_time' }] } as const;
 const DAY = { column: 'day', from: 'start_time', day: true } as const;
 
 /**
  * Spend per day × key × user × team × model (the key's alias too: a renamed key's rows group
- * apart, and reports show the last alias as they did from rows). End users and tags have
- * their own rollups: crossed with keys, tens of thousands of end users would make a rollup as
- * long as the ledger.
+ * apart, and reports show the last alias as they did from rows), and the part of it budgets
+ * leave out. End users and tags have their own rollups: crossed with keys, tens of thousands
+ * of end users would make a rollup as long as the ledger.
  */
 export const KEY_ROLLUP: RollupSpec = {
   table: 'tollgate_spend_daily',
   group: [DAY, ...['api_key', 'key_alias', 'user_id', 'team_id', 'model'].map((c) => ({ column: c, from: c }))],
-  add: SUMS,
+  add: [...SUMS, ...EXEMPT_SUMS],
   ...FIRST_LAST,
 };
-export const END_USER_ROLLUP: RollupSpec = { table: 'tollgate_spend_daily_end_users', group: [DAY, { column: 'end_user', from: 'end_user' }], add: SUMS, ...FIRST_LAST };
+export const END_USER_ROLLUP: RollupSpec = { table: 'tollgate_spend_daily_end_users', group: [DAY, { column: 'end_user', from: 'end_user' }], add: [...SUMS, ...EXEMPT_SUMS], ...FIRST_LAST };
+/** The rollups that keep EXEMPT_SUMS. */
+export const BUDGET_ROLLUPS = [KEY_ROLLUP, END_USER_ROLLUP] as const;
 export const TAG_ROLLUP: RollupSpec = { table: 'tollgate_spend_daily_tags', group: [DAY], each: { column: 'tag', from: 'request_tags' }, add: SUMS, ...FIRST_LAST };
 export const ROLLUPS = [KEY_ROLLUP, END_USER_ROLLUP, TAG_ROLLUP] as const;
 
@@ -72,8 +82,8 @@ export const rollupMigrations: Record<string, Migration> = {
       await db.schema.createIndex('tollgate_spend_daily_key').on('tollgate_spend_daily').columns(['api_key', 'day']).execute();
       await db.schema.createIndex('tollgate_spend_daily_end_user').on('tollgate_spend_daily_end_users').columns(['end_user', 'day']).execute();
       await db.schema.createIndex('tollgate_spend_daily_tag').on('tollgate_spend_daily_tags').columns(['tag', 'day']).execute();
-      // A ledger from before rollups: its rows, summed.
-      await rebuildRollups(db);
+      // A ledger from before rollups: its rows, summed (budget_exempt and its sums come in 011).
+      await rebuildRollups(db, undefined, { exempt: false });
     },
   },
 };
@@ -81,9 +91,10 @@ export const rollupMigrations: Record<string, Migration> = {
 /**
  * The statements that recompute the rollups of every day from `fromDay` on (all days when
  * undefined) out of the ledger's rows: the same sums the writer keeps, done by the database.
- * Run them in one transaction (`rebuildRollups`, or the SQLite writer thread).
+ * Run them in one transaction (`rebuildRollups`, or the SQLite writer thread). `exempt: false`
+ * leaves out the budget-exempt sums (a ledger before migration 011).
  */
-export function rebuildStatements(fromDay?: number) {
+export function rebuildStatements(fromDay?: number, { exempt = true }: { exempt?: boolean } = {}) {
   const from = fromDay === undefined ? sql`` : sql`where l.start_time >= ${fromDay * DAY_MS}`;
   const dayCut = fromDay === undefined ? sql`` : sql`where day >= ${fromDay}`;
   const day = sql`l.start_time / ${sql.lit(DAY_MS)}`;
@@ -100,24 +111,28 @@ export function rebuildStatements(fromDay?: number) {
     ],
     sql`, `,
   );
-  const cols = (spec: RollupSpec) => sql.join([...spec.group.map((g) => sql.ref(g.column)), ...(spec.each ? [sql.ref(spec.each.column)] : []), ...SUMS.map((s) => sql.ref(s.column)), sql.ref('first_time'), sql.ref('last_time')], sql`, `);
+  const cols = (spec: RollupSpec, extra: readonly { column: string }[] = []) =>
+    sql.join([...spec.group.map((g) => sql.ref(g.column)), ...(spec.each ? [sql.ref(spec.each.column)] : []), ...SUMS.map((s) => sql.ref(s.column)), sql.ref('first_time'), sql.ref('last_time'), ...extra.map((s) => sql.ref(s.column))], sql`, `);
+  const exempted = (part: string) => sql`sum(case when l.budget_exempt >= 1 then l.spend ${sql.raw(part)} ${sql.lit(PICO_PER_MICRO)} else 0 end)`;
+  const budgetSums = exempt ? sql.join([sums, exempted('/'), exempted('%')], sql`, `) : sums;
+  const budgetCols = exempt ? EXEMPT_SUMS : [];
   const keyDims = sql.join(['api_key', 'key_alias', 'user_id', 'team_id', 'model'].map((n) => sql`coalesce(l.${sql.ref(n)}, '')`), sql`, `);
   return [
     ...ROLLUPS.map((spec) => sql`delete from ${sql.table(spec.table)} ${dayCut}`),
-    sql`insert into ${sql.table(KEY_ROLLUP.table)} (${cols(KEY_ROLLUP)})
-      select ${day}, ${keyDims}, ${sums} from tollgate_spend_logs l ${from} group by ${day}, ${keyDims}`,
-    sql`insert into ${sql.table(END_USER_ROLLUP.table)} (${cols(END_USER_ROLLUP)})
-      select ${day}, coalesce(l.end_user, ''), ${sums} from tollgate_spend_logs l ${from} group by ${day}, coalesce(l.end_user, '')`,
+    sql`insert into ${sql.table(KEY_ROLLUP.table)} (${cols(KEY_ROLLUP, budgetCols)})
+      select ${day}, ${keyDims}, ${budgetSums} from tollgate_spend_logs l ${from} group by ${day}, ${keyDims}`,
+    sql`insert into ${sql.table(END_USER_ROLLUP.table)} (${cols(END_USER_ROLLUP, budgetCols)})
+      select ${day}, coalesce(l.end_user, ''), ${budgetSums} from tollgate_spend_logs l ${from} group by ${day}, coalesce(l.end_user, '')`,
     sql`insert into ${sql.table(TAG_ROLLUP.table)} (${cols(TAG_ROLLUP)})
       select ${day}, t.tag, ${sums} from tollgate_spend_tags t join tollgate_spend_logs l on l.request_id = t.request_id ${from} group by ${day}, t.tag`,
   ];
 }
 
 /** Recomputes the rollups from the rows in one transaction (see rebuildStatements), on this connection. */
-export async function rebuildRollups(db: Kysely<any>, fromDay?: number): Promise<void> {
+export async function rebuildRollups(db: Kysely<any>, fromDay?: number, opts?: { exempt?: boolean }): Promise<void> {
   // A migration's backfill already runs in the migration's transaction.
   const run = async (tx: Kysely<any>) => {
-    for (const statement of rebuildStatements(fromDay)) await statement.execute(tx);
+    for (const statement of rebuildStatements(fromDay, opts)) await statement.execute(tx);
   };
   await (db.isTransaction ? run(db) : db.transaction().execute(run));
 }
@@ -132,6 +147,7 @@ export interface RepricedRow {
   model: string | null;
   end_user: string | null;
   request_tags: string;
+  budget_exempt: number | boolean;
 }
 
 /**
@@ -148,9 +164,11 @@ export async function rollupRepriced(tx: Kysely<any>, r: RepricedRow, delta: big
     spend_rest: sql`spend_rest + ${(delta % BigInt(PICO_PER_MICRO)).toString()}`,
   };
   const v = (x: string | null) => x ?? '';
+  // A budget-exempt row's spend is the budget rollups' exempt spend too: it moves with it.
+  const exempt = Number(r.budget_exempt) >= 1 ? { exempt_micro: sql`exempt_micro + ${(delta / BigInt(PICO_PER_MICRO)).toString()}`, exempt_rest: sql`exempt_rest + ${(delta % BigInt(PICO_PER_MICRO)).toString()}` } : {};
   await tx
     .updateTable(KEY_ROLLUP.table)
-    .set(set)
+    .set({ ...set, ...exempt })
     .where('day', '=', day)
     .where('api_key', '=', v(r.api_key))
     .where('key_alias', '=', v(r.key_alias))
@@ -158,7 +176,7 @@ export async function rollupRepriced(tx: Kysely<any>, r: RepricedRow, delta: big
     .where('team_id', '=', v(r.team_id))
     .where('model', '=', v(r.model))
     .execute();
-  await tx.updateTable(END_USER_ROLLUP.table).set(set).where('day', '=', day).where('end_user', '=', v(r.end_user)).execute();
+  await tx.updateTable(END_USER_ROLLUP.table).set({ ...set, ...exempt }).where('day', '=', day).where('end_user', '=', v(r.end_user)).execute();
   const tags = [...new Set(JSON.parse(r.request_tags) as string[])];
   if (tags.length > 0) await tx.updateTable(TAG_ROLLUP.table).set(set).where('day', '=', day).where('tag', 'in', tags).execute();
 }

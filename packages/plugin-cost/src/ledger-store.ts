@@ -5,11 +5,13 @@ import { moneyMigrations } from './money-migration.js';
 import { keepWhen, rollupMigrations, ROLLUPS, type RowsMode } from './ledger-rollups.js';
 import { RollupQueries } from './rollup-queries.js';
 import { partitionMigrations } from './ledger-partitions.js';
+import { budgetExemptMigrations } from './budget-exempt.js';
 import type { SpendRow } from './spend-row.js';
 
-type LogRow = Omit<SpendRow, 'request_tags' | 'spend' | 'unpriced' | 'stream' | 'aborted' | 'billing' | 'estimated'> & {
+type LogRow = Omit<SpendRow, 'request_tags' | 'spend' | 'unpriced' | 'stream' | 'aborted' | 'billing' | 'estimated' | 'budget_exempt'> & {
   billing: string | null;
   estimated: number;
+  budget_exempt: number;
   request_tags: string;
   spend: string | number | bigint;
   unpriced: number;
@@ -171,9 +173,11 @@ export const ledgerMigrations: Record<string, Migration> = {
   },
   ...rollupMigrations,
   ...partitionMigrations,
+  ...budgetExemptMigrations,
 };
 
-export type BatchOwner = Omit<Tables['tollgate_batches'], 'request_tags'> & { request_tags: string[] };
+/** Who created a batch, and the upstream it lives on (null for batches created before the ledger named upstreams). */
+export type BatchOwner = Omit<Tables['tollgate_batches'], 'request_tags'> & { request_tags: string[]; upstream: string | null };
 
 /** What the ledger stores (the cost plugin's `ledger.rows` and `ledger.rollups`). */
 export interface LedgerShape {
@@ -216,12 +220,14 @@ export class LedgerStore {
     const row =
       (await this.db
         .selectFrom('tollgate_spend_logs')
-        .select(['batch_id', 'api_key', 'key_alias', 'user_id', 'team_id', 'end_user', 'request_tags', 'start_time as created_at'])
+        .select(['batch_id', 'api_key', 'key_alias', 'user_id', 'team_id', 'end_user', 'request_tags', 'start_time as created_at', 'upstream'])
         .where('batch_id', '=', batchId)
         .where('call_type', '=', 'batches')
         .orderBy('start_time')
         .executeTakeFirst()) ?? (await this.db.selectFrom('tollgate_batches').selectAll().where('batch_id', '=', batchId).executeTakeFirst());
-    return row && { ...row, batch_id: batchId, created_at: Number(row.created_at), request_tags: JSON.parse(row.request_tags) as string[] };
+    if (!row) return undefined;
+    const upstream = 'upstream' in row ? row.upstream : null;
+    return { ...row, batch_id: batchId, created_at: Number(row.created_at), request_tags: JSON.parse(row.request_tags) as string[], upstream };
   }
 
   /** request_ids of a batch's results already in the ledger. */
@@ -294,8 +300,8 @@ export class LedgerStore {
   }
 
   /**
-   * The committed spend of these keys, as every replica booked it (PostgreSQL only: undefined
-   * on SQLite, which no two gateways share).
+   * The committed spend of these keys as budgets count it, as every replica booked it
+   * (PostgreSQL only: undefined on SQLite, which no two gateways share).
    */
   async sharedKeySpend(tokens: readonly string[]): Promise<Map<string, bigint> | undefined> {
     if (this.storage.driver !== 'postgres') return undefined;
@@ -313,7 +319,20 @@ export class LedgerStore {
     return out;
   }
 
-  /** Exact spend per value of a column (or per tag), for the in-memory running totals. */
+  /** Each key's all-time spend as budgets count it (rows marked `budget_exempt` left out): the running totals' start. */
+  async keyBudgetTotals(): Promise<Map<string, bigint>> {
+    if (this.shape.rollups) return new RollupQueries(this.db).keyBudgetTotals();
+    const rows = await this.db
+      .selectFrom('tollgate_spend_logs')
+      .select(['api_key as k', ...exactSpendSum(sql.ref('spend'))])
+      .where('api_key', 'is not', null)
+      .where('budget_exempt', '=', 0)
+      .groupBy('api_key')
+      .execute();
+    return new Map(rows.map((r) => [r.k!, joinSpendSum(r)]));
+  }
+
+  /** Exact spend per value of a column (or per tag), every row counted (reports). */
   async totalsBy(dimension: 'api_key' | 'user_id' | 'team_id' | 'end_user' | 'tag'): Promise<Map<string, bigint>> {
     if (this.shape.rollups) return new RollupQueries(this.db).totalsBy(dimension);
     const rows =
@@ -357,7 +376,7 @@ export const LOG_COLUMNS = [
   'request_tags', 'status', 'prompt_tokens', 'completion_tokens', 'input_tokens', 'output_tokens', 'cache_read_input_tokens',
   'cache_creation_input_tokens', 'cache_creation_5m_tokens', 'cache_creation_1h_tokens', 'web_search_requests', 'service_tier',
   'inference_geo', 'speed', 'spend', 'unpriced', 'stream', 'aborted', 'batch_id', 'start_time', 'end_time', 'completion_start_time',
-  'session_id', 'agent_id', 'client', 'billing', 'served_model', 'estimated', 'upstream',
+  'session_id', 'agent_id', 'client', 'billing', 'served_model', 'estimated', 'upstream', 'budget_exempt',
 ] as const satisfies readonly (keyof SpendRow)[];
 // Fails to compile when SpendRow gains a field LOG_COLUMNS does not write.
 const everyColumnWritten: [Exclude<keyof SpendRow, (typeof LOG_COLUMNS)[number]>] extends [never] ? true : false = true;
@@ -441,6 +460,7 @@ function rowOf(values: unknown[]): SpendRow {
     client: (row.client as string | undefined) ?? null,
     billing: (row.billing as Billing | undefined) ?? 'gateway',
     estimated: flag(row.estimated),
+    budget_exempt: flag(row.budget_exempt),
   };
 }
 

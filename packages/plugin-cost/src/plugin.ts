@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { definePlugin, GatewayError, KEY_LIMITS, picoToUsd, PROVIDERS, SPEND_QUEUE, SPEND_TOTALS, type KeyLimits, type Logger, type Outcome, type RequestContext, type Usage } from '@tollgate/core';
+import { definePlugin, GatewayError, KEY_LIMITS, picoToUsd, PROVIDERS, SPEND_QUEUE, SPEND_TOTALS, UPSTREAM_TARGETS, type KeyLimits, type Logger, type Outcome, type RequestContext, type Usage } from '@tollgate/core';
 import { STORAGE } from '@tollgate/storage';
 import { BatchSettlement, type BatchFetch } from './batch-settlement.js';
 import { costConfigSchema, type CostConfig } from './cost-config.js';
@@ -110,7 +110,9 @@ export const costPlugin = definePlugin<CostConfig>({
     }, api.log);
     const upstream = api.resolve(PROVIDERS).find((p) => p.name === 'anthropic')!;
     const { settleEveryMs: everyMs, lookbackDays } = api.config.batches;
-    const job = new BatchSettlementJob({ store, settlement, flush: () => writer.flush(), upstream, log: api.log, everyMs, lookbackDays });
+    const targets = api.resolve(UPSTREAM_TARGETS);
+    const target = (name: string | null) => targets.target('anthropic', name ?? undefined);
+    const job = new BatchSettlementJob({ store, settlement, flush: () => writer.flush(), target, timeoutMs: upstream.timeoutMs, log: api.log, everyMs, lookbackDays });
     if (everyMs > 0) api.onReady(() => job.start());
     // Registered after the writer's close, so it runs before it: rows it booked get written.
     api.onClose(({ signal }) => job.close(signal));
@@ -184,7 +186,8 @@ export const costPlugin = definePlugin<CostConfig>({
  */
 function guardBudget(ctx: RequestContext, book: PriceBook, limits: KeyLimits | undefined, policy: UnpricedPolicy): void {
   const keyHash = ctx.principal?.keyHash;
-  if (!keyHash || !limits || (ctx.route.kind !== 'messages' && ctx.route.kind !== 'batches')) return;
+  // Spend the budget leaves out (a client's own credential) cannot escape it.
+  if (!keyHash || !limits || ctx.budgetExempt || (ctx.route.kind !== 'messages' && ctx.route.kind !== 'batches')) return;
   if (limits.get(keyHash)?.maxBudget === undefined) return;
   const at = new Date(ctx.startTime);
   const missing = unpricedAsk(ctx, book, at);

@@ -44,22 +44,25 @@ interface Upstream {
 const DAY = 86_400_000;
 const PICO_PER_CENT = 10_000_000_000n;
 
+/** The line of ledger spend no mapped upstream key can be named for. */
+export const UNATTRIBUTED = 'unattributed';
+/** The name of the one upstream of the `baseUrl`/`apiKey` shorthand (core's upstreamList). */
+const SHORTHAND_UPSTREAM = 'default';
+
 /**
  * Compares the ledger with Anthropic's cost report per UTC day × model × upstream key, from
  * `from` (rounded down to its day) to `to`. The ledger side sums the exact spend of messages
  * and batch results by the model that served them (ids resolved through the price book, so
- * an alias and its dated id meet); the Anthropic side pages through `GET
+ * an alias and its dated id meet) and by the upstream that served them (the `upstream`
+ * column, named through `apiKeyIds`); the Anthropic side pages through `GET
  * /v1/organizations/cost_report` grouped by `api_key_id` and `description`, keeping the keys
- * mapped in `apiKeyIds`. Until the ledger records which upstream key served a request, all
- * ledger spend is set against the one mapped key (with several, against `all`).
+ * mapped in `apiKeyIds`. See `upstreamLines` for rows that name no mapped upstream.
  */
 export async function reconcile(opts: { store: LedgerStore; book: PriceBook; config: ReconcileConfig; adminKey: string; upstream: Upstream; from: number; to: number }): Promise<ReconcileReport> {
   const { config } = opts;
   const start = Math.floor(opts.from / DAY) * DAY;
-  const names = Object.entries(config.apiKeyIds);
-  if (names.length === 0) throw new GatewayError('TG_ERR_CONFIG', 'reconcile.apiKeyIds is empty: map the upstream key(s) to their Anthropic API key ids (apikey_…)');
-  const ledgerKey = names.length === 1 ? names[0]![0] : 'all';
-  const keyName = new Map(names.map(([name, id]) => [id, names.length === 1 ? name : 'all']));
+  if (Object.keys(config.apiKeyIds).length === 0) throw new GatewayError('TG_ERR_CONFIG', 'reconcile.apiKeyIds is empty: map the upstream key(s) to their Anthropic API key ids (apikey_…)');
+  const { byId, byUpstream } = upstreamLines(config.apiKeyIds);
   const canonical = (m: string) => opts.book.canonical(m) ?? m;
   const cells = new Map<string, { date: string; model: string; key: string; ledger: Pico; anthropic: Pico }>();
   const cell = (date: string, model: string, key: string) => {
@@ -68,9 +71,12 @@ export async function reconcile(opts: { store: LedgerStore; book: PriceBook; con
     if (!c) cells.set(k, (c = { date, model, key, ledger: 0n, anthropic: 0n }));
     return c;
   };
-  for (const r of await ledgerByDay(opts.store, start, opts.to)) cell(r.date, canonical(r.model), ledgerKey).ledger += r.spend;
+  for (const r of await ledgerByDay(opts.store, start, opts.to)) {
+    const key = byUpstream(r.upstream);
+    if (key !== undefined) cell(r.date, canonical(r.model), key).ledger += r.spend;
+  }
   for (const r of await costReport(opts.upstream, opts.adminKey, start, opts.to)) {
-    const key = keyName.get(r.apiKeyId);
+    const key = byId.get(r.apiKeyId);
     if (key !== undefined) cell(r.date, canonical(r.model), key).anthropic += r.spend;
   }
   const threshold = usdToPico(config.thresholdUsd);
@@ -92,6 +98,26 @@ export async function reconcile(opts: { store: LedgerStore; book: PriceBook; con
   return { start_date: new Date(start).toISOString(), end_date: new Date(opts.to).toISOString(), threshold_usd: config.thresholdUsd, lines };
 }
 
+/**
+ * The line each mapped Anthropic key id, and each ledger row's upstream, is compared on: the
+ * upstream's name (names sharing one key id share a line, `a+b`: Anthropic reports per key).
+ * A row that names no upstream (written before the ledger had the column) or the shorthand's
+ * `default` when that is not mapped goes to the one mapped key when there is exactly one (the
+ * one-key setup), else to `unattributed`. A row of any other upstream not mapped is left out,
+ * as the report's keys that are not mapped are.
+ */
+export function upstreamLines(apiKeyIds: Record<string, string>): { byId: Map<string, string>; byUpstream: (upstream: string | null) => string | undefined } {
+  const byId = new Map<string, string>();
+  for (const [name, id] of Object.entries(apiKeyIds)) byId.set(id, byId.has(id) ? `${byId.get(id)}+${name}` : name);
+  const named = new Map(Object.entries(apiKeyIds).map(([name, id]) => [name, byId.get(id)!]));
+  const fallback = byId.size === 1 ? [...byId.values()][0]! : UNATTRIBUTED;
+  const byUpstream = (upstream: string | null) => {
+    if (upstream === null) return fallback;
+    return named.get(upstream) ?? (upstream === SHORTHAND_UPSTREAM ? fallback : undefined);
+  };
+  return { byId, byUpstream };
+}
+
 /** Logs each flagged line (the drift, never a key). */
 export function logDrift(report: ReconcileReport, log: Logger): void {
   for (const l of report.lines) {
@@ -99,19 +125,19 @@ export function logDrift(report: ReconcileReport, log: Logger): void {
   }
 }
 
-async function ledgerByDay(store: LedgerStore, from: number, to: number): Promise<Array<{ date: string; model: string; spend: Pico }>> {
+async function ledgerByDay(store: LedgerStore, from: number, to: number): Promise<Array<{ date: string; model: string; upstream: string | null; spend: Pico }>> {
   const day = sql<string>`cast(start_time / ${sql.lit(DAY)} as text)`;
   const model = sql<string>`coalesce(served_model, model)`;
   const rows = await store.db
     .selectFrom('tollgate_spend_logs')
-    .select([day.as('day'), model.as('m'), ...exactSpendSum(sql.ref('spend'))])
+    .select([day.as('day'), model.as('m'), 'upstream', ...exactSpendSum(sql.ref('spend'))])
     .where('start_time', '>=', from)
     .where('start_time', '<', to)
     .where('call_type', 'in', ['messages', 'batch_result'])
     .where(sql<boolean>`coalesce(served_model, model) is not null`)
-    .groupBy([day, model])
+    .groupBy([day, model, 'upstream'])
     .execute();
-  return rows.map((r) => ({ date: new Date(Number(r.day) * DAY).toISOString().slice(0, 10), model: r.m, spend: joinSpendSum(r) }));
+  return rows.map((r) => ({ date: new Date(Number(r.day) * DAY).toISOString().slice(0, 10), model: r.m, upstream: r.upstream, spend: joinSpendSum(r) }));
 }
 
 async function costReport(upstream: Upstream, adminKey: string, from: number, to: number): Promise<Array<{ date: string; model: string; apiKeyId: string; spend: Pico }>> {

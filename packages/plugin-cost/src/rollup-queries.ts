@@ -99,13 +99,19 @@ export class RollupQueries {
     return new Map(rows.map((r) => [r.k, joinSpendSum(r)]));
   }
 
-  /** Every replica's committed spend of these keys (budgets across replicas when rows are not all stored). */
+  /** Each key's all-time spend as budgets count it: its spend less what budgets leave out (the running totals' start). */
+  async keyBudgetTotals(): Promise<Map<string, bigint>> {
+    const rows = await this.db.selectFrom(KEY_ROLLUP.table).select([sql.ref<string>('api_key').as('k'), ...budgetSpendSum()]).where('api_key', '<>', '').groupBy('api_key').execute();
+    return new Map(rows.map((r) => [r.k, joinSpendSum(r)]));
+  }
+
+  /** Every replica's committed spend of these keys as budgets count it (budgets across replicas when rows are not all stored). */
   async keySpend(tokens: readonly string[]): Promise<Map<string, bigint>> {
     const out = new Map<string, bigint>();
     for (let i = 0; i < tokens.length; i += 1000) {
       const rows = await this.db
         .selectFrom(KEY_ROLLUP.table)
-        .select([sql.ref<string>('api_key').as('k'), ...spendSum()])
+        .select([sql.ref<string>('api_key').as('k'), ...budgetSpendSum()])
         .where('api_key', 'in', tokens.slice(i, i + 1000))
         .groupBy('api_key')
         .execute();
@@ -129,6 +135,14 @@ interface GroupRow {
 /** The rollups' spend, summed as the ledger's is (see exactSpendSum), for joinSpendSum. */
 function spendSum() {
   return [sql<string | null>`cast(sum(spend_micro) as text)`.as('spend_micro'), sql<string | null>`cast(sum(spend_rest) as text)`.as('spend_rest')] as const;
+}
+
+/** The key rollup's spend less the spend budgets leave out (`budget_exempt` rows), for joinSpendSum. */
+function budgetSpendSum() {
+  return [
+    sql<string | null>`cast(sum(spend_micro - exempt_micro) as text)`.as('spend_micro'),
+    sql<string | null>`cast(sum(spend_rest - exempt_rest) as text)`.as('spend_rest'),
+  ] as const;
 }
 
 function sums() {

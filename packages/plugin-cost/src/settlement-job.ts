@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import type { Logger, ProviderAdapter } from '@tollgate/core';
+import type { Logger, UpstreamTarget } from '@tollgate/core';
 import type { BatchSettlement } from './batch-settlement.js';
 import { settledOrAborted } from './close-wait.js';
 import type { LedgerStore } from './ledger-store.js';
@@ -11,8 +11,14 @@ export interface SettlementJobOptions {
   settlement: BatchSettlement;
   /** Resolves once every row booked so far is durable (in the database, or spooled to disk). */
   flush(): Promise<void>;
-  /** Where the batches live, and the gateway's own credential for them. */
-  upstream: ProviderAdapter;
+  /**
+   * The upstream of the pool by this name (the one that created a batch), with the gateway's
+   * own credential for it; the pool's first upstream for null (a batch created before the
+   * ledger named upstreams, when there was one). Undefined when the pool has no such upstream.
+   */
+  target(upstream: string | null): UpstreamTarget | undefined;
+  /** How long one call to the upstream may take. */
+  timeoutMs: number;
   log: Logger;
   /** Pause between runs. */
   everyMs: number;
@@ -46,10 +52,11 @@ const SETTLEMENT_LOCK = 'tollgate.batch_settlement';
  * Books the results of batches created through the gateway that nobody fetched through it:
  * Anthropic bills a batch's succeeded requests whether or not anyone downloads them.
  *
- * Every `everyMs` it asks the upstream, with the gateway's own upstream key, about each batch
- * created within `lookbackDays` that it has not settled yet. Once a batch has ended it reads
- * the results from the configured upstream base (never from the batch's `results_url`, whose
- * host it does not trust with the key), books each succeeded result that is not booked yet
+ * Every `everyMs` it asks the upstream that created each batch (the create call's ledger row
+ * names it), with the gateway's own key for that upstream, about each batch created within
+ * `lookbackDays` that it has not settled yet. Once a batch has ended it reads the results from
+ * that upstream's configured base (never from the batch's `results_url`, whose host it does
+ * not trust with the key), books each succeeded result that is not booked yet
  * (the same exactly-once bookkeeping as a client's fetch through the gateway), waits until
  * those rows are durable, and only then marks the batch settled. A batch the upstream no
  * longer has (deleted, or past the 29 days Anthropic keeps results) is marked `gone` with
@@ -126,17 +133,22 @@ export class BatchSettlementJob {
 
   /** The results booked when the batch is now settled; undefined while it is still running. */
   private async settle(batchId: string): Promise<number | undefined> {
+    const owner = await this.o.settlement.owner(batchId);
+    // Unreachable in practice: the batch came from the ledger's own create rows.
+    if (!owner) return undefined;
+    const target = this.o.target(owner.upstream);
+    // Not gone: the upstream may come back in a reload, and its batches with it.
+    if (!target) throw new Error(`the upstream "${owner.upstream}" that created it is not in the pool`);
     const path = `/v1/messages/batches/${encodeURIComponent(batchId)}`;
-    const status = await this.get(path);
+    const status = await this.get(target, path);
     if (status.status === 404) return this.gone(batchId, status);
     if (!status.ok) throw await upstreamError(status);
     const batch = (await status.json()) as { processing_status?: unknown };
     if (batch.processing_status !== 'ended') return undefined;
 
-    const booking = await this.o.settlement.prepare(batchId);
-    // Unreachable in practice: the batch came from the ledger's own create rows.
+    const booking = await this.o.settlement.prepare(batchId, owner);
     if (!booking) return undefined;
-    const results = await this.get(`${path}/results`);
+    const results = await this.get(target, `${path}/results`);
     if (results.status === 404) return this.gone(batchId, results);
     if (!results.ok || !results.body) throw await upstreamError(results);
     let booked = 0;
@@ -158,11 +170,10 @@ export class BatchSettlementJob {
     return 0;
   }
 
-  private get(path: string): Promise<Response> {
-    const { origin, basePath, timeoutMs } = this.o.upstream;
-    return fetch(`${origin}${basePath}${path}`, {
-      headers: { ...this.o.upstream.ownRequestHeaders(), 'user-agent': USER_AGENT },
-      signal: AbortSignal.any([this.stop.signal, AbortSignal.timeout(timeoutMs)]),
+  private get(target: UpstreamTarget, path: string): Promise<Response> {
+    return fetch(`${target.baseUrl}${path}`, {
+      headers: { ...target.headers, 'user-agent': USER_AGENT },
+      signal: AbortSignal.any([this.stop.signal, AbortSignal.timeout(this.o.timeoutMs)]),
     });
   }
 }

@@ -33,6 +33,7 @@ const LOG_COLUMNS = [
   'cache_read_input_tokens', 'cache_creation_input_tokens', 'cache_creation_5m_tokens', 'cache_creation_1h_tokens',
   'web_search_requests', 'service_tier', 'inference_geo', 'speed', 'unpriced', 'stream', 'aborted', 'batch_id',
   'start_time', 'end_time', 'completion_start_time', 'session_id', 'agent_id', 'client', 'billing', 'served_model', 'estimated', 'upstream',
+  'budget_exempt',
 ] as const;
 
 /** One ledger row as read back: flags as 0/1, tags as JSON text, spend as exact pico text. */

@@ -75,6 +75,7 @@ export function spendRowFor(ctx: RequestContext, outcome: Outcome, priced: Price
     agent_id: ledgerText(ctx.client.agentId),
     client: ledgerText(ctx.client.client),
     billing: ctx.billing,
+    budget_exempt: ctx.budgetExempt,
     served_model: ledgerText(priced.servedModel),
     estimated: priced.estimated ?? false,
     upstream: ledgerText(ctx.upstream),

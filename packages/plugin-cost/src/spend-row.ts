@@ -46,6 +46,8 @@ export interface SpendRow {
   client: string | null;
   /** Who paid the upstream: the gateway's key, the client's own key, or its subscription. */
   billing: Billing;
+  /** Booked but left out of the key's budget (a client's own credential, the key's setting). */
+  budget_exempt: boolean;
   /** The model that served the turn (server-side fallback); null when no usage named one. */
   served_model: string | null;
   /** `spend` is an estimate booked against budgets until the model gets a price (reprice). */

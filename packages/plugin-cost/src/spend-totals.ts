@@ -13,9 +13,10 @@ export interface RunningTotalsOptions {
 }
 
 /**
- * Running spend in memory, bounded: all-time spend per key (keys are made by an admin, so
- * they are few; loaded from the ledger at start and advanced as each row is queued, so a
- * budget sees a request's cost before its row reaches the database), and spend since start
+ * Running spend in memory, bounded: all-time spend per key as budgets count it (rows marked
+ * `budget_exempt` left out; keys are made by an admin, so they are few; loaded from the
+ * ledger at start and advanced as each row is queued, so a budget sees a request's cost
+ * before its row reaches the database), and spend since start
  * per end user for the most recent `maxEndUsers` (end users and tags are chosen by callers:
  * any number of them must not grow memory; the ledger answers for every one of them).
  * Provided to other plugins as SPEND_TOTALS.
@@ -46,7 +47,7 @@ export class RunningTotals implements SpendTotals {
 
   /** Replaces the key totals with the ledger's (end users are not loaded: the ledger answers for them). */
   async load(store: LedgerStore): Promise<void> {
-    this.keys = await store.totalsBy('api_key');
+    this.keys = await store.keyBudgetTotals();
   }
 
   /** Adds another set of totals to these. */
@@ -57,7 +58,8 @@ export class RunningTotals implements SpendTotals {
 
   add(row: SpendRow): void {
     if (row.spend === 0n) return;
-    if (row.api_key !== null) {
+    // Key totals are what budgets count: a row the key's budget leaves out is in the ledger only.
+    if (row.api_key !== null && !row.budget_exempt) {
       this.keys.set(row.api_key, (this.keys.get(row.api_key) ?? 0n) + row.spend);
       for (const listener of this.listeners) listener(row.api_key, row.spend);
     }

@@ -82,6 +82,7 @@ export function spendLogView(r: StoredLog): SpendLogView {
     agent_id: r.agent_id,
     client: r.client,
     billing: (r.billing ?? 'gateway') as SpendRow['billing'],
+    budget_exempt: Boolean(r.budget_exempt),
     upstream: r.upstream,
     startTime: iso(r.start_time),
     endTime: iso(r.end_time),

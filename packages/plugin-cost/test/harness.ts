@@ -40,6 +40,8 @@ export async function startCostHarness(options: {
   mock?: MockUpstream;
   /** Replaces the providers section (e.g. a pool of upstreams). */
   providers?: Record<string, unknown>;
+  /** Added to the auth plugin's options (e.g. sharedLimits). */
+  authConfig?: Record<string, unknown>;
 }): Promise<CostHarness> {
   const mock = options.mock ?? (await createMockUpstream());
   const t = await startTestGateway({
@@ -48,7 +50,7 @@ export async function startCostHarness(options: {
       providers: options.providers ?? { anthropic: { apiKey: UPSTREAM_KEY } },
       plugins: [
         { use: '@tollgate/storage', config: options.db.options },
-        { use: '@tollgate/plugin-auth', config: { masterKey: MASTER_KEY } },
+        { use: '@tollgate/plugin-auth', config: { masterKey: MASTER_KEY, ...options.authConfig } },
         // The batch settlement job is off unless a test turns it on: it would book batches behind other tests' backs.
         { use: '@tollgate/plugin-cost', config: { ledger: { flushIntervalMs: 20 }, batches: { settleEveryMs: 0 }, ...options.costConfig } },
       ],

@@ -21,7 +21,7 @@ function row(id: string, extra: Partial<SpendRow> = {}): SpendRow {
     cache_creation_input_tokens: 0, cache_creation_5m_tokens: 0, cache_creation_1h_tokens: 0, web_search_requests: 0,
     service_tier: null, inference_geo: null, speed: null, spend: 7n, unpriced: false, stream: false, aborted: false,
     batch_id: null, start_time: 1_700_000_000_000, end_time: 1_700_000_000_100, completion_start_time: null,
-    session_id: null, agent_id: null, client: null, billing: 'gateway', served_model: null, estimated: false, upstream: null, ...extra,
+    session_id: null, agent_id: null, client: null, billing: 'gateway', budget_exempt: false, served_model: null, estimated: false, upstream: null, ...extra,
   };
 }
 

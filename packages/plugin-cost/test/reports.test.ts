@@ -27,7 +27,7 @@ function historic(id: string, at: string, spend: bigint): SpendRow {
     cache_creation_input_tokens: 0, cache_creation_5m_tokens: 0, cache_creation_1h_tokens: 0, web_search_requests: 0,
     service_tier: 'standard', inference_geo: null, speed: null, spend, unpriced: false, stream: false, aborted: false,
     batch_id: null, start_time: Date.parse(at), end_time: Date.parse(at) + 100, completion_start_time: null,
-    session_id: null, agent_id: null, client: null, billing: 'gateway', served_model: null, estimated: false, upstream: null,
+    session_id: null, agent_id: null, client: null, billing: 'gateway', budget_exempt: false, served_model: null, estimated: false, upstream: null,
   };
 }
 
@@ -168,6 +168,7 @@ describe.each(DRIVERS)('spend reports on %s', (driver) => {
       agent_id: null,
       client: 'Anthropic/JS',
       billing: 'gateway',
+      budget_exempt: false,
       upstream: 'default',
       startTime: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
       endTime: expect.stringMatching(/Z$/),

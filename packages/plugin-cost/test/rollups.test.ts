@@ -42,7 +42,7 @@ function randomRows(n: number, seed: number): SpendRow[] {
       // Some rows past 2^53 pico-dollars, so sums are checked exactly.
       spend: unpriced ? 0n : BigInt(Math.floor(rnd() * 1e9)) * (rnd() < 0.1 ? 10_000_000n : 1n),
       unpriced, stream: rnd() < 0.5, aborted: rnd() < 0.05, batch_id: null, start_time: start, end_time: start + 100, completion_start_time: null,
-      session_id: null, agent_id: null, client: null, billing: 'gateway', served_model: null, estimated: false, upstream: null,
+      session_id: null, agent_id: null, client: null, billing: 'gateway', budget_exempt: false, served_model: null, estimated: false, upstream: null,
     });
   }
   return rows;

@@ -22,7 +22,7 @@ function old(id: string, at: string, status: number, spend: bigint): SpendRow {
     cache_creation_input_tokens: 0, cache_creation_5m_tokens: 0, cache_creation_1h_tokens: 0, web_search_requests: 0,
     service_tier: 'standard', inference_geo: null, speed: null, spend, unpriced: status === 200 && spend === 0n, stream: false, aborted: false,
     batch_id: null, start_time: Date.parse(at), end_time: Date.parse(at) + 1, completion_start_time: null,
-    session_id: null, agent_id: null, client: null, billing: 'gateway', served_model: null, estimated: false, upstream: null,
+    session_id: null, agent_id: null, client: null, billing: 'gateway', budget_exempt: false, served_model: null, estimated: false, upstream: null,
   };
 }
 

@@ -8,7 +8,7 @@
  * @property {string} table
  * @property {readonly { column: string; from: string; day?: true }[]} group Grouping columns (the table's unique key, with `each`), each from a column of the insert; `day` turns epoch ms into the UTC day number.
  * @property {{ column: string; from: string }} [each] One rollup row per distinct element of this column's JSON array (tags), under `column`, besides `group`.
- * @property {readonly { column: string; from?: string; atLeast?: number; part?: { div: number } | { mod: number } }[]} add Added-up columns: a column's value (or its whole quotient or remainder by a number: `part`), 1 per row (no `from`), or 1 per row whose `from` is at least `atLeast`.
+ * @property {readonly { column: string; from?: string; atLeast?: number; part?: { div: number } | { mod: number }; when?: string }[]} add Added-up columns: a column's value (or its whole quotient or remainder by a number: `part`), 1 per row (no `from`), or 1 per row whose `from` is at least `atLeast`; with `when`, only rows whose `when` column is at least 1 (a flag) add.
  * @property {readonly { column: string; from: string }[]} [min] The smallest value of a column, kept.
  * @property {readonly { column: string; from: string }[]} [max] The largest value of a column, kept.
  */
@@ -126,15 +126,20 @@ function groupAccumulator(spec, columns) {
 
 /**
  * Reads the added-up values of a row into `out`: 1, a 0/1 test, a column's value, or its
- * whole quotient or remainder by a number (numbers while exact; BigInt past 2^53).
+ * whole quotient or remainder by a number (numbers while exact; BigInt past 2^53); 0 for a
+ * row whose `when` flag is not set.
  * @param {RollupSpec['add']} add
  * @param {readonly string[]} columns
  */
 function valueReader(add, columns) {
-  const specs = add.map((a) => ({ i: a.from === undefined ? -1 : indexOf(columns, a.from), atLeast: a.atLeast, part: a.part }));
+  const specs = add.map((a) => ({ i: a.from === undefined ? -1 : indexOf(columns, a.from), atLeast: a.atLeast, part: a.part, when: a.when === undefined ? -1 : indexOf(columns, a.when) }));
   return (/** @type {readonly unknown[]} */ row, /** @type {(number | bigint)[]} */ out) => {
     for (let j = 0; j < specs.length; j++) {
       const a = specs[j];
+      if (a.when !== -1 && !(Number(row[a.when]) >= 1)) {
+        out[j] = 0;
+        continue;
+      }
       if (a.i === -1) {
         out[j] = 1;
         continue;

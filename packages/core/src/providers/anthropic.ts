@@ -13,6 +13,8 @@ const DEFAULT_CLIENTS: ClientsConfig = { keyHeader: 'x-tollgate-key', endUserHea
 const BATCHES = '/v1/messages/batches';
 /** A path about one batch: its id. */
 const BATCH_PATH = /^\/v1\/messages\/batches\/([^/]+)/;
+/** `GET /v1/models/{model_id}`: its id. */
+const MODEL_PATH = /^\/v1\/models\/([^/]+)$/;
 /** The API version the gateway's own requests ask for (the Message Batches calls it makes exist in it). */
 const OWN_API_VERSION = '2023-06-01';
 
@@ -60,6 +62,7 @@ export function createAnthropicAdapter(config: Omit<AnthropicProviderConfig, 'up
     },
 
     prepare(ctx, limits) {
+      if (ctx.route.allowedModels !== undefined) hideUnlistedModel(ctx, ctx.request.path.slice(this.mountPath.length));
       const attribution: Omit<IdentityInput, 'headers'> = {};
       const identify = () => {
         const { endUser, ...client } = resolveClientIdentity({ headers: ctx.request.headers, ...attribution }, identity);
@@ -166,6 +169,22 @@ function classify(method: string, path: string): RouteKind {
 /** `GET /v1/models` for a caller limited to some models. */
 const isModelList = (ctx: RequestContext): boolean =>
   ctx.route.kind === 'models' && ctx.route.allowedModels !== undefined && ctx.request.method === 'GET' && pathOnly(ctx.route.upstreamPath).endsWith('/v1/models');
+
+/**
+ * `GET /v1/models/{model_id}` of a model outside the caller's list gets Anthropic's answer for a
+ * model that does not exist, as the list leaves it out: the key learns nothing more about it.
+ */
+function hideUnlistedModel(ctx: RequestContext, path: string): void {
+  const raw = ctx.route.kind === 'models' && ctx.request.method === 'GET' ? MODEL_PATH.exec(path)?.[1] : undefined;
+  if (raw === undefined) return;
+  let id: string;
+  try {
+    id = decodeURIComponent(raw);
+  } catch {
+    id = raw;
+  }
+  if (!ctx.route.allowedModels!.includes(id)) throw new GatewayError('TG_ERR_NOT_FOUND', `model: ${id}`);
+}
 
 /** A model list page with only the allowed models (Claude Code's model discovery offers what it lists). */
 function onlyAllowedModels(body: unknown, allowed: readonly string[]): unknown {
