@@ -1,4 +1,4 @@
-import { Migrator, PostgresAdapter, sql, type Kysely, type Migration } from 'kysely';
+import { Migrator, PostgresAdapter, sql, type DatabaseIntrospector, type Kysely, type Migration } from 'kysely';
 
 // Any fixed 64-bit number; every Tollgate replica takes the same advisory lock.
 export const PG_MIGRATION_LOCK = 7_315_002_025;
@@ -18,7 +18,7 @@ export async function migrate(db: Kysely<any>, driver: 'sqlite' | 'postgres', ow
   if (!/^[a-z][a-z0-9_]*$/.test(owner)) throw new Error(`invalid migration owner: ${owner}`);
   const run = async (conn: Kysely<any>, schema?: string) => {
     const migrator = new Migrator({
-      db: conn,
+      db: schema === undefined ? conn : scopedToSchema(conn, schema),
       provider: { getMigrations: async () => migrations },
       migrationTableSchema: schema,
       migrationTableName: `tollgate_migrations_${owner}`,
@@ -41,6 +41,32 @@ export async function migrate(db: Kysely<any>, driver: 'sqlite' | 'postgres', ow
     } finally {
       await sql`select pg_advisory_unlock(${PG_MIGRATION_LOCK})`.execute(conn);
     }
+  });
+}
+
+/**
+ * The connection as Kysely's Migrator sees it, with its one catalog question (which tables
+ * exist?) asked of this schema alone. Kysely's PostgreSQL introspection lists the tables of
+ * every schema and resolves each by name (`has_schema_privilege`, `pg_get_serial_sequence`),
+ * so a schema another deployment (or another test) drops meanwhile failed this start-up with
+ * "schema … does not exist", or made it wait on that drop's lock.
+ */
+function scopedToSchema(conn: Kysely<any>, schema: string): Kysely<any> {
+  const introspection: DatabaseIntrospector = {
+    getSchemas: () => conn.introspection.getSchemas(),
+    getMetadata: async () => ({ tables: await introspection.getTables() }),
+    async getTables() {
+      const { rows } = await sql<{ name: string }>`select c.relname as name from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace where n.nspname = ${schema} and c.relkind in ('r', 'p', 'v')`.execute(conn);
+      return rows.map((r) => ({ name: r.name, schema, isView: false, columns: [] }));
+    },
+  };
+  return new Proxy(conn, {
+    get(target, prop) {
+      if (prop === 'introspection') return introspection;
+      const value: unknown = Reflect.get(target, prop, target);
+      // Kysely's methods use private fields: call them on the instance itself.
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
   });
 }
 
