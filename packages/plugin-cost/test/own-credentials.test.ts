@@ -36,10 +36,10 @@ describe.each(SETUPS)("a client's own credential and the key's budget on $name",
     storage = await db.open();
   });
   afterAll(async () => {
-    await h.close();
-    await mock.close();
-    await storage.close();
-    await db.drop();
+    await h?.close();
+    await mock?.close();
+    await storage?.close();
+    await db?.drop();
   });
 
   const keyWith = async (metadata: Record<string, unknown>) => (await h.admin('POST', '/key/generate', { max_budget: 0.005, metadata })).body as { key: string; token: string };

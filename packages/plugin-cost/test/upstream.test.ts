@@ -30,10 +30,10 @@ describe.each(DRIVERS)('the ledger of a pool of upstreams on %s', (driver) => {
     sdk = new Anthropic({ apiKey: key, baseURL: h.baseURL, maxRetries: 0 });
   });
   afterAll(async () => {
-    await h.close();
-    await Promise.all([a.close(), b.close()]);
-    await storage.close();
-    await db.drop();
+    await h?.close();
+    await Promise.all([a?.close(), b?.close()]);
+    await storage?.close();
+    await db?.drop();
   });
 
   async function rowOf(id: string): Promise<Record<string, any>> {
@@ -107,10 +107,10 @@ describe.each(DRIVERS)('the batch settlement job in a pool of upstreams on %s', 
     sdk = new Anthropic({ apiKey: key, baseURL: h.baseURL, maxRetries: 0 });
   });
   afterAll(async () => {
-    await h.close();
-    await Promise.all([a.close(), b.close()]);
-    await storage.close();
-    await db.drop();
+    await h?.close();
+    await Promise.all([a?.close(), b?.close()]);
+    await storage?.close();
+    await db?.drop();
   });
 
   const settlementCalls = (m: MockUpstream) => m.requests.filter((r) => r.headers['user-agent'] === 'tollgate-batch-settlement');
@@ -173,10 +173,10 @@ describe.each(DRIVERS)("reconciliation per upstream with Anthropic's cost report
     sdk = new Anthropic({ apiKey: key, baseURL: h.baseURL, maxRetries: 0 });
   });
   afterAll(async () => {
-    await h.close();
-    await Promise.all([a.close(), b.close()]);
-    await storage.close();
-    await db.drop();
+    await h?.close();
+    await Promise.all([a?.close(), b?.close()]);
+    await storage?.close();
+    await db?.drop();
   });
 
   it('compares each upstream with its own key: zero drift where its bill matches, the exact drift where its price differs; rows naming no upstream are unattributed', async () => {
