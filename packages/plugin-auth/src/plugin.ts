@@ -12,6 +12,7 @@ import { BudgetSpend } from './budget-spend.js';
 import { RateLimiter } from './limiter.js';
 import { KeyInvalidation } from './key-invalidation.js';
 import { SharedLimits } from './shared-limits.js';
+import { RedisCounters } from './shared-redis.js';
 import { resolveMasterKey } from './master-key.js';
 
 /**
@@ -72,7 +73,7 @@ export const authPlugin = definePlugin<AuthConfig>({
       // Connected before the first request (which would otherwise be counted locally); a Redis
       // that is down does not stop the start: the connection keeps retrying.
       await redis.connect().catch((err: unknown) => api.log.warn({ err: { message: (err as Error).message } }, 'cannot connect to Redis at start; limits and budgets are counted per replica until it can'));
-      gate.shared = new SharedLimits(redis, { keyPrefix, slotTtlMs, retryMs, log: api.log });
+      gate.shared = new SharedLimits(new RedisCounters(redis, { keyPrefix, slotTtlMs }), { slotTtlMs, retryMs, log: api.log });
       const invalidation = new KeyInvalidation(redis, { channel: `${keyPrefix}keys`, invalidate: (token) => cache.invalidate(token), invalidateAll: () => cache.clear(), log: api.log });
       service.announce = (tokens) => invalidation.announce(tokens);
       // Reported, not required: without Redis each replica counts its own limits.
