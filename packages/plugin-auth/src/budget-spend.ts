@@ -3,13 +3,13 @@ import type { SharedLimits } from './shared-limits.js';
 
 /**
  * The spend budgets see: the cost plugin's totals (SPEND_TOTALS), raised to the key's shared
- * counter in Redis as last read here. Both are at most the true spend, so the larger is the
+ * counter (Redis or PostgreSQL) as last read here. Both are at most the true spend, so the larger is the
  * closer and never counts a request twice.
  */
 export class BudgetSpend implements SpendTotals {
   /** The shared counter of each budgeted key, as the last admission or read saw it. */
   private readonly seen = new Map<string, Pico>();
-  /** Budgets are decided on Redis counters: there is Redis, and the totals tell each spend as it is booked to feed them. */
+  /** Budgets are decided on shared counters: there are some, and the totals tell each spend as it is booked to feed them. */
   readonly sharedCounter: boolean;
 
   constructor(
@@ -30,7 +30,7 @@ export class BudgetSpend implements SpendTotals {
     return this.totals.freshen?.(keyHash);
   }
 
-  /** Keeps what Redis answered for the key. */
+  /** Keeps what the shared store answered for the key. */
   note(keyHash: string, spend: Pico | undefined): void {
     if (spend !== undefined) this.seen.set(keyHash, spend);
   }

@@ -38,26 +38,40 @@ export const authConfigSchema = {
       additionalProperties: false,
       default: {},
       description:
-        'Rate limits (requests and tokens per minute, requests in flight), budgets and key changes, shared between replicas through Redis: ' +
-        'each admission of a key with a limit or a budget is decided by one atomic Redis script. While Redis cannot be reached, each replica counts on its own (warned once) rather than refusing traffic.',
+        'Rate limits (requests and tokens per minute, requests in flight) and budgets shared between replicas, through Redis (key changes too) or else through the PostgreSQL store: ' +
+        'each admission of a key with a limit or a budget is decided by one atomic Redis script or PostgreSQL function call. While the store cannot be reached, each replica counts on its own (warned once) rather than refusing traffic.',
       properties: {
         redisUrl: {
           type: ['string', 'null'],
           pattern: '^rediss?://',
           default: null,
-          description: 'redis:// or rediss:// URL. Null: env TOLLGATE_REDIS_URL; with neither, each replica counts on its own.',
+          description: 'redis:// or rediss:// URL. Null: env TOLLGATE_REDIS_URL; with neither, limits are shared through PostgreSQL (postgres), else each replica counts on its own.',
+        },
+        postgres: {
+          type: 'boolean',
+          default: true,
+          description:
+            'Without Redis, on a PostgreSQL store: decide limits and budgets in PostgreSQL (one function call per admission of a limited or budgeted key). ' +
+            "false: each replica counts its limits on its own, and budgets read every replica's committed spend at most the cost plugin's sharedSpend.syncMs ago. Ignored on SQLite (one process).",
+        },
+        postgresPoolSize: {
+          type: 'integer',
+          minimum: 1,
+          default: 4,
+          description: "Connections of the pool the PostgreSQL limits use, apart from the storage's pool (so admissions never queue behind ledger writes).",
         },
         commandTimeoutMs: {
           type: 'integer',
           minimum: 1,
           default: 500,
-          description: 'Longest a Redis command may take; past it the request is decided on local counts, so a stalled Redis never hangs requests.',
+          description:
+            "Longest a Redis command or PostgreSQL limits call may take (PostgreSQL: waiting for a connection included, and the server's statement_timeout); past it the request is decided on local counts, so a stalled store never hangs requests.",
         },
         retryMs: {
           type: 'integer',
           minimum: 1,
           default: 1000,
-          description: 'After a Redis failure, how long this replica counts on its own before it tries Redis again (no request waits on a Redis that is down).',
+          description: 'After a failed Redis or PostgreSQL limits call, how long this replica counts on its own before it tries again (no request waits on a store that is down).',
         },
         slotTtlMs: {
           type: 'integer',
@@ -86,5 +100,5 @@ export interface AuthConfig {
   cacheSize: number;
   lookupTimeoutMs: number;
   staleIfErrorMs: number;
-  sharedLimits: { redisUrl: string | null; commandTimeoutMs: number; retryMs: number; slotTtlMs: number; keyPrefix: string };
+  sharedLimits: { redisUrl: string | null; postgres: boolean; postgresPoolSize: number; commandTimeoutMs: number; retryMs: number; slotTtlMs: number; keyPrefix: string };
 }

@@ -30,7 +30,7 @@ export interface ClientKeyOptions {
  */
 export class KeyGate {
   spend: BudgetSpend | undefined;
-  /** Redis, when limits and budgets are shared between replicas. */
+  /** Redis or PostgreSQL, when limits and budgets are shared between replicas. */
   shared: SharedLimits | undefined;
 
   constructor(
@@ -110,14 +110,14 @@ export class KeyGate {
     const sharedBudget = budget !== undefined && this.spend?.sharedCounter === true;
     const limited = key.rpmLimit !== null || key.tpmLimit !== null || key.maxParallelRequests !== null;
     if (this.shared?.usable && (limited || sharedBudget)) return this.admitShared(ctx, key, sharedBudget ? budget : undefined, now);
-    // Without Redis, a budget is checked against spend read from the shared database at most
-    // the cost plugin's sharedSpend.syncMs ago (a read on the request's path when older).
+    // Without shared counters, a budget is checked against spend read from the shared database
+    // at most the cost plugin's sharedSpend.syncMs ago (a read on the request's path when older).
     const reading = budget === undefined ? undefined : this.spend?.freshen(key.token);
     if (reading) return reading.then(() => this.admitLocal(ctx, key, Date.now()));
     this.admitLocal(ctx, key, now);
   }
 
-  /** Budget and limits as this replica counts them: no Redis, or Redis out. */
+  /** Budget and limits as this replica counts them: no shared counters, or their store out. */
   private admitLocal(ctx: RequestContext, key: VirtualKey, now: number): void {
     const over = ctx.budgetExempt ? undefined : budgetExceeded(key, this.spend);
     // Waiting does not help until the window resets: tell SDKs (Claude Code) not to retry.
@@ -128,8 +128,8 @@ export class KeyGate {
   }
 
   /**
-   * Limits, and the budget when `budget` is given, decided in Redis for every replica at once;
-   * counted locally when Redis fails. A budget not given is checked here, from memory.
+   * Limits, and the budget when `budget` is given, decided in the shared store for every
+   * replica at once; counted locally when it fails. A budget not given is checked here, from memory.
    */
   private async admitShared(ctx: RequestContext, key: VirtualKey, budget: Pico | undefined, now: number): Promise<void> {
     const shared = this.shared!;

@@ -18,9 +18,9 @@ export function secondsToNextMinute(now: number): number {
 
 /**
  * Per-key request, token and concurrency limits of this replica, in fixed one-minute windows
- * (aligned to the clock). Counters live in memory. With Redis (`SharedLimits`) the limits are
- * decided there, for every replica at once; these counts still run, and decide while Redis
- * cannot be reached.
+ * (aligned to the clock). Counters live in memory. With shared counters (`SharedLimits`, in
+ * Redis or PostgreSQL) the limits are decided there, for every replica at once; these counts
+ * still run, and decide while the store cannot be reached.
  */
 export class RateLimiter {
   private readonly windows = new Map<string, Window>();

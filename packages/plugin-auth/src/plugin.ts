@@ -1,5 +1,5 @@
 import { ADMIN_GUARD, definePlugin, GatewayError, KEY_LIMITS, SPEND_TOTALS, type KeyLimitsSnapshot, type SpendTotals } from '@tollgate/core';
-import { STORAGE } from '@tollgate/storage';
+import { sql, STORAGE } from '@tollgate/storage';
 import { Redis } from 'ioredis';
 import { adminScope, registerAdminRoutes, requireMaster } from './admin-routes.js';
 import { rollBudgetWindow, windowSpend } from './budget.js';
@@ -12,6 +12,9 @@ import { BudgetSpend } from './budget-spend.js';
 import { RateLimiter } from './limiter.js';
 import { KeyInvalidation } from './key-invalidation.js';
 import { SharedLimits } from './shared-limits.js';
+import { PostgresCounters } from './shared-postgres.js';
+import { sharedLimitsMigrations } from './shared-postgres-schema.js';
+import { RedisCounters } from './shared-redis.js';
 import { resolveMasterKey } from './master-key.js';
 
 /**
@@ -50,7 +53,7 @@ export const authPlugin = definePlugin<AuthConfig>({
     const storage = api.resolve(STORAGE);
     // With the database down at start, the migration waits for it in the background; key
     // lookups fail with 503 (TG_ERR_UNAVAILABLE) until it is done.
-    await storage.whenAvailable('auth', () => storage.migrate('auth', keyMigrations));
+    await storage.whenAvailable('auth', () => storage.migrate('auth', { ...keyMigrations, ...sharedLimitsMigrations }));
     const store = new KeyStore(storage);
     const cache = new KeyCache(store, {
       ttlMs: api.config.cacheTtlMs,
@@ -62,9 +65,9 @@ export const authPlugin = definePlugin<AuthConfig>({
     const service = new KeyService(store, cache);
     const limiter = new RateLimiter();
     const gate = new KeyGate(resolved?.key, cache, store, limiter, api.gatewayConfig.clients);
+    const { keyPrefix, commandTimeoutMs, retryMs, slotTtlMs, postgres, postgresPoolSize } = api.config.sharedLimits;
     const redisUrl = api.config.sharedLimits.redisUrl ?? api.env.TOLLGATE_REDIS_URL;
     if (redisUrl) {
-      const { keyPrefix, commandTimeoutMs, retryMs, slotTtlMs } = api.config.sharedLimits;
       // No offline queue: while the connection is down a command fails at once (counted
       // locally) instead of waiting for a reconnect; a stalled one fails at its timeout.
       const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 2000, commandTimeout: commandTimeoutMs, enableOfflineQueue: false, lazyConnect: true });
@@ -72,7 +75,7 @@ export const authPlugin = definePlugin<AuthConfig>({
       // Connected before the first request (which would otherwise be counted locally); a Redis
       // that is down does not stop the start: the connection keeps retrying.
       await redis.connect().catch((err: unknown) => api.log.warn({ err: { message: (err as Error).message } }, 'cannot connect to Redis at start; limits and budgets are counted per replica until it can'));
-      gate.shared = new SharedLimits(redis, { keyPrefix, slotTtlMs, retryMs, log: api.log });
+      gate.shared = new SharedLimits(new RedisCounters(redis, { keyPrefix, slotTtlMs }), { slotTtlMs, retryMs, log: api.log });
       const invalidation = new KeyInvalidation(redis, { channel: `${keyPrefix}keys`, invalidate: (token) => cache.invalidate(token), invalidateAll: () => cache.clear(), log: api.log });
       service.announce = (tokens) => invalidation.announce(tokens);
       // Reported, not required: without Redis each replica counts its own limits.
@@ -94,6 +97,21 @@ export const authPlugin = definePlugin<AuthConfig>({
         redis.disconnect();
       });
       api.log.info('rate limits, budgets and key changes shared with the other replicas through Redis');
+    } else if (postgres && storage.openPool) {
+      // A pool of its own whose statements end at the call's timeout: an admission never
+      // queues behind ledger writes, nor holds their connections while PostgreSQL stalls.
+      const db = storage.openPool({ max: postgresPoolSize, queryTimeoutMs: commandTimeoutMs });
+      gate.shared = new SharedLimits(new PostgresCounters(db, { slotTtlMs, timeoutMs: commandTimeoutMs }), { slotTtlMs, retryMs, log: api.log });
+      api.onClose(async () => {
+        await gate.shared?.close();
+        await db.destroy();
+      });
+      // Its connections opened before the first request, as Redis's is (the first burst would
+      // otherwise wait for them); with the database down at start, once it is up.
+      await storage.whenAvailable('auth shared limits', async () => {
+        await Promise.all(Array.from({ length: postgresPoolSize }, () => sql`select 1`.execute(db)));
+      });
+      api.log.info('rate limits and budgets shared with the other replicas through PostgreSQL');
     }
     registerAdminRoutes(api, service, resolved?.key);
     api.provide(ADMIN_GUARD, {

@@ -121,7 +121,7 @@ export const costConfigSchema = {
           default: 1000,
           description:
             "How old every replica's committed spend for a key may be when its budget is checked: older, it is read again first (one query on that request's path). " +
-            '0 turns it off (each replica then counts only its own spend since start). With Redis (auth sharedLimits) budgets are decided there and this read only seeds the shared counter.',
+            '0 turns it off (each replica then counts only its own spend since start). With shared counters (auth sharedLimits: Redis, or PostgreSQL itself) budgets are decided there and this read only seeds the counter.',
         },
       },
     },

@@ -25,8 +25,8 @@ export interface RunningTotalsOptions {
  * what all of them committed for a key when this instance's read is older than `maxAgeMs`; a
  * key's spend is then that plus what this instance booked since the read began (or this
  * instance's own count, if larger). It lags the truth by the other replicas' rows not yet
- * committed (their last flush interval); with Redis, budgets use a shared counter instead and
- * this read only seeds it.
+ * committed (their last flush interval); with the auth plugin's shared counters (Redis or
+ * PostgreSQL), budgets use those instead and this read only seeds them.
  */
 export class RunningTotals implements SpendTotals {
   private keys = new Map<string, Pico>();

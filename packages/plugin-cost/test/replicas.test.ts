@@ -27,16 +27,20 @@ afterEach(async () => {
   for (const close of opened.splice(0).reverse()) await close();
 });
 
+/** How the replicas share budgets: Redis, PostgreSQL counters (the default without Redis), or reads of the ledger. */
+type Sharing = 'redis' | 'postgres' | 'ledger';
+
 /**
- * Two gateways (storage, auth, cost) on one PostgreSQL schema and one mock upstream; with
- * `redis`, sharing limits and budgets through Redis too.
+ * Two gateways (storage, auth, cost) on one PostgreSQL schema and one mock upstream, sharing
+ * limits and budgets as `sharing` says.
  */
-async function replicas(redis: boolean, sharedSpend: { syncMs?: number } = {}): Promise<{ a: Replica; b: Replica; mock: MockUpstream }> {
+async function replicas(sharing: Sharing, sharedSpend: { syncMs?: number } = {}): Promise<{ a: Replica; b: Replica; mock: MockUpstream }> {
   const db = await createTestDatabase('postgres');
   opened.push(() => db.drop());
   const mock = await createMockUpstream();
   opened.push(() => mock.close());
   const keyPrefix = `tollgate-test-${randomBytes(6).toString('hex')}:`;
+  const sharedLimits = { redis: { redisUrl: REDIS_URL, keyPrefix }, postgres: {}, ledger: { postgres: false } }[sharing];
   const start = async () => {
     const t = await startTestGateway({
       upstream: mock,
@@ -44,7 +48,7 @@ async function replicas(redis: boolean, sharedSpend: { syncMs?: number } = {}): 
         providers: { anthropic: { apiKey: 'sk-ant-upstream-replicas' } },
         plugins: [
           { use: '@tollgate/storage', config: db.options },
-          { use: '@tollgate/plugin-auth', config: { masterKey: MASTER_KEY, ...(redis ? { sharedLimits: { redisUrl: REDIS_URL, keyPrefix } } : {}) } },
+          { use: '@tollgate/plugin-auth', config: { masterKey: MASTER_KEY, sharedLimits } },
           { use: '@tollgate/plugin-cost', config: { ledger: { flushIntervalMs: 20 }, batches: { settleEveryMs: 0 }, sharedSpend } },
         ],
       },
@@ -67,12 +71,13 @@ const post = (r: Replica, key: string) =>
 
 const messages = (mock: MockUpstream) => mock.requests.filter((r) => r.path === '/v1/messages').length;
 
-describe.each([
-  ['PostgreSQL', false],
-  ['PostgreSQL and Redis', true],
-])('budgets over two replicas sharing %s', (_name, redis) => {
+describe.each<[string, Sharing]>([
+  ['PostgreSQL (counters in PostgreSQL)', 'postgres'],
+  ['PostgreSQL and Redis (counters in Redis)', 'redis'],
+  ['PostgreSQL without shared counters (reads of the ledger)', 'ledger'],
+])('budgets over two replicas sharing %s', (_name, sharing) => {
   it('a $0.50 budget spent through replica A: bursts on B after quiet gaps are all refused, and /key/info agrees on both', async () => {
-    const { a, b, mock } = await replicas(redis);
+    const { a, b, mock } = await replicas(sharing);
     mock.route('POST', '/v1/messages', usage(20_000, 6_000)); // $0.02 + $0.03 = $0.05 a request
     const { key, token } = (await a.admin('POST', '/key/generate', { max_budget: 0.5 })).body;
     for (let i = 0; i < 10; i++) expect(await post(a, key)).toBe(200);
@@ -87,9 +92,27 @@ describe.each([
     for (const r of [a, b]) expect((await r.admin('GET', `/key/info?key=${token}`)).body.info.spend).toBe(0.5);
   });
 
-  // Without Redis the bound is looser: the other replicas' rows of their last flush interval (not yet committed) are not seen either.
-  it.runIf(redis)('steady load on both replicas: a $0.05 budget ends over by at most the requests in flight', async () => {
-    const { a, b, mock } = await replicas(redis);
+  // With shared counters, B needs no read of the ledger to see what A spent: a read as fresh as
+  // sharedSpend.syncMs (a minute here) does not let B admit a key A has used up since.
+  it.runIf(sharing !== 'ledger')('a budget used up on A while B had read it: bursts on B after a quiet gap are all refused', async () => {
+    const { a, b, mock } = await replicas(sharing, { syncMs: 60_000 });
+    mock.route('POST', '/v1/messages', usage(20_000, 6_000)); // $0.05 a request
+    const { key } = (await a.admin('POST', '/key/generate', { max_budget: 0.5 })).body;
+    expect(await post(b, key)).toBe(200); // B has read the key's spend ($0)
+    await until(async () => b.completed.length === 1, 5000);
+    for (let i = 0; i < 9; i++) expect(await post(a, key)).toBe(200);
+    expect(await post(a, key)).toBe(429);
+    await new Promise((r) => setTimeout(r, 1000)); // quiet, well inside B's sync window
+    for (let round = 0; round < 2; round++) {
+      const statuses = await Promise.all(Array.from({ length: 25 }, () => post(b, key)));
+      expect(statuses.filter((s) => s !== 429)).toEqual([]);
+    }
+    expect(messages(mock)).toBe(10);
+  });
+
+  // Without shared counters the bound is looser: the other replicas' spend of the last syncMs and flush interval is not seen.
+  it.runIf(sharing !== 'ledger')('steady load on both replicas: a $0.05 budget ends over by at most the requests in flight', async () => {
+    const { a, b, mock } = await replicas(sharing);
     mock.route('POST', '/v1/messages', usage(2000, 1000)); // $0.007 a request
     const { key, token } = (await a.admin('POST', '/key/generate', { max_budget: 0.05 })).body;
     // Two clients on each replica, each sending until it is refused. A client sends its next

@@ -18,6 +18,8 @@ export interface PgPoolOptions {
    * connection thrown away. 0: no limit (migrations).
    */
   queryTimeoutMs: number;
+  /** How long a connection may sit idle before it is closed (default 10000 ms); 0: never. */
+  idleTimeoutMs?: number;
   log?: Logger;
 }
 
@@ -45,6 +47,7 @@ export function createPgPool(pg: typeof pgTypes, o: PgPoolOptions): PostgresPool
     connectionString: o.url,
     max: o.max,
     connectionTimeoutMillis: o.connectTimeoutMs,
+    idleTimeoutMillis: o.idleTimeoutMs ?? 10_000,
     keepAlive: true,
     keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
     options: settings.filter(Boolean).join(' ') || undefined,

@@ -67,6 +67,14 @@ export interface Storage {
    * the pool for PostgreSQL.
    */
   readonly background: BackgroundWriter;
+  /**
+   * PostgreSQL only (undefined on SQLite): a pool of its own, of `max` connections whose
+   * statements the server cancels after `queryTimeoutMs`, for short calls on the request path
+   * (the auth plugin's shared limits) that must neither queue behind the main pool's work nor
+   * hold its connections while the database stalls. Its connections, once open, stay open
+   * (no connection set-up on a request's path after a quiet spell). The caller destroys it.
+   */
+  readonly openPool?: (o: { max: number; queryTimeoutMs: number }) => Kysely<any>;
   /** True when the database answers a trivial query within 400 ms. */
   ping(): Promise<boolean>;
   /**
@@ -101,6 +109,7 @@ export async function createStorage(options: StorageOptions = {}): Promise<Stora
   let description: string;
   let background: BackgroundWriter;
   let runMigrations: (owner: string, migrations: Record<string, Migration>) => Promise<void>;
+  let openPool: Storage['openPool'];
   if (target.driver === 'sqlite') {
     if (target.file !== ':memory:') mkdirSync(dirname(target.file), { recursive: true });
     // Drivers load only when used: an SQLite gateway never loads pg, and the other way round.
@@ -136,6 +145,7 @@ export async function createStorage(options: StorageOptions = {}): Promise<Stora
         await own.destroy();
       }
     };
+    openPool = ({ max, queryTimeoutMs }) => new Kysely({ dialect: new PostgresDialect({ pool: createPgPool(pg, { ...pgOptions, max, queryTimeoutMs, idleTimeoutMs: 0 }) }) });
     const { schema } = options;
     if (schema) await startup.run('storage', () => ensureSchema(pg, pgOptions, schema));
   }
@@ -155,6 +165,7 @@ export async function createStorage(options: StorageOptions = {}): Promise<Stora
     description,
     dataDir,
     migrate: runMigrations,
+    openPool,
     whenAvailable: (name, task) => startup.run(name, task),
     get started() {
       return startup.state().ready;
