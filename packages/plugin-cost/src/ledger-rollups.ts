@@ -1,4 +1,4 @@
-import { sql, type KeepWhen, type Kysely, type Migration, type RollupSpec } from '@tollgate/storage';
+import { isPostgres, sql, type KeepWhen, type Kysely, type Migration, type RollupSpec } from '@tollgate/storage';
 
 /** Which ledger rows are stored one by one (rollups count every row either way). */
 export type RowsMode = 'all' | 'errors' | 'none';
@@ -41,7 +41,22 @@ export const KEY_ROLLUP: RollupSpec = {
 };
 export const END_USER_ROLLUP: RollupSpec = { table: 'tollgate_spend_daily_end_users', group: [DAY, { column: 'end_user', from: 'end_user' }], add: SUMS, ...FIRST_LAST };
 export const TAG_ROLLUP: RollupSpec = { table: 'tollgate_spend_daily_tags', group: [DAY], each: { column: 'tag', from: 'request_tags' }, add: SUMS, ...FIRST_LAST };
-export const ROLLUPS = [KEY_ROLLUP, END_USER_ROLLUP, TAG_ROLLUP] as const;
+/**
+ * The key rollup without models: one row per key a day (a key has one alias, user and team),
+ * where the key rollup has one per key and model. Reports by key, user and team over a range,
+ * and the key totals budgets load at start, read it.
+ */
+export const PER_KEY_ROLLUP: RollupSpec = {
+  table: 'tollgate_spend_daily_keys',
+  group: [DAY, ...['api_key', 'key_alias', 'user_id', 'team_id'].map((c) => ({ column: c, from: c }))],
+  add: SUMS,
+  ...FIRST_LAST,
+};
+/** One row per model a day: reports by model, and the unfiltered per-day series. */
+export const PER_MODEL_ROLLUP: RollupSpec = { table: 'tollgate_spend_daily_models', group: [DAY, { column: 'model', from: 'model' }], add: SUMS, ...FIRST_LAST };
+export const ROLLUPS = [KEY_ROLLUP, END_USER_ROLLUP, TAG_ROLLUP, PER_KEY_ROLLUP, PER_MODEL_ROLLUP] as const;
+/** The rollups of migration 008 (later ones are made, and filled, by their own migrations). */
+const FIRST_ROLLUPS = [KEY_ROLLUP, END_USER_ROLLUP, TAG_ROLLUP] as const;
 
 /**
  * Rows kept with `rows: errors`: failures, aborts and unpriced requests (which `spend
@@ -61,29 +76,59 @@ export const rollupMigrations: Record<string, Migration> = {
     // sums are bigint, first/last epoch ms. The indexes serve the lookups that must not scan
     // a day range: one key's, one end user's, one tag's totals.
     async up(db: Kysely<any>) {
-      for (const spec of ROLLUPS) {
-        const keys = [...spec.group.map((g) => g.column), ...(spec.each ? [spec.each.column] : [])];
-        let t = db.schema.createTable(spec.table);
-        for (const k of keys) t = t.addColumn(k, k === 'day' ? 'integer' : 'text', (c) => (k === 'day' ? c.notNull() : c.notNull().defaultTo('')));
-        for (const s of SUMS) t = t.addColumn(s.column, 'bigint', (c) => c.notNull().defaultTo(0));
-        t = t.addColumn('first_time', 'bigint', (c) => c.notNull()).addColumn('last_time', 'bigint', (c) => c.notNull());
-        await t.addPrimaryKeyConstraint(`${spec.table}_pk`, keys as never).execute();
-      }
+      for (const spec of FIRST_ROLLUPS) await createRollupTable(db, spec);
       await db.schema.createIndex('tollgate_spend_daily_key').on('tollgate_spend_daily').columns(['api_key', 'day']).execute();
       await db.schema.createIndex('tollgate_spend_daily_end_user').on('tollgate_spend_daily_end_users').columns(['end_user', 'day']).execute();
       await db.schema.createIndex('tollgate_spend_daily_tag').on('tollgate_spend_daily_tags').columns(['tag', 'day']).execute();
       // A ledger from before rollups: its rows, summed.
-      await rebuildRollups(db);
+      await rebuildRollups(db, undefined, FIRST_ROLLUPS);
+    },
+  },
+  '012_per_key_and_model_rollups': {
+    // Reports over a range read every rollup row of its days: a row per key (and one per
+    // model) instead of one per key and model. SQLite keeps them in primary-key order (without
+    // rowid), so a range of days is one stretch of the table. On PostgreSQL every rollup
+    // leaves room in its pages, so the writer's many updates of a day's rows stay in their page
+    // (HOT: no index entry per update); that applies to pages written from now on.
+    async up(db: Kysely<any>) {
+      for (const spec of [PER_KEY_ROLLUP, PER_MODEL_ROLLUP]) await createRollupTable(db, spec, { clustered: true });
+      if (isPostgres(db)) {
+        for (const table of [...FIRST_ROLLUPS.map((r) => r.table), 'tollgate_key_spend']) {
+          await sql`alter table ${sql.table(table)} set (fillfactor = ${sql.lit(ROLLUP_FILLFACTOR)})`.execute(db);
+        }
+      }
+      // Summed from the key rollup, not from rows: it holds every request (whatever
+      // ledger.rows keeps, and days whose rows retention dropped or that were folded into day 0).
+      for (const spec of [PER_KEY_ROLLUP, PER_MODEL_ROLLUP]) {
+        const keys = spec.group.map((g) => sql.ref(g.column));
+        const sums = SUMS.map((s) => sql`sum(${sql.ref(s.column)})`);
+        await sql`insert into ${sql.table(spec.table)} (${sql.join([...keys, ...SUMS.map((s) => sql.ref(s.column)), sql.ref('first_time'), sql.ref('last_time')])})
+          select ${sql.join([...keys, ...sums, sql`min(first_time)`, sql`max(last_time)`])} from ${sql.table(KEY_ROLLUP.table)} group by ${sql.join(keys)}`.execute(db);
+      }
     },
   },
 };
+
+/** Free space PostgreSQL leaves in each page of a rollup table, in per cent of it used. */
+const ROLLUP_FILLFACTOR = 70;
+
+async function createRollupTable(db: Kysely<any>, spec: RollupSpec, o: { clustered?: boolean } = {}): Promise<void> {
+  const keys = [...spec.group.map((g) => g.column), ...(spec.each ? [spec.each.column] : [])];
+  let t = db.schema.createTable(spec.table);
+  for (const k of keys) t = t.addColumn(k, k === 'day' ? 'integer' : 'text', (c) => (k === 'day' ? c.notNull() : c.notNull().defaultTo('')));
+  for (const s of SUMS) t = t.addColumn(s.column, 'bigint', (c) => c.notNull().defaultTo(0));
+  t = t.addColumn('first_time', 'bigint', (c) => c.notNull()).addColumn('last_time', 'bigint', (c) => c.notNull());
+  t = t.addPrimaryKeyConstraint(`${spec.table}_pk`, keys as never);
+  if (o.clustered) t = t.modifyEnd(isPostgres(db) ? sql`with (fillfactor = ${sql.lit(ROLLUP_FILLFACTOR)})` : sql`without rowid`);
+  await t.execute();
+}
 
 /**
  * The statements that recompute the rollups of every day from `fromDay` on (all days when
  * undefined) out of the ledger's rows: the same sums the writer keeps, done by the database.
  * Run them in one transaction (`rebuildRollups`, or the SQLite writer thread).
  */
-export function rebuildStatements(fromDay?: number) {
+export function rebuildStatements(fromDay?: number, specs: readonly RollupSpec[] = ROLLUPS) {
   const from = fromDay === undefined ? sql`` : sql`where l.start_time >= ${fromDay * DAY_MS}`;
   const dayCut = fromDay === undefined ? sql`` : sql`where day >= ${fromDay}`;
   const day = sql`l.start_time / ${sql.lit(DAY_MS)}`;
@@ -101,23 +146,23 @@ export function rebuildStatements(fromDay?: number) {
     sql`, `,
   );
   const cols = (spec: RollupSpec) => sql.join([...spec.group.map((g) => sql.ref(g.column)), ...(spec.each ? [sql.ref(spec.each.column)] : []), ...SUMS.map((s) => sql.ref(s.column)), sql.ref('first_time'), sql.ref('last_time')], sql`, `);
-  const keyDims = sql.join(['api_key', 'key_alias', 'user_id', 'team_id', 'model'].map((n) => sql`coalesce(l.${sql.ref(n)}, '')`), sql`, `);
-  return [
-    ...ROLLUPS.map((spec) => sql`delete from ${sql.table(spec.table)} ${dayCut}`),
-    sql`insert into ${sql.table(KEY_ROLLUP.table)} (${cols(KEY_ROLLUP)})
-      select ${day}, ${keyDims}, ${sums} from tollgate_spend_logs l ${from} group by ${day}, ${keyDims}`,
-    sql`insert into ${sql.table(END_USER_ROLLUP.table)} (${cols(END_USER_ROLLUP)})
-      select ${day}, coalesce(l.end_user, ''), ${sums} from tollgate_spend_logs l ${from} group by ${day}, coalesce(l.end_user, '')`,
-    sql`insert into ${sql.table(TAG_ROLLUP.table)} (${cols(TAG_ROLLUP)})
-      select ${day}, t.tag, ${sums} from tollgate_spend_tags t join tollgate_spend_logs l on l.request_id = t.request_id ${from} group by ${day}, t.tag`,
-  ];
+  const fill = (spec: RollupSpec) => {
+    if (spec.each) {
+      return sql`insert into ${sql.table(spec.table)} (${cols(spec)})
+        select ${day}, t.tag, ${sums} from tollgate_spend_tags t join tollgate_spend_logs l on l.request_id = t.request_id ${from} group by ${day}, t.tag`;
+    }
+    const dims = sql.join(spec.group.slice(1).map((g) => sql`coalesce(l.${sql.ref(g.from)}, '')`), sql`, `);
+    return sql`insert into ${sql.table(spec.table)} (${cols(spec)})
+      select ${day}, ${dims}, ${sums} from tollgate_spend_logs l ${from} group by ${day}, ${dims}`;
+  };
+  return [...specs.map((spec) => sql`delete from ${sql.table(spec.table)} ${dayCut}`), ...specs.map(fill)];
 }
 
 /** Recomputes the rollups from the rows in one transaction (see rebuildStatements), on this connection. */
-export async function rebuildRollups(db: Kysely<any>, fromDay?: number): Promise<void> {
+export async function rebuildRollups(db: Kysely<any>, fromDay?: number, specs: readonly RollupSpec[] = ROLLUPS): Promise<void> {
   // A migration's backfill already runs in the migration's transaction.
   const run = async (tx: Kysely<any>) => {
-    for (const statement of rebuildStatements(fromDay)) await statement.execute(tx);
+    for (const statement of rebuildStatements(fromDay, specs)) await statement.execute(tx);
   };
   await (db.isTransaction ? run(db) : db.transaction().execute(run));
 }
@@ -147,18 +192,12 @@ export async function rollupRepriced(tx: Kysely<any>, r: RepricedRow, delta: big
     spend_micro: sql`spend_micro + ${(delta / BigInt(PICO_PER_MICRO)).toString()}`,
     spend_rest: sql`spend_rest + ${(delta % BigInt(PICO_PER_MICRO)).toString()}`,
   };
-  const v = (x: string | null) => x ?? '';
-  await tx
-    .updateTable(KEY_ROLLUP.table)
-    .set(set)
-    .where('day', '=', day)
-    .where('api_key', '=', v(r.api_key))
-    .where('key_alias', '=', v(r.key_alias))
-    .where('user_id', '=', v(r.user_id))
-    .where('team_id', '=', v(r.team_id))
-    .where('model', '=', v(r.model))
-    .execute();
-  await tx.updateTable(END_USER_ROLLUP.table).set(set).where('day', '=', day).where('end_user', '=', v(r.end_user)).execute();
+  for (const spec of ROLLUPS) {
+    if (spec.each) continue;
+    let q = tx.updateTable(spec.table).set(set).where('day', '=', day);
+    for (const g of spec.group.slice(1)) q = q.where(g.column, '=', r[g.from as keyof RepricedRow] ?? '');
+    await q.execute();
+  }
   const tags = [...new Set(JSON.parse(r.request_tags) as string[])];
   if (tags.length > 0) await tx.updateTable(TAG_ROLLUP.table).set(set).where('day', '=', day).where('tag', 'in', tags).execute();
 }
