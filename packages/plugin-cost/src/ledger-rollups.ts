@@ -24,6 +24,8 @@ const SUMS = [
     (c) => ({ column: c, from: c }),
   ),
 ] as const satisfies RollupSpec['add'];
+/** What reports read: the per-key and per-model rollups keep only these, so a range of days is fewer pages. */
+const REPORT_SUMS = SUMS.filter((s) => ['requests', 'errors', 'unpriced', 'spend_micro', 'spend_rest', 'prompt_tokens', 'completion_tokens'].includes(s.column));
 const FIRST_LAST = { min: [{ column: 'first_time', from: 'start_time' }], max: [{ column: 'last_time', from: 'start_time' }] } as const;
 const DAY = { column: 'day', from: 'start_time', day: true } as const;
 
@@ -49,11 +51,11 @@ export const TAG_ROLLUP: RollupSpec = { table: 'tollgate_spend_daily_tags', grou
 export const PER_KEY_ROLLUP: RollupSpec = {
   table: 'tollgate_spend_daily_keys',
   group: [DAY, ...['api_key', 'key_alias', 'user_id', 'team_id'].map((c) => ({ column: c, from: c }))],
-  add: SUMS,
+  add: REPORT_SUMS,
   ...FIRST_LAST,
 };
 /** One row per model a day: reports by model, and the unfiltered per-day series. */
-export const PER_MODEL_ROLLUP: RollupSpec = { table: 'tollgate_spend_daily_models', group: [DAY, { column: 'model', from: 'model' }], add: SUMS, ...FIRST_LAST };
+export const PER_MODEL_ROLLUP: RollupSpec = { table: 'tollgate_spend_daily_models', group: [DAY, { column: 'model', from: 'model' }], add: REPORT_SUMS, ...FIRST_LAST };
 export const ROLLUPS = [KEY_ROLLUP, END_USER_ROLLUP, TAG_ROLLUP, PER_KEY_ROLLUP, PER_MODEL_ROLLUP] as const;
 /** The rollups of migration 008 (later ones are made, and filled, by their own migrations). */
 const FIRST_ROLLUPS = [KEY_ROLLUP, END_USER_ROLLUP, TAG_ROLLUP] as const;
@@ -101,8 +103,8 @@ export const rollupMigrations: Record<string, Migration> = {
       // ledger.rows keeps, and days whose rows retention dropped or that were folded into day 0).
       for (const spec of [PER_KEY_ROLLUP, PER_MODEL_ROLLUP]) {
         const keys = spec.group.map((g) => sql.ref(g.column));
-        const sums = SUMS.map((s) => sql`sum(${sql.ref(s.column)})`);
-        await sql`insert into ${sql.table(spec.table)} (${sql.join([...keys, ...SUMS.map((s) => sql.ref(s.column)), sql.ref('first_time'), sql.ref('last_time')])})
+        const sums = spec.add.map((s) => sql`sum(${sql.ref(s.column)})`);
+        await sql`insert into ${sql.table(spec.table)} (${sql.join([...keys, ...spec.add.map((s) => sql.ref(s.column)), sql.ref('first_time'), sql.ref('last_time')])})
           select ${sql.join([...keys, ...sums, sql`min(first_time)`, sql`max(last_time)`])} from ${sql.table(KEY_ROLLUP.table)} group by ${sql.join(keys)}`.execute(db);
       }
     },
@@ -116,7 +118,7 @@ async function createRollupTable(db: Kysely<any>, spec: RollupSpec, o: { cluster
   const keys = [...spec.group.map((g) => g.column), ...(spec.each ? [spec.each.column] : [])];
   let t = db.schema.createTable(spec.table);
   for (const k of keys) t = t.addColumn(k, k === 'day' ? 'integer' : 'text', (c) => (k === 'day' ? c.notNull() : c.notNull().defaultTo('')));
-  for (const s of SUMS) t = t.addColumn(s.column, 'bigint', (c) => c.notNull().defaultTo(0));
+  for (const s of spec.add) t = t.addColumn(s.column, 'bigint', (c) => c.notNull().defaultTo(0));
   t = t.addColumn('first_time', 'bigint', (c) => c.notNull()).addColumn('last_time', 'bigint', (c) => c.notNull());
   t = t.addPrimaryKeyConstraint(`${spec.table}_pk`, keys as never);
   if (o.clustered) t = t.modifyEnd(isPostgres(db) ? sql`with (fillfactor = ${sql.lit(ROLLUP_FILLFACTOR)})` : sql`without rowid`);
@@ -132,28 +134,31 @@ export function rebuildStatements(fromDay?: number, specs: readonly RollupSpec[]
   const from = fromDay === undefined ? sql`` : sql`where l.start_time >= ${fromDay * DAY_MS}`;
   const dayCut = fromDay === undefined ? sql`` : sql`where day >= ${fromDay}`;
   const day = sql`l.start_time / ${sql.lit(DAY_MS)}`;
-  const sums = sql.join(
-    [
-      sql`count(*)`,
-      sql`sum(case when l.status >= 400 then 1 else 0 end)`,
-      sql`sum(l.unpriced)`,
-      sql`sum(l.spend / ${sql.lit(PICO_PER_MICRO)})`,
-      sql`sum(l.spend % ${sql.lit(PICO_PER_MICRO)})`,
-      ...SUMS.slice(5).map((s) => sql`sum(l.${sql.ref((s as { from: string }).from)})`),
-      sql`min(l.start_time)`,
-      sql`max(l.start_time)`,
-    ],
-    sql`, `,
-  );
-  const cols = (spec: RollupSpec) => sql.join([...spec.group.map((g) => sql.ref(g.column)), ...(spec.each ? [sql.ref(spec.each.column)] : []), ...SUMS.map((s) => sql.ref(s.column)), sql.ref('first_time'), sql.ref('last_time')], sql`, `);
+  // The writer's sums (see RollupSpec['add']), in SQL.
+  const sums = (spec: RollupSpec) =>
+    sql.join(
+      [
+        ...spec.add.map((a) => {
+          if (a.from === undefined) return sql`count(*)`;
+          const v = sql`l.${sql.ref(a.from)}`;
+          if (a.atLeast !== undefined) return sql`sum(case when ${v} >= ${sql.lit(a.atLeast)} then 1 else 0 end)`;
+          if (a.part) return 'div' in a.part ? sql`sum(${v} / ${sql.lit(a.part.div)})` : sql`sum(${v} % ${sql.lit(a.part.mod)})`;
+          return sql`sum(${v})`;
+        }),
+        sql`min(l.start_time)`,
+        sql`max(l.start_time)`,
+      ],
+      sql`, `,
+    );
+  const cols = (spec: RollupSpec) => sql.join([...spec.group.map((g) => sql.ref(g.column)), ...(spec.each ? [sql.ref(spec.each.column)] : []), ...spec.add.map((s) => sql.ref(s.column)), sql.ref('first_time'), sql.ref('last_time')], sql`, `);
   const fill = (spec: RollupSpec) => {
     if (spec.each) {
       return sql`insert into ${sql.table(spec.table)} (${cols(spec)})
-        select ${day}, t.tag, ${sums} from tollgate_spend_tags t join tollgate_spend_logs l on l.request_id = t.request_id ${from} group by ${day}, t.tag`;
+        select ${day}, t.tag, ${sums(spec)} from tollgate_spend_tags t join tollgate_spend_logs l on l.request_id = t.request_id ${from} group by ${day}, t.tag`;
     }
     const dims = sql.join(spec.group.slice(1).map((g) => sql`coalesce(l.${sql.ref(g.from)}, '')`), sql`, `);
     return sql`insert into ${sql.table(spec.table)} (${cols(spec)})
-      select ${day}, ${dims}, ${sums} from tollgate_spend_logs l ${from} group by ${day}, ${dims}`;
+      select ${day}, ${dims}, ${sums(spec)} from tollgate_spend_logs l ${from} group by ${day}, ${dims}`;
   };
   return [...specs.map((spec) => sql`delete from ${sql.table(spec.table)} ${dayCut}`), ...specs.map(fill)];
 }
