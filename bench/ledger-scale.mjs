@@ -3,9 +3,10 @@
 // 90 days, 5,000 keys, 50,000 end users each of one key, 200 tags) into SQLite and PostgreSQL,
 // builds the daily rollups from it, then measures what reports cost on it (the query layer
 // the /spend/* routes run, p50/p95 of repeated calls), the bytes a row takes on disk, and the
-// writer's sustained rows/s into PostgreSQL (500-row batches, rollups on, as the gateway
-// writes them). Needs `pnpm exec tsc -b` first (it loads dist/) and the test PostgreSQL.
-//   node bench/ledger-scale.mjs [--rows 10000000] [--store sqlite|postgres|both] [--label L]
+// writer's sustained rows/s into it (500-row batches, one at a time as the gateway writes
+// them: with rollups, and rows alone). Needs `pnpm exec tsc -b` first (it loads dist/) and the
+// test PostgreSQL.
+//   node bench/ledger-scale.mjs [--rows 10000000] [--store sqlite|postgres|both] [--label L] [--write-rows 200000] [--keep]
 // Writes bench/results/<date>-ledger-scale[-label].{json,md}.
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +21,14 @@ import { ensurePartitions } from '../packages/plugin-cost/dist/ledger-partitions
 import { SpendQueries } from '../packages/plugin-cost/dist/spend-queries.js';
 
 const { values: opts } = parseArgs({
-  options: { rows: { type: 'string', default: '10000000' }, store: { type: 'string', default: 'both' }, label: { type: 'string' }, 'write-rows': { type: 'string', default: '200000' } },
+  options: {
+    rows: { type: 'string', default: '10000000' },
+    store: { type: 'string', default: 'both' },
+    label: { type: 'string' },
+    'write-rows': { type: 'string', default: '200000' },
+    // Leaves the seeded database (SQLite file, PostgreSQL schema) for EXPLAIN; its place is logged.
+    keep: { type: 'boolean', default: false },
+  },
 });
 const N = Number(opts.rows);
 const DAYS = 90;
@@ -32,36 +40,45 @@ const today = dayOf(Date.now());
 const T0 = (today - DAYS + 1) * DAY_MS;
 const SPAN = DAYS * DAY_MS;
 
+const ROLLUP_TABLES = ['tollgate_spend_daily', 'tollgate_spend_daily_keys', 'tollgate_spend_daily_models', 'tollgate_spend_daily_end_users', 'tollgate_spend_daily_tags'];
+/** Key k's hash as the seed writes it: 64 characters, as long as the SHA-256 hex the gateway stores. */
+const keyHash = (k) => String(k % KEYS).padStart(64, '0');
 const log = (...a) => console.error(new Date().toISOString().slice(11, 19), ...a);
 const since = (t) => Math.round(performance.now() - t);
 
 /**
- * The synthetic rows, generated inside the database from a counter i: time-ordered over the 90
- * days, end user e = i*7919 mod 50,000 belonging to key e mod 5,000, three models, one tag (a
- * second on every fifth row), 2 % errors, token counts and spend that vary with i.
+ * The synthetic rows of day `d` (of DAYS), generated inside the database from a counter i:
+ * time-ordered over the 90 days, end user e = i*7919 mod 50,000 belonging to key e mod 5,000,
+ * and each key to one alias, user (of 500) and team (of 50), as a real key is; three models
+ * in turn, one tag (a second on every fifth row), 2 % errors, token counts and spend that vary
+ * with i. Ids are as long as the gateway's: a 36-character time-ordered request id, the
+ * upstream's request and message ids, a 64-character key hash.
  */
-function seedSql(driver) {
+function seedSql(driver, d) {
   const pg = driver === 'postgres';
+  const [lo, hi] = [Math.floor((d * N) / DAYS), Math.floor(((d + 1) * N) / DAYS) - 1];
   const s = (x) => (pg ? `(${x})::text` : `cast(${x} as text)`);
+  const pad = (x, n) => (pg ? `lpad((${x})::text, ${n}, '0')` : `printf('%0${n}d', ${x})`);
   const eu = `((i * 7919) % ${END_USERS})`;
-  const tags = pg
-    ? `case when i % 5 = 0 then '["t' || (i % ${TAGS}) || '","t' || ((i / 5) % ${TAGS}) || '"]' else '["t' || (i % ${TAGS}) || '"]' end`
-    : `case when i % 5 = 0 then '["t' || (i % ${TAGS}) || '","t' || ((i / 5) % ${TAGS}) || '"]' else '["t' || (i % ${TAGS}) || '"]' end`;
-  const cols = `request_id, call_type, model, api_key, key_alias, user_id, team_id, end_user, request_tags, status,
+  const key = `(${eu} % ${KEYS})`;
+  const t = `(${T0} + (i * ${SPAN}) / ${N})`;
+  const tags = `case when i % 5 = 0 then '["t' || (i % ${TAGS}) || '","t' || ((i / 5) % ${TAGS}) || '"]' else '["t' || (i % ${TAGS}) || '"]' end`;
+  const cols = `request_id, upstream_request_id, message_id, call_type, model, api_key, key_alias, user_id, team_id, end_user, request_tags, status,
     prompt_tokens, completion_tokens, input_tokens, output_tokens, cache_read_input_tokens, cache_creation_input_tokens,
     cache_creation_5m_tokens, cache_creation_1h_tokens, web_search_requests, service_tier, spend, unpriced, stream, aborted,
-    start_time, end_time, completion_start_time`;
-  const select = `select 'r' || ${s('i')}, 'messages',
+    start_time, end_time, completion_start_time, billing`;
+  const requestId = `${pad(t, 13)} || '-' || ${pad('i', 22)}`;
+  const select = `select ${requestId}, 'req_' || ${pad('i', 24)}, 'msg_' || ${pad('i', 24)}, 'messages',
       case i % 3 when 0 then 'claude-sonnet-4-6' when 1 then 'claude-haiku-4-5' else 'claude-opus-4-6' end,
-      'k' || ${s(`${eu} % ${KEYS}`)}, 'alias-' || ${s(`${eu} % ${KEYS}`)}, 'u' || ${s(`${eu} % 500`)}, 't' || ${s(`${eu} % 50`)},
+      ${pad(key, 64)}, 'alias-' || ${s(key)}, 'u' || ${s(`${key} % 500`)}, 't' || ${s(`${key} % 50`)},
       'e' || ${s(eu)}, ${tags}, case when i % 50 = 0 then 529 else 200 end,
       1000 + i % 5000, 100 + i % 900, 800 + i % 4000, 100 + i % 900, 200 + i % 1000, 0, 0, 0, 0, 'standard',
       (1000 + i % 5000) * 3000000 + (100 + i % 900) * 15000000, 0, i % 2, 0,
-      ${T0} + (i * ${SPAN}) / ${N}, ${T0} + (i * ${SPAN}) / ${N} + 900, ${T0} + (i * ${SPAN}) / ${N} + 300`;
-  const series = pg ? `from generate_series(0::bigint, ${N - 1}::bigint) as g(i)` : `from n`;
-  const cte = pg ? '' : `with recursive n(i) as (select 0 union all select i + 1 from n where i < ${N - 1}) `;
-  const tagSelect = `select 'r' || ${s('i')}, 't' || ${s(`i % ${TAGS}`)}, ${T0} + (i * ${SPAN}) / ${N}`;
-  const tagSecond = `select 'r' || ${s('i')}, 't' || ${s(`(i / 5) % ${TAGS}`)}, ${T0} + (i * ${SPAN}) / ${N}`;
+      ${t}, ${t} + 900, ${t} + 300, 'gateway'`;
+  const series = pg ? `from generate_series(${lo}::bigint, ${hi}::bigint) as g(i)` : `from n`;
+  const cte = pg ? '' : `with recursive n(i) as (select ${lo} union all select i + 1 from n where i < ${hi}) `;
+  const tagSelect = `select ${requestId}, 't' || ${s(`i % ${TAGS}`)}, ${t}`;
+  const tagSecond = `select ${requestId}, 't' || ${s(`(i / 5) % ${TAGS}`)}, ${t}`;
   return [
     `${cte}insert into tollgate_spend_logs (${cols}) ${select} ${series}`,
     `${cte}insert into tollgate_spend_tags (request_id, tag, start_time) ${tagSelect} ${series}`,
@@ -96,11 +113,15 @@ async function bytes(storage, table) {
   return Number(r.rows[0].b);
 }
 
+const MODELS = ['claude-sonnet-4-6', 'claude-haiku-4-5', 'claude-opus-4-6'];
+
+/** A row as the gateway queues it, of the same keys, users, models and tags as the seed. */
 function writeRow(i, t) {
   const e = (i * 7919) % END_USERS;
+  const k = e % KEYS;
   return {
-    request_id: requestId(t), upstream_request_id: `req_${i}`, message_id: `msg_${i}`, call_type: 'messages', model: 'claude-sonnet-4-6',
-    api_key: `k${e % KEYS}`, key_alias: `alias-${e % KEYS}`, user_id: `u${e % 500}`, team_id: `t${e % 50}`, end_user: `e${e}`,
+    request_id: requestId(t), upstream_request_id: `req_${String(i).padStart(24, '0')}`, message_id: `msg_${String(i).padStart(24, '0')}`, call_type: 'messages', model: MODELS[i % 3],
+    api_key: keyHash(k), key_alias: `alias-${k}`, user_id: `u${k % 500}`, team_id: `t${k % 50}`, end_user: `e${e}`,
     request_tags: [`t${i % TAGS}`], status: 200, prompt_tokens: 1200, completion_tokens: 300, input_tokens: 1000, output_tokens: 300,
     cache_read_input_tokens: 200, cache_creation_input_tokens: 0, cache_creation_5m_tokens: 0, cache_creation_1h_tokens: 0, web_search_requests: 0,
     service_tier: 'standard', inference_geo: null, speed: null, spend: 7_560_000_000n, unpriced: false, stream: true, aborted: false,
@@ -112,14 +133,23 @@ function writeRow(i, t) {
 async function runStore(driver) {
   const dir = mkdtempSync(join(tmpdir(), 'tg-ledger-scale-'));
   const schema = `tg_bench_${Date.now().toString(36)}`;
-  const storage = await createStorage(driver === 'sqlite' ? { url: `file:${join(dir, 'ledger.db')}`, dataDir: dir } : { url: PG_URL, schema, dataDir: dir });
+  // No statement timeout: a seeding or rebuilding statement may take minutes. Reports run as the gateway runs them.
+  const storage = await createStorage(driver === 'sqlite' ? { url: `file:${join(dir, 'ledger.db')}`, dataDir: dir } : { url: PG_URL, schema, dataDir: dir, queryTimeoutMs: 0 });
   const out = { driver, rows: N };
   try {
     await storage.migrate('cost', ledgerMigrations);
     if (driver === 'postgres') await ensurePartitions(storage.db, Array.from({ length: DAYS + 1 }, (_, i) => dayOf(T0) + i));
     log(driver, 'seeding', N, 'rows');
     let t = performance.now();
-    for (const statement of seedSql(driver)) await sql.raw(statement).execute(storage.db);
+    // SQLite seeds with a large page cache (the key index takes rows at every key), then goes
+    // back to the gateway's own 2 MB for the measurements.
+    if (driver === 'sqlite') await sql`pragma cache_size = -1000000`.execute(storage.db);
+    for (let d = 0; d < DAYS; d++) {
+      await storage.db.transaction().execute(async (tx) => {
+        for (const statement of seedSql(driver, d)) await sql.raw(statement).execute(tx);
+      });
+      if (d % 10 === 9) log(driver, 'seeded day', d + 1, 'of', DAYS);
+    }
     out.seedMs = since(t);
     if (driver === 'postgres') await sql`analyze`.execute(storage.db);
     log(driver, 'seeded in', out.seedMs, 'ms; building rollups');
@@ -128,10 +158,12 @@ async function runStore(driver) {
       for (const s of rebuildStatements()) await s.execute(tx);
     });
     out.rebuildRollupsMs = since(t);
+    if (driver === 'sqlite') await sql`pragma cache_size = -2000`.execute(storage.db);
+    // PostgreSQL's autovacuum analyzes new tables soon; SQLite has statistics only if someone
+    // runs ANALYZE, which the gateway does not: its plans must hold without them.
     if (driver === 'postgres') await sql`analyze`.execute(storage.db);
-    else await sql`analyze`.execute(storage.db);
     const counts = {};
-    for (const table of ['tollgate_spend_daily', 'tollgate_spend_daily_end_users', 'tollgate_spend_daily_tags']) {
+    for (const table of ROLLUP_TABLES) {
       counts[table] = Number((await sql`select count(*) as n from ${sql.table(table)}`.execute(storage.db)).rows[0].n);
     }
     out.rollupRows = counts;
@@ -140,40 +172,55 @@ async function runStore(driver) {
     let rollupBytes = 0;
     for (const table of Object.keys(counts)) rollupBytes += await bytes(storage, table);
     out.bytesPerRow = { logs: Math.round(logsBytes / N), tags: Math.round(tagsBytes / N), rollupsTotal: rollupBytes };
-    out.bytesPerMillionRequests = { rowsAndTags: Math.round(((logsBytes + tagsBytes) / N) * 1e6) };
+    out.bytesPerMillionRequests = { rowsAndTags: Math.round(((logsBytes + tagsBytes) / N) * 1e6), rollups: Math.round((rollupBytes / N) * 1e6) };
     log(driver, 'rollups built in', out.rebuildRollupsMs, 'ms', counts, out.bytesPerRow);
 
     const store = new LedgerStore(storage, { rows: 'all', rollups: true });
     const queries = new SpendQueries(store.db, store.shape);
     const last30 = { from: (today - 29) * DAY_MS };
     out.queries = {};
-    for (const groupBy of ['tag', 'key', 'model', 'user', 'end_user']) out.queries[`report ${groupBy} 30d`] = await timed(12, () => queries.report(groupBy, last30));
-    out.queries['report key 30d, part-day edges from rows'] = await timed(12, () => queries.report('key', { from: last30.from + 3_600_000, to: Date.now() }));
+    for (const groupBy of ['tag', 'key', 'model', 'user', 'team']) out.queries[`report ${groupBy} 30d`] = await timed(20, () => queries.report(groupBy, last30));
+    // 30 days × 50,000 end users of rollup rows: seconds, and not one of the issue's targets.
+    out.queries['report end_user 30d'] = await timed(5, () => queries.report('end_user', last30));
+    out.queries['report model 30d, one key'] = await timed(20, (i) => queries.report('model', { ...last30, apiKey: keyHash(i * 37) }));
+    out.queries['report key 30d, part-day edges from rows'] = await timed(8, () => queries.report('key', { from: last30.from + 3_600_000, to: Date.now() }));
     out.queries['customer/info'] = await timed(60, (i) => queries.endUser(`e${(i * 7907) % END_USERS}`));
-    out.queries['budget totals load at start (per dimension)'] = await timed(3, async () => {
+    // What budgets read from the database: every key's total once at start (RunningTotals.load),
+    // and on PostgreSQL the keys' spend that all replicas committed (a budget asks for one key).
+    out.queries['budget: key totals loaded at start'] = await timed(5, () => store.totalsBy('api_key'));
+    out.queries['totals of every dimension (key, user, team, end user, tag)'] = await timed(1, async () => {
       for (const d of ['api_key', 'user_id', 'team_id', 'end_user', 'tag']) await store.totalsBy(d);
     });
     if (driver === 'postgres') {
-      out.queries['budget: shared key spend, 100 keys'] = await timed(30, (i) => store.sharedKeySpend(Array.from({ length: 100 }, (_, j) => `k${(i * 100 + j) % KEYS}`)));
+      const keys = (i, n) => Array.from({ length: n }, (_, j) => keyHash(i * n + j));
       const rowsOff = new LedgerStore(storage, { rows: 'none', rollups: true });
-      out.queries['budget: shared key spend from rollups, 100 keys'] = await timed(30, (i) => rowsOff.sharedKeySpend(Array.from({ length: 100 }, (_, j) => `k${(i * 100 + j) % KEYS}`)));
+      out.queries['budget: shared key spend, 1 key'] = await timed(60, (i) => store.sharedKeySpend(keys(i, 1)));
+      out.queries['budget: shared key spend, 100 keys'] = await timed(30, (i) => store.sharedKeySpend(keys(i, 100)));
+      out.queries['budget: shared key spend from rollups, 1 key'] = await timed(60, (i) => rowsOff.sharedKeySpend(keys(i, 1)));
+      out.queries['budget: shared key spend from rollups, 100 keys'] = await timed(30, (i) => rowsOff.sharedKeySpend(keys(i, 100)));
     }
     for (const [name, s] of Object.entries(out.queries)) log(driver, name, s);
 
-    // The writer's sustained rate: 500-row batches, one at a time, as the SpendWriter writes.
+    // The writer's sustained rate: 500-row batches, one at a time, as the SpendWriter writes,
+    // into today (whose rollup rows the seed made): with rollups, then the rows alone.
     const W = Number(opts['write-rows']);
-    const now = Date.now();
-    const batches = [];
-    for (let i = 0; i < W; i += 500) batches.push(ledgerBatch(Array.from({ length: Math.min(500, W - i) }, (_, j) => writeRow(i + j, now + i + j))));
-    t = performance.now();
-    for (const b of batches) await store.insert(b);
-    const ms = performance.now() - t;
-    out.writerRowsPerSecond = Math.round(W / (ms / 1000));
+    const write = async (into, first) => {
+      const now = Date.now();
+      const batches = [];
+      for (let i = first; i < first + W; i += 500) batches.push(ledgerBatch(Array.from({ length: Math.min(500, first + W - i) }, (_, j) => writeRow(i + j, now + i - first + j))));
+      const t0 = performance.now();
+      for (const b of batches) await into.insert(b);
+      return Math.round(W / ((performance.now() - t0) / 1000));
+    };
+    out.writerRowsPerSecond = await write(store, 0);
     log(driver, 'writer', out.writerRowsPerSecond, 'rows/s');
+    out.writerRowsOnlyRowsPerSecond = await write(new LedgerStore(storage, { rows: 'all', rollups: false }), W);
+    log(driver, 'writer, rows alone', out.writerRowsOnlyRowsPerSecond, 'rows/s');
   } finally {
-    if (driver === 'postgres') await sql`drop schema ${sql.id(schema)} cascade`.execute(storage.db).catch(() => undefined);
+    if (opts.keep) log(driver, 'kept', driver === 'postgres' ? `schema ${schema}` : join(dir, 'ledger.db'));
+    else if (driver === 'postgres') await sql`drop schema ${sql.id(schema)} cascade`.execute(storage.db).catch(() => undefined);
     await storage.close();
-    rmSync(dir, { recursive: true, force: true });
+    if (!opts.keep) rmSync(dir, { recursive: true, force: true });
   }
   return out;
 }
@@ -185,11 +232,12 @@ const date = new Date().toISOString().slice(0, 10);
 const name = `${date}-ledger-scale${opts.label ? `-${opts.label}` : ''}`;
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 writeFileSync(new URL(`./results/${name}.json`, import.meta.url), JSON.stringify(results, null, 2));
-const md = [`# Ledger at scale: ${N.toLocaleString('en')} rows, ${DAYS} days, ${KEYS} keys, ${END_USERS} end users, ${TAGS} tags`, '', `\`node bench/ledger-scale.mjs --rows ${N}\``, ''];
+const command = ['node bench/ledger-scale.mjs', ...process.argv.slice(2)].join(' ');
+const md = [`# Ledger at scale: ${N.toLocaleString('en')} rows, ${DAYS} days, ${KEYS} keys, ${END_USERS} end users, ${TAGS} tags`, '', `\`${command}\` (${new Date().toISOString()})`, ''];
 for (const r of results) {
   md.push(`## ${r.driver}`, '', `- seeded in ${r.seedMs} ms; rollups built from the rows in ${r.rebuildRollupsMs} ms: ${JSON.stringify(r.rollupRows)}`);
-  md.push(`- bytes per row on disk (with indexes): ledger ${r.bytesPerRow.logs}, tags ${r.bytesPerRow.tags}; per million requests ${(r.bytesPerMillionRequests.rowsAndTags / 2 ** 20).toFixed(0)} MiB; rollups in all ${(r.bytesPerRow.rollupsTotal / 2 ** 20).toFixed(1)} MiB`);
-  md.push(`- writer, 500-row batches with rollups: ${r.writerRowsPerSecond} rows/s`, '', '| query | n | p50 ms | p95 ms | max ms |', '|:--|--:|--:|--:|--:|');
+  md.push(`- bytes per row on disk (with indexes): ledger ${r.bytesPerRow.logs}, tags ${r.bytesPerRow.tags}; per million requests ${(r.bytesPerMillionRequests.rowsAndTags / 2 ** 20).toFixed(0)} MiB of rows and tags, ${(r.bytesPerMillionRequests.rollups / 2 ** 20).toFixed(1)} MiB of rollups (${(r.bytesPerRow.rollupsTotal / 2 ** 20).toFixed(1)} MiB in all, which grows with days × keys, not with requests)`);
+  md.push(`- writer, 500-row batches: ${r.writerRowsPerSecond} rows/s with rollups (the default), ${r.writerRowsOnlyRowsPerSecond} rows/s rows alone (ledger.rollups: false)`, '', '| query | n | p50 ms | p95 ms | max ms |', '|:--|--:|--:|--:|--:|');
   for (const [q, s] of Object.entries(r.queries)) md.push(`| ${q} | ${s.n} | ${s.p50} | ${s.p95} | ${s.max} |`);
   md.push('');
 }

@@ -1,4 +1,4 @@
-import { sql, type KeepWhen, type Kysely, type Migration, type RollupSpec } from '@tollgate/storage';
+import { isPostgres, sql, type KeepWhen, type Kysely, type Migration, type RollupSpec } from '@tollgate/storage';
 
 /** Which ledger rows are stored one by one (rollups count every row either way). */
 export type RowsMode = 'all' | 'errors' | 'none';
@@ -32,14 +32,16 @@ const EXEMPT_SUMS = [
   { column: 'exempt_micro', from: 'spend', part: { div: PICO_PER_MICRO }, when: 'budget_exempt' },
   { column: 'exempt_rest', from: 'spend', part: { mod: PICO_PER_MICRO }, when: 'budget_exempt' },
 ] as const satisfies RollupSpec['add'];
+/** What reports read: the per-key and per-model rollups keep only these, so a range of days is fewer pages. */
+const REPORT_SUMS = SUMS.filter((s) => ['requests', 'errors', 'unpriced', 'spend_micro', 'spend_rest', 'prompt_tokens', 'completion_tokens'].includes(s.column));
 const FIRST_LAST = { min: [{ column: 'first_time', from: 'start_time' }], max: [{ column: 'last_time', from: 'start_time' }] } as const;
 const DAY = { column: 'day', from: 'start_time', day: true } as const;
 
 /**
  * Spend per day × key × user × team × model (the key's alias too: a renamed key's rows group
- * apart, and reports show the last alias as they did from rows), and the part of it budgets
- * leave out. End users and tags have their own rollups: crossed with keys, tens of thousands
- * of end users would make a rollup as long as the ledger.
+ * apart, and reports show the last alias as they did from rows). End users and tags have
+ * their own rollups: crossed with keys, tens of thousands of end users would make a rollup as
+ * long as the ledger.
  */
 export const KEY_ROLLUP: RollupSpec = {
   table: 'tollgate_spend_daily',
@@ -51,7 +53,22 @@ export const END_USER_ROLLUP: RollupSpec = { table: 'tollgate_spend_daily_end_us
 /** The rollups that keep EXEMPT_SUMS. */
 export const BUDGET_ROLLUPS = [KEY_ROLLUP, END_USER_ROLLUP] as const;
 export const TAG_ROLLUP: RollupSpec = { table: 'tollgate_spend_daily_tags', group: [DAY], each: { column: 'tag', from: 'request_tags' }, add: SUMS, ...FIRST_LAST };
-export const ROLLUPS = [KEY_ROLLUP, END_USER_ROLLUP, TAG_ROLLUP] as const;
+/**
+ * The key rollup without models: one row per key a day (a key has one alias, user and team),
+ * where the key rollup has one per key and model. Reports by key, user and team over a range,
+ * and the key totals budgets load at start, read it.
+ */
+export const PER_KEY_ROLLUP: RollupSpec = {
+  table: 'tollgate_spend_daily_keys',
+  group: [DAY, ...['api_key', 'key_alias', 'user_id', 'team_id'].map((c) => ({ column: c, from: c }))],
+  add: REPORT_SUMS,
+  ...FIRST_LAST,
+};
+/** One row per model a day: reports by model, and the unfiltered per-day series. */
+export const PER_MODEL_ROLLUP: RollupSpec = { table: 'tollgate_spend_daily_models', group: [DAY, { column: 'model', from: 'model' }], add: REPORT_SUMS, ...FIRST_LAST };
+export const ROLLUPS = [KEY_ROLLUP, END_USER_ROLLUP, TAG_ROLLUP, PER_KEY_ROLLUP, PER_MODEL_ROLLUP] as const;
+/** The rollups of migration 008 (later ones are made, and filled, by their own migrations). */
+const FIRST_ROLLUPS = [KEY_ROLLUP, END_USER_ROLLUP, TAG_ROLLUP] as const;
 
 /**
  * Rows kept with `rows: errors`: failures, aborts and unpriced requests (which `spend
@@ -71,68 +88,100 @@ export const rollupMigrations: Record<string, Migration> = {
     // sums are bigint, first/last epoch ms. The indexes serve the lookups that must not scan
     // a day range: one key's, one end user's, one tag's totals.
     async up(db: Kysely<any>) {
-      for (const spec of ROLLUPS) {
-        const keys = [...spec.group.map((g) => g.column), ...(spec.each ? [spec.each.column] : [])];
-        let t = db.schema.createTable(spec.table);
-        for (const k of keys) t = t.addColumn(k, k === 'day' ? 'integer' : 'text', (c) => (k === 'day' ? c.notNull() : c.notNull().defaultTo('')));
-        for (const s of SUMS) t = t.addColumn(s.column, 'bigint', (c) => c.notNull().defaultTo(0));
-        t = t.addColumn('first_time', 'bigint', (c) => c.notNull()).addColumn('last_time', 'bigint', (c) => c.notNull());
-        await t.addPrimaryKeyConstraint(`${spec.table}_pk`, keys as never).execute();
-      }
+      for (const spec of FIRST_ROLLUPS) await createRollupTable(db, spec);
       await db.schema.createIndex('tollgate_spend_daily_key').on('tollgate_spend_daily').columns(['api_key', 'day']).execute();
       await db.schema.createIndex('tollgate_spend_daily_end_user').on('tollgate_spend_daily_end_users').columns(['end_user', 'day']).execute();
       await db.schema.createIndex('tollgate_spend_daily_tag').on('tollgate_spend_daily_tags').columns(['tag', 'day']).execute();
       // A ledger from before rollups: its rows, summed (budget_exempt and its sums come in 011).
-      await rebuildRollups(db, undefined, { exempt: false });
+      await rebuildRollups(db, undefined, FIRST_ROLLUPS.map(withoutExempt));
+    },
+  },
+  '012_per_key_and_model_rollups': {
+    // Reports over a range read every rollup row of its days: a row per key (and one per
+    // model) instead of one per key and model. SQLite keeps them in primary-key order (without
+    // rowid), so a range of days is one stretch of the table. On PostgreSQL every rollup
+    // leaves room in its pages, so the writer's many updates of a day's rows stay in their page
+    // (HOT: no index entry per update); that applies to pages written from now on.
+    async up(db: Kysely<any>) {
+      for (const spec of [PER_KEY_ROLLUP, PER_MODEL_ROLLUP]) await createRollupTable(db, spec, { clustered: true });
+      if (isPostgres(db)) {
+        for (const table of [...FIRST_ROLLUPS.map((r) => r.table), 'tollgate_key_spend']) {
+          await sql`alter table ${sql.table(table)} set (fillfactor = ${sql.lit(ROLLUP_FILLFACTOR)})`.execute(db);
+        }
+      }
+      // Summed from the key rollup, not from rows: it holds every request (whatever
+      // ledger.rows keeps, and days whose rows retention dropped or that were folded into day 0).
+      for (const spec of [PER_KEY_ROLLUP, PER_MODEL_ROLLUP]) {
+        const keys = spec.group.map((g) => sql.ref(g.column));
+        const sums = spec.add.map((s) => sql`sum(${sql.ref(s.column)})`);
+        await sql`insert into ${sql.table(spec.table)} (${sql.join([...keys, ...spec.add.map((s) => sql.ref(s.column)), sql.ref('first_time'), sql.ref('last_time')])})
+          select ${sql.join([...keys, ...sums, sql`min(first_time)`, sql`max(last_time)`])} from ${sql.table(KEY_ROLLUP.table)} group by ${sql.join(keys)}`.execute(db);
+      }
     },
   },
 };
 
+/** Free space PostgreSQL leaves in each page of a rollup table, in per cent of it used. */
+const ROLLUP_FILLFACTOR = 70;
+
+async function createRollupTable(db: Kysely<any>, spec: RollupSpec, o: { clustered?: boolean } = {}): Promise<void> {
+  const keys = [...spec.group.map((g) => g.column), ...(spec.each ? [spec.each.column] : [])];
+  let t = db.schema.createTable(spec.table);
+  for (const k of keys) t = t.addColumn(k, k === 'day' ? 'integer' : 'text', (c) => (k === 'day' ? c.notNull() : c.notNull().defaultTo('')));
+  for (const s of spec.add) t = t.addColumn(s.column, 'bigint', (c) => c.notNull().defaultTo(0));
+  t = t.addColumn('first_time', 'bigint', (c) => c.notNull()).addColumn('last_time', 'bigint', (c) => c.notNull());
+  t = t.addPrimaryKeyConstraint(`${spec.table}_pk`, keys as never);
+  if (o.clustered) t = t.modifyEnd(isPostgres(db) ? sql`with (fillfactor = ${sql.lit(ROLLUP_FILLFACTOR)})` : sql`without rowid`);
+  await t.execute();
+}
+
 /**
  * The statements that recompute the rollups of every day from `fromDay` on (all days when
  * undefined) out of the ledger's rows: the same sums the writer keeps, done by the database.
- * Run them in one transaction (`rebuildRollups`, or the SQLite writer thread). `exempt: false`
- * leaves out the budget-exempt sums (a ledger before migration 011).
+ * Run them in one transaction (`rebuildRollups`, or the SQLite writer thread).
  */
-export function rebuildStatements(fromDay?: number, { exempt = true }: { exempt?: boolean } = {}) {
+/** A rollup as migrations before 011 made it: without the budget-exempt sums. */
+const withoutExempt = (spec: RollupSpec): RollupSpec => ({ ...spec, add: spec.add.filter((a) => !('when' in a)) });
+
+export function rebuildStatements(fromDay?: number, specs: readonly RollupSpec[] = ROLLUPS) {
   const from = fromDay === undefined ? sql`` : sql`where l.start_time >= ${fromDay * DAY_MS}`;
   const dayCut = fromDay === undefined ? sql`` : sql`where day >= ${fromDay}`;
   const day = sql`l.start_time / ${sql.lit(DAY_MS)}`;
-  const sums = sql.join(
-    [
-      sql`count(*)`,
-      sql`sum(case when l.status >= 400 then 1 else 0 end)`,
-      sql`sum(l.unpriced)`,
-      sql`sum(l.spend / ${sql.lit(PICO_PER_MICRO)})`,
-      sql`sum(l.spend % ${sql.lit(PICO_PER_MICRO)})`,
-      ...SUMS.slice(5).map((s) => sql`sum(l.${sql.ref((s as { from: string }).from)})`),
-      sql`min(l.start_time)`,
-      sql`max(l.start_time)`,
-    ],
-    sql`, `,
-  );
-  const cols = (spec: RollupSpec, extra: readonly { column: string }[] = []) =>
-    sql.join([...spec.group.map((g) => sql.ref(g.column)), ...(spec.each ? [sql.ref(spec.each.column)] : []), ...SUMS.map((s) => sql.ref(s.column)), sql.ref('first_time'), sql.ref('last_time'), ...extra.map((s) => sql.ref(s.column))], sql`, `);
-  const exempted = (part: string) => sql`sum(case when l.budget_exempt >= 1 then l.spend ${sql.raw(part)} ${sql.lit(PICO_PER_MICRO)} else 0 end)`;
-  const budgetSums = exempt ? sql.join([sums, exempted('/'), exempted('%')], sql`, `) : sums;
-  const budgetCols = exempt ? EXEMPT_SUMS : [];
-  const keyDims = sql.join(['api_key', 'key_alias', 'user_id', 'team_id', 'model'].map((n) => sql`coalesce(l.${sql.ref(n)}, '')`), sql`, `);
-  return [
-    ...ROLLUPS.map((spec) => sql`delete from ${sql.table(spec.table)} ${dayCut}`),
-    sql`insert into ${sql.table(KEY_ROLLUP.table)} (${cols(KEY_ROLLUP, budgetCols)})
-      select ${day}, ${keyDims}, ${budgetSums} from tollgate_spend_logs l ${from} group by ${day}, ${keyDims}`,
-    sql`insert into ${sql.table(END_USER_ROLLUP.table)} (${cols(END_USER_ROLLUP, budgetCols)})
-      select ${day}, coalesce(l.end_user, ''), ${budgetSums} from tollgate_spend_logs l ${from} group by ${day}, coalesce(l.end_user, '')`,
-    sql`insert into ${sql.table(TAG_ROLLUP.table)} (${cols(TAG_ROLLUP)})
-      select ${day}, t.tag, ${sums} from tollgate_spend_tags t join tollgate_spend_logs l on l.request_id = t.request_id ${from} group by ${day}, t.tag`,
-  ];
+  // The writer's sums (see RollupSpec['add']), in SQL.
+  const sums = (spec: RollupSpec) =>
+    sql.join(
+      [
+        ...spec.add.map((a) => {
+          if (a.from === undefined) return sql`count(*)`;
+          const col = sql`l.${sql.ref(a.from)}`;
+          const v = a.when === undefined ? col : sql`case when l.${sql.ref(a.when)} >= 1 then ${col} else 0 end`;
+          if (a.atLeast !== undefined) return sql`sum(case when ${v} >= ${sql.lit(a.atLeast)} then 1 else 0 end)`;
+          if (a.part) return 'div' in a.part ? sql`sum(${v} / ${sql.lit(a.part.div)})` : sql`sum(${v} % ${sql.lit(a.part.mod)})`;
+          return sql`sum(${v})`;
+        }),
+        sql`min(l.start_time)`,
+        sql`max(l.start_time)`,
+      ],
+      sql`, `,
+    );
+  const cols = (spec: RollupSpec) => sql.join([...spec.group.map((g) => sql.ref(g.column)), ...(spec.each ? [sql.ref(spec.each.column)] : []), ...spec.add.map((s) => sql.ref(s.column)), sql.ref('first_time'), sql.ref('last_time')], sql`, `);
+  const fill = (spec: RollupSpec) => {
+    if (spec.each) {
+      return sql`insert into ${sql.table(spec.table)} (${cols(spec)})
+        select ${day}, t.tag, ${sums(spec)} from tollgate_spend_tags t join tollgate_spend_logs l on l.request_id = t.request_id ${from} group by ${day}, t.tag`;
+    }
+    const dims = sql.join(spec.group.slice(1).map((g) => sql`coalesce(l.${sql.ref(g.from)}, '')`), sql`, `);
+    return sql`insert into ${sql.table(spec.table)} (${cols(spec)})
+      select ${day}, ${dims}, ${sums(spec)} from tollgate_spend_logs l ${from} group by ${day}, ${dims}`;
+  };
+  return [...specs.map((spec) => sql`delete from ${sql.table(spec.table)} ${dayCut}`), ...specs.map(fill)];
 }
 
 /** Recomputes the rollups from the rows in one transaction (see rebuildStatements), on this connection. */
-export async function rebuildRollups(db: Kysely<any>, fromDay?: number, opts?: { exempt?: boolean }): Promise<void> {
+export async function rebuildRollups(db: Kysely<any>, fromDay?: number, specs: readonly RollupSpec[] = ROLLUPS): Promise<void> {
   // A migration's backfill already runs in the migration's transaction.
   const run = async (tx: Kysely<any>) => {
-    for (const statement of rebuildStatements(fromDay, opts)) await statement.execute(tx);
+    for (const statement of rebuildStatements(fromDay, specs)) await statement.execute(tx);
   };
   await (db.isTransaction ? run(db) : db.transaction().execute(run));
 }
@@ -163,20 +212,15 @@ export async function rollupRepriced(tx: Kysely<any>, r: RepricedRow, delta: big
     spend_micro: sql`spend_micro + ${(delta / BigInt(PICO_PER_MICRO)).toString()}`,
     spend_rest: sql`spend_rest + ${(delta % BigInt(PICO_PER_MICRO)).toString()}`,
   };
-  const v = (x: string | null) => x ?? '';
   // A budget-exempt row's spend is the budget rollups' exempt spend too: it moves with it.
   const exempt = Number(r.budget_exempt) >= 1 ? { exempt_micro: sql`exempt_micro + ${(delta / BigInt(PICO_PER_MICRO)).toString()}`, exempt_rest: sql`exempt_rest + ${(delta % BigInt(PICO_PER_MICRO)).toString()}` } : {};
-  await tx
-    .updateTable(KEY_ROLLUP.table)
-    .set({ ...set, ...exempt })
-    .where('day', '=', day)
-    .where('api_key', '=', v(r.api_key))
-    .where('key_alias', '=', v(r.key_alias))
-    .where('user_id', '=', v(r.user_id))
-    .where('team_id', '=', v(r.team_id))
-    .where('model', '=', v(r.model))
-    .execute();
-  await tx.updateTable(END_USER_ROLLUP.table).set({ ...set, ...exempt }).where('day', '=', day).where('end_user', '=', v(r.end_user)).execute();
+  for (const spec of ROLLUPS) {
+    if (spec.each) continue;
+    const budget = (BUDGET_ROLLUPS as readonly RollupSpec[]).includes(spec);
+    let q = tx.updateTable(spec.table).set(budget ? { ...set, ...exempt } : set).where('day', '=', day);
+    for (const g of spec.group.slice(1)) q = q.where(g.column, '=', r[g.from as keyof RepricedRow] ?? '');
+    await q.execute();
+  }
   const tags = [...new Set(JSON.parse(r.request_tags) as string[])];
   if (tags.length > 0) await tx.updateTable(TAG_ROLLUP.table).set(set).where('day', '=', day).where('tag', 'in', tags).execute();
 }

@@ -1,6 +1,6 @@
 import { sql, type Kysely } from '@tollgate/storage';
 import { joinSpendSum, type LedgerStore } from './ledger-store.js';
-import { DAY_MS, END_USER_ROLLUP, KEY_ROLLUP, TAG_ROLLUP } from './ledger-rollups.js';
+import { DAY_MS, END_USER_ROLLUP, KEY_ROLLUP, PER_KEY_ROLLUP, PER_MODEL_ROLLUP, TAG_ROLLUP } from './ledger-rollups.js';
 import type { DaySpend, EndUserActivity, GroupBy, SpendGroup } from './spend-queries.js';
 
 type Db = LedgerStore['db'];
@@ -31,7 +31,11 @@ export class RollupQueries {
   /** `apiKey` (one key's groups) only for the groupings of the key rollup: key, user, team, model. */
   async report(groupBy: GroupBy, days: DayRange & { apiKey?: string }): Promise<SpendGroup[]> {
     const [table, column] =
-      groupBy === 'tag' ? [TAG_ROLLUP.table, 'tag'] : groupBy === 'end_user' ? [END_USER_ROLLUP.table, 'end_user'] : [KEY_ROLLUP.table, KEY_COLUMN[groupBy as keyof typeof KEY_COLUMN]];
+      groupBy === 'tag'
+        ? [TAG_ROLLUP.table, 'tag']
+        : groupBy === 'end_user'
+          ? [END_USER_ROLLUP.table, 'end_user']
+          : [keyTable([KEY_COLUMN[groupBy as keyof typeof KEY_COLUMN]], days.apiKey !== undefined), KEY_COLUMN[groupBy as keyof typeof KEY_COLUMN]];
     const alias = groupBy === 'key' ? sql<string | null>`max(nullif(key_alias, ''))` : sql<string | null>`null`;
     const rows: GroupRow[] = await inDays(this.db.selectFrom(table), days)
       .$if(days.apiKey !== undefined, (q) => q.where('api_key', '=', days.apiKey!))
@@ -51,7 +55,8 @@ export class RollupQueries {
 
   /** Spend, requests, failures and unpriced requests per UTC day, oldest first (the key rollup). */
   async daily(f: DayRange & { apiKey?: string; userId?: string; model?: string }): Promise<DaySpend[]> {
-    const rows = await inDays(this.db.selectFrom(KEY_ROLLUP.table), f)
+    const columns = [...(f.userId === undefined ? [] : ['user_id']), ...(f.model === undefined ? [] : ['model'])];
+    const rows = await inDays(this.db.selectFrom(keyTable(columns, f.apiKey !== undefined)), f)
       .$if(f.apiKey !== undefined, (q) => q.where('api_key', '=', f.apiKey!))
       .$if(f.userId !== undefined, (q) => q.where('user_id', '=', f.userId!))
       .$if(f.model !== undefined, (q) => q.where('model', '=', f.model!))
@@ -89,7 +94,7 @@ export class RollupQueries {
 
   /** Exact all-time spend per value of a dimension (the running totals' start). */
   async totalsBy(dimension: Dimension): Promise<Map<string, bigint>> {
-    const [table, column] = dimension === 'tag' ? [TAG_ROLLUP.table, 'tag'] : dimension === 'end_user' ? [END_USER_ROLLUP.table, 'end_user'] : [KEY_ROLLUP.table, dimension];
+    const [table, column] = dimension === 'tag' ? [TAG_ROLLUP.table, 'tag'] : dimension === 'end_user' ? [END_USER_ROLLUP.table, 'end_user'] : [PER_KEY_ROLLUP.table, dimension];
     const rows = await this.db
       .selectFrom(table)
       .select([sql.ref<string>(column).as('k'), ...spendSum()])
@@ -119,6 +124,19 @@ export class RollupQueries {
     }
     return out;
   }
+}
+
+/**
+ * The smallest rollup that has these columns (to group or filter by): the model rollup, the
+ * per-key one (key, alias, user, team), else the key rollup (key × user × team × model). One
+ * key's rows come from the key rollup, whose (api_key, day) index finds them; the others are
+ * read by ranges of days.
+ */
+function keyTable(columns: readonly string[], oneKey: boolean): string {
+  if (oneKey) return KEY_ROLLUP.table;
+  if (columns.every((c) => c === 'model')) return PER_MODEL_ROLLUP.table;
+  if (!columns.includes('model')) return PER_KEY_ROLLUP.table;
+  return KEY_ROLLUP.table;
 }
 
 interface GroupRow {

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { sql, type Storage } from '@tollgate/storage';
 import { createTestDatabase, DRIVERS, type TestDatabase } from '@tollgate/storage/testing';
-import { ledgerBatch, LedgerStore, ledgerMigrations, type LedgerShape } from '../src/ledger-store.js';
-import { DAY_MS, dayOf, rebuildRollups } from '../src/ledger-rollups.js';
+import { ledgerBatch, LedgerStore, ledgerMigrations, LOG_COLUMNS, type LedgerShape } from '../src/ledger-store.js';
+import { DAY_MS, dayOf, END_USER_ROLLUP, KEY_ROLLUP, rebuildRollups, rollupRepriced, TAG_ROLLUP } from '../src/ledger-rollups.js';
 import { dayPartitions } from '../src/ledger-partitions.js';
 import { LedgerRetention } from '../src/ledger-retention.js';
 import { createLogger } from '@tollgate/core';
@@ -10,6 +10,7 @@ import { GROUP_BY, SpendQueries } from '../src/spend-queries.js';
 import type { SpendRow } from '../src/spend-row.js';
 
 const T0 = Date.UTC(2026, 10, 1);
+const ROLLUP_TABLES = ['tollgate_spend_daily', 'tollgate_spend_daily_end_users', 'tollgate_spend_daily_tags', 'tollgate_spend_daily_keys', 'tollgate_spend_daily_models'];
 
 /** A small deterministic PRNG (mulberry32): the same "random" ledger every run. */
 function prng(seed: number) {
@@ -81,10 +82,16 @@ describe.each(DRIVERS)('rollups on %s', (driver) => {
       for (const groupBy of GROUP_BY) {
         expect(await fromRollups.report(groupBy, range), `${groupBy} ${JSON.stringify(range)}`).toEqual(await fromRows.report(groupBy, range));
       }
+      // One key's groups (read from the key rollup by its index).
+      for (const groupBy of ['key', 'user', 'team', 'model'] as const) {
+        const byKey = { ...range, apiKey: 'k1' };
+        expect(await fromRollups.report(groupBy, byKey), `${groupBy} ${JSON.stringify(byKey)}`).toEqual(await fromRows.report(groupBy, byKey));
+      }
     }
     for (const endUser of ['e1', 'e2', 'nobody']) expect(await fromRollups.endUser(endUser)).toEqual(await fromRows.endUser(endUser));
     // The per-day series (the console's chart), whole days, by key, user and model too.
-    for (const filter of [{}, { from: T0 + DAY_MS, to: T0 + 6 * DAY_MS }, { apiKey: 'k2' }, { userId: 'u1', model: 'claude-haiku-4-5' }, { from: T0 + 2 * DAY_MS, apiKey: 'k1' }]) {
+    const filters = [{}, { from: T0 + DAY_MS, to: T0 + 6 * DAY_MS }, { apiKey: 'k2' }, { userId: 'u1', model: 'claude-haiku-4-5' }, { from: T0 + 2 * DAY_MS, apiKey: 'k1' }, { userId: 'u2' }, { model: 'claude-sonnet-4-6', to: T0 + 5 * DAY_MS }];
+    for (const filter of filters) {
       expect(await fromRollups.daily(filter), JSON.stringify(filter)).toEqual(await fromRows.daily(filter));
     }
     const rollupStore = new LedgerStore(storage, { rows: 'all', rollups: true });
@@ -93,10 +100,21 @@ describe.each(DRIVERS)('rollups on %s', (driver) => {
       const [a, b] = [await rollupStore.totalsBy(d), await rowStore.totalsBy(d)];
       expect(new Map([...a].filter(([, v]) => v !== 0n)), d).toEqual(new Map([...b].filter(([, v]) => v !== 0n)));
     }
+    // Repricing (as POST /spend/reprice does) moves every rollup with the row.
+    const unpriced = await store.db.selectFrom('tollgate_spend_logs').selectAll().where('unpriced', '=', 1).limit(8).execute();
+    expect(unpriced.length).toBeGreaterThan(0);
+    for (const r of unpriced) {
+      await store.db.transaction().execute(async (tx) => {
+        await tx.updateTable('tollgate_spend_logs').set({ spend: '123456789012', unpriced: 0 }).where('request_id', '=', r.request_id).execute();
+        await rollupRepriced(tx as never, r, 123456789012n - BigInt(r.spend), true);
+      });
+    }
+    for (const groupBy of GROUP_BY) expect(await fromRollups.report(groupBy, {}), `${groupBy} repriced`).toEqual(await fromRows.report(groupBy, {}));
+    for (const filter of filters) expect(await fromRollups.daily(filter), `${JSON.stringify(filter)} repriced`).toEqual(await fromRows.daily(filter));
     // Rebuilt from the rows, the rollups are the same rows of the same sums.
     const snapshot = async () => {
       const out: unknown[] = [];
-      for (const t of ['tollgate_spend_daily', 'tollgate_spend_daily_end_users', 'tollgate_spend_daily_tags']) {
+      for (const t of ROLLUP_TABLES) {
         const { rows: r } = await sql`select * from ${sql.table(t)}`.execute(storage.db);
         out.push(r.map((x) => JSON.stringify(Object.entries(x as object).map(([k, v]) => [k, String(v)]))).sort());
       }
@@ -107,6 +125,33 @@ describe.each(DRIVERS)('rollups on %s', (driver) => {
     expect(await snapshot()).toEqual(kept);
     await rebuildRollups(storage.db);
     expect(await snapshot()).toEqual(kept);
+  });
+
+  it('the per-key and per-model rollups start from the key rollup, which counts requests whose rows were never kept', async () => {
+    tdb = await createTestDatabase(driver);
+    storage = await tdb.open();
+    await storage.migrate('cost', Object.fromEntries(Object.entries(ledgerMigrations).filter(([name]) => name < '012')));
+    // Written as a gateway before migration 012 did with ledger.rows: none (its three rollups).
+    const rows = randomRows(300, 13);
+    await storage.background.insert([{ table: 'tollgate_spend_logs', columns: LOG_COLUMNS, json: ledgerBatch(rows).logs, keepWhen: 'none', rollups: [KEY_ROLLUP, END_USER_ROLLUP, TAG_ROLLUP] }]);
+    await storage.migrate('cost', ledgerMigrations);
+    const store = new LedgerStore(storage, { rows: 'none', rollups: true });
+    const queries = new SpendQueries(store.db, store.shape);
+    const expected = (column: 'api_key' | 'model') => {
+      const out = new Map<string | null, { spend: bigint; requests: number }>();
+      for (const r of rows) {
+        const g = out.get(r[column]) ?? { spend: 0n, requests: 0 };
+        out.set(r[column], { spend: g.spend + r.spend, requests: g.requests + 1 });
+      }
+      return out;
+    };
+    for (const [groupBy, column] of [['key', 'api_key'], ['model', 'model']] as const) {
+      const report = await queries.report(groupBy, {});
+      expect(new Map(report.map((g) => [g.key, { spend: g.spend, requests: g.requests }])), groupBy).toEqual(expected(column));
+    }
+    const keyTotals = new Map([...expected('api_key')].filter(([k]) => k !== null).map(([k, g]) => [k, g.spend]));
+    expect(await store.totalsBy('api_key')).toEqual(keyTotals);
+    expect((await queries.daily({})).reduce((n, d) => n + d.requests, 0)).toBe(rows.length);
   });
 
   it('with rows: errors, keeps the failed, aborted, unpriced and batch rows and counts every request in the rollups', async () => {
@@ -143,6 +188,7 @@ describe.each(DRIVERS)('rollups on %s', (driver) => {
     await store.insert(ledgerBatch(rows));
     const queries = new SpendQueries(store.db, store.shape);
     const allTime = await queries.report('key', {});
+    const allModels = await queries.report('model', {});
     const lastDays = await queries.report('model', { from: T0 + 6 * DAY_MS });
     const totals = await store.totalsBy('api_key');
     const db = storage.db;
@@ -189,8 +235,11 @@ describe.each(DRIVERS)('rollups on %s', (driver) => {
     const fold = new LedgerRetention({ store, log: silent, retentionDays: null, rollupRetentionDays: 2, everyMs: 0, now });
     expect((await fold.runOnce()).foldedRollupRows).toBeGreaterThan(0);
     expect(await queries.report('key', {})).toEqual(allTime);
+    expect(await queries.report('model', {})).toEqual(allModels);
     expect(await store.totalsBy('api_key')).toEqual(totals);
-    const kept = await sql<{ day: number }>`select distinct day from tollgate_spend_daily order by day`.execute(db);
-    expect(kept.rows.map((r) => Number(r.day))).toEqual([0, dayOf(T0) + 7, dayOf(T0) + 8]);
+    for (const table of ROLLUP_TABLES) {
+      const kept = await sql<{ day: number }>`select distinct day from ${sql.table(table)} order by day`.execute(db);
+      expect(kept.rows.map((r) => Number(r.day)), table).toEqual([0, dayOf(T0) + 7, dayOf(T0) + 8]);
+    }
   });
 });

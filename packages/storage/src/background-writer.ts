@@ -2,6 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { CompiledQuery, type Kysely } from 'kysely';
 import { keeper, rollupSet, rollupUpsertSql, type KeepWhen, type RollupSpec } from './rollup.mjs';
 import { isPostgres } from './migrate.js';
+import { PgBulk } from './pg-bulk.js';
 
 /**
  * Rows for one table, as arrays of values in `columns` order (strings, numbers, bigints or
@@ -121,8 +122,12 @@ export function sqliteBackgroundWriter(file: string, db: Kysely<any>): Backgroun
   };
 }
 
-/** PostgreSQL (and in-memory SQLite): the driver is already off the request path, or must be here. */
+/**
+ * PostgreSQL (and in-memory SQLite): the driver is already off the request path, or must be
+ * here. PostgreSQL takes each table's rows in one statement of column arrays (see PgBulk).
+ */
 export function inPlaceWriter(db: Kysely<any>): BackgroundWriter {
+  const pg = isPostgres(db) ? new PgBulk() : undefined;
   return {
     async write(queries) {
       await db.transaction().execute(async (tx) => {
@@ -130,7 +135,6 @@ export function inPlaceWriter(db: Kysely<any>): BackgroundWriter {
       });
     },
     async insert(batches) {
-      const dialect = isPostgres(db) ? 'postgres' : 'sqlite';
       await db.transaction().execute(async (tx) => {
         const kept: (Set<unknown> | undefined)[] = [];
         for (const b of batches) {
@@ -140,11 +144,11 @@ export function inPlaceWriter(db: Kysely<any>): BackgroundWriter {
           const rows = rowsOf(b).filter((r) => parent === undefined || parent.has(r[0]));
           const stored = rows.filter(keep);
           kept.push(b.keepWhen === undefined ? undefined : new Set(stored.map((r) => r[0])));
-          const inserted = await insertRows(tx, b, stored, dialect);
+          const inserted = pg ? await pg.insert(tx, { ...b, rows: stored, returning: b.rollups !== undefined }) : await insertRows(tx, b, stored);
           if (!b.rollups) continue;
           const set = rollupSet(b.rollups, b.columns);
           for (const r of rows) if (!keep(r) || inserted.has(r[0])) set.add(r);
-          for (const { spec, rows: sums } of set.rows()) await upsertRollup(tx, spec, dialect, sums);
+          for (const { spec, rows: sums } of set.rows()) await (pg ? pg.upsertRollup(tx, spec, sums) : upsertRollup(tx, spec, sums));
         }
       });
     },
@@ -153,12 +157,11 @@ export function inPlaceWriter(db: Kysely<any>): BackgroundWriter {
 }
 
 /**
- * Multi-row INSERTs, each under both engines' bound-parameter limits, as SQL text with
- * positional parameters (no per-row objects for a query builder: the PostgreSQL writer is
- * this loop). With rollups to keep, returns the first-column values of the rows really
- * inserted (not already there).
+ * In-memory SQLite: multi-row INSERTs under SQLite's bound-parameter limit, as SQL text (no
+ * per-row objects for a query builder). With rollups to keep, returns the first-column values
+ * of the rows really inserted (not already there).
  */
-async function insertRows(tx: Kysely<any>, b: BulkInsert, rows: readonly (readonly unknown[])[], dialect: 'sqlite' | 'postgres'): Promise<Set<unknown>> {
+async function insertRows(tx: Kysely<any>, b: BulkInsert, rows: readonly (readonly unknown[])[]): Promise<Set<unknown>> {
   const inserted = new Set<unknown>();
   const width = b.columns.length;
   const perQuery = Math.max(1, Math.floor(30_000 / width));
@@ -173,7 +176,7 @@ async function insertRows(tx: Kysely<any>, b: BulkInsert, rows: readonly (readon
       const marks: string[] = [];
       for (let j = 0; j < width; j++) {
         params.push(typeof r[j] === 'bigint' ? String(r[j]) : r[j]);
-        marks.push(dialect === 'postgres' ? `$${params.length}` : '?');
+        marks.push('?');
       }
       tuples.push(`(${marks.join(', ')})`);
     }
@@ -183,15 +186,14 @@ async function insertRows(tx: Kysely<any>, b: BulkInsert, rows: readonly (readon
   return inserted;
 }
 
-/** Adds rollup rows into their table, a few hundred rows a statement. */
-async function upsertRollup(tx: Kysely<any>, spec: RollupSpec, dialect: 'sqlite' | 'postgres', rows: unknown[][]): Promise<void> {
+/** In-memory SQLite: adds rollup rows into their table, a few hundred rows a statement. */
+async function upsertRollup(tx: Kysely<any>, spec: RollupSpec, rows: unknown[][]): Promise<void> {
   const width = rows[0]?.length ?? 1;
   const perQuery = Math.max(1, Math.floor(30_000 / width));
   for (let i = 0; i < rows.length; i += perQuery) {
     const chunk = rows.slice(i, i + perQuery);
-    // pg takes exact sums past 2^53 as decimal text.
     const params = chunk.flat().map((v) => (typeof v === 'bigint' ? v.toString() : v));
-    await tx.executeQuery(CompiledQuery.raw(rollupUpsertSql(spec, dialect, chunk.length), params));
+    await tx.executeQuery(CompiledQuery.raw(rollupUpsertSql(spec, 'sqlite', chunk.length), params));
   }
 }
 

@@ -186,22 +186,32 @@ export function rollupColumns(spec) {
  * @returns {string}
  */
 export function rollupUpsertSql(spec, dialect, rowCount = 1) {
-  const q = (name) => ident(name);
-  const t = q(spec.table);
   const cols = rollupColumns(spec);
-  const keys = [...spec.group.map((g) => g.column), ...(spec.each ? [spec.each.column] : [])];
-  const [lo, hi] = dialect === 'postgres' ? ['least', 'greatest'] : ['min', 'max'];
   const tuples = [];
   for (let r = 0; r < rowCount; r++) {
     const marks = dialect === 'postgres' ? cols.map((_, i) => `$${r * cols.length + i + 1}`) : cols.map(() => '?');
     tuples.push(`(${marks.join(', ')})`);
   }
+  return `insert into ${ident(spec.table)} (${cols.map(ident).join(', ')}) values ${tuples.join(', ')} ${rollupConflictSql(spec, dialect)}`;
+}
+
+/**
+ * The `on conflict (group) do update set …` that adds a rollup row into the one already there.
+ * @param {RollupSpec} spec
+ * @param {'sqlite' | 'postgres'} dialect
+ * @returns {string}
+ */
+export function rollupConflictSql(spec, dialect) {
+  const q = (name) => ident(name);
+  const t = q(spec.table);
+  const keys = [...spec.group.map((g) => g.column), ...(spec.each ? [spec.each.column] : [])];
+  const [lo, hi] = dialect === 'postgres' ? ['least', 'greatest'] : ['min', 'max'];
   const sets = [
     ...spec.add.map((a) => `${q(a.column)} = ${t}.${q(a.column)} + excluded.${q(a.column)}`),
     ...(spec.min ?? []).map((m) => `${q(m.column)} = ${lo}(${t}.${q(m.column)}, excluded.${q(m.column)})`),
     ...(spec.max ?? []).map((m) => `${q(m.column)} = ${hi}(${t}.${q(m.column)}, excluded.${q(m.column)})`),
   ];
-  return `insert into ${t} (${cols.map(q).join(', ')}) values ${tuples.join(', ')} on conflict (${keys.map(q).join(', ')}) do update set ${sets.join(', ')}`;
+  return `on conflict (${keys.map(q).join(', ')}) do update set ${sets.join(', ')}`;
 }
 
 /**

@@ -121,6 +121,17 @@ describe.each(DRIVERS)('rollups kept by the writer on %s', (driver) => {
     expect((await daily()).find((r) => r.who === 'cy')).toEqual({ day: 1, who: 'cy', n: '1', errors: '0', amount: '4', first: String(DAY), last: String(DAY) });
   });
 
+  it('stores any text as it is: quotes, backslashes, commas, braces, the word NULL, empty and missing values', async () => {
+    await open();
+    const awkward = ['a"b', 'c\\d', 'e,f', '{g}', 'NULL', '', ' h ', 'i\n"j"\\'];
+    const rows = awkward.map((who, i) => [`r${i}`, who, JSON.stringify([who]), 200, i, DAY + i]);
+    await s.background.insert(events([...rows, ['none', null, '[]', 200, 1, DAY]]));
+    const stored = await sql<{ id: string; who: string | null; tags: string }>`select id, who, tags from events order by id`.execute(s.db);
+    expect(stored.rows).toEqual([{ id: 'none', who: null, tags: '[]' }, ...rows.map((r) => ({ id: r[0], who: r[1], tags: r[2] }))].sort((a, b) => (a.id < b.id ? -1 : 1)));
+    expect((await daily()).map((r) => r.who).sort()).toEqual([...awkward].sort());
+    expect((await tags()).map((r) => r.tag).sort()).toEqual([...awkward].sort());
+  });
+
   it('rolls back the rollups with the rows when the write fails', async () => {
     await open();
     // r1 twice in one statement without a conflict clause fails the whole transaction.
