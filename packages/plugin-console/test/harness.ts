@@ -25,7 +25,7 @@ export interface ConsoleHarness {
 }
 
 /** A real gateway (SQLite, auth with a master key, cost, console) in front of the mock upstream. */
-export async function startConsoleHarness(): Promise<ConsoleHarness> {
+export async function startConsoleHarness(consoleConfig: Record<string, unknown> = {}): Promise<ConsoleHarness> {
   const dir = await mkdtemp(join(tmpdir(), 'tollgate-console-'));
   const mock = await createMockUpstream();
   mock.route('POST', '/v1/messages', (req) => ({ json: messageJson({ model: String((req.json() as { model: string }).model), usage: USAGE }) }));
@@ -37,7 +37,7 @@ export async function startConsoleHarness(): Promise<ConsoleHarness> {
         { use: '@tollgate/storage', config: { url: `file:${dir}/t.db` } },
         { use: '@tollgate/plugin-auth', config: { masterKey: MASTER_KEY } },
         { use: '@tollgate/plugin-cost', config: { prices: { models: { [MODEL]: { prices: [PRICE] } } }, ledger: { flushIntervalMs: 20 } } },
-        { use: '@tollgate/plugin-console' },
+        { use: '@tollgate/plugin-console', config: consoleConfig },
       ],
     },
     modules: {
