@@ -15,6 +15,8 @@ export interface ConsoleHarness {
   mock: MockUpstream;
   gw: Gateway;
   url: string;
+  /** The gateway's SQLite database, for createStorage (to write rows straight into the ledger). */
+  database: { url: string; dataDir: string };
   /** The admin API with the master key. */
   admin<T>(path: string, body?: unknown): Promise<T>;
   /** One /v1/messages call with `key`; returns the status. */
@@ -64,6 +66,7 @@ export async function startConsoleHarness(consoleConfig: Record<string, unknown>
     mock,
     gw,
     url,
+    database: { url: `file:${dir}/t.db`, dataDir: dir },
     admin,
     async ask(key, extra = {}) {
       const body = JSON.stringify({ model: MODEL, max_tokens: 16, messages: [{ role: 'user', content: 'Hi' }], ...extra });

@@ -97,9 +97,16 @@ export class SpendQueries {
       .execute();
   }
 
-  async countLogs(filter: LogFilter): Promise<number> {
-    const row = await this.filtered(filter).select(sql<number | string>`count(*)`.as('n')).executeTakeFirstOrThrow();
-    return Number(row.n);
+  /**
+   * The rows matching `filter`, counted up to `atMost`: a count of every match would read
+   * all of them (millions on a large ledger), this stops at `atMost + 1`. `atLeast` is set
+   * when there are more than `atMost`.
+   */
+  async countLogs(filter: LogFilter, atMost: number): Promise<{ count: number; atLeast: boolean }> {
+    const matches = this.filtered(filter).select(sql<number>`1`.as('one')).limit(atMost + 1);
+    const row = await this.db.selectFrom(matches.as('m')).select(sql<number | string>`count(*)`.as('n')).executeTakeFirstOrThrow();
+    const n = Number(row.n);
+    return n > atMost ? { count: atMost, atLeast: true } : { count: n, atLeast: false };
   }
 
   /** Spend per group in the range, largest first (ties by name; requests without the dimension last). */
