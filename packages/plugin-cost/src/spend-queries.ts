@@ -109,18 +109,24 @@ export class SpendQueries {
     return n > atMost ? { count: atMost, atLeast: true } : { count: n, atLeast: false };
   }
 
-  /** Spend per group in the range, largest first (ties by name; requests without the dimension last). */
-  async report(groupBy: GroupBy, range: TimeRange & { apiKey?: string }): Promise<SpendGroup[]> {
-    if (!this.rollups || !fromRollups(groupBy, range.apiKey !== undefined)) return this.rowReport(groupBy, range);
+  /**
+   * Spend per group in the range, largest first (ties by name; requests without the dimension
+   * last); with `limit`, the largest `limit` groups only.
+   */
+  async report(groupBy: GroupBy, range: TimeRange & { apiKey?: string }, limit?: number): Promise<SpendGroup[]> {
+    const top = (groups: SpendGroup[]) => (limit === undefined ? groups : groups.slice(0, limit));
+    if (!this.rollups || !fromRollups(groupBy, range.apiKey !== undefined)) return top(await this.rowReport(groupBy, range));
     const fromDay = range.from === undefined ? undefined : Math.ceil(range.from / DAY_MS);
     const toDay = range.to === undefined ? undefined : Math.floor(range.to / DAY_MS);
-    if (fromDay !== undefined && toDay !== undefined && fromDay >= toDay) return this.rowReport(groupBy, range);
+    if (fromDay !== undefined && toDay !== undefined && fromDay >= toDay) return top(await this.rowReport(groupBy, range));
     const edges: TimeRange[] = [];
     if (fromDay !== undefined && fromDay * DAY_MS !== range.from) edges.push({ from: range.from, to: fromDay * DAY_MS });
     if (toDay !== undefined && toDay * DAY_MS !== range.to) edges.push({ from: toDay * DAY_MS, to: range.to });
-    const parts = [await this.rollups.report(groupBy, { fromDay, toDay, apiKey: range.apiKey })];
+    // Whole days alone: the database picks the top groups. With part-days, a group outside the
+    // rollups' top may climb into it, so every group comes back.
+    const parts = [await this.rollups.report(groupBy, { fromDay, toDay, apiKey: range.apiKey }, edges.length === 0 ? limit : undefined)];
     for (const edge of edges) parts.push(await this.rowReport(groupBy, { ...edge, apiKey: range.apiKey }));
-    return mergeGroups(parts).sort(bySpendThenKey);
+    return top(mergeGroups(parts).sort(bySpendThenKey));
   }
 
   /** The report from the ledger's rows alone (exact to the millisecond; scans them). */

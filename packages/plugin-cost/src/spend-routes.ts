@@ -52,9 +52,9 @@ export function registerSpendRoutes(api: PluginApi<any>, deps: SpendRouteDeps): 
   scoped('/spend/daily', async (p, scope) => (await queries.daily(logFilter(p, scope))).map(daySpendView), LOG_FILTERS);
   admin('/spend/tags', async (p) => (await queries.report('tag', timeRange(p))).map(tagSpendView), RANGE);
   scoped('/spend/report', async (p, scope) => {
-    const groups = (await queries.report(groupBy(p), { ...timeRange(p), ...ownKey(p, scope) })).map(spendReportView);
     const limit = p.get('limit');
-    return limit === undefined ? groups : groups.slice(0, integerParam('limit', limit));
+    const groups = await queries.report(groupBy(p), { ...timeRange(p), ...ownKey(p, scope) }, limit === undefined ? undefined : integerParam('limit', limit));
+    return groups.map(spendReportView);
   }, ['group_by', 'api_key', 'limit', ...RANGE]);
   admin('/customer/info', (p) => customerInfo(queries, deps.totals, p), ['end_user_id']);
   admin('/spend/queue', () => deps.writer.state());
