@@ -1,6 +1,7 @@
 import { isPostgres, sql, type BulkInsert, type Kysely, type Migration, type Storage } from '@tollgate/storage';
 import { EncodedQueue } from './encoded-queue.js';
 import type { Billing } from '@tollgate/core';
+import { logIndexMigrations } from './log-indexes.js';
 import { moneyMigrations } from './money-migration.js';
 import { keepWhen, rollupMigrations, ROLLUPS, type RowsMode } from './ledger-rollups.js';
 import { RollupQueries } from './rollup-queries.js';
@@ -171,6 +172,7 @@ export const ledgerMigrations: Record<string, Migration> = {
   },
   ...rollupMigrations,
   ...partitionMigrations,
+  ...logIndexMigrations,
 };
 
 export type BatchOwner = Omit<Tables['tollgate_batches'], 'request_tags'> & { request_tags: string[] };

@@ -87,11 +87,13 @@ export class SpendQueries {
 
   /** Rows matching `filter`, newest first. */
   logs(filter: LogFilter, window: { offset: number; limit: number }) {
+    // By tag, the tag's index gives the rows newest first (its start_time is the row's).
+    const newest = filter.tag === undefined ? 'l' : 't';
     return this.filtered(filter)
-      .select(LOG_COLUMNS)
-      .select(sql<string>`cast(spend as text)`.as('spend_text'))
-      .orderBy('start_time', 'desc')
-      .orderBy('request_id', 'desc')
+      .select(LOG_COLUMNS.map((c) => `l.${c}` as const))
+      .select(sql<string>`cast(l.spend as text)`.as('spend_text'))
+      .orderBy(sql.ref(`${newest}.start_time`), 'desc')
+      .orderBy(sql.ref(`${newest}.request_id`), 'desc')
       .limit(window.limit)
       .offset(window.offset)
       .execute();
@@ -190,7 +192,7 @@ export class SpendQueries {
       return this.rollups.daily({ fromDay: filter.from === undefined ? undefined : filter.from / DAY_MS, toDay: filter.to === undefined ? undefined : filter.to / DAY_MS, apiKey: filter.apiKey, userId: filter.userId, model: filter.model });
     }
     // Literals, not parameters: PostgreSQL matches the GROUP BY to the SELECT by its text.
-    const day = sql<number | string>`(start_time / ${sql.lit(DAY_MS)}) * ${sql.lit(DAY_MS)}`;
+    const day = sql<number | string>`(l.start_time / ${sql.lit(DAY_MS)}) * ${sql.lit(DAY_MS)}`;
     const rows = await this.filtered(filter)
       .select([
         day.as('day'),
@@ -209,22 +211,30 @@ export class SpendQueries {
     }));
   }
 
+  /**
+   * The ledger's rows (as `l`) matching `f`. A tag joins its rows in tollgate_spend_tags (as
+   * `t`), whose (tag, start_time) index yields them in time order: a page of a tag's newest
+   * rows reads that page, not every row with the tag. Failures are asked for with the partial
+   * index's own condition, spelled the same, so SQLite uses it.
+   */
   private filtered(f: LogFilter) {
+    const time = f.tag === undefined ? 'l.start_time' : 't.start_time';
+    const failed = sql<boolean>`l.status >= ${sql.lit(400)}`;
     return this.db
-      .selectFrom('tollgate_spend_logs')
-      .$if(f.apiKey !== undefined, (q) => q.where('api_key', '=', f.apiKey!))
-      .$if(f.requestId !== undefined, (q) => q.where('request_id', '=', f.requestId!))
-      .$if(f.userId !== undefined, (q) => q.where('user_id', '=', f.userId!))
-      .$if(f.endUser !== undefined, (q) => q.where('end_user', '=', f.endUser!))
-      .$if(f.model !== undefined, (q) => q.where('model', '=', f.model!))
+      .selectFrom('tollgate_spend_logs as l')
       .$if(f.tag !== undefined, (q) =>
-        q.where('request_id', 'in', this.db.selectFrom('tollgate_spend_tags').select('request_id').where('tag', '=', f.tag!)),
+        q.innerJoin('tollgate_spend_tags as t', (j) => j.onRef('t.request_id', '=', 'l.request_id').onRef('t.start_time', '=', 'l.start_time').on('t.tag', '=', f.tag!)),
       )
-      .$if(f.status === 'ok', (q) => q.where('status', '<', 400))
-      .$if(f.status === 'error', (q) => q.where('status', '>=', 400))
-      .$if(typeof f.status === 'number', (q) => q.where('status', '=', f.status as number))
-      .$if(f.from !== undefined, (q) => q.where('start_time', '>=', f.from!))
-      .$if(f.to !== undefined, (q) => q.where('start_time', '<', f.to!));
+      .$if(f.apiKey !== undefined, (q) => q.where('l.api_key', '=', f.apiKey!))
+      .$if(f.requestId !== undefined, (q) => q.where('l.request_id', '=', f.requestId!))
+      .$if(f.userId !== undefined, (q) => q.where('l.user_id', '=', f.userId!))
+      .$if(f.endUser !== undefined, (q) => q.where('l.end_user', '=', f.endUser!))
+      .$if(f.model !== undefined, (q) => q.where('l.model', '=', f.model!))
+      .$if(f.status === 'ok', (q) => q.where('l.status', '<', 400))
+      .$if(f.status === 'error' || (typeof f.status === 'number' && f.status >= 400), (q) => q.where(failed))
+      .$if(typeof f.status === 'number', (q) => q.where('l.status', '=', f.status as number))
+      .$if(f.from !== undefined, (q) => q.where(sql.ref(time), '>=', f.from!))
+      .$if(f.to !== undefined, (q) => q.where(sql.ref(time), '<', f.to!));
   }
 }
 
