@@ -15,11 +15,11 @@ const MASTER_KEY = 'sk-master-paging-7e2a';
 const ROWS = COUNT_AHEAD + 60;
 const T0 = Date.parse('2021-05-01T00:00:00Z');
 
-/** Row i of a ledger a little longer than COUNT_AHEAD; every 100th failed. */
+/** Row i of a ledger a little longer than COUNT_AHEAD; every 100th failed; all tagged, every third twice. */
 function row(i: number): SpendRow {
   return {
     request_id: `row-${String(i).padStart(6, '0')}`, upstream_request_id: null, message_id: null, call_type: 'messages', model: 'claude-haiku-4-5',
-    api_key: 'b'.repeat(64), key_alias: 'pager', user_id: null, team_id: null, end_user: null, request_tags: [],
+    api_key: 'b'.repeat(64), key_alias: 'pager', user_id: null, team_id: null, end_user: null, request_tags: i % 3 === 0 ? ['all', 'third'] : ['all'],
     status: i % 100 === 0 ? 529 : 200, prompt_tokens: 1, completion_tokens: 1, input_tokens: 1, output_tokens: 1, cache_read_input_tokens: 0,
     cache_creation_input_tokens: 0, cache_creation_5m_tokens: 0, cache_creation_1h_tokens: 0, web_search_requests: 0,
     service_tier: 'standard', inference_geo: null, speed: null, spend: 1n, unpriced: false, stream: false, aborted: false,
@@ -87,5 +87,9 @@ describe.each(DRIVERS)('/spend/logs paging on a ledger past COUNT_AHEAD rows, on
   it('is exact below the cap, with filters', async () => {
     expect(await page('status=error&page=1&page_size=50')).toMatchObject({ total: Math.ceil(ROWS / 100), total_is_lower_bound: false, total_pages: 3 });
     expect(await page('end_date=2021-05-01T00:00:00.099Z&page=1&page_size=50')).toMatchObject({ total: 100, total_is_lower_bound: false, total_pages: 2 });
+    expect(await page('tag=third&page=1&page_size=50')).toMatchObject({ total: Math.ceil(ROWS / 3), total_is_lower_bound: false });
+    expect(await page('tag=third&status=error&page=1&page_size=50')).toMatchObject({ total: Math.ceil(ROWS / 300), total_is_lower_bound: false });
+    expect(await page('tag=third&end_date=2021-05-01T00:00:00.099Z&page=1&page_size=50')).toMatchObject({ total: 34, total_is_lower_bound: false });
+    expect(await page('tag=all&page=1&page_size=50')).toMatchObject({ total: COUNT_AHEAD, total_is_lower_bound: true });
   });
 });
