@@ -36,6 +36,16 @@ describe('formatSpendLogs', () => {
     ]);
     expect(formatSpendLogs({ data: [], total: 0, page: 1, page_size: 50, total_pages: 0 })).toEqual(['no requests']);
   });
+
+  it('says "N+" when the gateway counted only part of the matching rows', () => {
+    const log = {
+      request_id: 'r', call_type: 'messages', model: 'm', api_key: null, key_alias: 'k', end_user: null, request_tags: [], status_code: 200,
+      prompt_tokens: 1, completion_tokens: 1, spend_exact: '0', unpriced: false, startTime: '2025-06-15T12:00:00.000Z',
+    };
+    expect(formatSpendLogs({ data: [log], total: 10_000, total_is_lower_bound: true, page: 1, page_size: 1, total_pages: 10_000 }).at(-1)).toBe(
+      'newest 1 of 10000+ requests (--limit N for more)',
+    );
+  });
 });
 
 describe('formatPrices', () => {

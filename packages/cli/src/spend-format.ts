@@ -15,7 +15,9 @@ export type SpendLogRow = Pick<
 /** One page of `GET /spend/logs?page=…`. */
 export interface SpendLogPage {
   data: SpendLogRow[];
+  /** Exact, or a lower bound when `total_is_lower_bound` (the gateway counts at most 10,000 rows past the page; older gateways leave the flag out). */
   total: number;
+  total_is_lower_bound?: boolean;
   page: number;
   page_size: number;
   total_pages: number;
@@ -96,7 +98,10 @@ export function formatSpendLogs(page: SpendLogPage): string[] {
     r.unpriced ? 'unpriced' : r.estimated ? `~${r.spend_exact} (estimated)` : r.spend_exact,
   ]);
   const table = formatTable(['TIME', 'KEY', 'CALL', 'MODEL', 'END_USER', 'TAGS', 'STATUS', 'PROMPT_TOKENS', 'COMPLETION_TOKENS', 'SPEND_USD'], rows);
-  const footer = page.total > page.data.length ? `newest ${page.data.length} of ${page.total} requests (--limit N for more)` : plural(page.total, 'request');
+  const footer =
+    page.total > page.data.length || page.total_is_lower_bound
+      ? `newest ${page.data.length} of ${page.total}${page.total_is_lower_bound ? '+' : ''} requests (--limit N for more)`
+      : plural(page.total, 'request');
   return [...table, footer];
 }
 

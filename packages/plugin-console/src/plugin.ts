@@ -4,6 +4,7 @@ import { assetHandler, loadAssets } from './assets.js';
 import { consoleConfigSchema, type ConsoleConfig } from './config-schema.js';
 import { registerSessionRoutes } from './session-routes.js';
 import { SessionStore } from './sessions.js';
+import { SignInLimit, TRACKED_ADDRESSES } from './sign-in-limit.js';
 
 /**
  * The web console at `/ui`: spend overview, keys and the request log. Sign in with the master
@@ -29,7 +30,8 @@ export const consolePlugin = definePlugin<ConsoleConfig>({
       api.route('GET', asset.path, assetHandler(asset));
       if (asset.path === '/ui') api.route('GET', '/ui/', assetHandler(asset));
     }
-    registerSessionRoutes(api, sessions, () => api.resolve(ADMIN_GUARD));
+    const limit = new SignInLimit({ max: api.config.maxFailedSignIns, windowMs: api.config.failedSignInWindowSeconds * 1000, maxAddresses: TRACKED_ADDRESSES });
+    registerSessionRoutes({ api, sessions, guard: () => api.resolve(ADMIN_GUARD), limit });
     registerAdminRelay(api, sessions);
     api.onReady(() => {
       if (!api.has(ADMIN_GUARD)) throw new GatewayError('TG_ERR_CONFIG', 'the console needs the auth plugin (@tollgate/plugin-auth) to sign users in');

@@ -2,13 +2,16 @@ import { GatewayError, type AdminGuard, type PluginApi, type RouteRequest } from
 import { cameOverHttps, sameOrigin, sessionCookie, setCookie } from './cookies.js';
 import type { ConsoleConfig } from './config-schema.js';
 import { csrfMatches, type Session, type SessionStore } from './sessions.js';
+import { clientAddress, type SignInLimit } from './sign-in-limit.js';
 
 /**
  * Sign-in, who-am-I and sign-out. Sign-in takes the master key or a virtual key in a JSON body
  * (a cross-site form cannot send JSON, and `Origin` must be this gateway); the key is checked
- * by the auth plugin's admin guard and then kept in the session, on the server.
+ * by the auth plugin's admin guard, at most `limit` allows wrong ones per client address, and
+ * then kept in the session, on the server.
  */
-export function registerSessionRoutes(api: PluginApi<ConsoleConfig>, sessions: SessionStore, guard: () => AdminGuard): void {
+export function registerSessionRoutes(o: { api: PluginApi<ConsoleConfig>; sessions: SessionStore; guard: () => AdminGuard; limit: SignInLimit }): void {
+  const { api, sessions, guard, limit } = o;
   const maxAgeSeconds = api.config.sessionTtlMinutes * 60;
   const secure = (req: RouteRequest) => api.config.secureCookie === 'always' || (api.config.secureCookie === 'auto' && cameOverHttps(req));
 
@@ -22,7 +25,15 @@ export function registerSessionRoutes(api: PluginApi<ConsoleConfig>, sessions: S
     const body = (await req.json()) as { key?: unknown } | undefined;
     const key = typeof body?.key === 'string' ? body.key.trim() : '';
     if (!key) throw new GatewayError('TG_ERR_AUTH_MISSING_KEY', 'enter the master key or a virtual key');
-    const scope = await guard().scope({ ...req, headers: { 'x-api-key': key } });
+    const attempt = limit.take(clientAddress(req, api.config.clientAddressHeader));
+    const scope = await guard()
+      .scope({ ...req, headers: { 'x-api-key': key } })
+      .catch((err: unknown) => {
+        // Only a refused key counts: a database outage is not the client's guess.
+        if (!(err instanceof GatewayError && err.status === 401)) attempt.cancel();
+        throw err;
+      });
+    attempt.cancel();
     const session = sessions.create({ key, role: scope.role, keyAlias: scope.role === 'key' ? scope.keyAlias : null });
     api.log.info({ role: session.role, keyAlias: session.keyAlias }, 'console sign-in');
     return { headers: { 'set-cookie': setCookie(session.id, { secure: secure(req), maxAgeSeconds }) }, body: sessionView(session) };

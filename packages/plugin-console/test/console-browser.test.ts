@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { Browser, Page } from 'puppeteer-core';
+import { createStorage, sql } from '@tollgate/storage';
 import { errorReply } from '@tollgate/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ARTIFACTS, launchChromium } from './browser.js';
@@ -32,9 +33,9 @@ afterAll(async () => {
 });
 
 const text = (page: Page, selector: string) => page.$eval(selector, (el) => el.textContent?.trim() ?? '');
-/** Waits until `selector`'s text is `expected` (the page loads its data after rendering). */
+/** Waits until `selector`'s text, spaces collapsed, is `expected` (the page loads its data after rendering). */
 async function waitText(page: Page, selector: string, expected: string): Promise<void> {
-  await page.waitForFunction((s, e) => document.querySelector(s)?.textContent?.trim() === e, { timeout: 15_000 }, selector, expected);
+  await page.waitForFunction((s, e) => document.querySelector(s)?.textContent?.replace(/\s+/g, ' ').trim() === e, { timeout: 15_000 }, selector, expected);
 }
 
 /** A page in a context of its own: no cookie from another test's sign-in. */
@@ -143,6 +144,32 @@ describe('the console in Chromium', { timeout: 60_000 }, () => {
     const detail = await page.$$eval('[data-detail] dt, [data-detail] dd', (els) => els.map((e) => e.textContent));
     const field = (name: string) => detail[detail.indexOf(name) + 1];
     expect([field('request_id'), field('status'), field('status_code'), field('end_user'), field('key_alias')]).toEqual([id, 'failure', '529', 'customer-9', 'browser-alice']);
+    await page.close();
+  });
+
+  it('pages on through a log longer than the gateway counts ahead: 10,000+ requests', async () => {
+    // 10,050 requests of a key of their own from 2021, written straight into the ledger.
+    const token = 'c'.repeat(64);
+    const storage = await createStorage(h.database);
+    await sql
+      .raw(`with recursive n(i) as (select 0 union all select i + 1 from n where i < 10049)
+        insert into tollgate_spend_logs (request_id, call_type, model, api_key, key_alias, status, start_time, end_time)
+        select 'bulk-' || printf('%05d', i), 'messages', 'bulk-model', '${token}', 'bulk', 200, ${Date.parse('2021-05-01')} + i, ${Date.parse('2021-05-01')} + i + 1 from n`)
+      .execute(storage.db);
+    await storage.close();
+    const page = await freshPage();
+    await page.setViewport({ width: 1400, height: 900 });
+    await signIn(page, MASTER_KEY);
+    await page.click('a[href="#/logs"]');
+    await page.type('form input[name=api_key]', token);
+    await page.click('form button[type=submit]');
+    await waitText(page, '[data-pager] span', 'page 1 of 200+ (10,000+ in all)');
+    expect(await page.$eval('tr[data-request]', (r) => r.getAttribute('data-request'))).toBe('bulk-10049');
+    await page.click('[data-pager] button:last-child');
+    // Counted from page 2 on, the rest fits: the total is exact.
+    await waitText(page, '[data-pager] span', 'page 2 of 201 (10,050 in all)');
+    expect(await page.$eval('tr[data-request]', (r) => r.getAttribute('data-request'))).toBe('bulk-09999');
+    await page.screenshot({ path: join(ARTIFACTS, 'console-logs-large.png'), fullPage: true });
     await page.close();
   });
 

@@ -15,6 +15,8 @@ export interface ConsoleHarness {
   mock: MockUpstream;
   gw: Gateway;
   url: string;
+  /** The gateway's SQLite database, for createStorage (to write rows straight into the ledger). */
+  database: { url: string; dataDir: string };
   /** The admin API with the master key. */
   admin<T>(path: string, body?: unknown): Promise<T>;
   /** One /v1/messages call with `key`; returns the status. */
@@ -25,7 +27,7 @@ export interface ConsoleHarness {
 }
 
 /** A real gateway (SQLite, auth with a master key, cost, console) in front of the mock upstream. */
-export async function startConsoleHarness(): Promise<ConsoleHarness> {
+export async function startConsoleHarness(consoleConfig: Record<string, unknown> = {}): Promise<ConsoleHarness> {
   const dir = await mkdtemp(join(tmpdir(), 'tollgate-console-'));
   const mock = await createMockUpstream();
   mock.route('POST', '/v1/messages', (req) => ({ json: messageJson({ model: String((req.json() as { model: string }).model), usage: USAGE }) }));
@@ -37,7 +39,7 @@ export async function startConsoleHarness(): Promise<ConsoleHarness> {
         { use: '@tollgate/storage', config: { url: `file:${dir}/t.db` } },
         { use: '@tollgate/plugin-auth', config: { masterKey: MASTER_KEY } },
         { use: '@tollgate/plugin-cost', config: { prices: { models: { [MODEL]: { prices: [PRICE] } } }, ledger: { flushIntervalMs: 20 } } },
-        { use: '@tollgate/plugin-console' },
+        { use: '@tollgate/plugin-console', config: consoleConfig },
       ],
     },
     modules: {
@@ -64,6 +66,7 @@ export async function startConsoleHarness(): Promise<ConsoleHarness> {
     mock,
     gw,
     url,
+    database: { url: `file:${dir}/t.db`, dataDir: dir },
     admin,
     async ask(key, extra = {}) {
       const body = JSON.stringify({ model: MODEL, max_tokens: 16, messages: [{ role: 'user', content: 'Hi' }], ...extra });

@@ -198,9 +198,11 @@ function Keys() {
     <${Pager} page=${page} pages=${data?.total_pages ?? 1} total=${data?.total_count} setPage=${setPage} /></section>`;
 }
 
-function Pager({ page, pages, total, setPage }) {
-  return html`<p class="row muted"><button disabled=${page <= 1} onClick=${() => setPage(page - 1)}>Previous</button>
-    page ${page} of ${Math.max(1, pages)}${total != null ? ` (${total} in all)` : ''}
+/** `atLeast`: the gateway counted only so far (a large ledger), so there are `total` or more. */
+function Pager({ page, pages, total, atLeast, setPage }) {
+  const more = atLeast ? '+' : '';
+  return html`<p class="row muted" data-pager><button disabled=${page <= 1} onClick=${() => setPage(page - 1)}>Previous</button>
+    <span>page ${page} of ${Math.max(1, pages).toLocaleString('en')}${more}${total != null ? ` (${total.toLocaleString('en')}${more} in all)` : ''}</span>
     <button disabled=${page >= pages} onClick=${() => setPage(page + 1)}>Next</button></p>`;
 }
 
@@ -229,7 +231,7 @@ function Logs() {
       <td>${r.end_user ?? ''}</td><td>${r.request_tags.join(', ')}</td>
       <td class=${`num ${r.status_code >= 400 ? 'bad' : ''}`}>${r.status_code}</td><td class="num">${r.total_tokens}</td>
       <td class="num">${r.unpriced ? 'unpriced' : usd(r.spend_exact)}</td></tr>`)}</tbody></table>
-    <${Pager} page=${page} pages=${data?.total_pages ?? 1} total=${data?.total} setPage=${setPage} /></section>`;
+    <${Pager} page=${page} pages=${data?.total_pages ?? 1} total=${data?.total} atLeast=${data?.total_is_lower_bound} setPage=${setPage} /></section>`;
 }
 
 function LogDetail({ id }) {

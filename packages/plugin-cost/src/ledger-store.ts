@@ -1,6 +1,7 @@
 import { isPostgres, sql, type BulkInsert, type Kysely, type Migration, type Storage } from '@tollgate/storage';
 import { EncodedQueue } from './encoded-queue.js';
 import type { Billing } from '@tollgate/core';
+import { logIndexMigrations } from './log-indexes.js';
 import { moneyMigrations } from './money-migration.js';
 import { keepWhen, rollupMigrations, ROLLUPS, type RowsMode } from './ledger-rollups.js';
 import { RollupQueries } from './rollup-queries.js';
@@ -174,6 +175,7 @@ export const ledgerMigrations: Record<string, Migration> = {
   ...rollupMigrations,
   ...partitionMigrations,
   ...budgetExemptMigrations,
+  ...logIndexMigrations,
 };
 
 /** Who created a batch, and the upstream it lives on (null for batches created before the ledger named upstreams). */

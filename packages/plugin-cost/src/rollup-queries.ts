@@ -1,4 +1,4 @@
-import { sql, type Kysely } from '@tollgate/storage';
+import { isPostgres, sql, type Kysely } from '@tollgate/storage';
 import { joinSpendSum, type LedgerStore } from './ledger-store.js';
 import { DAY_MS, END_USER_ROLLUP, KEY_ROLLUP, PER_KEY_ROLLUP, PER_MODEL_ROLLUP, TAG_ROLLUP } from './ledger-rollups.js';
 import type { DaySpend, EndUserActivity, GroupBy, SpendGroup } from './spend-queries.js';
@@ -28,8 +28,12 @@ export class RollupQueries {
     this.db = db as unknown as AnyDb;
   }
 
-  /** `apiKey` (one key's groups) only for the groupings of the key rollup: key, user, team, model. */
-  async report(groupBy: GroupBy, days: DayRange & { apiKey?: string }): Promise<SpendGroup[]> {
+  /**
+   * `apiKey` (one key's groups) only for the groupings of the key rollup: key, user, team,
+   * model. With `limit`, only the largest `limit` groups, chosen by the database (tens of
+   * thousands of end users need not come back to be sorted here).
+   */
+  async report(groupBy: GroupBy, days: DayRange & { apiKey?: string }, limit?: number): Promise<SpendGroup[]> {
     const [table, column] =
       groupBy === 'tag'
         ? [TAG_ROLLUP.table, 'tag']
@@ -41,6 +45,7 @@ export class RollupQueries {
       .$if(days.apiKey !== undefined, (q) => q.where('api_key', '=', days.apiKey!))
       .select([sql.ref<string>(column).as('k'), alias.as('alias'), ...sums()])
       .groupBy(column)
+      .$if(limit !== undefined, (q) => largestFirst(q, column, isPostgres(this.db)).limit(limit!))
       .execute();
     return rows.map((r) => ({
       key: r.k === '' ? null : r.k,
@@ -171,6 +176,19 @@ function sums() {
     sql<number | string | null>`sum(completion_tokens)`.as('completion_tokens'),
     sql<number | string | null>`sum(unpriced)`.as('unpriced_requests'),
   ] as const;
+}
+
+/**
+ * Largest spend first, exactly, in integers on both databases: whole micro-dollars, then the
+ * pico remainder (taken into [0, 10^6) even when repricing made a sum of remainders negative),
+ * then by name with "none" ('') last, in code-point order, as bySpendThenKey sorts.
+ */
+function largestFirst<Q extends { orderBy(...args: any[]): Q }>(q: Q, column: string, pg: boolean): Q {
+  const million = sql.lit(1_000_000);
+  const rest = sql`((sum(spend_rest) % ${million}) + ${million}) % ${million}`;
+  const micro = sql`sum(spend_micro) + (sum(spend_rest) - ${rest}) / ${million}`;
+  const name = pg ? sql`${sql.ref(column)} collate "C"` : sql.ref(column);
+  return q.orderBy(micro, 'desc').orderBy(rest, 'desc').orderBy(sql`case when ${sql.ref(column)} = '' then 1 else 0 end`).orderBy(name);
 }
 
 function inDays<Q extends { where(...args: any[]): Q }>(q: Q, { fromDay, toDay }: DayRange): Q {

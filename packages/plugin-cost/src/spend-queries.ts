@@ -88,33 +88,60 @@ export class SpendQueries {
 
   /** Rows matching `filter`, newest first. */
   logs(filter: LogFilter, window: { offset: number; limit: number }) {
+    // By tag, the tag's index gives the rows newest first (its start_time is the row's).
+    const newest = filter.tag === undefined ? 'l' : 't';
     return this.filtered(filter)
-      .select(LOG_COLUMNS)
-      .select(sql<string>`cast(spend as text)`.as('spend_text'))
-      .orderBy('start_time', 'desc')
-      .orderBy('request_id', 'desc')
+      .select(LOG_COLUMNS.map((c) => `l.${c}` as const))
+      .select(sql<string>`cast(l.spend as text)`.as('spend_text'))
+      .orderBy(sql.ref(`${newest}.start_time`), 'desc')
+      .orderBy(sql.ref(`${newest}.request_id`), 'desc')
       .limit(window.limit)
       .offset(window.offset)
       .execute();
   }
 
-  async countLogs(filter: LogFilter): Promise<number> {
-    const row = await this.filtered(filter).select(sql<number | string>`count(*)`.as('n')).executeTakeFirstOrThrow();
-    return Number(row.n);
+  /**
+   * The rows matching `filter`, counted up to `atMost`: a count of every match would read
+   * all of them (millions on a large ledger), this stops at `atMost + 1`. `atLeast` is set
+   * when there are more than `atMost`.
+   */
+  async countLogs(filter: LogFilter, atMost: number): Promise<{ count: number; atLeast: boolean }> {
+    const { tag, from, to, ...others } = filter;
+    // A tag (in a date range) alone: its index entries are its rows (a row's tags are written
+    // and deleted with it), counted without looking each row up.
+    const matches =
+      tag !== undefined && Object.values(others).every((v) => v === undefined)
+        ? this.db
+            .selectFrom('tollgate_spend_tags')
+            .select(sql<number>`1`.as('one'))
+            .where('tag', '=', tag)
+            .$if(from !== undefined, (q) => q.where('start_time', '>=', from!))
+            .$if(to !== undefined, (q) => q.where('start_time', '<', to!))
+            .limit(atMost + 1)
+        : this.filtered(filter).select(sql<number>`1`.as('one')).limit(atMost + 1);
+    const row = await this.db.selectFrom(matches.as('m')).select(sql<number | string>`count(*)`.as('n')).executeTakeFirstOrThrow();
+    const n = Number(row.n);
+    return n > atMost ? { count: atMost, atLeast: true } : { count: n, atLeast: false };
   }
 
-  /** Spend per group in the range, largest first (ties by name; requests without the dimension last). */
-  async report(groupBy: GroupBy, range: TimeRange & { apiKey?: string }): Promise<SpendGroup[]> {
-    if (!this.rollups || !fromRollups(groupBy, range.apiKey !== undefined)) return this.rowReport(groupBy, range);
+  /**
+   * Spend per group in the range, largest first (ties by name; requests without the dimension
+   * last); with `limit`, the largest `limit` groups only.
+   */
+  async report(groupBy: GroupBy, range: TimeRange & { apiKey?: string }, limit?: number): Promise<SpendGroup[]> {
+    const top = (groups: SpendGroup[]) => (limit === undefined ? groups : groups.slice(0, limit));
+    if (!this.rollups || !fromRollups(groupBy, range.apiKey !== undefined)) return top(await this.rowReport(groupBy, range));
     const fromDay = range.from === undefined ? undefined : Math.ceil(range.from / DAY_MS);
     const toDay = range.to === undefined ? undefined : Math.floor(range.to / DAY_MS);
-    if (fromDay !== undefined && toDay !== undefined && fromDay >= toDay) return this.rowReport(groupBy, range);
+    if (fromDay !== undefined && toDay !== undefined && fromDay >= toDay) return top(await this.rowReport(groupBy, range));
     const edges: TimeRange[] = [];
     if (fromDay !== undefined && fromDay * DAY_MS !== range.from) edges.push({ from: range.from, to: fromDay * DAY_MS });
     if (toDay !== undefined && toDay * DAY_MS !== range.to) edges.push({ from: toDay * DAY_MS, to: range.to });
-    const parts = [await this.rollups.report(groupBy, { fromDay, toDay, apiKey: range.apiKey })];
+    // Whole days alone: the database picks the top groups. With part-days, a group outside the
+    // rollups' top may climb into it, so every group comes back.
+    const parts = [await this.rollups.report(groupBy, { fromDay, toDay, apiKey: range.apiKey }, edges.length === 0 ? limit : undefined)];
     for (const edge of edges) parts.push(await this.rowReport(groupBy, { ...edge, apiKey: range.apiKey }));
-    return mergeGroups(parts).sort(bySpendThenKey);
+    return top(mergeGroups(parts).sort(bySpendThenKey));
   }
 
   /** The report from the ledger's rows alone (exact to the millisecond; scans them). */
@@ -178,7 +205,7 @@ export class SpendQueries {
       return this.rollups.daily({ fromDay: filter.from === undefined ? undefined : filter.from / DAY_MS, toDay: filter.to === undefined ? undefined : filter.to / DAY_MS, apiKey: filter.apiKey, userId: filter.userId, model: filter.model });
     }
     // Literals, not parameters: PostgreSQL matches the GROUP BY to the SELECT by its text.
-    const day = sql<number | string>`(start_time / ${sql.lit(DAY_MS)}) * ${sql.lit(DAY_MS)}`;
+    const day = sql<number | string>`(l.start_time / ${sql.lit(DAY_MS)}) * ${sql.lit(DAY_MS)}`;
     const rows = await this.filtered(filter)
       .select([
         day.as('day'),
@@ -197,22 +224,30 @@ export class SpendQueries {
     }));
   }
 
+  /**
+   * The ledger's rows (as `l`) matching `f`. A tag joins its rows in tollgate_spend_tags (as
+   * `t`), whose (tag, start_time) index yields them in time order: a page of a tag's newest
+   * rows reads that page, not every row with the tag. Failures are asked for with the partial
+   * index's own condition, spelled the same, so SQLite uses it.
+   */
   private filtered(f: LogFilter) {
+    const time = f.tag === undefined ? 'l.start_time' : 't.start_time';
+    const failed = sql<boolean>`l.status >= ${sql.lit(400)}`;
     return this.db
-      .selectFrom('tollgate_spend_logs')
-      .$if(f.apiKey !== undefined, (q) => q.where('api_key', '=', f.apiKey!))
-      .$if(f.requestId !== undefined, (q) => q.where('request_id', '=', f.requestId!))
-      .$if(f.userId !== undefined, (q) => q.where('user_id', '=', f.userId!))
-      .$if(f.endUser !== undefined, (q) => q.where('end_user', '=', f.endUser!))
-      .$if(f.model !== undefined, (q) => q.where('model', '=', f.model!))
+      .selectFrom('tollgate_spend_logs as l')
       .$if(f.tag !== undefined, (q) =>
-        q.where('request_id', 'in', this.db.selectFrom('tollgate_spend_tags').select('request_id').where('tag', '=', f.tag!)),
+        q.innerJoin('tollgate_spend_tags as t', (j) => j.onRef('t.request_id', '=', 'l.request_id').onRef('t.start_time', '=', 'l.start_time').on('t.tag', '=', f.tag!)),
       )
-      .$if(f.status === 'ok', (q) => q.where('status', '<', 400))
-      .$if(f.status === 'error', (q) => q.where('status', '>=', 400))
-      .$if(typeof f.status === 'number', (q) => q.where('status', '=', f.status as number))
-      .$if(f.from !== undefined, (q) => q.where('start_time', '>=', f.from!))
-      .$if(f.to !== undefined, (q) => q.where('start_time', '<', f.to!));
+      .$if(f.apiKey !== undefined, (q) => q.where('l.api_key', '=', f.apiKey!))
+      .$if(f.requestId !== undefined, (q) => q.where('l.request_id', '=', f.requestId!))
+      .$if(f.userId !== undefined, (q) => q.where('l.user_id', '=', f.userId!))
+      .$if(f.endUser !== undefined, (q) => q.where('l.end_user', '=', f.endUser!))
+      .$if(f.model !== undefined, (q) => q.where('l.model', '=', f.model!))
+      .$if(f.status === 'ok', (q) => q.where('l.status', '<', 400))
+      .$if(f.status === 'error' || (typeof f.status === 'number' && f.status >= 400), (q) => q.where(failed))
+      .$if(typeof f.status === 'number', (q) => q.where('l.status', '=', f.status as number))
+      .$if(f.from !== undefined, (q) => q.where(sql.ref(time), '>=', f.from!))
+      .$if(f.to !== undefined, (q) => q.where(sql.ref(time), '<', f.to!));
   }
 }
 

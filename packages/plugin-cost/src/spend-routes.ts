@@ -17,6 +17,13 @@ export interface SpendRouteDeps {
 /** Rows /spend/logs returns without paging (LiteLLM returns a plain array too). */
 export const MAX_UNPAGED_LOGS = 10_000;
 
+/**
+ * How far past a page's first row /spend/logs counts: `total` is exact up to there, else a
+ * lower bound (`total_is_lower_bound`), so a page costs at most this many rows of counting
+ * however large the ledger, and the next page always looks further.
+ */
+export const COUNT_AHEAD = 10_000;
+
 const RANGE = ['start_date', 'end_date'];
 const LOG_FILTERS = ['api_key', 'request_id', 'user_id', 'end_user', 'tag', 'model', 'status', ...RANGE];
 const LOG_PARAMS = [...LOG_FILTERS, 'page', 'page_size'];
@@ -45,9 +52,9 @@ export function registerSpendRoutes(api: PluginApi<any>, deps: SpendRouteDeps): 
   scoped('/spend/daily', async (p, scope) => (await queries.daily(logFilter(p, scope))).map(daySpendView), LOG_FILTERS);
   admin('/spend/tags', async (p) => (await queries.report('tag', timeRange(p))).map(tagSpendView), RANGE);
   scoped('/spend/report', async (p, scope) => {
-    const groups = (await queries.report(groupBy(p), { ...timeRange(p), ...ownKey(p, scope) })).map(spendReportView);
     const limit = p.get('limit');
-    return limit === undefined ? groups : groups.slice(0, integerParam('limit', limit));
+    const groups = await queries.report(groupBy(p), { ...timeRange(p), ...ownKey(p, scope) }, limit === undefined ? undefined : integerParam('limit', limit));
+    return groups.map(spendReportView);
   }, ['group_by', 'api_key', 'limit', ...RANGE]);
   admin('/customer/info', (p) => customerInfo(queries, deps.totals, p), ['end_user_id']);
   admin('/spend/queue', () => deps.writer.state());
@@ -97,11 +104,20 @@ async function spendLogs(queries: SpendQueries, p: Map<string, string>, scope: A
   const filter = logFilter(p, scope);
   const page = paging(p);
   if (!page) return (await queries.logs(filter, { offset: 0, limit: MAX_UNPAGED_LOGS })).map(spendLogView);
-  const [rows, total] = await Promise.all([
-    queries.logs(filter, { offset: (page.page - 1) * page.pageSize, limit: page.pageSize }),
-    queries.countLogs(filter),
-  ]);
-  return { data: rows.map(spendLogView), total, page: page.page, page_size: page.pageSize, total_pages: Math.ceil(total / page.pageSize) };
+  const offset = (page.page - 1) * page.pageSize;
+  const rows = await queries.logs(filter, { offset, limit: page.pageSize });
+  // A part-filled page is the last: its rows give the total. Otherwise count, but at most
+  // COUNT_AHEAD rows past this page's start.
+  const total =
+    rows.length > 0 && rows.length < page.pageSize ? { count: offset + rows.length, atLeast: false } : await queries.countLogs(filter, offset + COUNT_AHEAD);
+  return {
+    data: rows.map(spendLogView),
+    total: total.count,
+    total_is_lower_bound: total.atLeast,
+    page: page.page,
+    page_size: page.pageSize,
+    total_pages: Math.ceil(total.count / page.pageSize),
+  };
 }
 
 async function customerInfo(queries: SpendQueries, totals: RunningTotals, p: Map<string, string>) {

@@ -205,13 +205,13 @@ describe.each(DRIVERS)('spend reports on %s', (driver) => {
     expect(await ids(today())).toEqual(logs.map((r) => r.request_id));
   });
 
-  it('pages when asked: { data, total, page, page_size, total_pages }', async () => {
+  it('pages when asked: { data, total, total_is_lower_bound, page, page_size, total_pages }', async () => {
     const first = await get(`${url}/spend/logs?page=1&page_size=4`);
-    expect(first.body).toEqual({ data: logs, total: 6, page: 1, page_size: 4, total_pages: 2 });
+    expect(first.body).toEqual({ data: logs, total: 6, total_is_lower_bound: false, page: 1, page_size: 4, total_pages: 2 });
     const second = await get(`${url}/spend/logs?page=2&page_size=4`);
     expect(second.body.data.map((r: any) => r.request_id)).toEqual(['hist-2', 'hist-1']);
     expect(second.body).toMatchObject({ total: 6, page: 2, page_size: 4, total_pages: 2 });
-    expect((await get(`${url}/spend/logs?page=3&tag=prod`)).body).toEqual({ data: [], total: 2, page: 3, page_size: 50, total_pages: 1 });
+    expect((await get(`${url}/spend/logs?page=3&tag=prod`)).body).toEqual({ data: [], total: 2, total_is_lower_bound: false, page: 3, page_size: 50, total_pages: 1 });
   });
 
   it('sums exactly beyond 2^53 pico-dollars', async () => {
