@@ -2,7 +2,8 @@ import { isPostgres, sql, type BulkInsert, type Kysely, type Migration, type Sto
 import { EncodedQueue } from './encoded-queue.js';
 import type { Billing } from '@tollgate/core';
 import { moneyMigrations } from './money-migration.js';
-import { keepWhen, rollupMigrations, ROLLUPS, type RowsMode } from './ledger-rollups.js';
+import { dayOf, keepWhen, rollupMigrations, ROLLUPS, type RowsMode } from './ledger-rollups.js';
+import { endUserMigrations } from './end-user-store.js';
 import { RollupQueries } from './rollup-queries.js';
 import { partitionMigrations } from './ledger-partitions.js';
 import type { SpendRow } from './spend-row.js';
@@ -171,6 +172,7 @@ export const ledgerMigrations: Record<string, Migration> = {
   },
   ...rollupMigrations,
   ...partitionMigrations,
+  ...endUserMigrations,
 };
 
 export type BatchOwner = Omit<Tables['tollgate_batches'], 'request_tags'> & { request_tags: string[] };
@@ -309,6 +311,26 @@ export class LedgerStore {
         .where('api_key', 'in', tokens.slice(i, i + 1000))
         .execute();
       for (const r of rows) out.set(r.api_key, BigInt(r.spend));
+    }
+    return out;
+  }
+
+  /**
+   * Committed spend of these end users in requests that started at `from` (epoch ms) or later;
+   * all of it when undefined. With rollups `from` must be a UTC midnight (they are per day).
+   */
+  async endUserSpend(endUsers: readonly string[], from?: number): Promise<Map<string, bigint>> {
+    if (this.shape.rollups) return new RollupQueries(this.db).endUserSpend(endUsers, from === undefined ? undefined : dayOf(from));
+    const out = new Map<string, bigint>();
+    for (let i = 0; i < endUsers.length; i += 1000) {
+      const rows = await this.db
+        .selectFrom('tollgate_spend_logs')
+        .select(['end_user as k', ...exactSpendSum(sql.ref('spend'))])
+        .where('end_user', 'in', endUsers.slice(i, i + 1000))
+        .$if(from !== undefined, (q) => q.where('start_time', '>=', from!))
+        .groupBy('end_user')
+        .execute();
+      for (const r of rows) out.set(r.k!, joinSpendSum(r));
     }
     return out;
   }
