@@ -90,8 +90,8 @@ class Customers {
         if (await this.d.store.insert(made)) current = made;
         else current = await this.find(id);
       }
-      const next = { ...current, blocked, updatedAt: now };
-      if (current.blocked !== blocked) await this.d.store.save(next);
+      const next = current.blocked === blocked ? current : { ...current, blocked, updatedAt: now };
+      if (next !== current) await this.d.store.save(next);
       await this.d.budgets.set(next);
       out.push(this.view(next, id, await this.allTime(id)));
     }
