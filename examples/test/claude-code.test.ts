@@ -61,11 +61,16 @@ interface Run {
   ms: number;
 }
 
-/** `claude -p` with exactly this environment (plus PATH and a fresh HOME), stdin closed. */
-async function runClaude(env: Record<string, string>, settings?: unknown): Promise<Run> {
+/**
+ * `claude -p` with exactly this environment (plus PATH and a fresh HOME), stdin closed. With
+ * `account`, HOME holds the claude.ai account a `claude /login` stores (its uuid is what Claude
+ * Code sends as `account_uuid`).
+ */
+async function runClaude(env: Record<string, string>, settings?: unknown, account?: string): Promise<Run> {
   await rm(home, { recursive: true, force: true });
   await mkdir(join(home, '.claude'), { recursive: true });
   if (settings) await writeFile(join(home, '.claude', 'settings.json'), JSON.stringify(settings));
+  if (account) await writeFile(join(home, '.claude.json'), JSON.stringify({ oauthAccount: { accountUuid: account, emailAddress: 'subscriber@example.com' } }));
   const started = performance.now();
   return new Promise((resolve) => {
     const child = execFile(
@@ -255,6 +260,28 @@ describe(`Claude Code ${CLAUDE_CODE_VERSION} through the gateway`, { timeout: 18
     expect(run.stdout + run.stderr).toContain('budget exceeded for this key');
     // The SDK's retries (10, with backoff: minutes) would show as more attempts.
     expect(t.records.filter((r) => r.routeKind === 'messages').map((r) => r.status)).toEqual([429]);
+    expect(mock.requests.filter((r) => r.path.startsWith('/v1/messages'))).toHaveLength(0);
+  });
+
+  it("stops a subscriber whose claude.ai account has spent its end-user budget: one attempt, no retries, a clear message", async () => {
+    const account = '6f1e2d3c-4b5a-4697-8a8b-9c0d1e2f3a4b';
+    const key = await createKey({ key_alias: 'cc-subscriber-capped', user_id: 'hana', metadata: { own_credentials: true } });
+    expect((await t.admin('POST', '/customer/new', { user_id: account, max_budget: 0.05 })).status).toBe(200);
+    // Earlier work of this account through the gateway: $0.06028, past its $0.05.
+    const earlier = await fetch(`${t.baseURL}/v1/messages?beta=true`, {
+      method: 'POST',
+      headers: { 'x-tollgate-key': key, authorization: `Bearer ${OAUTH_TOKEN}`, 'anthropic-beta': 'oauth-2025-04-20', 'content-type': 'application/json' },
+      body: JSON.stringify({ model: MODEL, max_tokens: 5, stream: true, metadata: { user_id: JSON.stringify({ device_id: 'd', account_uuid: account, session_id: 's' }) }, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    await earlier.text();
+    expect(earlier.status).toBe(200);
+    t.records.length = 0;
+    mock.requests.length = 0;
+
+    const run = await runClaude({ ANTHROPIC_CUSTOM_HEADERS: `x-tollgate-key: ${key}`, CLAUDE_CODE_OAUTH_TOKEN: OAUTH_TOKEN }, undefined, account);
+    expect(run.code).not.toBe(0);
+    expect(run.stdout + run.stderr).toContain(`budget exceeded for end user "${account}": spent $0.06028 of its $0.05 budget`);
+    expect(t.records.filter((r) => r.routeKind === 'messages').map((r) => [r.status, r.billing, r.endUser])).toEqual([[429, 'subscription', account]]);
     expect(mock.requests.filter((r) => r.path.startsWith('/v1/messages'))).toHaveLength(0);
   });
 

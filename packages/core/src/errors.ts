@@ -11,6 +11,7 @@ export const ERROR_CODES = {
   TG_ERR_AUTH_KEY_EXPIRED: [401, 'authentication_error'],
   TG_ERR_FORBIDDEN: [403, 'permission_error'],
   TG_ERR_MODEL_NOT_ALLOWED: [403, 'permission_error'],
+  TG_ERR_END_USER_BLOCKED: [403, 'permission_error'],
   TG_ERR_NOT_FOUND: [404, 'not_found_error'],
   TG_ERR_METHOD_NOT_ALLOWED: [405, 'invalid_request_error'],
   TG_ERR_BODY_TOO_LARGE: [413, 'request_too_large'],

@@ -1,5 +1,4 @@
-import { picoToUsd, type Pico, type SpendTotals } from '@tollgate/core';
-import { nextBoundary, parseDuration } from './durations.js';
+import { nextBoundary, parseDuration, picoToUsd, type Pico, type SpendTotals } from '@tollgate/core';
 import { budgetPico, type VirtualKey } from './key-store.js';
 
 /**

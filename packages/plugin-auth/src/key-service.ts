@@ -1,7 +1,6 @@
-import { GatewayError, picoToNumber, picoToUsd, usdToPico, type Pico } from '@tollgate/core';
+import { addDuration, GatewayError, parseDuration, picoToNumber, picoToUsd, usdToPico, type Pico } from '@tollgate/core';
 import { windowSpend } from './budget.js';
 import type { BudgetSpend } from './budget-spend.js';
-import { addDuration, parseDuration } from './durations.js';
 import type { KeyCache } from './key-cache.js';
 import type { KeyFields } from './key-requests.js';
 import { newVirtualKey, type KeyStore, type VirtualKey } from './key-store.js';

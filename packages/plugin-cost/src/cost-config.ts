@@ -113,7 +113,7 @@ export const costConfigSchema = {
       type: 'object',
       additionalProperties: false,
       default: {},
-      description: 'Budgets across replicas that share a PostgreSQL database (ignored on SQLite).',
+      description: 'Key and end-user budgets across replicas that share a PostgreSQL database (ignored on SQLite).',
       properties: {
         syncMs: {
           type: 'integer',
@@ -121,7 +121,8 @@ export const costConfigSchema = {
           default: 1000,
           description:
             "How old every replica's committed spend for a key may be when its budget is checked: older, it is read again first (one query on that request's path). " +
-            '0 turns it off (each replica then counts only its own spend since start). With shared counters (auth sharedLimits: Redis, or PostgreSQL itself) budgets are decided there and this read only seeds the counter.',
+            'Also how often each replica reloads the end users with a budget or a block, and their committed spend in the budget window. ' +
+            '0 turns both off (each replica then counts only its own spend since start). With shared counters (auth sharedLimits: Redis, or PostgreSQL itself) key budgets are decided there and this read only seeds the counter.',
         },
       },
     },
@@ -154,7 +155,7 @@ export const costConfigSchema = {
           enum: ['refuse', 'estimate'],
           default: 'refuse',
           description:
-            "refuse: a key with a budget gets a 403 naming what has no price, before the request goes upstream (keys without a budget go through; their rows are unpriced until `tollgate spend reprice`). estimate: such requests go through and are booked at the dearest row of the model's family, flagged estimated until re-priced (a model of no known family is still refused).",
+            "refuse: a key or end user with a budget gets a 403 naming what has no price, before the request goes upstream (keys without a budget go through; their rows are unpriced until `tollgate spend reprice`). estimate: such requests go through and are booked at the dearest row of the model's family, flagged estimated until re-priced (a model of no known family is still refused).",
         },
       },
     },

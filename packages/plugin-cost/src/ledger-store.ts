@@ -3,7 +3,8 @@ import { EncodedQueue } from './encoded-queue.js';
 import type { Billing } from '@tollgate/core';
 import { logIndexMigrations } from './log-indexes.js';
 import { moneyMigrations } from './money-migration.js';
-import { keepWhen, rollupMigrations, ROLLUPS, type RowsMode } from './ledger-rollups.js';
+import { dayOf, keepWhen, rollupMigrations, ROLLUPS, type RowsMode } from './ledger-rollups.js';
+import { endUserMigrations } from './end-user-store.js';
 import { RollupQueries } from './rollup-queries.js';
 import { partitionMigrations } from './ledger-partitions.js';
 import { budgetExemptMigrations } from './budget-exempt.js';
@@ -176,6 +177,7 @@ export const ledgerMigrations: Record<string, Migration> = {
   ...partitionMigrations,
   ...budgetExemptMigrations,
   ...logIndexMigrations,
+  ...endUserMigrations,
 };
 
 /** Who created a batch, and the upstream it lives on (null for batches created before the ledger named upstreams). */
@@ -332,6 +334,26 @@ export class LedgerStore {
       .groupBy('api_key')
       .execute();
     return new Map(rows.map((r) => [r.k!, joinSpendSum(r)]));
+  }
+
+  /**
+   * Committed spend of these end users in requests that started at `from` (epoch ms) or later;
+   * all of it when undefined. With rollups `from` must be a UTC midnight (they are per day).
+   */
+  async endUserSpend(endUsers: readonly string[], from?: number): Promise<Map<string, bigint>> {
+    if (this.shape.rollups) return new RollupQueries(this.db).endUserSpend(endUsers, from === undefined ? undefined : dayOf(from));
+    const out = new Map<string, bigint>();
+    for (let i = 0; i < endUsers.length; i += 1000) {
+      const rows = await this.db
+        .selectFrom('tollgate_spend_logs')
+        .select(['end_user as k', ...exactSpendSum(sql.ref('spend'))])
+        .where('end_user', 'in', endUsers.slice(i, i + 1000))
+        .$if(from !== undefined, (q) => q.where('start_time', '>=', from!))
+        .groupBy('end_user')
+        .execute();
+      for (const r of rows) out.set(r.k!, joinSpendSum(r));
+    }
+    return out;
   }
 
   /** Exact spend per value of a column (or per tag), every row counted (reports). */

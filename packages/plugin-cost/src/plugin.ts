@@ -3,6 +3,9 @@ import { definePlugin, GatewayError, KEY_LIMITS, picoToUsd, PROVIDERS, SPEND_QUE
 import { STORAGE } from '@tollgate/storage';
 import { BatchSettlement, type BatchFetch } from './batch-settlement.js';
 import { costConfigSchema, type CostConfig } from './cost-config.js';
+import { registerCustomerRoutes } from './customer-routes.js';
+import { EndUserBudgets } from './end-user-budgets.js';
+import { EndUserStore } from './end-user-store.js';
 import { LedgerGate } from './ledger-gate.js';
 import { priceIterations } from './iteration-cost.js';
 import { LedgerStore, ledgerMigrations } from './ledger-store.js';
@@ -78,15 +81,26 @@ export const costPlugin = definePlugin<CostConfig>({
     const { syncMs } = api.config.sharedSpend;
     const shared = syncMs > 0 && storage.driver === 'postgres' ? store : undefined;
     const totals = new RunningTotals({ shared, maxAgeMs: syncMs, log: api.log });
+    const endUsers = new EndUserStore(storage);
+    const budgets = new EndUserBudgets({ store: endUsers, ledger: store, flush: () => writer.flush(), log: api.log });
+    totals.onEndUserSpend((row) => budgets.add(row));
+    api.onClose(() => budgets.close());
     // With the database down at start, this runs once it is up; until then requests are refused (LedgerGate).
     await storage.whenAvailable('cost', async () => {
       await storage.migrate('cost', ledgerMigrations);
+      await budgets.load();
       // Rows an earlier run spooled and the replay cannot write yet are not in the database's
       // totals: they are counted on top.
       const unwritten = new RunningTotals();
-      await writer.start((row) => unwritten.add(row));
+      await writer.start((row) => {
+        unwritten.add(row);
+        if (row.end_user !== null) budgets.add(row);
+      });
       await totals.load(store);
+      await budgets.loadSpend();
       totals.merge(unwritten);
+      // Replicas: budgets and blocks set through another one, and the spend it booked.
+      if (shared) budgets.start(syncMs);
       // Summing a large ledger left SQLite's caches holding memory the gateway never uses again:
       // 13 MiB of RSS over a 169k-row ledger (123 -> 110 MiB after start).
       await storage.shrinkMemory();
@@ -120,7 +134,8 @@ export const costPlugin = definePlugin<CostConfig>({
       requireSpendAdmin(api, req);
       return { body: await job.runOnce() };
     });
-    registerSpendRoutes(api, { store, totals, writer, book });
+    registerSpendRoutes(api, { store, writer, book });
+    registerCustomerRoutes(api, { store: endUsers, budgets, ledger: store, totals });
     registerReprice(api, store, totals, price);
     registerPriceReload(api, book, prices.reloadEveryMs);
     registerReconcile(api, { store, book, upstream, config: api.config.reconcile, log: api.log });
@@ -140,7 +155,9 @@ export const costPlugin = definePlugin<CostConfig>({
           state(ctx).refused = true;
           throw err;
         }
-        guardBudget(ctx, book, keyLimits(), api.config.unpriced.policy);
+        // After the metadata plugin (800) has read the end user from the body.
+        budgets.check(ctx);
+        guardBudget(ctx, book, keyLimits(), budgets.hasBudget(ctx.endUser), api.config.unpriced.policy);
         // The cost header needs the whole message before the client gets the headers.
         if (api.config.responseCostHeader && ctx.route.kind === 'messages') ctx.holdResponseBody();
         const batchId = settlement.resultsBatchId(ctx);
@@ -180,22 +197,23 @@ export const costPlugin = definePlugin<CostConfig>({
 });
 
 /**
- * A key with a budget must not run up spend the budget cannot see: a request for something
- * the book has no price for is refused before it goes upstream (policy `refuse`), or, with
- * `estimate`, only when not even an estimate can be made (no known model family).
+ * A key or end user with a budget must not run up spend the budget cannot see: a request for
+ * something the book has no price for is refused before it goes upstream (policy `refuse`),
+ * or, with `estimate`, only when not even an estimate can be made (no known model family).
  */
-function guardBudget(ctx: RequestContext, book: PriceBook, limits: KeyLimits | undefined, policy: UnpricedPolicy): void {
+function guardBudget(ctx: RequestContext, book: PriceBook, limits: KeyLimits | undefined, endUserBudget: boolean, policy: UnpricedPolicy): void {
+  if (ctx.route.kind !== 'messages' && ctx.route.kind !== 'batches') return;
   const keyHash = ctx.principal?.keyHash;
-  // Spend the budget leaves out (a client's own credential) cannot escape it.
-  if (!keyHash || !limits || ctx.budgetExempt || (ctx.route.kind !== 'messages' && ctx.route.kind !== 'batches')) return;
-  if (limits.get(keyHash)?.maxBudget === undefined) return;
+  // A key's budget leaves out spend on a client's own credential (budgetExempt); an end user's counts all of it.
+  const keyBudget = keyHash !== undefined && !ctx.budgetExempt && limits?.get(keyHash)?.maxBudget !== undefined;
+  if (!keyBudget && !endUserBudget) return;
   const at = new Date(ctx.startTime);
   const missing = unpricedAsk(ctx, book, at);
   if (missing === undefined) return;
   // An estimate needs a family for every model asked for (advisor models are not estimated).
   const models = ctx.route.kind === 'messages' ? [ctx.route.model] : ctx.route.models;
   if (policy === 'estimate' && !missing.startsWith('advisor') && models.every((m) => m !== undefined && familyOf(m) !== undefined)) return;
-  throw refusal(missing);
+  throw refusal(missing, keyBudget ? 'this key' : 'this end user');
 }
 
 /** Prices a message's usage; `usage` undefined: a successful response that carried none. */

@@ -129,6 +129,20 @@ export class RollupQueries {
     }
     return out;
   }
+
+  /** Committed spend of these end users from `fromDay` on (all days when undefined): end-user budgets. */
+  async endUserSpend(endUsers: readonly string[], fromDay?: number): Promise<Map<string, bigint>> {
+    const out = new Map<string, bigint>();
+    for (let i = 0; i < endUsers.length; i += 1000) {
+      const rows = await inDays(this.db.selectFrom(END_USER_ROLLUP.table), { fromDay })
+        .select([sql.ref<string>('end_user').as('k'), ...spendSum()])
+        .where('end_user', 'in', endUsers.slice(i, i + 1000))
+        .groupBy('end_user')
+        .execute();
+      for (const r of rows) out.set(r.k, joinSpendSum(r));
+    }
+    return out;
+  }
 }
 
 /**

@@ -1,15 +1,13 @@
-import { ADMIN_GUARD, GatewayError, picoToNumber, picoToUsd, type AdminScope, type PluginApi, type RouteRequest } from '@tollgate/core';
+import { ADMIN_GUARD, GatewayError, type AdminScope, type PluginApi, type RouteRequest } from '@tollgate/core';
 import type { LedgerStore } from './ledger-store.js';
 import type { PriceBook } from './price-book.js';
 import { badParam, keyHashOf, paging, readParams, timeRange } from './spend-params.js';
 import { GROUP_BY, SpendQueries, type GroupBy, type LogFilter } from './spend-queries.js';
-import type { RunningTotals } from './spend-totals.js';
-import { daySpendView, iso, spendLogView, spendReportView, tagSpendView } from './spend-views.js';
+import { daySpendView, spendLogView, spendReportView, tagSpendView } from './spend-views.js';
 import type { SpendWriter } from './spend-writer.js';
 
 export interface SpendRouteDeps {
   store: LedgerStore;
-  totals: RunningTotals;
   writer: SpendWriter;
   book: PriceBook;
 }
@@ -30,7 +28,7 @@ const LOG_PARAMS = [...LOG_FILTERS, 'page', 'page_size'];
 
 /**
  * The reporting API, in LiteLLM's shapes: /spend/logs, /spend/tags, /spend/report,
- * /customer/info, /spend/queue and /prices. Every route needs admin credentials, checked per
+ * /spend/queue and /prices (/customer/info is with the end users, customer-routes.ts). Every route needs admin credentials, checked per
  * request through ADMIN_GUARD; without an auth plugin the reports are refused.
  */
 export function registerSpendRoutes(api: PluginApi<any>, deps: SpendRouteDeps): void {
@@ -56,7 +54,6 @@ export function registerSpendRoutes(api: PluginApi<any>, deps: SpendRouteDeps): 
     const groups = await queries.report(groupBy(p), { ...timeRange(p), ...ownKey(p, scope) }, limit === undefined ? undefined : integerParam('limit', limit));
     return groups.map(spendReportView);
   }, ['group_by', 'api_key', 'limit', ...RANGE]);
-  admin('/customer/info', (p) => customerInfo(queries, deps.totals, p), ['end_user_id']);
   admin('/spend/queue', () => deps.writer.state());
   admin('/prices', () => deps.book.models());
 }
@@ -117,25 +114,6 @@ async function spendLogs(queries: SpendQueries, p: Map<string, string>, scope: A
     page: page.page,
     page_size: page.pageSize,
     total_pages: Math.ceil(total.count / page.pageSize),
-  };
-}
-
-async function customerInfo(queries: SpendQueries, totals: RunningTotals, p: Map<string, string>) {
-  const id = p.get('end_user_id');
-  if (id === undefined) throw badParam('query parameter end_user_id is required');
-  // The running total is in step with this instance's rows still queued; the database's sum
-  // has every replica's written rows. Both are at most the truth: the larger counts nothing twice.
-  const seen = await queries.endUser(id);
-  const own = totals.get('end_user', id);
-  const spend = own > seen.spend ? own : seen.spend;
-  if (seen.requests === 0 && spend === 0n) throw new GatewayError('TG_ERR_NOT_FOUND', `no requests recorded for end user ${JSON.stringify(id)}`);
-  return {
-    user_id: id,
-    spend: picoToNumber(spend),
-    spend_exact: picoToUsd(spend),
-    request_count: seen.requests,
-    first_seen: seen.firstSeen === undefined ? null : iso(seen.firstSeen),
-    last_seen: seen.lastSeen === undefined ? null : iso(seen.lastSeen),
   };
 }
 

@@ -36,6 +36,7 @@ export class RunningTotals implements SpendTotals {
   private readonly shared = new Map<string, { spend: Pico; at: number; ownAt: Pico }>();
   private readonly reads = new Map<string, Promise<void>>();
   private readonly listeners: ((keyHash: string, spend: Pico) => void)[] = [];
+  private readonly endUserListeners: ((row: SpendRow) => void)[] = [];
   private failing = false;
   private readonly maxAgeMs: number;
   private readonly maxEndUsers: number;
@@ -63,7 +64,10 @@ export class RunningTotals implements SpendTotals {
       this.keys.set(row.api_key, (this.keys.get(row.api_key) ?? 0n) + row.spend);
       for (const listener of this.listeners) listener(row.api_key, row.spend);
     }
-    if (row.end_user !== null) this.bumpEndUser(row.end_user, row.spend);
+    if (row.end_user !== null) {
+      this.bumpEndUser(row.end_user, row.spend);
+      for (const listener of this.endUserListeners) listener(row);
+    }
   }
 
   /** A key's all-time spend as counted here, or an end user's spend booked here since start. */
@@ -88,6 +92,11 @@ export class RunningTotals implements SpendTotals {
 
   onKeySpend(listener: (keyHash: string, spend: Pico) => void): void {
     this.listeners.push(listener);
+  }
+
+  /** Calls `listener` with each row booked here that moves an end user's spend (end-user budgets count them). */
+  onEndUserSpend(listener: (row: SpendRow) => void): void {
+    this.endUserListeners.push(listener);
   }
 
   freshen(keyHash: string, maxAgeMs = this.maxAgeMs): Promise<void> | undefined {

@@ -85,15 +85,15 @@ export function unpricedAsk(ctx: RequestContext, book: PriceBook, at: Date): str
 }
 
 /**
- * The 403 a budgeted key gets for an unpriced request (Anthropic's `permission_error`).
+ * The 403 a budgeted key (or end user) gets for an unpriced request (Anthropic's `permission_error`).
  *
  * @example
  * throw refusal('model "claude-x"');
  */
-export function refusal(what: string): GatewayError {
+export function refusal(what: string, who: 'this key' | 'this end user' = 'this key'): GatewayError {
   return new GatewayError(
     'TG_ERR_FORBIDDEN',
-    `this key has a budget, and the gateway has no price for ${what}: the request was refused so its spend cannot escape the budget (ask an admin to add a price)`,
+    `${who} has a budget, and the gateway has no price for ${what}: the request was refused so its spend cannot escape the budget (ask an admin to add a price)`,
   );
 }
 

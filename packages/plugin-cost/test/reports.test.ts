@@ -229,7 +229,10 @@ describe.each(DRIVERS)('spend reports on %s', (driver) => {
     const info = await get(`${url}/customer/info?end_user_id=cust-1`);
     expect(info).toEqual({
       status: 200,
-      body: { user_id: 'cust-1', spend: 0.014, spend_exact: '0.014', request_count: 2, first_seen: logs[3].startTime, last_seen: logs[1].startTime },
+      body: {
+        user_id: 'cust-1', alias: null, blocked: false, spend: 0.014, spend_exact: '0.014', litellm_budget_table: null, created_at: null, updated_at: null,
+        request_count: 2, first_seen: logs[3].startTime, last_seen: logs[1].startTime,
+      },
     });
     expect((await get(`${url}/customer/info?end_user_id=cust-2`)).body).toMatchObject({ spend_exact: '0.0035', request_count: 1 });
     expect(await get(`${url}/customer/info?end_user_id=nobody`)).toEqual({

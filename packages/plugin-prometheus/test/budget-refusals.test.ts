@@ -62,4 +62,26 @@ describe('a budget refusal', () => {
     expect(access).toHaveLength(1);
     expect(access[0]).toMatchObject({ caller: 'tight-budget', error: 'rate_limit_error', errorCode: 'TG_ERR_BUDGET_EXCEEDED' });
   });
+
+  it("of an end user, and an end user's block, are counted the same way under the key that sent them", async () => {
+    const made = await t.admin('POST', '/key/generate', { key_alias: 'for-end-users' });
+    await t.admin('POST', '/customer/new', { user_id: 'tight-customer', max_budget: 0.001 });
+    await t.admin('POST', '/customer/block', { user_ids: ['gone-customer'] });
+    const ask = (endUser: string) => rawRequest(`${t.url}/anthropic/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': made.body.key },
+      body: JSON.stringify({ model: 'claude-haiku-4-5', max_tokens: 8, messages: [{ role: 'user', content: 'Hi' }], litellm_metadata: { user: endUser } }),
+    });
+    const before = t.records.length;
+    expect((await ask('tight-customer')).status).toBe(200);
+    expect((await ask('tight-customer')).status).toBe(429);
+    expect((await ask('gone-customer')).status).toBe(403);
+    await t.waitForRecords(before + 3);
+
+    const metrics = parseExposition(await (await fetch(`${t.url}/metrics`, { headers: { authorization: `Bearer ${MASTER_KEY}` } })).text());
+    expect(metrics.value('tollgate_failed_requests_total', { error_code: 'TG_ERR_BUDGET_EXCEEDED', key_alias: 'for-end-users' })).toBe(1);
+    expect(metrics.value('tollgate_failed_requests_total', { error_code: 'TG_ERR_END_USER_BLOCKED', key_alias: 'for-end-users' })).toBe(1);
+    const access = t.logs.map((l) => JSON.parse(l)).filter((l) => l.log === 'access' && l.caller === 'for-end-users' && l.status >= 400);
+    expect(access.map((l) => [l.status, l.errorCode, l.endUser])).toEqual([[429, 'TG_ERR_BUDGET_EXCEEDED', 'tight-customer'], [403, 'TG_ERR_END_USER_BLOCKED', 'gone-customer']]);
+  });
 });

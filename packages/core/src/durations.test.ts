@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addDuration, nextBoundary, parseDuration } from './durations.js';
+import { addDuration, nextBoundary, parseDuration, windowAt } from './durations.js';
 
 describe('durations', () => {
   it.each([
@@ -27,5 +27,15 @@ describe('durations', () => {
     expect(nextBoundary(1000, { months: 0, ms: 100 }, 1000)).toBe(1100);
     expect(nextBoundary(1000, { months: 0, ms: 100 }, 1250)).toBe(1300);
     expect(nextBoundary(Date.UTC(2026, 0, 1), { months: 1, ms: 0 }, Date.UTC(2026, 2, 5))).toBe(Date.UTC(2026, 3, 1));
+  });
+
+  it('finds the window now is in, [start, end)', () => {
+    const day = { months: 0, ms: 86_400_000 };
+    expect(windowAt(0, day, 0)).toEqual({ start: 0, end: 86_400_000 });
+    expect(windowAt(0, day, 86_400_000 * 3 + 5)).toEqual({ start: 86_400_000 * 3, end: 86_400_000 * 4 });
+    expect(windowAt(1000, day, 999)).toEqual({ start: 1000, end: 1000 + 86_400_000 });
+    const month = { months: 1, ms: 0 };
+    expect(windowAt(Date.UTC(2026, 0, 15), month, Date.UTC(2026, 2, 15))).toEqual({ start: Date.UTC(2026, 2, 15), end: Date.UTC(2026, 3, 15) });
+    expect(windowAt(Date.UTC(2026, 0, 15), month, Date.UTC(2026, 2, 14, 23))).toEqual({ start: Date.UTC(2026, 1, 15), end: Date.UTC(2026, 2, 15) });
   });
 });

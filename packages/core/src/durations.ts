@@ -44,3 +44,21 @@ export function nextBoundary(start: number, d: { months: number; ms: number }, n
   while (t <= now) t = addDuration(t, d);
   return t;
 }
+
+/**
+ * The window `now` falls in, stepping from `start` by the duration: `[start, end)`.
+ *
+ * @example
+ * windowAt(0, parseDuration('1h')!, 5_400_000); // { start: 3_600_000, end: 7_200_000 }
+ */
+export function windowAt(start: number, d: { months: number; ms: number }, now: number): { start: number; end: number } {
+  if (now < start) return { start, end: addDuration(start, d) };
+  if (d.months === 0) {
+    const end = nextBoundary(start, d, now);
+    return { start: end - d.ms, end };
+  }
+  let from = start;
+  let to = addDuration(from, d);
+  while (to <= now) [from, to] = [to, addDuration(to, d)];
+  return { start: from, end: to };
+}
