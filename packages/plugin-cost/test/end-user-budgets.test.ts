@@ -20,7 +20,7 @@ function row(id: string, endUser: string, spend: bigint, startTime: number): Spe
     cache_creation_input_tokens: 0, cache_creation_5m_tokens: 0, cache_creation_1h_tokens: 0, web_search_requests: 0,
     service_tier: null, inference_geo: null, speed: null, spend, unpriced: false, stream: false, aborted: false,
     batch_id: null, start_time: startTime, end_time: startTime + 100, completion_start_time: null,
-    session_id: null, agent_id: null, client: null, billing: 'subscription', served_model: null, estimated: false, upstream: null,
+    session_id: null, agent_id: null, client: null, billing: 'subscription', budget_exempt: false, served_model: null, estimated: false, upstream: null,
   };
 }
 

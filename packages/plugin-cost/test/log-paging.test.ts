@@ -24,7 +24,7 @@ function row(i: number): SpendRow {
     cache_creation_input_tokens: 0, cache_creation_5m_tokens: 0, cache_creation_1h_tokens: 0, web_search_requests: 0,
     service_tier: 'standard', inference_geo: null, speed: null, spend: 1n, unpriced: false, stream: false, aborted: false,
     batch_id: null, start_time: T0 + i, end_time: T0 + i + 1, completion_start_time: null,
-    session_id: null, agent_id: null, client: null, billing: 'gateway', served_model: null, estimated: false, upstream: null,
+    session_id: null, agent_id: null, client: null, billing: 'gateway', budget_exempt: false, served_model: null, estimated: false, upstream: null,
   };
 }
 

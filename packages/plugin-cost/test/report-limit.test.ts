@@ -25,7 +25,7 @@ function rows(): SpendRow[] {
       prompt_tokens: 1, completion_tokens: 1, input_tokens: 1, output_tokens: 1, cache_read_input_tokens: 0, cache_creation_input_tokens: 0,
       cache_creation_5m_tokens: 0, cache_creation_1h_tokens: 0, web_search_requests: 0, service_tier: null, inference_geo: null, speed: null,
       spend, unpriced: false, stream: false, aborted: false, batch_id: null, start_time: start, end_time: start + 1, completion_start_time: null,
-      session_id: null, agent_id: null, client: null, billing: 'gateway', served_model: null, estimated: false, upstream: null,
+      session_id: null, agent_id: null, client: null, billing: 'gateway', budget_exempt: false, served_model: null, estimated: false, upstream: null,
     };
   };
   const spends = [1_000_000n, 2_500_000n, 999_999n, 1_000_001n];
