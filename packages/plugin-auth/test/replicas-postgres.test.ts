@@ -74,7 +74,7 @@ describe('limits shared through PostgreSQL (no Redis) are exact in bursts', () =
     await new Promise((r) => setTimeout(r, 1500));
     expect(await burst([b, a], key, 20)).toEqual({ 429: 20 });
     expect(a.mock.requests.length + b.mock.requests.length).toBe(10);
-  });
+  }, 90_000);
 
   it('max_parallel_requests 5 admits exactly 5 of 40 simultaneous streams over two replicas, again after they end, and after aborts', async () => {
     const { a, b, direct } = await replicas();
@@ -117,7 +117,7 @@ describe('limits shared through PostgreSQL (no Redis) are exact in bursts', () =
     const res = await post(b, key);
     expect(((await res.json()) as any).error.message).toBe('rate limit reached for this key: 60 tokens per minute');
     expect(b.mock.requests).toHaveLength(0);
-  });
+  }, 90_000);
 
   it("frees a crashed replica's slots after slotTtlMs, and keeps a live replica's long request's slot past it", async () => {
     const { a, direct } = await replicas({ sharedLimits: { slotTtlMs: 1000 } });

@@ -70,7 +70,7 @@ describe('limits shared through Redis are exact in bursts', () => {
     await new Promise((r) => setTimeout(r, 1500));
     expect(await burst([b, a], key, 20)).toEqual({ 429: 20 });
     expect(a.mock.requests.length + b.mock.requests.length).toBe(10);
-  });
+  }, 90_000);
 
   it('max_parallel_requests 5 admits exactly 5 of 40 simultaneous streams over two replicas, again after they end, and after aborts', async () => {
     const [a, b] = await replicas({});

@@ -90,7 +90,7 @@ describe.each<[string, Sharing]>([
     }
     expect(messages(mock)).toBe(10);
     for (const r of [a, b]) expect((await r.admin('GET', `/key/info?key=${token}`)).body.info.spend).toBe(0.5);
-  });
+  }, 60_000);
 
   // With shared counters, B needs no read of the ledger to see what A spent: a read as fresh as
   // sharedSpend.syncMs (a minute here) does not let B admit a key A has used up since.
