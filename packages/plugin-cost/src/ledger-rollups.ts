@@ -88,7 +88,7 @@ export const rollupMigrations: Record<string, Migration> = {
     // sums are bigint, first/last epoch ms. The indexes serve the lookups that must not scan
     // a day range: one key's, one end user's, one tag's totals.
     async up(db: Kysely<any>) {
-      for (const spec of FIRST_ROLLUPS) await createRollupTable(db, spec);
+      for (const spec of FIRST_ROLLUPS) await createRollupTable(db, withoutExempt(spec));
       await db.schema.createIndex('tollgate_spend_daily_key').on('tollgate_spend_daily').columns(['api_key', 'day']).execute();
       await db.schema.createIndex('tollgate_spend_daily_end_user').on('tollgate_spend_daily_end_users').columns(['end_user', 'day']).execute();
       await db.schema.createIndex('tollgate_spend_daily_tag').on('tollgate_spend_daily_tags').columns(['tag', 'day']).execute();
