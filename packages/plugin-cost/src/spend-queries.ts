@@ -1,4 +1,4 @@
-import { sql } from '@tollgate/storage';
+import { isPostgres, sql } from '@tollgate/storage';
 import type { Pico } from '@tollgate/core';
 import { exactSpendSum, joinSpendSum, type LedgerShape, type LedgerStore } from './ledger-store.js';
 import { DAY_MS } from './ledger-rollups.js';
@@ -119,8 +119,8 @@ export class SpendQueries {
             .$if(to !== undefined, (q) => q.where('start_time', '<', to!))
             .limit(atMost + 1)
         : this.filtered(filter).select(sql<number>`1`.as('one')).limit(atMost + 1);
-    const row = await this.db.selectFrom(matches.as('m')).select(sql<number | string>`count(*)`.as('n')).executeTakeFirstOrThrow();
-    const n = Number(row.n);
+    const { rows } = await sql<{ n: number | string }>`select count(*) as n from (${matches}) as m`.execute(this.db);
+    const n = Number(rows[0]!.n);
     return n > atMost ? { count: atMost, atLeast: true } : { count: n, atLeast: false };
   }
 
@@ -225,30 +225,56 @@ export class SpendQueries {
   }
 
   /**
-   * The ledger's rows (as `l`) matching `f`. A tag joins its rows in tollgate_spend_tags (as
+   * The ledger's rows (as `l`) matching `f`. A tag's rows come from tollgate_spend_tags (as
    * `t`), whose (tag, start_time) index yields them in time order: a page of a tag's newest
-   * rows reads that page, not every row with the tag. Failures are asked for with the partial
-   * index's own condition, spelled the same, so SQLite uses it.
+   * rows reads that page, not every row with the tag. On PostgreSQL each is looked up by its
+   * whole key in a LATERAL subquery (OFFSET 0 keeps it one): as a plain join on both columns the
+   * planner takes the match for a one-in-a-million chance, hashes the whole ledger, and
+   * cannot prune the day partitions per row.
    */
   private filtered(f: LogFilter) {
-    const time = f.tag === undefined ? 'l.start_time' : 't.start_time';
-    const failed = sql<boolean>`l.status >= ${sql.lit(400)}`;
-    return this.db
-      .selectFrom('tollgate_spend_logs as l')
-      .$if(f.tag !== undefined, (q) =>
-        q.innerJoin('tollgate_spend_tags as t', (j) => j.onRef('t.request_id', '=', 'l.request_id').onRef('t.start_time', '=', 'l.start_time').on('t.tag', '=', f.tag!)),
+    const logs = this.db.selectFrom('tollgate_spend_logs as l');
+    if (f.tag === undefined) return inRange(rowFilters(logs, f), 'l.start_time', f);
+    if (!isPostgres(this.db as never)) {
+      const joined = logs.innerJoin('tollgate_spend_tags as t', (j) => j.onRef('t.request_id', '=', 'l.request_id').onRef('t.start_time', '=', 'l.start_time').on('t.tag', '=', f.tag!));
+      return inRange(rowFilters(joined as unknown as typeof logs, f), 't.start_time', f);
+    }
+    const byTag = this.db
+      .selectFrom('tollgate_spend_tags as t')
+      .innerJoinLateral(
+        (eb) => rowFilters(eb.selectFrom('tollgate_spend_logs as l').selectAll('l').whereRef('l.request_id', '=', 't.request_id').whereRef('l.start_time', '=', 't.start_time'), f).offset(0).as('l'),
+        (j) => j.onTrue(),
       )
-      .$if(f.apiKey !== undefined, (q) => q.where('l.api_key', '=', f.apiKey!))
-      .$if(f.requestId !== undefined, (q) => q.where('l.request_id', '=', f.requestId!))
-      .$if(f.userId !== undefined, (q) => q.where('l.user_id', '=', f.userId!))
-      .$if(f.endUser !== undefined, (q) => q.where('l.end_user', '=', f.endUser!))
-      .$if(f.model !== undefined, (q) => q.where('l.model', '=', f.model!))
-      .$if(f.status === 'ok', (q) => q.where('l.status', '<', 400))
-      .$if(f.status === 'error' || (typeof f.status === 'number' && f.status >= 400), (q) => q.where(failed))
-      .$if(typeof f.status === 'number', (q) => q.where('l.status', '=', f.status as number))
-      .$if(f.from !== undefined, (q) => q.where(sql.ref(time), '>=', f.from!))
-      .$if(f.to !== undefined, (q) => q.where(sql.ref(time), '<', f.to!));
+      .where('t.tag', '=', f.tag);
+    return inRange(byTag as unknown as typeof logs, 't.start_time', f);
   }
+}
+
+/** A query builder as these helpers see it: they only add WHERE terms (Kysely types each join apart). */
+interface Wheres {
+  where(...args: unknown[]): Wheres;
+}
+
+/** `f`'s conditions on the row itself (as `l`); failures with the partial index's own condition, spelled the same, so SQLite uses it. */
+function rowFilters<Q>(q: Q, f: LogFilter): Q {
+  let w = q as unknown as Wheres;
+  if (f.apiKey !== undefined) w = w.where(sql.ref('l.api_key'), '=', f.apiKey);
+  if (f.requestId !== undefined) w = w.where(sql.ref('l.request_id'), '=', f.requestId);
+  if (f.userId !== undefined) w = w.where(sql.ref('l.user_id'), '=', f.userId);
+  if (f.endUser !== undefined) w = w.where(sql.ref('l.end_user'), '=', f.endUser);
+  if (f.model !== undefined) w = w.where(sql.ref('l.model'), '=', f.model);
+  if (f.status === 'ok') w = w.where(sql.ref('l.status'), '<', 400);
+  if (f.status === 'error' || (typeof f.status === 'number' && f.status >= 400)) w = w.where(sql`l.status >= ${sql.lit(400)}`);
+  if (typeof f.status === 'number') w = w.where(sql.ref('l.status'), '=', f.status);
+  return w as unknown as Q;
+}
+
+/** `f`'s time range on `time`: the tag's start_time when a tag drives, so its index range is read. */
+function inRange<Q>(q: Q, time: string, f: LogFilter): Q {
+  let w = q as unknown as Wheres;
+  if (f.from !== undefined) w = w.where(sql.ref(time), '>=', f.from);
+  if (f.to !== undefined) w = w.where(sql.ref(time), '<', f.to);
+  return w as unknown as Q;
 }
 
 /**
