@@ -153,15 +153,7 @@ export class SpendQueries {
     }
     const rows =
       groupBy === 'tag'
-        ? await this.db
-            .selectFrom('tollgate_spend_tags as t')
-            .innerJoin('tollgate_spend_logs as l', 'l.request_id', 't.request_id')
-            .select([sql<string | null>`t.tag`.as('k'), sql<string | null>`null`.as('alias'), ...aggregates()])
-            .$if(range.from !== undefined, (q) => q.where('t.start_time', '>=', range.from!))
-            .$if(range.to !== undefined, (q) => q.where('t.start_time', '<', range.to!))
-            .$if(range.apiKey !== undefined, (q) => q.where('l.api_key', '=', range.apiKey!))
-            .groupBy('t.tag')
-            .execute()
+        ? await this.tagRows(range)
         : await this.filtered(range)
             .select([sql.ref<string | null>(GROUP_COLUMN[groupBy]).as('k'), sql<string | null>`max(key_alias)`.as('alias'), ...aggregates()])
             .groupBy(GROUP_COLUMN[groupBy])
@@ -177,6 +169,34 @@ export class SpendQueries {
         unpricedRequests: Number(r.unpriced_requests ?? 0),
       }))
       .sort(bySpendThenKey);
+  }
+
+  /**
+   * Tag groups from rows. One key's (a virtual key's console): on PostgreSQL its rows by the
+   * key's index, then each row's tags by their key in a LATERAL subquery (see `filtered`);
+   * joined plainly, the planner hashed every tag of the range.
+   */
+  private tagRows(range: TimeRange & { apiKey?: string }) {
+    const groups = [sql<string | null>`t.tag`.as('k'), sql<string | null>`null`.as('alias'), ...aggregates()] as const;
+    if (range.apiKey !== undefined && isPostgres(this.db as never)) {
+      const byKey = this.db
+        .selectFrom('tollgate_spend_logs as l')
+        .innerJoinLateral(
+          (eb) => eb.selectFrom('tollgate_spend_tags as t').select('t.tag').whereRef('t.request_id', '=', 'l.request_id').whereRef('t.start_time', '=', 'l.start_time').offset(0).as('t'),
+          (j) => j.onTrue(),
+        )
+        .where('l.api_key', '=', range.apiKey);
+      return inRange(byKey, 'l.start_time', range).select(groups).groupBy('t.tag').execute();
+    }
+    return this.db
+      .selectFrom('tollgate_spend_tags as t')
+      .innerJoin('tollgate_spend_logs as l', 'l.request_id', 't.request_id')
+      .select(groups)
+      .$if(range.from !== undefined, (q) => q.where('t.start_time', '>=', range.from!))
+      .$if(range.to !== undefined, (q) => q.where('t.start_time', '<', range.to!))
+      .$if(range.apiKey !== undefined, (q) => q.where('l.api_key', '=', range.apiKey!))
+      .groupBy('t.tag')
+      .execute();
   }
 
   async endUser(endUser: string): Promise<EndUserActivity> {

@@ -12,7 +12,7 @@ const T0 = Date.parse('2021-05-01T00:00:00Z');
 
 function row(i: number): SpendRow {
   return {
-    request_id: `plan-${i}`, upstream_request_id: null, message_id: null, call_type: 'messages', model: ['m-a', 'm-b', 'm-c'][i % 3]!, api_key: 'd'.repeat(64),
+    request_id: `plan-${i}`, upstream_request_id: null, message_id: null, call_type: 'messages', model: ['m-a', 'm-b', 'm-c'][i % 3]!, api_key: String(i % 50).padStart(64, '0'),
     key_alias: 'planner', user_id: null, team_id: null, end_user: null, request_tags: [`t${i % 200}`], status: i % 50 === 0 ? 529 : 200,
     prompt_tokens: 1, completion_tokens: 1, input_tokens: 1, output_tokens: 1, cache_read_input_tokens: 0, cache_creation_input_tokens: 0,
     cache_creation_5m_tokens: 0, cache_creation_1h_tokens: 0, web_search_requests: 0, service_tier: null, inference_geo: null, speed: null,
@@ -88,6 +88,20 @@ describe.each(DRIVERS)('the request log\'s query plans on %s', (driver) => {
       const p = await plans(filter);
       expect(p.page).toMatch(failed);
       expect(p.count).toMatch(failed);
+    }
+  });
+
+  it('reports one key\'s tags from that key\'s rows, each row\'s tags looked up (a virtual key\'s console)', async () => {
+    captured.length = 0;
+    const groups = await queries.rowReport('tag', { apiKey: '7'.padStart(64, '0'), from: T0 });
+    // Rows 7, 57, 107, … : tags t7, t57, t107 and t157, 30 rows each.
+    expect(groups.map((g) => [g.key, g.requests])).toEqual([['t107', 30], ['t157', 30], ['t57', 30], ['t7', 30]]);
+    const plan = await explain(captured[0]!);
+    expect(plan).toMatch(await indexNames('tollgate_spend_logs_api_key'));
+    if (driver === 'postgres') {
+      expect(plan).toMatch(/Nested Loop/);
+      expect(plan).toMatch(/Index Cond: .*= \(?l\.(request_id|start_time)/);
+      expect(plan).not.toMatch(/Hash/);
     }
   });
 
