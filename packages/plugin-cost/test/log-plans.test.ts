@@ -33,7 +33,9 @@ describe.each(DRIVERS)('the request log\'s query plans on %s', (driver) => {
     await storage.migrate('cost', ledgerMigrations);
     const store = new LedgerStore(storage);
     for (let i = 0; i < 6000; i += 1000) await store.insert(ledgerBatch(Array.from({ length: 1000 }, (_, j) => row(i + j))));
-    for (const table of ['tollgate_spend_logs', 'tollgate_spend_tags']) await sql`analyze ${sql.table(table)}`.execute(storage.db);
+    // PostgreSQL analyzes tables by itself; the gateway never runs ANALYZE on SQLite, whose
+    // plans must hold without statistics.
+    if (driver === 'postgres') for (const table of ['tollgate_spend_logs', 'tollgate_spend_tags']) await sql`analyze ${sql.table(table)}`.execute(storage.db);
     // The queries as the routes run them, compiled, to be explained.
     captured = [];
     const spy: Kysely<any> = (storage.db as Kysely<any>).withPlugin({
