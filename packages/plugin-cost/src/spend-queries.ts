@@ -1,23 +1,14 @@
-import { sql } from '@tollgate/storage';
+import { isPostgres, sql } from '@tollgate/storage';
 import type { Pico } from '@tollgate/core';
 import { exactSpendSum, joinSpendSum, type LedgerShape, type LedgerStore } from './ledger-store.js';
 import { DAY_MS } from './ledger-rollups.js';
 import { RollupQueries } from './rollup-queries.js';
+import { filteredLogs, inRange, type LogFilter } from './log-filter.js';
 import { badParam, type TimeRange } from './spend-params.js';
 
-type Db = LedgerStore['db'];
+export type { LogFilter } from './log-filter.js';
 
-/** Filters of /spend/logs; all given ones must hold. `apiKey` is the key's hash. */
-export interface LogFilter extends TimeRange {
-  apiKey?: string;
-  requestId?: string;
-  userId?: string;
-  endUser?: string;
-  tag?: string;
-  model?: string;
-  /** `ok`: status below 400; `error`: 400 and above (gateway refusals included); a number: that status. */
-  status?: 'ok' | 'error' | number;
-}
+type Db = LedgerStore['db'];
 
 /** What /spend/report groups by, as LiteLLM names it. */
 export const GROUP_BY = ['key', 'user', 'team', 'end_user', 'tag', 'model', 'session', 'client', 'billing'] as const;
@@ -119,8 +110,8 @@ export class SpendQueries {
             .$if(to !== undefined, (q) => q.where('start_time', '<', to!))
             .limit(atMost + 1)
         : this.filtered(filter).select(sql<number>`1`.as('one')).limit(atMost + 1);
-    const row = await this.db.selectFrom(matches.as('m')).select(sql<number | string>`count(*)`.as('n')).executeTakeFirstOrThrow();
-    const n = Number(row.n);
+    const { rows } = await sql<{ n: number | string }>`select count(*) as n from (${matches}) as m`.execute(this.db);
+    const n = Number(rows[0]!.n);
     return n > atMost ? { count: atMost, atLeast: true } : { count: n, atLeast: false };
   }
 
@@ -153,15 +144,7 @@ export class SpendQueries {
     }
     const rows =
       groupBy === 'tag'
-        ? await this.db
-            .selectFrom('tollgate_spend_tags as t')
-            .innerJoin('tollgate_spend_logs as l', 'l.request_id', 't.request_id')
-            .select([sql<string | null>`t.tag`.as('k'), sql<string | null>`null`.as('alias'), ...aggregates()])
-            .$if(range.from !== undefined, (q) => q.where('t.start_time', '>=', range.from!))
-            .$if(range.to !== undefined, (q) => q.where('t.start_time', '<', range.to!))
-            .$if(range.apiKey !== undefined, (q) => q.where('l.api_key', '=', range.apiKey!))
-            .groupBy('t.tag')
-            .execute()
+        ? await this.tagRows(range)
         : await this.filtered(range)
             .select([sql.ref<string | null>(GROUP_COLUMN[groupBy]).as('k'), sql<string | null>`max(key_alias)`.as('alias'), ...aggregates()])
             .groupBy(GROUP_COLUMN[groupBy])
@@ -177,6 +160,34 @@ export class SpendQueries {
         unpricedRequests: Number(r.unpriced_requests ?? 0),
       }))
       .sort(bySpendThenKey);
+  }
+
+  /**
+   * Tag groups from rows. One key's (a virtual key's console): on PostgreSQL its rows by the
+   * key's index, then each row's tags by their key in a LATERAL subquery (see `filtered`);
+   * joined plainly, the planner hashed every tag of the range.
+   */
+  private tagRows(range: TimeRange & { apiKey?: string }) {
+    const groups = [sql<string | null>`t.tag`.as('k'), sql<string | null>`null`.as('alias'), ...aggregates()] as const;
+    if (range.apiKey !== undefined && isPostgres(this.db as never)) {
+      const byKey = this.db
+        .selectFrom('tollgate_spend_logs as l')
+        .innerJoinLateral(
+          (eb) => eb.selectFrom('tollgate_spend_tags as t').select('t.tag').whereRef('t.request_id', '=', 'l.request_id').whereRef('t.start_time', '=', 'l.start_time').offset(0).as('t'),
+          (j) => j.onTrue(),
+        )
+        .where('l.api_key', '=', range.apiKey);
+      return inRange(byKey, 'l.start_time', range).select(groups).groupBy('t.tag').execute();
+    }
+    return this.db
+      .selectFrom('tollgate_spend_tags as t')
+      .innerJoin('tollgate_spend_logs as l', 'l.request_id', 't.request_id')
+      .select(groups)
+      .$if(range.from !== undefined, (q) => q.where('t.start_time', '>=', range.from!))
+      .$if(range.to !== undefined, (q) => q.where('t.start_time', '<', range.to!))
+      .$if(range.apiKey !== undefined, (q) => q.where('l.api_key', '=', range.apiKey!))
+      .groupBy('t.tag')
+      .execute();
   }
 
   async endUser(endUser: string): Promise<EndUserActivity> {
@@ -224,30 +235,8 @@ export class SpendQueries {
     }));
   }
 
-  /**
-   * The ledger's rows (as `l`) matching `f`. A tag joins its rows in tollgate_spend_tags (as
-   * `t`), whose (tag, start_time) index yields them in time order: a page of a tag's newest
-   * rows reads that page, not every row with the tag. Failures are asked for with the partial
-   * index's own condition, spelled the same, so SQLite uses it.
-   */
   private filtered(f: LogFilter) {
-    const time = f.tag === undefined ? 'l.start_time' : 't.start_time';
-    const failed = sql<boolean>`l.status >= ${sql.lit(400)}`;
-    return this.db
-      .selectFrom('tollgate_spend_logs as l')
-      .$if(f.tag !== undefined, (q) =>
-        q.innerJoin('tollgate_spend_tags as t', (j) => j.onRef('t.request_id', '=', 'l.request_id').onRef('t.start_time', '=', 'l.start_time').on('t.tag', '=', f.tag!)),
-      )
-      .$if(f.apiKey !== undefined, (q) => q.where('l.api_key', '=', f.apiKey!))
-      .$if(f.requestId !== undefined, (q) => q.where('l.request_id', '=', f.requestId!))
-      .$if(f.userId !== undefined, (q) => q.where('l.user_id', '=', f.userId!))
-      .$if(f.endUser !== undefined, (q) => q.where('l.end_user', '=', f.endUser!))
-      .$if(f.model !== undefined, (q) => q.where('l.model', '=', f.model!))
-      .$if(f.status === 'ok', (q) => q.where('l.status', '<', 400))
-      .$if(f.status === 'error' || (typeof f.status === 'number' && f.status >= 400), (q) => q.where(failed))
-      .$if(typeof f.status === 'number', (q) => q.where('l.status', '=', f.status as number))
-      .$if(f.from !== undefined, (q) => q.where(sql.ref(time), '>=', f.from!))
-      .$if(f.to !== undefined, (q) => q.where(sql.ref(time), '<', f.to!));
+    return filteredLogs(this.db, f);
   }
 }
 
