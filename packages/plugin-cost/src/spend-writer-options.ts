@@ -28,17 +28,5 @@ export interface SpendWriterOptions {
   isRowError?(err: unknown): boolean;
 }
 
-/** What `SpendWriter.state()` reports (GET /spend/queue). */
-export interface SpendQueueState {
-  /** Rows in memory not yet committed: waiting, being written, or waiting for disk space. */
-  queued: number;
-  /** Rows in the spool file, waiting for the database. */
-  spooled: number;
-  /** Database writes that failed since start. */
-  writeFailures: number;
-  /** Rows the database refused since start, kept in the rejected-rows file. */
-  rejected: number;
-  /** Rows dropped since start: the queue was full (whenFull 'serve'), or unwritten at shutdown (or booked after it). */
-  lost: number;
-  healthy: boolean;
-}
+/** What `SpendWriter.state()` reports (GET /spend/queue): core's shape, which exporters read. */
+export type { SpendQueueState } from '@tollgate/core';
