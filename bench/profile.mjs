@@ -5,7 +5,7 @@
 // files. Not a benchmark: the profiler itself costs CPU. Use it to compare before and after.
 //   node bench/profile.mjs [--seconds 8] [--top 40] [--keep] -- node packages/cli/dist/main.js --port {port} --host 127.0.0.1
 // The command gets the same env as in run.mjs; `node` in it gets --cpu-prof added.
-import { mkdtempSync, openSync, writeFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, writeFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +36,11 @@ const { values: opts, positionals } = parseArgs({
     // write) to core 1 after the warm-up, so the main thread's profile is not charged for the time
     // that thread ran on its core (samples land on whatever the main thread resumes in).
     'move-newest-thread': { type: 'boolean', default: false },
+    // Profiles only the measured closed loop (bench/lib/prof-hook.mjs, started and stopped with
+    // SIGUSR2) instead of the whole process life with --cpu-prof.
+    window: { type: 'boolean', default: false },
+    // Streamed requests (SSE, the mock's default events) instead of JSON ones: N per phase, 16 at a time.
+    streams: { type: 'string' },
   },
 });
 if (positionals.length === 0) {
@@ -49,7 +54,11 @@ const { port: mockPort } = await waitMessage(mock, (m) => m?.type === 'ready', 1
 const mockUrl = `http://127.0.0.1:${mockPort}`;
 const port = await freePort();
 const argv = positionals.map((a) => a.replaceAll('{port}', String(port)).replaceAll('{upstream}', mockUrl));
-if (argv[0] === 'node' && !opts.noprof) argv.splice(1, 0, '--cpu-prof', `--cpu-prof-dir=${dir}`);
+const windowOut = join(dir, 'window.cpuprofile');
+if (argv[0] === 'node' && !opts.noprof) {
+  if (opts.window) argv.splice(1, 0, '--import', join(LIB, 'prof-hook.mjs'));
+  else argv.splice(1, 0, '--cpu-prof', `--cpu-prof-dir=${dir}`);
+}
 if (argv[0] === 'node') argv[0] = process.execPath;
 const env = {
   ...process.env,
@@ -58,26 +67,38 @@ const env = {
   TOLLGATE_MASTER_KEY: process.env.TOLLGATE_MASTER_KEY ?? 'sk-master-bench',
   LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
   TOLLGATE_DATA_DIR: join(dir, 'data'),
+  ...(opts.window ? { TOLLGATE_PROF_OUT: windowOut } : {}),
 };
 const target = spawn('taskset', ['-c', '0', ...argv], { cwd: ROOT, env, stdio: ['ignore', opts.stdout ? openSync(opts.stdout, 'w') : 'ignore', 'inherit'] });
 await waitPort(port, '127.0.0.1', 60_000, () => target.exitCode === null);
 const load = spawnNodePinned(1, join(LIB, 'load.mjs'), []);
 const origin = `http://127.0.0.1:${port}`;
 const beforeWarm = threadTicks(target.pid);
-const warm = await request(load, { type: 'closed', origin, path: opts.path, concurrency: 50, durationMs: Number(opts.warmup) * 1000 }, 'closed:done', 120_000);
+const phase = (seconds) =>
+  opts.streams
+    ? request(load, { type: 'streams', origin, path: opts.path, count: Number(opts.streams), concurrency: 16 }, 'streams:done', 300_000)
+    : request(load, { type: 'closed', origin, path: opts.path, concurrency: 50, durationMs: seconds * 1000 }, 'closed:done', 120_000);
+const warm = await phase(Number(opts.warmup));
 if (opts['move-newest-thread']) {
   const busy = ([t, v]) => v.ticks - (beforeWarm.get(t)?.ticks ?? 0) > 0;
   const tid = Math.max(...[...threadTicks(target.pid)].filter(([t, v]) => v.name === 'node' && busy([t, v])).map(([t]) => Number(t)));
   execFileSync('taskset', ['-p', '-c', '1', String(tid)], { stdio: 'ignore' });
   console.log(`moved thread ${tid} to core 1`);
 }
+if (opts.window) process.kill(target.pid, 'SIGUSR2');
 const cpu0 = cpuMillis(target.pid);
 const threads0 = threadTicks(target.pid);
-const r = await request(load, { type: 'closed', origin, path: opts.path, concurrency: 50, durationMs: Number(opts.seconds) * 1000 }, 'closed:done', 120_000);
+const measured = performance.now();
+const r = await phase(Number(opts.seconds));
+const seconds = (performance.now() - measured) / 1000;
 const cpu1 = cpuMillis(target.pid);
 const threads1 = threadTicks(target.pid);
+if (opts.window) {
+  process.kill(target.pid, 'SIGUSR2');
+  await waitFile(`${windowOut}.done`, 30_000);
+}
 const reqs = r.ok ?? r.requests ?? r.count;
-console.log(`closed loop: ${reqs} ok, ${r.failed ?? 0} failed, ${(r.rps ?? reqs / Number(opts.seconds)).toFixed(0)} req/s, CPU ${(((cpu1 - cpu0) * 1000) / reqs).toFixed(1)} µs/req`);
+console.log(`closed loop: ${reqs} ok, ${r.failed ?? 0} failed, ${(r.rps ?? reqs / seconds).toFixed(0)} req/s, CPU ${(((cpu1 - cpu0) * 1000) / reqs).toFixed(1)} µs/req`);
 for (const [tid, t] of threads1) {
   const d = t.ticks - (threads0.get(tid)?.ticks ?? 0);
   if (d > 0) console.log(`  thread ${tid} ${t.name}: ${((d / CLK_TCK) * 1e6 / reqs).toFixed(1)} µs/req`);
@@ -89,11 +110,18 @@ await stopChild(mock);
 await sleep(100);
 
 const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
-if (file) summarize(JSON.parse(readFileSync(join(dir, file), 'utf8')), Number(opts.top), warm.ok + reqs);
+if (file) summarize(JSON.parse(readFileSync(join(dir, file), 'utf8')), Number(opts.top), opts.window ? reqs : warm.ok + reqs);
 else if (!opts.noprof) console.log('no profile written (did the target exit cleanly on SIGTERM?)');
 if (opts.keep) console.log(`kept ${dir}`);
 else rmSync(dir, { recursive: true, force: true });
 
+
+async function waitFile(path, ms) {
+  for (const end = Date.now() + ms; !existsSync(path); ) {
+    if (Date.now() > end) throw new Error(`no profile written to ${path}`);
+    await sleep(50);
+  }
+}
 
 function threadTicks(pid) {
   const out = new Map();

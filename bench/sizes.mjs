@@ -4,6 +4,8 @@
 // and each target: a closed loop of streamed Messages requests; the target's own CPU time per
 // request (process.cpuUsage, read inside the target) and its event-loop delay under that load
 // (perf_hooks.monitorEventLoopDelay), both from bench/lib/loop-probe.mjs, preloaded with --import.
+// Both targets run side by side; each size is measured in --rounds rounds that alternate between
+// them, so that this VM's drifts in speed (±15 % over tens of seconds) hit both alike.
 //
 //   pnpm bench:sizes                       # tsc -b, then the full run (~2 min)
 //   node bench/sizes.mjs --requests=40 --warmup=10 --concurrency=4   # a smoke run
@@ -27,6 +29,7 @@ const { values: opts } = parseArgs({
     requests: { type: 'string', default: '2000' },
     warmup: { type: 'string', default: '300' },
     concurrency: { type: 'string', default: '16' },
+    rounds: { type: 'string', default: '4' },
     sizes: { type: 'string', default: '300,87k,500k,2m' },
     strict: { type: 'boolean', default: false },
     out: { type: 'string', default: join(ROOT, 'bench', 'results') },
@@ -88,25 +91,48 @@ async function load(pool, path, body, n, concurrency) {
 const rows = [];
 const n = Number(opts.requests);
 const concurrency = Number(opts.concurrency);
+const rounds = Number(opts.rounds);
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 try {
+  // Both targets stay up; per size, rounds alternate between them (the order flips every round),
+  // so a drift of the machine's speed hits both alike.
+  const live = [];
   for (const t of TARGETS) {
     const target = await startTarget(t);
-    const pool = new Pool(target.origin, { connections: concurrency, pipelining: 1 });
-    try {
-      for (const size of opts.sizes.split(',')) {
-        const body = Buffer.from(BODIES[size]());
-        await load(pool, t.path, body, Number(opts.warmup), concurrency);
-        await request(target.child, { type: 'probe:reset' }, 'probe:reset:done', 5000);
-        const started = performance.now();
-        await load(pool, t.path, body, n, concurrency);
-        const seconds = (performance.now() - started) / 1000;
-        const probe = await request(target.child, { type: 'probe:read' }, 'probe:read:done', 5000);
-        rows.push({ target: t.name, size, bytes: body.length, reqPerSec: Math.round(n / seconds), cpuUsPerReq: Math.round(probe.cpuUs / n), loop: probe.loop });
-        console.error(`${t.name} ${size}: ${JSON.stringify(rows.at(-1))}`);
+    live.push({ ...t, ...target, pool: new Pool(target.origin, { connections: concurrency, pipelining: 1 }) });
+  }
+  try {
+    for (const size of opts.sizes.split(',')) {
+      const body = Buffer.from(BODIES[size]());
+      const per = new Map(live.map((t) => [t.name, { cpuUs: 0, seconds: 0, requests: 0, loops: [] }]));
+      for (const t of live) await load(t.pool, t.path, body, Number(opts.warmup), concurrency);
+      for (let round = 0; round < rounds; round++) {
+        const order = round % 2 === 0 ? live : [...live].reverse();
+        for (const t of order) {
+          const count = Math.ceil(n / rounds);
+          await request(t.child, { type: 'probe:reset' }, 'probe:reset:done', 5000);
+          const started = performance.now();
+          await load(t.pool, t.path, body, count, concurrency);
+          const seconds = (performance.now() - started) / 1000;
+          const probe = await request(t.child, { type: 'probe:read' }, 'probe:read:done', 5000);
+          const acc = per.get(t.name);
+          acc.cpuUs += probe.cpuUs;
+          acc.seconds += seconds;
+          acc.requests += count;
+          acc.loops.push(probe.loop);
+        }
       }
-    } finally {
-      await pool.close();
-      await stopChild(target.child);
+      for (const t of live) {
+        const acc = per.get(t.name);
+        const loop = Object.fromEntries(['p50', 'p99', 'max', 'mean'].map((k) => [k, median(acc.loops.map((l) => l[k]))]));
+        rows.push({ target: t.name, size, bytes: body.length, reqPerSec: Math.round(acc.requests / acc.seconds), cpuUsPerReq: Math.round(acc.cpuUs / acc.requests), loop, rounds: acc.loops });
+        console.error(`${t.name} ${size}: ${JSON.stringify({ ...rows.at(-1), rounds: undefined })}`);
+      }
+    }
+  } finally {
+    for (const t of live) {
+      await t.pool.close();
+      await stopChild(t.child);
     }
   }
 } finally {
@@ -128,7 +154,7 @@ if (row('gateway', '2m')) {
 const lines = [
   `# Request-size axis (${new Date().toISOString()})`,
   '',
-  `${n} streamed requests per cell, ${concurrency} at a time, after ${opts.warmup} warm-up; target pinned to core ${TARGET_CPU}, load + mock to core ${LOAD_CPU}.`,
+  `${n} streamed requests per cell, ${concurrency} at a time, after ${opts.warmup} warm-up, in ${rounds} rounds that alternate between the targets (CPU: all rounds together; loop delay: the median round); target pinned to core ${TARGET_CPU}, load + mock to core ${LOAD_CPU}.`,
   '',
   '| target | size | bytes | req/s | CPU µs/req | loop p50 ms | loop p99 ms | loop max ms |',
   '|---|---|---:|---:|---:|---:|---:|---:|',
