@@ -2,6 +2,7 @@ export { createGateway, type Gateway, type GatewayOptions } from './gateway.js';
 export { resolvePlugins, type PluginInput, type PluginModule, type PluginSources } from './plugin-setup.js';
 export { definePlugin, type PluginDefinition, type PluginApi, type PluginHooks, type LoadedPlugin, type Reply, type Outcome, type CloseContext } from './plugin.js';
 export { closeReserveMs } from './shutdown.js';
+export { settledOrAborted } from './close-wait.js';
 export type { RequestContext, RequestState, Billing, Principal, Usage, RouteInfo, RouteKind, GatewayRequest, UpstreamRequest, UpstreamResponseHead, SseEvent, ResponseInfo } from './context.js';
 export type { BookedSpend, CompletionRecord, GatewayEvents, SpendDrift } from './events.js';
 export { GatewayError, toGatewayError, errorBody, ERROR_CODES, type ErrorCode } from './errors.js';

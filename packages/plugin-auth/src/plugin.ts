@@ -1,4 +1,4 @@
-import { ADMIN_GUARD, definePlugin, GatewayError, KEY_LIMITS, SPEND_TOTALS, type KeyLimitsSnapshot, type SpendTotals } from '@tollgate/core';
+import { ADMIN_GUARD, definePlugin, GatewayError, KEY_LIMITS, settledOrAborted, SPEND_TOTALS, type KeyLimitsSnapshot, type SpendTotals } from '@tollgate/core';
 import { sql, STORAGE } from '@tollgate/storage';
 import { Redis } from 'ioredis';
 import { adminScope, registerAdminRoutes, requireMaster } from './admin-routes.js';
@@ -91,8 +91,8 @@ export const authPlugin = definePlugin<AuthConfig>({
         );
         return Promise.race([pong, late]).finally(() => clearTimeout(timer));
       });
-      api.onClose(async () => {
-        await gate.shared?.close();
+      api.onClose(async ({ signal }) => {
+        await gate.shared?.close(signal);
         invalidation.close();
         redis.disconnect();
       });
@@ -102,9 +102,10 @@ export const authPlugin = definePlugin<AuthConfig>({
       // queues behind ledger writes, nor holds their connections while PostgreSQL stalls.
       const db = storage.openPool({ max: postgresPoolSize, queryTimeoutMs: commandTimeoutMs });
       gate.shared = new SharedLimits(new PostgresCounters(db, { slotTtlMs, timeoutMs: commandTimeoutMs }), { slotTtlMs, retryMs, log: api.log });
-      api.onClose(async () => {
-        await gate.shared?.close();
-        await db.destroy();
+      api.onClose(async ({ signal }) => {
+        await gate.shared?.close(signal);
+        // Ends once its connections are back: a statement in flight ends at its own timeout.
+        await settledOrAborted(db.destroy(), signal);
       });
       // Its connections opened before the first request, as Redis's is (the first burst would
       // otherwise wait for them); with the database down at start, once it is up.

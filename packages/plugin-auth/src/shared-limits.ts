@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Logger, Pico } from '@tollgate/core';
+import { settledOrAborted, type Logger, type Pico } from '@tollgate/core';
 
 /** What one admission asks the shared store: the key's limits (null: none) and its budget. */
 export interface SharedAdmission {
@@ -147,12 +147,15 @@ export class SharedLimits {
     if (slot || tokens > 0) this.call(() => this.counters.release(token, slot, tokens, now), orphan).catch(() => undefined);
   }
 
-  /** Stops refreshing; this replica's slots are freed (best effort: otherwise they expire). */
-  async close(): Promise<void> {
+  /**
+   * Stops refreshing; this replica's slots are freed (best effort: otherwise they expire). A
+   * store that does not answer is waited for until `signal` aborts (the shutdown's deadline).
+   */
+  async close(signal?: AbortSignal): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
     const held = new Map(this.slots);
     this.slots.clear();
-    if (held.size > 0 && this.usable) await this.counters.freeSlots(held).catch(() => undefined);
+    if (held.size > 0 && this.usable) await settledOrAborted(this.counters.freeSlots(held), signal);
   }
 
   private refreshSlots(): void {

@@ -1,8 +1,7 @@
 import { isPostgres, sql, type Kysely } from '@tollgate/storage';
-import type { Logger } from '@tollgate/core';
+import { settledOrAborted, type Logger } from '@tollgate/core';
 import { DAYS_AHEAD, dropPartitionsBefore, ensurePartitions } from './ledger-partitions.js';
 import { DAY_MS, dayOf, ROLLUPS } from './ledger-rollups.js';
-import { settledOrAborted } from './close-wait.js';
 import type { LedgerStore } from './ledger-store.js';
 
 export interface RetentionOptions {

@@ -1,9 +1,8 @@
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import type { Logger, UpstreamTarget } from '@tollgate/core';
+import { settledOrAborted, type Logger, type UpstreamTarget } from '@tollgate/core';
 import type { BatchSettlement } from './batch-settlement.js';
-import { settledOrAborted } from './close-wait.js';
 import type { LedgerStore } from './ledger-store.js';
 
 export interface SettlementJobOptions {
