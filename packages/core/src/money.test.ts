@@ -18,10 +18,16 @@ describe('money', () => {
     expect(usdToPico(0.1)).toBe(100_000_000_000n);
     expect(usdToPico(3e-6)).toBe(3_000_000n);
     expect(usdToPico(1e-7)).toBe(100_000n);
+    expect(usdToPico(1.5e-7)).toBe(150_000n);
+    expect(usdToPico(1e21)).toBe(10n ** 33n);
+    expect(usdToPico(-2e-12)).toBe(-2n);
   });
 
   it('rejects more precision than a pico-dollar, and garbage', () => {
     expect(() => usdToPico('0.0000000000001')).toThrow(RangeError);
+    // A number below a pico-dollar is refused like its text, not rounded to $0.
+    expect(() => usdToPico(1e-13)).toThrow(RangeError);
+    expect(() => usdToPico(1.5e-12)).toThrow(RangeError);
     expect(() => usdToPico('1e5')).toThrow(RangeError);
     expect(() => usdToPico(Number.NaN)).toThrow(RangeError);
   });

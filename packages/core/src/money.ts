@@ -48,8 +48,14 @@ export function picoToNumber(pico: Pico): number {
 
 function numberToPlain(n: number): string {
   if (!Number.isFinite(n)) throw new RangeError(`not a finite amount: ${n}`);
-  // toFixed(12) would invent digits (0.1 → 0.100000000000000005551); go through the shortest repr.
+  // toFixed(12) would invent digits (0.1 → 0.100000000000000005551), and round 1e-13 to 0: go
+  // through the shortest repr, moving the point of its exponent form by hand.
   const s = String(n);
-  if (!s.includes('e')) return s;
-  return n.toFixed(12).replace(/\.?0+$/, '');
+  const m = /^(-?)(\d)(?:\.(\d+))?e([+-]\d+)$/.exec(s);
+  if (!m) return s;
+  const digits = m[2]! + (m[3] ?? '');
+  const point = 1 + Number(m[4]);
+  if (point <= 0) return `${m[1]}0.${'0'.repeat(-point)}${digits}`;
+  if (point >= digits.length) return m[1] + digits + '0'.repeat(point - digits.length);
+  return `${m[1]}${digits.slice(0, point)}.${digits.slice(point)}`;
 }
