@@ -30,6 +30,16 @@ describe('createSseTap', () => {
     expect(await run(oneByteChunks)).toEqual(EXPECTED);
   });
 
+  it('ignores a UTF-8 byte order mark, also when it comes a byte at a time', async () => {
+    const bytes = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(STREAM)]);
+    expect(await run([bytes])).toEqual(EXPECTED);
+    expect(await run([...bytes.subarray(0, 4)].map((b) => Buffer.from([b])).concat(bytes.subarray(4)))).toEqual(EXPECTED);
+  });
+
+  it('reads invalid UTF-8 as U+FFFD instead of failing', async () => {
+    expect(await run([Buffer.from('event: x\ndata: a'), Buffer.from([0xff]), Buffer.from('b\n\n')])).toEqual([{ event: 'x', data: 'a\ufffdb' }]);
+  });
+
   it('handles CRLF line endings', async () => {
     expect(await run([Buffer.from('event: x\r\ndata: 1\r\n\r\n')])).toEqual([{ event: 'x', data: '1' }]);
   });

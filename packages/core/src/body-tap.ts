@@ -1,4 +1,5 @@
 import { createBrotliDecompress, createGunzip, createInflate, type Gunzip } from 'node:zlib';
+import { StringDecoder } from 'node:string_decoder';
 import { createParser } from 'eventsource-parser';
 import type { SseEvent } from './context.js';
 
@@ -37,7 +38,11 @@ export function createLineTap(contentEncoding: string | undefined, onEvent: (eve
 
 /** Decodes a copy of a body (decompressing on the side) and hands its text to a parser. */
 export class BodyTap {
-  private readonly decoder = new TextDecoder();
+  // StringDecoder, not TextDecoder: constructing a TextDecoder sets up an ICU converter, ~14 µs
+  // per stream on this machine (StringDecoder: 0.5 µs); both keep a split UTF-8 sequence for the
+  // next chunk and replace invalid bytes with U+FFFD. TextDecoder's BOM removal is done by hand.
+  private readonly decoder = new StringDecoder('utf8');
+  private started = false;
   private readonly inflater: Gunzip | undefined;
   private readonly inflated: Promise<void> | undefined;
   /** An encoding we cannot decode: the bytes still flow, but no events are seen. */
@@ -80,11 +85,17 @@ export class BodyTap {
       this.inflater.end();
       await this.inflated;
     }
-    if (!this.abandoned) this.sink(this.decoder.decode(), true);
+    if (!this.abandoned) this.sink(this.decoder.end(), true);
   }
 
   private feed(chunk: Buffer): void {
-    if (!this.abandoned) this.sink(this.decoder.decode(chunk, { stream: true }), false);
+    if (this.abandoned) return;
+    let text = this.decoder.write(chunk);
+    if (!this.started && text !== '') {
+      this.started = true;
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    }
+    this.sink(text, false);
   }
 }
 
