@@ -9,8 +9,8 @@ import { SharedLimits } from '../src/shared-limits.js';
 import { PostgresCounters } from '../src/shared-postgres.js';
 import { sharedLimitsMigrations } from '../src/shared-postgres-schema.js';
 import { MASTER_KEY, startHarness, type Harness } from './harness.js';
+import { exactInBursts, insideMinute, newKey, PARAMS, post } from './replica-suite.js';
 
-const PARAMS = { model: 'claude-haiku-4-5', max_tokens: 16, messages: [{ role: 'user', content: 'Hi' }] };
 
 const opened: { close(): Promise<unknown> }[] = [];
 afterEach(async () => {
@@ -35,77 +35,15 @@ async function replicas(authConfig: Record<string, unknown> = {}, url?: string):
   return { a, b, direct };
 }
 
-const post = (h: Harness, key: string, body: object = PARAMS, signal?: AbortSignal) =>
-  fetch(`${h.baseURL}/v1/messages`, { method: 'POST', headers: { 'x-api-key': key, 'content-type': 'application/json' }, body: JSON.stringify(body), signal });
-
-async function newKey(h: Harness, fields: object): Promise<string> {
-  const res = await fetch(`${h.url}/key/generate`, { method: 'POST', headers: { 'x-api-key': MASTER_KEY, 'content-type': 'application/json' }, body: JSON.stringify(fields) });
-  return ((await res.json()) as { key: string }).key;
-}
-
-/** `n` requests at once, alternating between the replicas; their statuses, counted. */
-async function burst(hs: Harness[], key: string, n: number): Promise<Record<number, number>> {
-  const statuses = await Promise.all(Array.from({ length: n }, (_, i) => post(hs[i % hs.length]!, key).then(async (r) => (await r.arrayBuffer(), r.status))));
-  return count(statuses);
-}
-
-function count(statuses: number[]): Record<number, number> {
-  const out: Record<number, number> = {};
-  for (const s of statuses) out[s] = (out[s] ?? 0) + 1;
-  return out;
-}
-
-/** The per-minute limits: start well inside a clock minute, so a burst does not straddle two. */
-async function insideMinute(needMs: number): Promise<void> {
-  const left = 60_000 - (Date.now() % 60_000);
-  if (left < needMs) await new Promise((r) => setTimeout(r, left + 200));
-}
-
 const slotsOf = async (direct: Storage, key: string) =>
   Number((await sql<{ n: string }>`select count(*) as n from tollgate_limit_slots where token = ${hashKey(key)}`.execute(direct.db)).rows[0]!.n);
 
-describe('limits shared through PostgreSQL (no Redis) are exact in bursts', () => {
-  it('rpm_limit 10 over two replicas admits exactly 10 of a burst of 40, and none of a burst after a quiet gap', async () => {
-    const { a, b } = await replicas();
-    const key = await newKey(a, { rpm_limit: 10 });
-    await insideMinute(30_000);
-    expect(await burst([a, b], key, 40)).toEqual({ 200: 10, 429: 30 });
-    // A quiet gap: nothing a replica remembers locally lets more through.
-    await new Promise((r) => setTimeout(r, 1500));
-    expect(await burst([b, a], key, 20)).toEqual({ 429: 20 });
-    expect(a.mock.requests.length + b.mock.requests.length).toBe(10);
-  }, 90_000);
+exactInBursts('PostgreSQL (no Redis)', async () => {
+  const { a, b, direct } = await replicas();
+  return { a, b, slotsFreed: (key) => until(async () => (await slotsOf(direct, key)) === 0, 5000) };
+});
 
-  it('max_parallel_requests 5 admits exactly 5 of 40 simultaneous streams over two replicas, again after they end, and after aborts', async () => {
-    const { a, b, direct } = await replicas();
-    const key = await newKey(a, { max_parallel_requests: 5 });
-    // Streams that last a while (10 events, 150 ms apart): the whole burst arrives while they run.
-    const slow = { sse: messageStreamEvents({ text: Array.from({ length: 10 }, (_, i) => `w${i}`) }), eventDelayMs: 150 };
-    a.mock.route('POST', '/v1/messages', slow);
-    b.mock.route('POST', '/v1/messages', slow);
-    const stream = { ...PARAMS, stream: true };
-    const streams = async (abort: boolean) => {
-      const controllers = Array.from({ length: 40 }, () => new AbortController());
-      const responses = await Promise.all(controllers.map((c, i) => post(i % 2 ? b : a, key, stream, c.signal)));
-      const statuses = responses.map((r) => r.status);
-      await Promise.all(
-        responses.map(async (r, i) => {
-          if (abort && r.status === 200) return controllers[i]!.abort();
-          await r.arrayBuffer();
-        }),
-      );
-      return count(statuses);
-    };
-    expect(await streams(false)).toEqual({ 200: 5, 429: 35 });
-    // Every stream has ended, so every slot is free again.
-    expect(await streams(false)).toEqual({ 200: 5, 429: 35 });
-    // Aborted by their clients: the slots are freed as the gateway sees the aborts.
-    expect(await streams(true)).toEqual({ 200: 5, 429: 35 });
-    await until(async () => a.completed.length + b.completed.length === 120, 10_000);
-    expect(await streams(false)).toEqual({ 200: 5, 429: 35 });
-    await until(async () => (await slotsOf(direct, key)) === 0, 5000);
-  });
-
+describe('limits shared through PostgreSQL (no Redis) across replicas', () => {
   it("counts the tokens of requests that ended on one replica against tpm_limit on the other", async () => {
     const { a, b } = await replicas();
     a.mock.route('POST', '/v1/messages', { json: { id: 'm', type: 'message', role: 'assistant', model: 'x', content: [], stop_reason: 'end_turn', usage: { input_tokens: 20, output_tokens: 15 } } });
