@@ -40,7 +40,7 @@ const today = dayOf(Date.now());
 const T0 = (today - DAYS + 1) * DAY_MS;
 const SPAN = DAYS * DAY_MS;
 
-const ROLLUP_TABLES = ['tollgate_spend_daily', 'tollgate_spend_daily_keys', 'tollgate_spend_daily_models', 'tollgate_spend_daily_end_users', 'tollgate_spend_daily_tags'];
+const ROLLUP_TABLES = ['tollgate_spend_daily', 'tollgate_spend_daily_keys', 'tollgate_spend_daily_models', 'tollgate_spend_daily_users', 'tollgate_spend_daily_teams', 'tollgate_spend_daily_end_users', 'tollgate_spend_daily_tags'];
 /** Key k's hash as the seed writes it: 64 characters, as long as the SHA-256 hex the gateway stores. */
 const keyHash = (k) => String(k % KEYS).padStart(64, '0');
 const log = (...a) => console.error(new Date().toISOString().slice(11, 19), ...a);

@@ -72,7 +72,7 @@ export const costConfigSchema = {
         rollups: {
           type: 'boolean',
           default: true,
-          description: 'Keep daily rollups (per day × key × user × team × model, per day × end user, per day × tag), written with the rows in one transaction. Reports, /customer/info and the budgets\' totals read them instead of scanning rows. Off: reports scan the rows (needs rows: all).',
+          description: 'Keep daily rollups (per day × key × user × team × model, and smaller ones per day × key, model, user, team, end user and tag), written with the rows in one transaction. Reports, /customer/info and the budgets\' totals read them instead of scanning rows. Off: reports scan the rows (needs rows: all).',
         },
         retentionDays: {
           type: ['integer', 'null'],

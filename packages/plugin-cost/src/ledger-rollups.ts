@@ -66,7 +66,13 @@ export const PER_KEY_ROLLUP: RollupSpec = {
 };
 /** One row per model a day: reports by model, and the unfiltered per-day series. */
 export const PER_MODEL_ROLLUP: RollupSpec = { table: 'tollgate_spend_daily_models', group: [DAY, { column: 'model', from: 'model' }], add: REPORT_SUMS, ...FIRST_LAST };
-export const ROLLUPS = [KEY_ROLLUP, END_USER_ROLLUP, TAG_ROLLUP, PER_KEY_ROLLUP, PER_MODEL_ROLLUP] as const;
+/**
+ * One row per user a day, and one per team (migration 015): the console's top users and teams
+ * over a range read a few hundred rows a day instead of one per key.
+ */
+export const PER_USER_ROLLUP: RollupSpec = { table: 'tollgate_spend_daily_users', group: [DAY, { column: 'user_id', from: 'user_id' }], add: REPORT_SUMS, ...FIRST_LAST };
+export const PER_TEAM_ROLLUP: RollupSpec = { table: 'tollgate_spend_daily_teams', group: [DAY, { column: 'team_id', from: 'team_id' }], add: REPORT_SUMS, ...FIRST_LAST };
+export const ROLLUPS = [KEY_ROLLUP, END_USER_ROLLUP, TAG_ROLLUP, PER_KEY_ROLLUP, PER_MODEL_ROLLUP, PER_USER_ROLLUP, PER_TEAM_ROLLUP] as const;
 /** The rollups of migration 008 (later ones are made, and filled, by their own migrations). */
 const FIRST_ROLLUPS = [KEY_ROLLUP, END_USER_ROLLUP, TAG_ROLLUP] as const;
 
@@ -109,22 +115,27 @@ export const rollupMigrations: Record<string, Migration> = {
           await sql`alter table ${sql.table(table)} set (fillfactor = ${sql.lit(ROLLUP_FILLFACTOR)})`.execute(db);
         }
       }
-      // Summed from the key rollup, not from rows: it holds every request (whatever
-      // ledger.rows keeps, and days whose rows retention dropped or that were folded into day 0).
-      for (const spec of [PER_KEY_ROLLUP, PER_MODEL_ROLLUP]) {
-        const keys = spec.group.map((g) => sql.ref(g.column));
-        const sums = spec.add.map((s) => sql`sum(${sql.ref(s.column)})`);
-        await sql`insert into ${sql.table(spec.table)} (${sql.join([...keys, ...spec.add.map((s) => sql.ref(s.column)), sql.ref('first_time'), sql.ref('last_time')])})
-          select ${sql.join([...keys, ...sums, sql`min(first_time)`, sql`max(last_time)`])} from ${sql.table(KEY_ROLLUP.table)} group by ${sql.join(keys)}`.execute(db);
-      }
+      for (const spec of [PER_KEY_ROLLUP, PER_MODEL_ROLLUP]) await fillFromRollup(db, spec, KEY_ROLLUP);
     },
   },
 };
 
+/**
+ * Fills a new rollup by summing an older one that has its groups and sums, not the rows: the
+ * older one holds every request (whatever ledger.rows keeps, and days whose rows retention
+ * dropped or that were folded into day 0).
+ */
+export async function fillFromRollup(db: Kysely<any>, spec: RollupSpec, source: RollupSpec): Promise<void> {
+  const keys = spec.group.map((g) => sql.ref(g.column));
+  const sums = spec.add.map((s) => sql`sum(${sql.ref(s.column)})`);
+  await sql`insert into ${sql.table(spec.table)} (${sql.join([...keys, ...spec.add.map((s) => sql.ref(s.column)), sql.ref('first_time'), sql.ref('last_time')])})
+    select ${sql.join([...keys, ...sums, sql`min(first_time)`, sql`max(last_time)`])} from ${sql.table(source.table)} group by ${sql.join(keys)}`.execute(db);
+}
+
 /** Free space PostgreSQL leaves in each page of a rollup table, in per cent of it used. */
 const ROLLUP_FILLFACTOR = 70;
 
-async function createRollupTable(db: Kysely<any>, spec: RollupSpec, o: { clustered?: boolean } = {}): Promise<void> {
+export async function createRollupTable(db: Kysely<any>, spec: RollupSpec, o: { clustered?: boolean } = {}): Promise<void> {
   const keys = [...spec.group.map((g) => g.column), ...(spec.each ? [spec.each.column] : [])];
   let t = db.schema.createTable(spec.table);
   for (const k of keys) t = t.addColumn(k, k === 'day' ? 'integer' : 'text', (c) => (k === 'day' ? c.notNull() : c.notNull().defaultTo('')));

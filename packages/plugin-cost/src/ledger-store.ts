@@ -5,6 +5,7 @@ import { logIndexMigrations } from './log-indexes.js';
 import { moneyMigrations } from './money-migration.js';
 import { dayOf, keepWhen, rollupMigrations, ROLLUPS, type RowsMode } from './ledger-rollups.js';
 import { endUserMigrations } from './end-user-store.js';
+import { consoleRollupMigrations } from './console-rollups.js';
 import { RollupQueries } from './rollup-queries.js';
 import { partitionMigrations } from './ledger-partitions.js';
 import { budgetExemptMigrations } from './budget-exempt.js';
@@ -178,6 +179,7 @@ export const ledgerMigrations: Record<string, Migration> = {
   ...budgetExemptMigrations,
   ...logIndexMigrations,
   ...endUserMigrations,
+  ...consoleRollupMigrations,
 };
 
 /** Who created a batch, and the upstream it lives on (null for batches created before the ledger named upstreams). */

@@ -1,6 +1,6 @@
 import { isPostgres, sql, type Kysely } from '@tollgate/storage';
 import { joinSpendSum, type LedgerStore } from './ledger-store.js';
-import { DAY_MS, END_USER_ROLLUP, KEY_ROLLUP, PER_KEY_ROLLUP, PER_MODEL_ROLLUP, TAG_ROLLUP } from './ledger-rollups.js';
+import { DAY_MS, END_USER_ROLLUP, KEY_ROLLUP, PER_KEY_ROLLUP, PER_MODEL_ROLLUP, PER_TEAM_ROLLUP, PER_USER_ROLLUP, TAG_ROLLUP } from './ledger-rollups.js';
 import type { DaySpend, EndUserActivity, GroupBy, SpendGroup } from './spend-queries.js';
 
 type Db = LedgerStore['db'];
@@ -41,11 +41,20 @@ export class RollupQueries {
           ? [END_USER_ROLLUP.table, 'end_user']
           : [keyTable([KEY_COLUMN[groupBy as keyof typeof KEY_COLUMN]], days.apiKey !== undefined), KEY_COLUMN[groupBy as keyof typeof KEY_COLUMN]];
     const alias = groupBy === 'key' ? sql<string | null>`max(nullif(key_alias, ''))` : sql<string | null>`null`;
+    const pg = isPostgres(this.db);
+    // The top end users of a window are picked from the spend alone, which the end-user index
+    // holds (migration 015): summed in end-user order without reading the table; only the
+    // winners' rows are read for the other sums.
+    const winners =
+      limit !== undefined && groupBy === 'end_user'
+        ? largestFirst(inDays(this.db.selectFrom(table), days).select(column).groupBy(column), column, pg).limit(limit)
+        : undefined;
     const rows: GroupRow[] = await inDays(this.db.selectFrom(table), days)
       .$if(days.apiKey !== undefined, (q) => q.where('api_key', '=', days.apiKey!))
+      .$if(winners !== undefined, (q) => q.where(column, 'in', winners!))
       .select([sql.ref<string>(column).as('k'), alias.as('alias'), ...sums()])
       .groupBy(column)
-      .$if(limit !== undefined, (q) => largestFirst(q, column, isPostgres(this.db)).limit(limit!))
+      .$if(limit !== undefined, (q) => largestFirst(q, column, pg).limit(limit!))
       .execute();
     return rows.map((r) => ({
       key: r.k === '' ? null : r.k,
@@ -99,12 +108,13 @@ export class RollupQueries {
 
   /** Exact all-time spend per value of a dimension (the running totals' start). */
   async totalsBy(dimension: Dimension): Promise<Map<string, bigint>> {
-    const [table, column] = dimension === 'tag' ? [TAG_ROLLUP.table, 'tag'] : dimension === 'end_user' ? [END_USER_ROLLUP.table, 'end_user'] : [PER_KEY_ROLLUP.table, dimension];
+    // Each dimension's smallest rollup; its column has the dimension's name.
+    const table = { tag: TAG_ROLLUP, end_user: END_USER_ROLLUP, user_id: PER_USER_ROLLUP, team_id: PER_TEAM_ROLLUP, api_key: PER_KEY_ROLLUP }[dimension].table;
     const rows = await this.db
       .selectFrom(table)
-      .select([sql.ref<string>(column).as('k'), ...spendSum()])
-      .where(column, '<>', '')
-      .groupBy(column)
+      .select([sql.ref<string>(dimension).as('k'), ...spendSum()])
+      .where(dimension, '<>', '')
+      .groupBy(dimension)
       .execute();
     return new Map(rows.map((r) => [r.k, joinSpendSum(r)]));
   }
@@ -146,14 +156,16 @@ export class RollupQueries {
 }
 
 /**
- * The smallest rollup that has these columns (to group or filter by): the model rollup, the
- * per-key one (key, alias, user, team), else the key rollup (key × user × team × model). One
- * key's rows come from the key rollup, whose (api_key, day) index finds them; the others are
- * read by ranges of days.
+ * The smallest rollup that has these columns (to group or filter by): the model, user or team
+ * rollup, the per-key one (key, alias, user, team), else the key rollup (key × user × team ×
+ * model). One key's rows come from the key rollup, whose (api_key, day) index finds them; the
+ * others are read by ranges of days.
  */
 function keyTable(columns: readonly string[], oneKey: boolean): string {
   if (oneKey) return KEY_ROLLUP.table;
   if (columns.every((c) => c === 'model')) return PER_MODEL_ROLLUP.table;
+  if (columns.every((c) => c === 'user_id')) return PER_USER_ROLLUP.table;
+  if (columns.every((c) => c === 'team_id')) return PER_TEAM_ROLLUP.table;
   if (!columns.includes('model')) return PER_KEY_ROLLUP.table;
   return KEY_ROLLUP.table;
 }
@@ -193,16 +205,19 @@ function sums() {
 }
 
 /**
- * Largest spend first, exactly, in integers on both databases: whole micro-dollars, then the
- * pico remainder (taken into [0, 10^6) even when repricing made a sum of remainders negative),
- * then by name with "none" ('') last, in code-point order, as bySpendThenKey sorts.
+ * Largest spend first, exactly, then by name with "none" ('') last, in code-point order, as
+ * bySpendThenKey sorts. PostgreSQL sums bigints into numerics, so the spend in pico-dollars is
+ * one exact number. SQLite's integers would overflow it: there the order is by whole
+ * micro-dollars, then the pico remainder (taken into [0, 10^6) even when repricing made a sum of
+ * remainders negative), the same order.
  */
 function largestFirst<Q extends { orderBy(...args: any[]): Q }>(q: Q, column: string, pg: boolean): Q {
   const million = sql.lit(1_000_000);
+  const none = sql`case when ${sql.ref(column)} = '' then 1 else 0 end`;
+  if (pg) return q.orderBy(sql`sum(spend_micro) * ${million} + sum(spend_rest)`, 'desc').orderBy(none).orderBy(sql`${sql.ref(column)} collate "C"`);
   const rest = sql`((sum(spend_rest) % ${million}) + ${million}) % ${million}`;
   const micro = sql`sum(spend_micro) + (sum(spend_rest) - ${rest}) / ${million}`;
-  const name = pg ? sql`${sql.ref(column)} collate "C"` : sql.ref(column);
-  return q.orderBy(micro, 'desc').orderBy(rest, 'desc').orderBy(sql`case when ${sql.ref(column)} = '' then 1 else 0 end`).orderBy(name);
+  return q.orderBy(micro, 'desc').orderBy(rest, 'desc').orderBy(none).orderBy(sql.ref(column));
 }
 
 function inDays<Q extends { where(...args: any[]): Q }>(q: Q, { fromDay, toDay }: DayRange): Q {

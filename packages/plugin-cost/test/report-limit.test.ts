@@ -50,7 +50,11 @@ describe.each(DRIVERS)('/spend/report with a limit on %s', (driver) => {
     await store.insert(ledgerBatch(rows()));
     // Repricing lower can leave a rollup row's sum of pico remainders negative: move thirty
     // micro-dollars between the parts of the rows of 'a' and 'Z' (their totals stay the same).
-    for (const [table, column] of [['tollgate_spend_daily', 'api_key'], ['tollgate_spend_daily_end_users', 'end_user'], ['tollgate_spend_daily_tags', 'tag']] as const) {
+    const tables = [
+      ['tollgate_spend_daily', 'api_key'], ['tollgate_spend_daily_keys', 'api_key'], ['tollgate_spend_daily_models', 'model'], ['tollgate_spend_daily_users', 'user_id'],
+      ['tollgate_spend_daily_teams', 'team_id'], ['tollgate_spend_daily_end_users', 'end_user'], ['tollgate_spend_daily_tags', 'tag'],
+    ] as const;
+    for (const [table, column] of tables) {
       await sql`update ${sql.table(table)} set spend_micro = spend_micro + 30, spend_rest = spend_rest - 30000000 where ${sql.ref(column)} in ('a', 'Z')`.execute(storage.db);
     }
     const queries = new SpendQueries(store.db, store.shape);

@@ -10,7 +10,7 @@ import { GROUP_BY, SpendQueries } from '../src/spend-queries.js';
 import type { SpendRow } from '../src/spend-row.js';
 
 const T0 = Date.UTC(2026, 10, 1);
-const ROLLUP_TABLES = ['tollgate_spend_daily', 'tollgate_spend_daily_end_users', 'tollgate_spend_daily_tags', 'tollgate_spend_daily_keys', 'tollgate_spend_daily_models'];
+const ROLLUP_TABLES = ['tollgate_spend_daily', 'tollgate_spend_daily_end_users', 'tollgate_spend_daily_tags', 'tollgate_spend_daily_keys', 'tollgate_spend_daily_models', 'tollgate_spend_daily_users', 'tollgate_spend_daily_teams'];
 
 /** A small deterministic PRNG (mulberry32): the same "random" ledger every run. */
 function prng(seed: number) {
@@ -80,7 +80,10 @@ describe.each(DRIVERS)('rollups on %s', (driver) => {
     }
     for (const range of ranges) {
       for (const groupBy of GROUP_BY) {
-        expect(await fromRollups.report(groupBy, range), `${groupBy} ${JSON.stringify(range)}`).toEqual(await fromRows.report(groupBy, range));
+        const all = await fromRows.report(groupBy, range);
+        expect(await fromRollups.report(groupBy, range), `${groupBy} ${JSON.stringify(range)}`).toEqual(all);
+        // The console's top groups: the database picks them (end users from their index first).
+        expect(await fromRollups.report(groupBy, range, 2), `${groupBy} ${JSON.stringify(range)} top 2`).toEqual(all.slice(0, 2));
       }
       // One key's groups (read from the key rollup by its index).
       for (const groupBy of ['key', 'user', 'team', 'model'] as const) {
@@ -90,7 +93,7 @@ describe.each(DRIVERS)('rollups on %s', (driver) => {
     }
     for (const endUser of ['e1', 'e2', 'nobody']) expect(await fromRollups.endUser(endUser)).toEqual(await fromRows.endUser(endUser));
     // The per-day series (the console's chart), whole days, by key, user and model too.
-    const filters = [{}, { from: T0 + DAY_MS, to: T0 + 6 * DAY_MS }, { apiKey: 'k2' }, { userId: 'u1', model: 'claude-haiku-4-5' }, { from: T0 + 2 * DAY_MS, apiKey: 'k1' }, { userId: 'u2' }, { model: 'claude-sonnet-4-6', to: T0 + 5 * DAY_MS }];
+    const filters = [{}, { from: T0 + DAY_MS, to: T0 + 6 * DAY_MS }, { apiKey: 'k2' }, { userId: 'u1', model: 'claude-haiku-4-5' }, { from: T0 + 2 * DAY_MS, apiKey: 'k1' }, { userId: 'u2' }, { userId: 'u1', from: T0 + 3 * DAY_MS }, { model: 'claude-sonnet-4-6', to: T0 + 5 * DAY_MS }];
     for (const filter of filters) {
       expect(await fromRollups.daily(filter), JSON.stringify(filter)).toEqual(await fromRows.daily(filter));
     }
@@ -109,7 +112,11 @@ describe.each(DRIVERS)('rollups on %s', (driver) => {
         await rollupRepriced(tx as never, r, 123456789012n - BigInt(r.spend), true);
       });
     }
-    for (const groupBy of GROUP_BY) expect(await fromRollups.report(groupBy, {}), `${groupBy} repriced`).toEqual(await fromRows.report(groupBy, {}));
+    for (const groupBy of GROUP_BY) {
+      const all = await fromRows.report(groupBy, {});
+      expect(await fromRollups.report(groupBy, {}), `${groupBy} repriced`).toEqual(all);
+      expect(await fromRollups.report(groupBy, {}, 3), `${groupBy} repriced, top 3`).toEqual(all.slice(0, 3));
+    }
     for (const filter of filters) expect(await fromRollups.daily(filter), `${JSON.stringify(filter)} repriced`).toEqual(await fromRows.daily(filter));
     // Rebuilt from the rows, the rollups are the same rows of the same sums.
     const snapshot = async () => {
@@ -127,7 +134,7 @@ describe.each(DRIVERS)('rollups on %s', (driver) => {
     expect(await snapshot()).toEqual(kept);
   });
 
-  it('the per-key and per-model rollups start from the key rollup, which counts requests whose rows were never kept', async () => {
+  it('the per-key, per-model, per-user and per-team rollups start from the key rollup, which counts requests whose rows were never kept', async () => {
     tdb = await createTestDatabase(driver);
     storage = await tdb.open();
     await storage.migrate('cost', Object.fromEntries(Object.entries(ledgerMigrations).filter(([name]) => name < '012')));
@@ -137,7 +144,7 @@ describe.each(DRIVERS)('rollups on %s', (driver) => {
     await storage.migrate('cost', ledgerMigrations);
     const store = new LedgerStore(storage, { rows: 'none', rollups: true });
     const queries = new SpendQueries(store.db, store.shape);
-    const expected = (column: 'api_key' | 'model') => {
+    const expected = (column: 'api_key' | 'model' | 'user_id' | 'team_id') => {
       const out = new Map<string | null, { spend: bigint; requests: number }>();
       for (const r of rows) {
         const g = out.get(r[column]) ?? { spend: 0n, requests: 0 };
@@ -145,12 +152,15 @@ describe.each(DRIVERS)('rollups on %s', (driver) => {
       }
       return out;
     };
-    for (const [groupBy, column] of [['key', 'api_key'], ['model', 'model']] as const) {
+    for (const [groupBy, column] of [['key', 'api_key'], ['model', 'model'], ['user', 'user_id'], ['team', 'team_id']] as const) {
       const report = await queries.report(groupBy, {});
       expect(new Map(report.map((g) => [g.key, { spend: g.spend, requests: g.requests }])), groupBy).toEqual(expected(column));
     }
     const keyTotals = new Map([...expected('api_key')].filter(([k]) => k !== null).map(([k, g]) => [k, g.spend]));
     expect(await store.totalsBy('api_key')).toEqual(keyTotals);
+    for (const column of ['user_id', 'team_id'] as const) {
+      expect(await store.totalsBy(column), column).toEqual(new Map([...expected(column)].filter(([k]) => k !== null).map(([k, g]) => [k, g.spend])));
+    }
     expect((await queries.daily({})).reduce((n, d) => n + d.requests, 0)).toBe(rows.length);
   });
 
