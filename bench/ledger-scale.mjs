@@ -7,6 +7,9 @@
 // them: with rollups, and rows alone). Needs `pnpm exec tsc -b` first (it loads dist/) and the
 // test PostgreSQL.
 //   node bench/ledger-scale.mjs [--rows 10000000] [--store sqlite|postgres|both] [--label L] [--write-rows 200000] [--keep]
+//     [--seed-only] [--reuse FILE-OR-SCHEMA]
+// --seed-only seeds and builds the rollups, keeps the database and stops; --reuse measures a
+// database a --seed-only run left (migrations added since then run first, as on an upgrade).
 // Writes bench/results/<date>-ledger-scale[-label].{json,md}.
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,6 +31,8 @@ const { values: opts } = parseArgs({
     'write-rows': { type: 'string', default: '200000' },
     // Leaves the seeded database (SQLite file, PostgreSQL schema) for EXPLAIN; its place is logged.
     keep: { type: 'boolean', default: false },
+    'seed-only': { type: 'boolean', default: false },
+    reuse: { type: 'string' },
   },
 });
 const N = Number(opts.rows);
@@ -40,7 +45,7 @@ const today = dayOf(Date.now());
 const T0 = (today - DAYS + 1) * DAY_MS;
 const SPAN = DAYS * DAY_MS;
 
-const ROLLUP_TABLES = ['tollgate_spend_daily', 'tollgate_spend_daily_keys', 'tollgate_spend_daily_models', 'tollgate_spend_daily_end_users', 'tollgate_spend_daily_tags'];
+const ROLLUP_TABLES = ['tollgate_spend_daily', 'tollgate_spend_daily_keys', 'tollgate_spend_daily_models', 'tollgate_spend_daily_end_users', 'tollgate_spend_daily_tags', 'tollgate_spend_weekly_keys'];
 /** Key k's hash as the seed writes it: 64 characters, as long as the SHA-256 hex the gateway stores. */
 const keyHash = (k) => String(k % KEYS).padStart(64, '0');
 const log = (...a) => console.error(new Date().toISOString().slice(11, 19), ...a);
@@ -131,12 +136,34 @@ function writeRow(i, t) {
 }
 
 async function runStore(driver) {
-  const dir = mkdtempSync(join(tmpdir(), 'tg-ledger-scale-'));
-  const schema = `tg_bench_${Date.now().toString(36)}`;
+  const reuse = opts.reuse;
+  if (reuse !== undefined || opts['seed-only']) opts.keep = true;
+  const dir = reuse !== undefined && driver === 'sqlite' ? join(reuse, '..') : mkdtempSync(join(tmpdir(), 'tg-ledger-scale-'));
+  const schema = reuse !== undefined && driver === 'postgres' ? reuse : `tg_bench_${Date.now().toString(36)}`;
   // No statement timeout: a seeding or rebuilding statement may take minutes. Reports run as the gateway runs them.
   const storage = await createStorage(driver === 'sqlite' ? { url: `file:${join(dir, 'ledger.db')}`, dataDir: dir } : { url: PG_URL, schema, dataDir: dir, queryTimeoutMs: 0 });
   const out = { driver, rows: N };
   try {
+    if (reuse === undefined) await seed(storage, driver, out);
+    else {
+      log(driver, 'reusing', reuse, '; running new migrations');
+      const t = performance.now();
+      await storage.migrate('cost', ledgerMigrations);
+      out.upgradeMs = since(t);
+      if (driver === 'postgres') await sql.raw(`vacuum (analyze) ${ROLLUP_TABLES.join(', ')}`).execute(storage.db);
+    }
+    if (opts['seed-only']) return out;
+    await measure(storage, driver, out);
+  } finally {
+    if (opts.keep) log(driver, 'kept', driver === 'postgres' ? `schema ${schema}` : join(dir, 'ledger.db'));
+    else if (driver === 'postgres') await sql`drop schema ${sql.id(schema)} cascade`.execute(storage.db).catch(() => undefined);
+    await storage.close();
+    if (!opts.keep) rmSync(dir, { recursive: true, force: true });
+  }
+  return out;
+}
+
+async function seed(storage, driver, out) {
     await storage.migrate('cost', ledgerMigrations);
     if (driver === 'postgres') await ensurePartitions(storage.db, Array.from({ length: DAYS + 1 }, (_, i) => dayOf(T0) + i));
     log(driver, 'seeding', N, 'rows');
@@ -164,6 +191,9 @@ async function runStore(driver) {
     // autovacuum nothing to do while reports are timed. SQLite has statistics only if someone
     // runs ANALYZE, which the gateway does not: its plans must hold without them.
     if (driver === 'postgres') await sql.raw(`vacuum (analyze) tollgate_spend_logs, tollgate_spend_tags, tollgate_key_spend, ${ROLLUP_TABLES.join(', ')}`).execute(storage.db);
+}
+
+async function measure(storage, driver, out) {
     const counts = {};
     for (const table of ROLLUP_TABLES) {
       counts[table] = Number((await sql`select count(*) as n from ${sql.table(table)}`.execute(storage.db)).rows[0].n);
@@ -218,18 +248,12 @@ async function runStore(driver) {
     log(driver, 'writer', out.writerRowsPerSecond, 'rows/s');
     out.writerRowsOnlyRowsPerSecond = await write(new LedgerStore(storage, { rows: 'all', rollups: false }), W);
     log(driver, 'writer, rows alone', out.writerRowsOnlyRowsPerSecond, 'rows/s');
-  } finally {
-    if (opts.keep) log(driver, 'kept', driver === 'postgres' ? `schema ${schema}` : join(dir, 'ledger.db'));
-    else if (driver === 'postgres') await sql`drop schema ${sql.id(schema)} cascade`.execute(storage.db).catch(() => undefined);
-    await storage.close();
-    if (!opts.keep) rmSync(dir, { recursive: true, force: true });
-  }
-  return out;
 }
 
 const stores = opts.store === 'both' ? ['sqlite', 'postgres'] : [opts.store];
 const results = [];
 for (const s of stores) results.push(await runStore(s));
+if (opts['seed-only']) process.exit(0);
 const date = new Date().toISOString().slice(0, 10);
 const name = `${date}-ledger-scale${opts.label ? `-${opts.label}` : ''}`;
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
