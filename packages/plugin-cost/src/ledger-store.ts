@@ -8,6 +8,7 @@ import { endUserMigrations } from './end-user-store.js';
 import { RollupQueries } from './rollup-queries.js';
 import { partitionMigrations } from './ledger-partitions.js';
 import { budgetExemptMigrations } from './budget-exempt.js';
+import { weekRollupMigrations } from './week-rollup.js';
 import type { SpendRow } from './spend-row.js';
 
 type LogRow = Omit<SpendRow, 'request_tags' | 'spend' | 'unpriced' | 'stream' | 'aborted' | 'billing' | 'estimated' | 'budget_exempt'> & {
@@ -178,6 +179,7 @@ export const ledgerMigrations: Record<string, Migration> = {
   ...budgetExemptMigrations,
   ...logIndexMigrations,
   ...endUserMigrations,
+  ...weekRollupMigrations,
 };
 
 /** Who created a batch, and the upstream it lives on (null for batches created before the ledger named upstreams). */

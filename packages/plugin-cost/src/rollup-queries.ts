@@ -1,6 +1,6 @@
 import { isPostgres, sql, type Kysely } from '@tollgate/storage';
 import { joinSpendSum, type LedgerStore } from './ledger-store.js';
-import { DAY_MS, END_USER_ROLLUP, KEY_ROLLUP, PER_KEY_ROLLUP, PER_MODEL_ROLLUP, TAG_ROLLUP } from './ledger-rollups.js';
+import { DAY_MS, END_USER_ROLLUP, KEY_ROLLUP, PER_KEY_ROLLUP, PER_KEY_WEEK_ROLLUP, PER_MODEL_ROLLUP, spanStart, TAG_ROLLUP } from './ledger-rollups.js';
 import type { DaySpend, EndUserActivity, GroupBy, SpendGroup } from './spend-queries.js';
 
 type Db = LedgerStore['db'];
@@ -41,7 +41,8 @@ export class RollupQueries {
           ? [END_USER_ROLLUP.table, 'end_user']
           : [keyTable([KEY_COLUMN[groupBy as keyof typeof KEY_COLUMN]], days.apiKey !== undefined), KEY_COLUMN[groupBy as keyof typeof KEY_COLUMN]];
     const alias = groupBy === 'key' ? sql<string | null>`max(nullif(key_alias, ''))` : sql<string | null>`null`;
-    const rows: GroupRow[] = await inDays(this.db.selectFrom(table), days)
+    const from = table === PER_KEY_ROLLUP.table ? inSpans(this.db, days, column) : inDays(this.db.selectFrom(table), days);
+    const rows: GroupRow[] = await from
       .$if(days.apiKey !== undefined, (q) => q.where('api_key', '=', days.apiKey!))
       .select([sql.ref<string>(column).as('k'), alias.as('alias'), ...sums()])
       .groupBy(column)
@@ -99,7 +100,8 @@ export class RollupQueries {
 
   /** Exact all-time spend per value of a dimension (the running totals' start). */
   async totalsBy(dimension: Dimension): Promise<Map<string, bigint>> {
-    const [table, column] = dimension === 'tag' ? [TAG_ROLLUP.table, 'tag'] : dimension === 'end_user' ? [END_USER_ROLLUP.table, 'end_user'] : [PER_KEY_ROLLUP.table, dimension];
+    // All days: the per-key rollup's spans of 7 days hold them in a seventh of the rows.
+    const [table, column] = dimension === 'tag' ? [TAG_ROLLUP.table, 'tag'] : dimension === 'end_user' ? [END_USER_ROLLUP.table, 'end_user'] : [PER_KEY_WEEK_ROLLUP.table, dimension];
     const rows = await this.db
       .selectFrom(table)
       .select([sql.ref<string>(column).as('k'), ...spendSum()])
@@ -203,6 +205,27 @@ function largestFirst<Q extends { orderBy(...args: any[]): Q }>(q: Q, column: st
   const micro = sql`sum(spend_micro) + (sum(spend_rest) - ${rest}) / ${million}`;
   const name = pg ? sql`${sql.ref(column)} collate "C"` : sql.ref(column);
   return q.orderBy(micro, 'desc').orderBy(rest, 'desc').orderBy(sql`case when ${sql.ref(column)} = '' then 1 else 0 end`).orderBy(name);
+}
+
+/** The columns a report reads of the per-key rollups. */
+const REPORT_COLUMNS = ['key_alias', 'spend_micro', 'spend_rest', 'requests', 'prompt_tokens', 'completion_tokens', 'unpriced'];
+
+/**
+ * The per-key rollup's rows of a range of days, for a report grouped by `column`: the whole
+ * spans of 7 days in it from PER_KEY_WEEK_ROLLUP, the days before the first and after the last
+ * from PER_KEY_ROLLUP (the range alone when it holds no whole span), as one table to group.
+ */
+function inSpans(db: AnyDb, days: DayRange, column: string) {
+  const span = PER_KEY_WEEK_ROLLUP.group[0]!.days!;
+  const first = days.fromDay === undefined ? undefined : spanStart(days.fromDay + span - 1, span);
+  const end = days.toDay === undefined ? undefined : spanStart(days.toDay, span);
+  if (first !== undefined && end !== undefined && first >= end) return inDays(db.selectFrom(PER_KEY_ROLLUP.table), days);
+  const cols = [...new Set([column, ...REPORT_COLUMNS])];
+  const parts = [inDays(db.selectFrom(PER_KEY_WEEK_ROLLUP.table).select(cols), { fromDay: first, toDay: end })];
+  if (first !== undefined && first > days.fromDay!) parts.push(inDays(db.selectFrom(PER_KEY_ROLLUP.table).select(cols), { fromDay: days.fromDay, toDay: first }));
+  if (end !== undefined && end < days.toDay!) parts.push(inDays(db.selectFrom(PER_KEY_ROLLUP.table).select(cols), { fromDay: end, toDay: days.toDay }));
+  const union = parts.slice(1).reduce((all, part) => all.unionAll(part), parts[0]!);
+  return db.selectFrom(union.as('r'));
 }
 
 function inDays<Q extends { where(...args: any[]): Q }>(q: Q, { fromDay, toDay }: DayRange): Q {
