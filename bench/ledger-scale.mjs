@@ -131,7 +131,7 @@ function writeRow(i, t) {
     cache_read_input_tokens: 200, cache_creation_input_tokens: 0, cache_creation_5m_tokens: 0, cache_creation_1h_tokens: 0, web_search_requests: 0,
     service_tier: 'standard', inference_geo: null, speed: null, spend: 7_560_000_000n, unpriced: false, stream: true, aborted: false,
     batch_id: null, start_time: t, end_time: t + 900, completion_start_time: t + 300,
-    session_id: null, agent_id: null, client: null, billing: 'gateway', served_model: null, estimated: false, upstream: null,
+    session_id: null, agent_id: null, client: null, billing: 'gateway', served_model: null, estimated: false, upstream: null, budget_exempt: false,
   };
 }
 
