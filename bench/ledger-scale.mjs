@@ -248,7 +248,7 @@ async function measure(storage, driver, out) {
     log(driver, 'writer', out.writerRowsPerSecond, 'rows/s');
     out.writerRowsOnlyRowsPerSecond = await write(new LedgerStore(storage, { rows: 'all', rollups: false }), W);
     log(driver, 'writer, rows alone', out.writerRowsOnlyRowsPerSecond, 'rows/s');
-    // The largest batches ledger.batchSize allows but one step: what a write's fixed costs take.
+    // Larger batches (ledger.batchSize takes up to 5000): what each write's fixed costs take.
     out.writerRowsPerSecond2000 = await write(store, 2 * W, 2000);
     log(driver, 'writer, 2000-row batches', out.writerRowsPerSecond2000, 'rows/s');
 }
