@@ -9,12 +9,7 @@ export const weekRollupMigrations: Record<string, Migration> = {
     async up(db: Kysely<any>) {
       await createRollupTable(db, PER_KEY_WEEK_ROLLUP, { clustered: true });
       await spanFill(PER_KEY_WEEK_ROLLUP, PER_KEY_ROLLUP, 0).execute(db);
-      if (!isPostgres(db)) return;
-      // A report reads tens of thousands of rows of these: parallel workers (which the planner
-      // chose for their size) cost more to start and gather than they save. At load ~9 on 2
-      // cores a 30-day report by key took 385-440 ms with two workers, 163-220 ms without.
-      for (const spec of [PER_KEY_ROLLUP, PER_KEY_WEEK_ROLLUP]) await sql`alter table ${sql.table(spec.table)} set (parallel_workers = 0)`.execute(db);
-      await sql`analyze ${sql.table(PER_KEY_WEEK_ROLLUP.table)}`.execute(db);
+      if (isPostgres(db)) await sql`analyze ${sql.table(PER_KEY_WEEK_ROLLUP.table)}`.execute(db);
     },
   },
 };
