@@ -158,7 +158,8 @@ async function runStore(driver) {
     if (opts.keep) log(driver, 'kept', driver === 'postgres' ? `schema ${schema}` : join(dir, 'ledger.db'));
     else if (driver === 'postgres') await sql`drop schema ${sql.id(schema)} cascade`.execute(storage.db).catch(() => undefined);
     await storage.close();
-    if (!opts.keep) rmSync(dir, { recursive: true, force: true });
+    // A kept PostgreSQL database is its schema: its data directory holds nothing.
+    if (!opts.keep || driver === 'postgres') rmSync(dir, { recursive: true, force: true });
   }
   return out;
 }
