@@ -1,7 +1,7 @@
 import { isPostgres, sql, type Kysely } from '@tollgate/storage';
 import { settledOrAborted, type Logger } from '@tollgate/core';
 import { DAYS_AHEAD, dropPartitionsBefore, ensurePartitions } from './ledger-partitions.js';
-import { DAY_MS, dayOf, ROLLUPS } from './ledger-rollups.js';
+import { DAY_MS, dayOf, foldSpans, PER_KEY_ROLLUP, ROLLUPS } from './ledger-rollups.js';
 import type { LedgerStore } from './ledger-store.js';
 
 export interface RetentionOptions {
@@ -119,6 +119,11 @@ export async function foldRollups(db: Kysely<any>, cutoffDay: number): Promise<n
   await db.transaction().execute(async (tx) => {
     const [lo, hi] = isPostgres(tx) ? ['least', 'greatest'] : ['min', 'max'];
     for (const spec of ROLLUPS) {
+      // Spans of days follow the daily rollup they sum (folded before them: see ROLLUPS).
+      if (spec.group[0]?.days !== undefined) {
+        folded += await foldSpans(tx, spec, PER_KEY_ROLLUP, cutoffDay);
+        continue;
+      }
       const t = sql.table(spec.table);
       const keys = [...spec.group.slice(1).map((g) => g.column), ...(spec.each ? [spec.each.column] : [])];
       const sums = spec.add.map((a) => a.column);

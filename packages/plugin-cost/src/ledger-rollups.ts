@@ -64,6 +64,15 @@ export const PER_KEY_ROLLUP: RollupSpec = {
   add: REPORT_SUMS,
   ...FIRST_LAST,
 };
+/**
+ * The per-key rollup in spans of 7 days (counted from 1970-01-01; `day` is a span's first
+ * day): a range report by key, user or team reads its whole spans here and only the days at
+ * its edges from the per-key rollup, a seventh of the rows. Filled from the per-key rollup
+ * (migration 016, rebuilds), so the two always agree.
+ */
+export const PER_KEY_WEEK_ROLLUP: RollupSpec = { ...PER_KEY_ROLLUP, table: 'tollgate_spend_weekly_keys', group: [{ ...DAY, days: 7 }, ...PER_KEY_ROLLUP.group.slice(1)] };
+/** The first day of the span of `days` days that holds `day`. */
+export const spanStart = (day: number, days: number): number => Math.floor(day / days) * days;
 /** One row per model a day: reports by model, and the unfiltered per-day series. */
 export const PER_MODEL_ROLLUP: RollupSpec = { table: 'tollgate_spend_daily_models', group: [DAY, { column: 'model', from: 'model' }], add: REPORT_SUMS, ...FIRST_LAST };
 /**
@@ -72,7 +81,8 @@ export const PER_MODEL_ROLLUP: RollupSpec = { table: 'tollgate_spend_daily_model
  */
 export const PER_USER_ROLLUP: RollupSpec = { table: 'tollgate_spend_daily_users', group: [DAY, { column: 'user_id', from: 'user_id' }], add: REPORT_SUMS, ...FIRST_LAST };
 export const PER_TEAM_ROLLUP: RollupSpec = { table: 'tollgate_spend_daily_teams', group: [DAY, { column: 'team_id', from: 'team_id' }], add: REPORT_SUMS, ...FIRST_LAST };
-export const ROLLUPS = [KEY_ROLLUP, END_USER_ROLLUP, TAG_ROLLUP, PER_KEY_ROLLUP, PER_MODEL_ROLLUP, PER_USER_ROLLUP, PER_TEAM_ROLLUP] as const;
+// PER_KEY_WEEK_ROLLUP after PER_KEY_ROLLUP: rebuilds fill it from that one.
+export const ROLLUPS = [KEY_ROLLUP, END_USER_ROLLUP, TAG_ROLLUP, PER_KEY_ROLLUP, PER_MODEL_ROLLUP, PER_USER_ROLLUP, PER_TEAM_ROLLUP, PER_KEY_WEEK_ROLLUP] as const;
 /** The rollups of migration 008 (later ones are made, and filled, by their own migrations). */
 const FIRST_ROLLUPS = [KEY_ROLLUP, END_USER_ROLLUP, TAG_ROLLUP] as const;
 
@@ -176,16 +186,48 @@ export function rebuildStatements(fromDay?: number, specs: readonly RollupSpec[]
       sql`, `,
     );
   const cols = (spec: RollupSpec) => sql.join([...spec.group.map((g) => sql.ref(g.column)), ...(spec.each ? [sql.ref(spec.each.column)] : []), ...spec.add.map((s) => sql.ref(s.column)), sql.ref('first_time'), sql.ref('last_time')], sql`, `);
+  // Rows in day order: a range of days is then a stretch of each table's pages on
+  // PostgreSQL too (as the writer, which adds each day's rows after the last, leaves them).
   const fill = (spec: RollupSpec) => {
     if (spec.each) {
       return sql`insert into ${sql.table(spec.table)} (${cols(spec)})
-        select ${day}, t.tag, ${sums(spec)} from tollgate_spend_tags t join tollgate_spend_logs l on l.request_id = t.request_id ${from} group by ${day}, t.tag`;
+        select ${day}, t.tag, ${sums(spec)} from tollgate_spend_tags t join tollgate_spend_logs l on l.request_id = t.request_id ${from} group by ${day}, t.tag order by 1`;
     }
     const dims = sql.join(spec.group.slice(1).map((g) => sql`coalesce(l.${sql.ref(g.from)}, '')`), sql`, `);
     return sql`insert into ${sql.table(spec.table)} (${cols(spec)})
-      select ${day}, ${dims}, ${sums(spec)} from tollgate_spend_logs l ${from} group by ${day}, ${dims}`;
+      select ${day}, ${dims}, ${sums(spec)} from tollgate_spend_logs l ${from} group by ${day}, ${dims} order by 1`;
   };
-  return [...specs.map((spec) => sql`delete from ${sql.table(spec.table)} ${dayCut}`), ...specs.map(fill)];
+  const spans = (spec: RollupSpec) => spec.group[0]?.days ?? 1;
+  const deletes = specs.map((spec) => (spans(spec) === 1 ? sql`delete from ${sql.table(spec.table)} ${dayCut}` : sql`delete from ${sql.table(spec.table)} where day >= ${spanStart(fromDay ?? 0, spans(spec))}`));
+  return [...deletes, ...specs.map((spec) => (spans(spec) === 1 ? fill(spec) : spanFill(spec, PER_KEY_ROLLUP, spanStart(fromDay ?? 0, spans(spec)))))];
+}
+
+/**
+ * Fills a rollup of spans of days (PER_KEY_WEEK_ROLLUP) from the spans' days in the daily
+ * rollup of the same groups, from the span starting `fromDay` on.
+ */
+export function spanFill(spec: RollupSpec, daily: RollupSpec, fromDay: number, toDay?: number) {
+  const days = spec.group[0]!.days!;
+  const keys = spec.group.slice(1).map((g) => sql.ref(g.column));
+  const sums = spec.add.map((a) => sql`sum(${sql.ref(a.column)})`);
+  const cols = [sql.ref('day'), ...keys, ...spec.add.map((a) => sql.ref(a.column)), sql.ref('first_time'), sql.ref('last_time')];
+  const span = sql`(day / ${sql.lit(days)}) * ${sql.lit(days)}`;
+  return sql`insert into ${sql.table(spec.table)} (${sql.join(cols)})
+    select ${sql.join([span, ...keys, ...sums, sql`min(first_time)`, sql`max(last_time)`])} from ${sql.table(daily.table)} where day >= ${fromDay} ${toDay === undefined ? sql`` : sql`and day < ${toDay}`} group by ${sql.join([span, ...keys])} order by 1`;
+}
+
+/**
+ * After retention folded the daily rollup's days before `cutoffDay` into day 0: the spans up
+ * to the one holding the cutoff, summed again from what the daily rollup now holds, so each span
+ * is still the sum of its days (a span's days at a range's edge are read from the daily
+ * rollup). Returns the span rows that were there.
+ */
+export async function foldSpans(tx: Kysely<any>, spec: RollupSpec, daily: RollupSpec, cutoffDay: number): Promise<number> {
+  const end = spanStart(cutoffDay, spec.group[0]!.days!) + spec.group[0]!.days!;
+  const { rows } = await sql<{ n: number | string }>`select count(*) as n from ${sql.table(spec.table)} where day < ${end}`.execute(tx);
+  await sql`delete from ${sql.table(spec.table)} where day < ${end}`.execute(tx);
+  await spanFill(spec, daily, 0, end).execute(tx);
+  return Number(rows[0]?.n ?? 0);
 }
 
 /** Recomputes the rollups from the rows in one transaction (see rebuildStatements), on this connection. */
@@ -228,7 +270,7 @@ export async function rollupRepriced(tx: Kysely<any>, r: RepricedRow, delta: big
   for (const spec of ROLLUPS) {
     if (spec.each) continue;
     const budget = (BUDGET_ROLLUPS as readonly RollupSpec[]).includes(spec);
-    let q = tx.updateTable(spec.table).set(budget ? { ...set, ...exempt } : set).where('day', '=', day);
+    let q = tx.updateTable(spec.table).set(budget ? { ...set, ...exempt } : set).where('day', '=', spanStart(day, spec.group[0]?.days ?? 1));
     for (const g of spec.group.slice(1)) q = q.where(g.column, '=', r[g.from as keyof RepricedRow] ?? '');
     await q.execute();
   }

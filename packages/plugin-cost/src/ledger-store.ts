@@ -9,6 +9,7 @@ import { consoleRollupMigrations } from './console-rollups.js';
 import { RollupQueries } from './rollup-queries.js';
 import { partitionMigrations } from './ledger-partitions.js';
 import { budgetExemptMigrations } from './budget-exempt.js';
+import { weekRollupMigrations } from './week-rollup.js';
 import type { SpendRow } from './spend-row.js';
 
 type LogRow = Omit<SpendRow, 'request_tags' | 'spend' | 'unpriced' | 'stream' | 'aborted' | 'billing' | 'estimated' | 'budget_exempt'> & {
@@ -180,6 +181,7 @@ export const ledgerMigrations: Record<string, Migration> = {
   ...logIndexMigrations,
   ...endUserMigrations,
   ...consoleRollupMigrations,
+  ...weekRollupMigrations,
 };
 
 /** Who created a batch, and the upstream it lives on (null for batches created before the ledger named upstreams). */

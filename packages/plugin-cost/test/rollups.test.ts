@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { sql, type Storage } from '@tollgate/storage';
 import { createTestDatabase, DRIVERS, type TestDatabase } from '@tollgate/storage/testing';
 import { ledgerBatch, LedgerStore, ledgerMigrations, LOG_COLUMNS, type LedgerShape } from '../src/ledger-store.js';
-import { DAY_MS, dayOf, END_USER_ROLLUP, KEY_ROLLUP, rebuildRollups, rollupRepriced, TAG_ROLLUP } from '../src/ledger-rollups.js';
+import { DAY_MS, dayOf, END_USER_ROLLUP, KEY_ROLLUP, PER_KEY_WEEK_ROLLUP, rebuildRollups, rollupRepriced, spanStart, TAG_ROLLUP } from '../src/ledger-rollups.js';
 import { dayPartitions } from '../src/ledger-partitions.js';
 import { LedgerRetention } from '../src/ledger-retention.js';
 import { createLogger } from '@tollgate/core';
@@ -10,7 +10,7 @@ import { GROUP_BY, SpendQueries } from '../src/spend-queries.js';
 import type { SpendRow } from '../src/spend-row.js';
 
 const T0 = Date.UTC(2026, 10, 1);
-const ROLLUP_TABLES = ['tollgate_spend_daily', 'tollgate_spend_daily_end_users', 'tollgate_spend_daily_tags', 'tollgate_spend_daily_keys', 'tollgate_spend_daily_models', 'tollgate_spend_daily_users', 'tollgate_spend_daily_teams'];
+const ROLLUP_TABLES = ['tollgate_spend_daily', 'tollgate_spend_daily_end_users', 'tollgate_spend_daily_tags', 'tollgate_spend_daily_keys', 'tollgate_spend_daily_models', 'tollgate_spend_daily_users', 'tollgate_spend_daily_teams', 'tollgate_spend_weekly_keys'];
 
 /** A small deterministic PRNG (mulberry32): the same "random" ledger every run. */
 function prng(seed: number) {
@@ -22,13 +22,14 @@ function prng(seed: number) {
   };
 }
 
-function randomRows(n: number, seed: number): SpendRow[] {
+/** `n` rows over `days` days from T0. */
+function randomRows(n: number, seed: number, days = 9): SpendRow[] {
   const rnd = prng(seed);
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(rnd() * xs.length)]!;
   const rows: SpendRow[] = [];
   for (let i = 0; i < n; i++) {
     const key = pick(['k1', 'k2', 'k3', null]);
-    const start = T0 + Math.floor(rnd() * 9 * DAY_MS);
+    const start = T0 + Math.floor(rnd() * days * DAY_MS);
     const unpriced = rnd() < 0.05;
     const input = Math.floor(rnd() * 5000);
     const output = Math.floor(rnd() * 900);
@@ -66,7 +67,8 @@ describe.each(DRIVERS)('rollups on %s', (driver) => {
 
   it('give the same reports, end-user activity and totals as the rows, on random data and ranges', async () => {
     const store = await open();
-    const rows = randomRows(600, 7);
+    // 30 days: ranges of whole 7-day spans (the per-key rollup's weeks) and days at their edges.
+    const rows = randomRows(600, 7, 30);
     for (let i = 0; i < rows.length; i += 97) await store.insert(ledgerBatch(rows.slice(i, i + 97)));
     // A replay of rows already written changes nothing.
     await store.insert(ledgerBatch(rows.slice(0, 150)));
@@ -77,6 +79,10 @@ describe.each(DRIVERS)('rollups on %s', (driver) => {
     for (let i = 0; i < 6; i++) {
       const from = T0 + Math.floor(rnd() * 9 * DAY_MS);
       ranges.push({ from, to: from + Math.floor(rnd() * 4 * DAY_MS) + 1 });
+    }
+    for (let i = 0; i < 6; i++) {
+      const from = (dayOf(T0) + Math.floor(rnd() * 12)) * DAY_MS;
+      ranges.push({ from, to: from + (8 + Math.floor(rnd() * 18)) * DAY_MS }, { from: from + Math.floor(rnd() * 6) * DAY_MS });
     }
     for (const range of ranges) {
       for (const groupBy of GROUP_BY) {
@@ -199,6 +205,9 @@ describe.each(DRIVERS)('rollups on %s', (driver) => {
     const queries = new SpendQueries(store.db, store.shape);
     const allTime = await queries.report('key', {});
     const allModels = await queries.report('model', {});
+    // Up to a day inside the 7-day span that holds the fold's cutoff (day 7): its whole spans and its days.
+    const toMidSpan = { to: (dayOf(T0) + 8) * DAY_MS };
+    const upToMidSpan = await queries.report('user', toMidSpan);
     const lastDays = await queries.report('model', { from: T0 + 6 * DAY_MS });
     const totals = await store.totalsBy('api_key');
     const db = storage.db;
@@ -246,10 +255,13 @@ describe.each(DRIVERS)('rollups on %s', (driver) => {
     expect((await fold.runOnce()).foldedRollupRows).toBeGreaterThan(0);
     expect(await queries.report('key', {})).toEqual(allTime);
     expect(await queries.report('model', {})).toEqual(allModels);
+    expect(await queries.report('user', toMidSpan)).toEqual(upToMidSpan);
     expect(await store.totalsBy('api_key')).toEqual(totals);
     for (const table of ROLLUP_TABLES) {
       const kept = await sql<{ day: number }>`select distinct day from ${sql.table(table)} order by day`.execute(db);
-      expect(kept.rows.map((r) => Number(r.day)), table).toEqual([0, dayOf(T0) + 7, dayOf(T0) + 8]);
+      // The 7-day spans: each holds the sum of its days, so the span with day 0 holds all folded days.
+      const days = table === PER_KEY_WEEK_ROLLUP.table ? [...new Set([0, dayOf(T0) + 7, dayOf(T0) + 8].map((d) => spanStart(d, 7)))] : [0, dayOf(T0) + 7, dayOf(T0) + 8];
+      expect(kept.rows.map((r) => Number(r.day)), table).toEqual(days);
     }
   });
 });

@@ -144,6 +144,11 @@ export function inPlaceWriter(db: Kysely<any>): BackgroundWriter {
           const rows = rowsOf(b).filter((r) => parent === undefined || parent.has(r[0]));
           const stored = rows.filter(keep);
           kept.push(b.keepWhen === undefined ? undefined : new Set(stored.map((r) => r[0])));
+          if (pg && b.rollups) {
+            // The database sums the rollups from the same column arrays (see insertWithRollups).
+            await pg.insertWithRollups(tx, { ...b, rows, keep: rows.map(keep), rollups: b.rollups });
+            continue;
+          }
           const inserted = pg ? await pg.insert(tx, { ...b, rows: stored, returning: b.rollups !== undefined }) : await insertRows(tx, b, stored);
           if (!b.rollups) continue;
           const set = rollupSet(b.rollups, b.columns);

@@ -34,6 +34,30 @@ export class PgBulk {
     return inserted;
   }
 
+  /**
+   * Inserts the rows whose `keep` is true and adds every row counted (each one not kept, and
+   * each kept one really inserted: not skipped by `onConflictDoNothing`) into the rollups, in
+   * one statement: the rows go in as column arrays once, and the database sums the groups
+   * (`rollupSql`). Gives back the first-column values of the rows inserted.
+   */
+  async insertWithRollups(
+    tx: Kysely<any>,
+    o: { table: string; columns: readonly string[]; rows: readonly (readonly unknown[])[]; keep: readonly boolean[]; onConflictDoNothing?: readonly string[]; rollups: readonly RollupSpec[] },
+  ): Promise<Set<unknown>> {
+    const inserted = new Set<unknown>();
+    if (o.rows.length === 0) return inserted;
+    const types = await this.columnTypes(tx, o.table, o.columns);
+    for (const spec of o.rollups) await this.columnTypes(tx, spec.table, rollupColumns(spec));
+    const text = rollupStatement(o, types);
+    for (let i = 0; i < o.rows.length; i += ROWS_PER_STATEMENT) {
+      const rows = o.rows.slice(i, i + ROWS_PER_STATEMENT);
+      const params = [...columnArrays(rows, o.columns.length), `{${o.keep.slice(i, i + ROWS_PER_STATEMENT).map((k) => (k ? 't' : 'f')).join(',')}}`];
+      const result = await tx.executeQuery<Record<string, unknown>>(CompiledQuery.raw(text, params));
+      for (const r of result.rows) inserted.add(r.id);
+    }
+    return inserted;
+  }
+
   /** Adds rollup rows (values in `rollupColumns(spec)` order, one per group) into their table. */
   async upsertRollup(tx: Kysely<any>, spec: RollupSpec, rows: readonly (readonly unknown[])[]): Promise<void> {
     if (rows.length === 0) return;
@@ -69,6 +93,56 @@ export class PgBulk {
       return type;
     });
   }
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * `with input as (unnest of the columns and a keep flag), ins as (insert the kept rows … returning
+ * the first column), counted as (the rows to count), r0 as (insert into rollup 0 select the
+ * groups' sums from counted … on conflict do update), … select the inserted ids`. Every
+ * data-modifying WITH runs to completion whether or not the last select reads it. Sums as
+ * `rebuildStatements` makes them from rows (integer division and remainder), null grouping
+ * values as ''; each rollup's groups go in group order, so concurrent writers lock rollup rows in
+ * one order (no deadlock).
+ */
+function rollupStatement(o: { table: string; columns: readonly string[]; onConflictDoNothing?: readonly string[]; rollups: readonly RollupSpec[] }, types: readonly string[]): string {
+  const cols = o.columns.map(ident);
+  const arrays = [...types.map((type, i) => `$${i + 1}::${type}[]`), `$${types.length + 1}::boolean[]`].join(', ');
+  const conflict = o.onConflictDoNothing ? ` on conflict (${o.onConflictDoNothing.map(ident).join(', ')}) do nothing` : '';
+  const id = cols[0]!;
+  const parts = [
+    `input as (select * from unnest(${arrays}) as u(${[...cols, '"tg_keep"'].join(', ')}))`,
+    `ins as (insert into ${ident(o.table)} (${cols.join(', ')}) select ${cols.join(', ')} from input where "tg_keep"${conflict} returning ${id})`,
+    `counted as materialized (select * from input where not "tg_keep" or ${id} in (select ${id} from ins))`,
+    ...o.rollups.map((spec, i) => `r${i} as (${rollupSql(spec, 'counted')})`),
+  ];
+  return `with ${parts.join(',\n')}\nselect ${id} as id from ins`;
+}
+
+/** `insert into <rollup> select <groups>, <sums> from <source> group by … order by … on conflict … do update`. */
+function rollupSql(spec: RollupSpec, source: string): string {
+  const groups = spec.group.map((g) => {
+    if (!g.day) return `coalesce(${ident(g.from)}::text, '')`;
+    const day = `(${ident(g.from)} / ${DAY_MS})`;
+    return g.days === undefined || g.days === 1 ? day : `(${day} / ${g.days}) * ${g.days}`;
+  });
+  let from = source;
+  if (spec.each) {
+    from = `${source} cross join lateral (select distinct e from jsonb_array_elements_text(${ident(spec.each.from)}::jsonb) as j(e)) as each_(e)`;
+    groups.push('each_.e');
+  }
+  const sums = spec.add.map((a) => {
+    if (a.from === undefined) return a.when === undefined ? 'count(*)' : `sum(case when ${ident(a.when)} >= 1 then 1 else 0 end)`;
+    let v = `coalesce(${ident(a.from)}, 0)`;
+    if (a.atLeast !== undefined) v = `case when ${v} >= ${a.atLeast} then 1 else 0 end`;
+    else if (a.part) v = 'div' in a.part ? `${v} / ${a.part.div}` : `${v} % ${a.part.mod}`;
+    return `sum(${a.when === undefined ? v : `case when ${ident(a.when)} >= 1 then ${v} else 0 end`})`;
+  });
+  const minMax = [...(spec.min ?? []).map((m) => `min(${ident(m.from)})`), ...(spec.max ?? []).map((m) => `max(${ident(m.from)})`)];
+  const order = groups.map((g, i) => (spec.group[i]?.day ? g : `${g} collate "C"`));
+  return `insert into ${ident(spec.table)} (${rollupColumns(spec).map(ident).join(', ')})
+    select ${[...groups, ...sums, ...minMax].join(', ')} from ${from} group by ${groups.join(', ')} order by ${order.join(', ')} ${rollupConflictSql(spec, 'postgres')}`;
 }
 
 /**

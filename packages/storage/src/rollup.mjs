@@ -6,7 +6,7 @@
  * A rollup table the writer keeps from the rows of an insert (see BulkInsert.rollups).
  * @typedef {object} RollupSpec
  * @property {string} table
- * @property {readonly { column: string; from: string; day?: true }[]} group Grouping columns (the table's unique key, with `each`), each from a column of the insert; `day` turns epoch ms into the UTC day number.
+ * @property {readonly { column: string; from: string; day?: true; days?: number }[]} group Grouping columns (the table's unique key, with `each`), each from a column of the insert; `day` turns epoch ms into the UTC day number, and with `days` into the first day number of its span of that many days (spans counted from day 0).
  * @property {{ column: string; from: string }} [each] One rollup row per distinct element of this column's JSON array (tags), under `column`, besides `group`.
  * @property {readonly { column: string; from?: string; atLeast?: number; part?: { div: number } | { mod: number }; when?: string }[]} add Added-up columns: a column's value (or its whole quotient or remainder by a number: `part`), 1 per row (no `from`), or 1 per row whose `from` is at least `atLeast`; with `when`, only rows whose `when` column is at least 1 (a flag) add.
  * @property {readonly { column: string; from: string }[]} [min] The smallest value of a column, kept.
@@ -73,6 +73,7 @@ export function rollupSet(specs, columns) {
 function groupAccumulator(spec, columns) {
   const group = spec.group.map((g) => indexOf(columns, g.from));
   const isDay = spec.group.map((g) => g.day === true);
+  const span = spec.group.map((g) => g.days ?? 1);
   const each = spec.each ? indexOf(columns, spec.each.from) : -1;
   const min = (spec.min ?? []).map((m) => indexOf(columns, m.from));
   const max = (spec.max ?? []).map((m) => indexOf(columns, m.from));
@@ -101,7 +102,7 @@ function groupAccumulator(spec, columns) {
       let key = '';
       for (let j = 0; j < group.length; j++) {
         const v = row[group[j]];
-        const k = isDay[j] ? Math.floor(Number(v) / DAY_MS) : v === null || v === undefined ? '' : String(v);
+        const k = isDay[j] ? Math.floor(Math.floor(Number(v) / DAY_MS) / span[j]) * span[j] : v === null || v === undefined ? '' : String(v);
         keyValues[j] = k;
         // Grouping values are text or day numbers: joined by a control character, they name the group.
         key += j === 0 ? k : `\u0001${k}`;
