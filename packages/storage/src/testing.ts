@@ -41,7 +41,18 @@ export async function createTestDatabase(driver: 'sqlite' | 'postgres'): Promise
       const client = new pg.Client({ connectionString: TEST_POSTGRES_URL });
       await client.connect();
       try {
-        await client.query(`drop schema if exists "${schema}" cascade`);
+        // A test that stopped its gateways with no grace can leave a ledger write running (the
+        // writer abandoned it at the deadline; PostgreSQL still runs it). That statement and the
+        // drop lock the same tables in different orders: when PostgreSQL picks the drop as the
+        // deadlock's victim, the write has the locks and ends, and the drop goes through next.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await client.query(`drop schema if exists "${schema}" cascade`);
+            break;
+          } catch (err) {
+            if ((err as { code?: string }).code !== '40P01' || attempt === 5) throw err;
+          }
+        }
       } finally {
         await client.end();
       }
