@@ -41,6 +41,8 @@ const { values: opts, positionals } = parseArgs({
     window: { type: 'boolean', default: false },
     // Streamed requests (SSE, the mock's default events) instead of JSON ones: N per phase, 16 at a time.
     streams: { type: 'string' },
+    // With --streams: ms between the mock's events (0: they tend to arrive in one chunk).
+    'event-delay-ms': { type: 'string', default: '0' },
   },
 });
 if (positionals.length === 0) {
@@ -49,7 +51,7 @@ if (positionals.length === 0) {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'tollgate-prof-'));
-const mock = spawnNodePinned(1, join(LIB, 'mock-upstream.mjs'), ['--port', '0']);
+const mock = spawnNodePinned(1, join(LIB, 'mock-upstream.mjs'), ['--port', '0', '--event-delay-ms', opts['event-delay-ms']]);
 const { port: mockPort } = await waitMessage(mock, (m) => m?.type === 'ready', 10_000, 'mock');
 const mockUrl = `http://127.0.0.1:${mockPort}`;
 const port = await freePort();
