@@ -66,9 +66,10 @@ export const PER_KEY_ROLLUP: RollupSpec = {
 };
 /**
  * The per-key rollup in spans of 7 days (counted from 1970-01-01; `day` is a span's first
- * day): a range report by key, user or team reads its whole spans here and only the days at
- * its edges from the per-key rollup, a seventh of the rows. Filled from the per-key rollup
- * (migration 016, rebuilds), so the two always agree.
+ * day): a range report by key reads its whole spans here and only the days at its edges from
+ * the per-key rollup, a seventh of the rows (users and teams have their own daily rollups);
+ * the all-time totals per key read it alone. Filled from the per-key rollup (migration 016,
+ * rebuilds), so the two always agree.
  */
 export const PER_KEY_WEEK_ROLLUP: RollupSpec = { ...PER_KEY_ROLLUP, table: 'tollgate_spend_weekly_keys', group: [{ ...DAY, days: 7 }, ...PER_KEY_ROLLUP.group.slice(1)] };
 /** The first day of the span of `days` days that holds `day`. */
