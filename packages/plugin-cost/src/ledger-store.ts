@@ -346,18 +346,15 @@ export class LedgerStore {
    */
   async endUserSpend(endUsers: readonly string[], from?: number): Promise<Map<string, bigint>> {
     if (this.shape.rollups) return new RollupQueries(this.db).endUserSpend(endUsers, from === undefined ? undefined : dayOf(from));
-    const out = new Map<string, bigint>();
-    for (let i = 0; i < endUsers.length; i += 1000) {
-      const rows = await this.db
+    return spendPerValue(endUsers, (chunk) =>
+      this.db
         .selectFrom('tollgate_spend_logs')
         .select(['end_user as k', ...exactSpendSum(sql.ref('spend'))])
-        .where('end_user', 'in', endUsers.slice(i, i + 1000))
+        .where('end_user', 'in', chunk)
         .$if(from !== undefined, (q) => q.where('start_time', '>=', from!))
         .groupBy('end_user')
-        .execute();
-      for (const r of rows) out.set(r.k!, joinSpendSum(r));
-    }
-    return out;
+        .execute(),
+    );
   }
 
   /** Exact spend per value of a column (or per tag), every row counted (reports). */
@@ -397,6 +394,19 @@ export function exactSpendSum(column: ReturnType<typeof sql.ref>) {
 
 export function joinSpendSum(r: { spend_micro: string | null; spend_rest: string | null }): bigint {
   return BigInt(r.spend_micro ?? '0') * BigInt(PICO_PER_MICRO) + BigInt(r.spend_rest ?? '0');
+}
+
+/**
+ * Exact spend per value of `values`, asked 1,000 values at a time (an IN list stays within
+ * SQLite's and PostgreSQL's parameter limits); `query` sums one chunk's rows grouped as `k`.
+ */
+export async function spendPerValue(
+  values: readonly string[],
+  query: (chunk: readonly string[]) => Promise<Array<{ k: string | null; spend_micro: string | null; spend_rest: string | null }>>,
+): Promise<Map<string, bigint>> {
+  const out = new Map<string, bigint>();
+  for (let i = 0; i < values.length; i += 1000) for (const r of await query(values.slice(i, i + 1000))) out.set(r.k!, joinSpendSum(r));
+  return out;
 }
 
 export const LOG_COLUMNS = [

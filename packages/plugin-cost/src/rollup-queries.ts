@@ -1,5 +1,5 @@
 import { isPostgres, sql, type Kysely } from '@tollgate/storage';
-import { joinSpendSum, type LedgerStore } from './ledger-store.js';
+import { joinSpendSum, spendPerValue, type LedgerStore } from './ledger-store.js';
 import { DAY_MS, END_USER_ROLLUP, KEY_ROLLUP, PER_KEY_ROLLUP, PER_KEY_WEEK_ROLLUP, PER_MODEL_ROLLUP, PER_TEAM_ROLLUP, PER_USER_ROLLUP, spanStart, TAG_ROLLUP } from './ledger-rollups.js';
 import type { DaySpend, EndUserActivity, GroupBy, SpendGroup } from './spend-queries.js';
 
@@ -132,31 +132,16 @@ export class RollupQueries {
 
   /** Every replica's committed spend of these keys as budgets count it (budgets across replicas when rows are not all stored). */
   async keySpend(tokens: readonly string[]): Promise<Map<string, bigint>> {
-    const out = new Map<string, bigint>();
-    for (let i = 0; i < tokens.length; i += 1000) {
-      const rows = await this.db
-        .selectFrom(KEY_ROLLUP.table)
-        .select([sql.ref<string>('api_key').as('k'), ...budgetSpendSum()])
-        .where('api_key', 'in', tokens.slice(i, i + 1000))
-        .groupBy('api_key')
-        .execute();
-      for (const r of rows) out.set(r.k, joinSpendSum(r));
-    }
-    return out;
+    return spendPerValue(tokens, (chunk) =>
+      this.db.selectFrom(KEY_ROLLUP.table).select([sql.ref<string>('api_key').as('k'), ...budgetSpendSum()]).where('api_key', 'in', chunk).groupBy('api_key').execute(),
+    );
   }
 
   /** Committed spend of these end users from `fromDay` on (all days when undefined): end-user budgets. */
   async endUserSpend(endUsers: readonly string[], fromDay?: number): Promise<Map<string, bigint>> {
-    const out = new Map<string, bigint>();
-    for (let i = 0; i < endUsers.length; i += 1000) {
-      const rows = await inDays(this.db.selectFrom(END_USER_ROLLUP.table), { fromDay })
-        .select([sql.ref<string>('end_user').as('k'), ...spendSum()])
-        .where('end_user', 'in', endUsers.slice(i, i + 1000))
-        .groupBy('end_user')
-        .execute();
-      for (const r of rows) out.set(r.k, joinSpendSum(r));
-    }
-    return out;
+    return spendPerValue(endUsers, (chunk) =>
+      inDays(this.db.selectFrom(END_USER_ROLLUP.table), { fromDay }).select([sql.ref<string>('end_user').as('k'), ...spendSum()]).where('end_user', 'in', chunk).groupBy('end_user').execute(),
+    );
   }
 }
 
