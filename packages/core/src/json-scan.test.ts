@@ -46,6 +46,20 @@ describe('scanJsonObject', () => {
     expect(await scan('{"x":1,"x":2,"model":"a"}')).toBeInstanceOf(Map);
   });
 
+  it('matches wanted keys by their text, however they are spelt: escapes, long names, non-ASCII', async () => {
+    // An escaped spelling is the same key: twice is refused, once is found.
+    expect(await refusal('{"mod\\u0065l":"a","model":"b"}')).toBe('the request body has the key "model" more than once');
+    const escaped = Buffer.from('{"x":1,"str\\u0065am":true}');
+    expect(memberValue(escaped, (await scan(escaped)).get('stream')!)).toBe(true);
+    // Same length as a wanted key, other bytes; a prefix of one; an escape making another key.
+    expect([...(await scan('{"mode1":1,"strea":2,"modem":3,"stream\\n":4}')).keys()]).toEqual([]);
+    const keys = new Set(['a_key_name_longer_than_twenty_four_bytes', 'modèle']);
+    const body = Buffer.from('{"modèle":"m","a_key_name_longer_than_twenty_four_bytes":2,"modele":3}');
+    const found = await scanJsonObject(body, { keys, maxDepth: 8 });
+    expect([...found.keys()]).toEqual(['modèle', 'a_key_name_longer_than_twenty_four_bytes']);
+    expect(memberValue(body, found.get('modèle')!)).toBe('m');
+  });
+
   it('refuses nesting past the limit without recursion, at any depth', async () => {
     expect(await refusal(`{"a":${'['.repeat(64)}${']'.repeat(64)}}`)).toBe('request body is nested deeper than 64 levels');
     expect(await scan(`{"a":${'['.repeat(62)}${']'.repeat(62)}}`)).toBeInstanceOf(Map);

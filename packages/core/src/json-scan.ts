@@ -15,7 +15,10 @@ export interface JsonMember {
 }
 
 export interface JsonScanOptions {
-  /** The top-level keys to locate; each may appear at most once (a duplicate is a 400). */
+  /**
+   * The top-level keys to locate; each may appear at most once (a duplicate is a 400). Compiled
+   * once per set, so pass the same, unchanging set on every call.
+   */
   keys: ReadonlySet<string>;
   /** Deepest nesting allowed (the top-level object is depth 1); deeper is a 400. */
   maxDepth: number;
@@ -98,6 +101,8 @@ class Scanner {
   private valueStart = -1;
   private prevEnd = -1;
   private last: JsonMember | undefined;
+  /** The string skipped last is short and has no escape, so its bytes are its text. */
+  private plain = false;
 
   constructor(
     private readonly b: Buffer,
@@ -236,8 +241,7 @@ class Scanner {
   }
 
   private beginMember(start: number, after: number): void {
-    const raw = this.b.toString('utf8', start + 1, after - 1);
-    this.key = raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;
+    this.key = this.wanted(start + 1, after - 1);
     this.keyStart = start;
     if (this.last) {
       this.last.nextStart = start;
@@ -245,9 +249,28 @@ class Scanner {
     }
   }
 
+  /**
+   * The wanted key whose name is the bytes from `from` to `to`, or undefined: compared byte by
+   * byte with the names of the same length, so no string is made for the keys nobody asked for.
+   */
+  private wanted(from: number, to: number): string | undefined {
+    const b = this.b;
+    if (!this.plain) {
+      const key = JSON.parse(`"${b.toString('utf8', from, to)}"`) as string;
+      return this.options.keys.has(key) ? key : undefined;
+    }
+    const names = keysByLength(this.options.keys).get(to - from);
+    if (names === undefined) return undefined;
+    next: for (const [name, bytes] of names) {
+      for (let i = 0; i < bytes.length; i++) if (b[from + i] !== bytes[i]) continue next;
+      return name;
+    }
+    return undefined;
+  }
+
   private endMember(end: number): void {
-    const key = this.key!;
-    if (this.options.keys.has(key)) {
+    const key = this.key;
+    if (key !== undefined) {
       if (this.found.has(key)) throw invalid(`the request body has the key "${key}" more than once`);
       this.last = { keyStart: this.keyStart, valueStart: this.valueStart, valueEnd: end, prevEnd: this.prevEnd, nextStart: -1 };
       this.found.set(key, this.last);
@@ -262,9 +285,13 @@ class Scanner {
     const stop = Math.min(i + 24, b.length);
     for (let j = i + 1; j < stop; j++) {
       const c = b[j]!;
-      if (c === 0x22) return j + 1;
+      if (c === 0x22) {
+        this.plain = true;
+        return j + 1;
+      }
       if (c === 0x5c) break;
     }
+    this.plain = false;
     let from = i + 1;
     for (;;) {
       const q = b.indexOf(0x22, from);
@@ -284,6 +311,23 @@ class Scanner {
     if (j === i) throw unexpected(b[i]!, i);
     return j;
   }
+}
+
+/** The wanted keys as UTF-8 bytes, grouped by byte length (computed once per set). */
+const compiled = new WeakMap<ReadonlySet<string>, Map<number, [string, Buffer][]>>();
+function keysByLength(keys: ReadonlySet<string>): Map<number, [string, Buffer][]> {
+  let byLength = compiled.get(keys);
+  if (byLength === undefined) {
+    byLength = new Map();
+    for (const name of keys) {
+      const bytes = Buffer.from(name, 'utf8');
+      const same = byLength.get(bytes.length);
+      if (same) same.push([name, bytes]);
+      else byLength.set(bytes.length, [[name, bytes]]);
+    }
+    compiled.set(keys, byLength);
+  }
+  return byLength;
 }
 
 const QUOTE = 1;

@@ -60,8 +60,9 @@ export class CappedMetrics {
     const cap = this.cap<HistogramSeries>(spec.name);
     const bounds = spec.buckets;
     this.registry.registerMetric(new CappedHistogram(spec, cap) as unknown as Metric);
+    const empty = (): HistogramSeries => ({ counts: new Array<number>(bounds.length).fill(0), sum: 0, count: 0 });
     return (group, key, labels, value) => {
-      const s = cap.touch(group, key, labels, { counts: new Array<number>(bounds.length).fill(0), sum: 0, count: 0 }).value;
+      const s = cap.touch(group, key, labels, empty).value;
       let i = 0;
       while (i < bounds.length && value > bounds[i]) i++;
       if (i < bounds.length) s.counts[i]++;

@@ -45,9 +45,9 @@ export class SeriesCap<V> {
   /**
    * The series under `group` and `key` (together one label set; label values are joined with
    * `lp`, so keys are unambiguous), marked as just used. A new series gets `labels()` and starts
-   * at `initial`; an existing one allocates nothing.
+   * at `initial` (called when it is an object, so an existing series allocates nothing).
    */
-  touch(group: string, key: string, labels: () => Labels, initial: V): Series<V> {
+  touch(group: string, key: string, labels: () => Labels, initial: V | (() => V)): Series<V> {
     let nodes = this.groups.get(group);
     const node = nodes?.get(key);
     if (node) {
@@ -58,7 +58,8 @@ export class SeriesCap<V> {
       return node;
     }
     if (!nodes) this.groups.set(group, (nodes = new Map()));
-    const added: Node<V> = { group, key, labels: labels(), value: initial, older: undefined, newer: undefined };
+    const value = typeof initial === 'function' ? (initial as () => V)() : initial;
+    const added: Node<V> = { group, key, labels: labels(), value, older: undefined, newer: undefined };
     nodes.set(key, added);
     this.count++;
     this.append(added);
