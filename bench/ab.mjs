@@ -43,7 +43,15 @@ if (specs.length < 2 || new Set(specs.map((t) => t.name)).size !== specs.length)
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'tollgate-ab-'));
+// Targets run under taskset with no IPC channel: a run that fails (a target that does not start,
+// a failed request) must not leave them, nor the mock, running and holding its output open.
+const children = [];
+process.on('exit', () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
 const mock = spawnNodePinned(1, join(LIB, 'mock-upstream.mjs'), ['--port', '0']);
+children.push(mock);
 const { port: mockPort } = await waitMessage(mock, (m) => m?.type === 'ready', 10_000, 'mock');
 const mockUrl = `http://127.0.0.1:${mockPort}`;
 
@@ -59,6 +67,7 @@ async function start(name, cmd) {
   if (argv[0] === 'node') argv[0] = process.execPath;
   const env = { ...process.env, ...own, ANTHROPIC_BASE_URL: mockUrl, ANTHROPIC_API_KEY: 'sk-ant-bench', TOLLGATE_MASTER_KEY: process.env.TOLLGATE_MASTER_KEY ?? 'sk-master-bench', LOG_LEVEL: process.env.LOG_LEVEL ?? 'info', TOLLGATE_DATA_DIR: join(dir, name), ...own };
   const child = spawn('taskset', ['-c', '0', ...argv], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(child);
   await waitPort(port, '127.0.0.1', 60_000, () => child.exitCode === null);
   return { name, child, origin: `http://127.0.0.1:${port}` };
 }
@@ -66,6 +75,7 @@ async function start(name, cmd) {
 const targets = [];
 for (const spec of specs) targets.push({ ...(await start(spec.name, spec.cmd)), path: spec.path });
 const load = spawnNodePinned(1, join(LIB, 'load.mjs'), []);
+children.push(load);
 const closed = (t, s) => request(load, { type: 'closed', origin: t.origin, path: t.path, concurrency: 50, durationMs: s * 1000 }, 'closed:done', 120_000);
 for (const t of targets) await closed(t, Number(opts.warmup));
 
@@ -102,5 +112,4 @@ if (opts.json) writeFileSync(opts.json, JSON.stringify({ bursts: Number(opts.bur
 await stopChild(load);
 for (const t of targets) t.child.kill('SIGTERM');
 await stopChild(mock);
-rmSync(dir, { recursive: true, force: true });
 process.exit(0);
