@@ -8,13 +8,14 @@
 // Reports medians per target, and per candidate the median and quartiles of its per-round ratios.
 //   node bench/ab.mjs [--bursts 10] [--seconds 2] --target 'name[@path]=<cmd with {port}>' --target … [--json FILE]
 //   node bench/ab.mjs --a '<cmd>' --b '<cmd>' [--path P] [--path-b P]     (two targets, a = baseline)
+//   --streams N: each burst is N streamed requests, 16 at a time, instead of --seconds of JSON ones.
 // Leading NAME=value words of a command set that target's environment. An A/A run (the same
 // command twice) shows the method's own bias and spread.
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { cpuSeconds, freePort, request, spawnNodePinned, stopChild, waitMessage, waitPort } from './lib/proc.mjs';
 import { GATEWAY_PATH, parseTargetFlag } from './lib/targets.mjs';
@@ -33,6 +34,8 @@ const { values: opts } = parseArgs({
     seconds: { type: 'string', default: '2' },
     warmup: { type: 'string', default: '3' },
     json: { type: 'string' },
+    // Streamed requests instead of JSON ones: N per burst, 16 at a time (the mock's default events, no delay).
+    streams: { type: 'string' },
   },
 });
 const specs = opts.target.map(parseTargetFlag);
@@ -76,7 +79,12 @@ const targets = [];
 for (const spec of specs) targets.push({ ...(await start(spec.name, spec.cmd)), path: spec.path });
 const load = spawnNodePinned(1, join(LIB, 'load.mjs'), []);
 children.push(load);
-const closed = (t, s) => request(load, { type: 'closed', origin: t.origin, path: t.path, concurrency: 50, durationMs: s * 1000 }, 'closed:done', 120_000);
+const closed = async (t, s) => {
+  if (!opts.streams) return request(load, { type: 'closed', origin: t.origin, path: t.path, concurrency: 50, durationMs: s * 1000 }, 'closed:done', 120_000);
+  const t0 = performance.now();
+  const r = await request(load, { type: 'streams', origin: t.origin, path: t.path, count: Number(opts.streams), concurrency: 16 }, 'streams:done', 300_000);
+  return { ...r, rps: (r.ok * 1000) / (performance.now() - t0) };
+};
 for (const t of targets) await closed(t, Number(opts.warmup));
 
 /** Per target, one { cpu: µs per request, rps } per round. */
@@ -85,10 +93,17 @@ for (let i = 0; i < Number(opts.bursts); i++) {
   const order = targets.map((_, k) => targets[(k + i) % targets.length]);
   for (const t of order) {
     const c0 = cpuMillis(t.child.pid);
+    const io0 = syscalls(t.child.pid);
     const r = await closed(t, Number(opts.seconds));
     if (r.failed > 0) throw new Error(`${t.name}: ${r.failed} failed requests (${JSON.stringify(r.errors)})`);
-    samples[t.name].push({ cpu: ((cpuMillis(t.child.pid) - c0) * 1000) / r.ok, rps: r.rps });
+    const io1 = syscalls(t.child.pid);
+    samples[t.name].push({ cpu: ((cpuMillis(t.child.pid) - c0) * 1000) / r.ok, rps: r.rps, reads: (io1.reads - io0.reads) / r.ok, writes: (io1.writes - io0.writes) / r.ok });
   }
+}
+/** The process's read and write system calls so far (/proc/<pid>/io: syscr, syscw). */
+function syscalls(pid) {
+  const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+  return { reads: Number(/syscr: (\d+)/.exec(io)[1]), writes: Number(/syscw: (\d+)/.exec(io)[1]) };
 }
 const sorted = (xs) => [...xs].sort((x, y) => x - y);
 const quantile = (xs, q) => sorted(xs)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
@@ -98,7 +113,8 @@ for (const t of targets) {
   const s = samples[t.name];
   const cpu = s.map((x) => x.cpu);
   const rps = s.map((x) => x.rps);
-  console.log(`${t.name}: median ${quantile(cpu, 0.5).toFixed(1)} µs/req, ${quantile(rps, 0.5).toFixed(0)} req/s  (µs: ${cpu.map((x) => x.toFixed(0)).join(' ')})`);
+  const perReq = (k) => quantile(s.map((x) => x[k]), 0.5).toFixed(2);
+  console.log(`${t.name}: median ${quantile(cpu, 0.5).toFixed(1)} µs/req, ${quantile(rps, 0.5).toFixed(0)} req/s, ${perReq('reads')} reads + ${perReq('writes')} writes/req  (µs: ${cpu.map((x) => x.toFixed(0)).join(' ')})`);
   summary[t.name] = { cpuMedian: quantile(cpu, 0.5), rpsMedian: quantile(rps, 0.5), samples: s };
   if (t.name === base) continue;
   const rpsRatio = s.map((x, i) => x.rps / samples[base][i].rps);
