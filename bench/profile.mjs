@@ -2,7 +2,8 @@
 // Where does a target spend its CPU? Runs one target under `node --cpu-prof`, pinned like the
 // benchmark (target on core 0, mock and load generator on core 1), drives the closed loop for a
 // few seconds, stops it, and prints CPU µs per request plus the top self-time functions and
-// files. Not a benchmark: the profiler itself costs CPU. Use it to compare before and after.
+// files (or, with --perf, Linux perf's on-CPU samples of core 0). Not a benchmark: the profiler
+// itself costs CPU. Use it to compare before and after.
 //   node bench/profile.mjs [--seconds 8] [--top 40] [--keep] -- node packages/cli/dist/main.js --port {port} --host 127.0.0.1
 // The command gets the same env as in run.mjs; `node` in it gets --cpu-prof added.
 import { existsSync, mkdtempSync, openSync, writeFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -43,6 +44,11 @@ const { values: opts, positionals } = parseArgs({
     streams: { type: 'string' },
     // With --streams: ms between the mock's events (0: they tend to arrive in one chunk).
     'event-delay-ms': { type: 'string', default: '0' },
+    // Samples core 0 with Linux perf (cpu-clock, on-CPU only) during the measured phase instead of
+    // V8's profiler, whose samples also land on the main thread while another thread of the
+    // process runs on its core (the SQLite writer: see --move-newest-thread). JS frames are named
+    // through --perf-basic-prof. Prints self time per process/library and the top symbols.
+    perf: { type: 'boolean', default: false },
   },
 });
 if (positionals.length === 0) {
@@ -57,7 +63,9 @@ const mockUrl = `http://127.0.0.1:${mockPort}`;
 const port = await freePort();
 const argv = positionals.map((a) => a.replaceAll('{port}', String(port)).replaceAll('{upstream}', mockUrl));
 const windowOut = join(dir, 'window.cpuprofile');
-if (argv[0] === 'node' && !opts.noprof) {
+if (argv[0] === 'node' && opts.perf) {
+  argv.splice(1, 0, '--perf-basic-prof');
+} else if (argv[0] === 'node' && !opts.noprof) {
   if (opts.window) argv.splice(1, 0, '--import', join(LIB, 'prof-hook.mjs'));
   else argv.splice(1, 0, '--cpu-prof', `--cpu-prof-dir=${dir}`);
 }
@@ -88,6 +96,8 @@ if (opts['move-newest-thread']) {
   console.log(`moved thread ${tid} to core 1`);
 }
 if (opts.window) process.kill(target.pid, 'SIGUSR2');
+const perfData = join(dir, 'perf.data');
+const perf = opts.perf ? spawn('perf', ['record', '-q', '-F', '4000', '-e', 'cpu-clock', '-C', '0', '-o', perfData], { stdio: 'ignore' }) : undefined;
 const cpu0 = cpuMillis(target.pid);
 const threads0 = threadTicks(target.pid);
 const measured = performance.now();
@@ -95,6 +105,10 @@ const r = await phase(Number(opts.seconds));
 const seconds = (performance.now() - measured) / 1000;
 const cpu1 = cpuMillis(target.pid);
 const threads1 = threadTicks(target.pid);
+if (perf) {
+  perf.kill('SIGINT');
+  await new Promise((res) => perf.once('exit', res));
+}
 if (opts.window) {
   process.kill(target.pid, 'SIGUSR2');
   await waitFile(`${windowOut}.done`, 30_000);
@@ -112,11 +126,22 @@ await stopChild(mock);
 await sleep(100);
 
 const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
-if (file) summarize(JSON.parse(readFileSync(join(dir, file), 'utf8')), Number(opts.top), opts.window ? reqs : warm.ok + reqs);
+if (perf) perfSummary(perfData, Number(opts.top), target.pid, (seconds * 1e4) / reqs);
+else if (file) summarize(JSON.parse(readFileSync(join(dir, file), 'utf8')), Number(opts.top), opts.window ? reqs : warm.ok + reqs);
 else if (!opts.noprof) console.log('no profile written (did the target exit cleanly on SIGTERM?)');
 if (opts.keep) console.log(`kept ${dir}`);
 else rmSync(dir, { recursive: true, force: true });
 
+
+/** perf's view of core 0: share per process and library, then the target's top symbols. */
+function perfSummary(data, top, pid, usPerPercent) {
+  const report = (args) => execFileSync('perf', ['report', '-i', data, '--no-children', '--stdio', '-q', ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  console.log(`\ncore 0, on-CPU samples by process and library (1 % of core 0 = ${usPerPercent.toFixed(2)} µs per request):`);
+  console.log(report(['--sort', 'comm,dso']).split('\n').filter(Boolean).slice(0, 15).join('\n'));
+  console.log(`\nthe target's top symbols (pid ${pid}):`);
+  console.log(report(['--pid', String(pid), '--sort', 'sym']).split('\n').filter(Boolean).slice(0, top).join('\n'));
+  rmSync(`/tmp/perf-${pid}.map`, { force: true });
+}
 
 async function waitFile(path, ms) {
   for (const end = Date.now() + ms; !existsSync(path); ) {
