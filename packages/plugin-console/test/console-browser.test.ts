@@ -35,7 +35,13 @@ afterAll(async () => {
 const text = (page: Page, selector: string) => page.$eval(selector, (el) => el.textContent?.trim() ?? '');
 /** Waits until `selector`'s text, spaces collapsed, is `expected` (the page loads its data after rendering). */
 async function waitText(page: Page, selector: string, expected: string): Promise<void> {
-  await page.waitForFunction((s, e) => document.querySelector(s)?.textContent?.replace(/\s+/g, ' ').trim() === e, { timeout: 15_000 }, selector, expected);
+  try {
+    await page.waitForFunction((s, e) => document.querySelector(s)?.textContent?.replace(/\s+/g, ' ').trim() === e, { timeout: 15_000 }, selector, expected);
+  } catch (err) {
+    // Say what the page showed instead.
+    const shown = await page.evaluate((s) => ({ found: document.querySelector(s)?.textContent ?? null, page: document.querySelector('main')?.textContent?.replace(/\s+/g, ' ').slice(0, 600) ?? null }), selector);
+    throw new Error(`${selector} did not read ${JSON.stringify(expected)} within 15 s: ${JSON.stringify(shown)}`, { cause: err });
+  }
 }
 
 /** A page in a context of its own: no cookie from another test's sign-in. */
@@ -161,6 +167,9 @@ describe('the console in Chromium', { timeout: 60_000 }, () => {
     await page.setViewport({ width: 1400, height: 900 });
     await signIn(page, MASTER_KEY);
     await page.click('a[href="#/logs"]');
+    // The view renders after the hash changes: its form and first page must be there before the
+    // filter is typed (typing at once failed 2 runs in 3 with "No element found").
+    await page.waitForSelector('tr[data-request]');
     await page.type('form input[name=api_key]', token);
     await page.click('form button[type=submit]');
     await waitText(page, '[data-pager] span', 'page 1 of 200+ (10,000+ in all)');
