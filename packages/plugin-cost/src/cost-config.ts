@@ -48,7 +48,7 @@ export const costConfigSchema = {
           type: 'integer',
           minimum: 1,
           maximum: 20000,
-          default: 5000,
+          default: 2000,
           description:
             'Most rows per database write while the writer is behind (more than batchSize rows wait, or a spool is replayed): it catches up in fewer, larger transactions. Never below batchSize.',
         },
