@@ -44,6 +44,14 @@ export const costConfigSchema = {
       properties: {
         flushIntervalMs: { type: 'integer', minimum: 1, default: 250, description: 'Longest a row waits in memory before it is written (also the most a hard crash can lose).' },
         batchSize: { type: 'integer', minimum: 1, maximum: 5000, default: 500, description: 'Rows per database write (one transaction; an SQLite file is written on a worker thread). Under load, full batches go at once; fewer rows wait for the flush interval.' },
+        maxBatchSize: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 20000,
+          default: 2000,
+          description:
+            'Most rows per database write while the writer is behind (more than batchSize rows wait, or a spool is replayed): it catches up in fewer, larger transactions. Never below batchSize.',
+        },
         maxRetryMs: { type: 'integer', minimum: 10, default: 30000, description: 'Longest pause between retries while the database fails.' },
         spoolFile: { type: 'string', description: 'Where rows wait on disk while the database is down. Default: spend-spool.jsonl in the storage plugin\'s dataDir.' },
         writeTimeoutMs: {
@@ -168,6 +176,7 @@ export interface CostConfig {
   ledger: {
     flushIntervalMs: number;
     batchSize: number;
+    maxBatchSize: number;
     maxRetryMs: number;
     spoolFile?: string;
     writeTimeoutMs: number;

@@ -12,6 +12,13 @@ export interface SpendWriterOptions {
   flushIntervalMs: number;
   /** Rows per database write. */
   batchSize: number;
+  /**
+   * Most rows per write while a backlog waits (more than `batchSize` rows queued, or a spool
+   * being replayed): the writer catches up in fewer, larger transactions, each write's fixed
+   * costs (statement, commit, the rollup rows every batch touches) spread over more rows.
+   * Default (and never less than) `batchSize`.
+   */
+  maxBatchSize?: number;
   /** Longest pause between retries while the database is failing. */
   maxRetryMs: number;
   /** Longest a write may take; then its rows go to the spool (default 10000). `close` gives up sooner at its deadline. */

@@ -48,9 +48,13 @@ export class SpendWriter {
   /** A flush is running: partial batches are due now. */
   private forced = false;
   private readonly maxQueued: number;
+  /** Most rows a write takes when more than `batchSize` wait (see SpendWriterOptions.maxBatchSize). */
+  private readonly maxBatch: number;
 
   constructor(private readonly o: SpendWriterOptions) {
-    this.spool = new SpendSpool(o.spoolFile, o.batchSize, o.log);
+    this.maxBatch = Math.max(o.batchSize, o.maxBatchSize ?? o.batchSize);
+    // A spool is a backlog: replayed in the larger batches.
+    this.spool = new SpendSpool(o.spoolFile, this.maxBatch, o.log);
     this.writes = new BoundedWrite(o.write, o.writeTimeoutMs ?? 10_000);
     this.maxQueued = o.maxQueuedRows ?? 50_000;
   }
@@ -192,7 +196,8 @@ export class SpendWriter {
         this.heldRows -= this.held.shift()!.count;
       }
       while (this.queue.length >= this.o.batchSize || (this.queue.length > 0 && (this.closed || this.forced || this.arrivals[0]! + this.o.flushIntervalMs <= Date.now()))) {
-        const batch = this.queue.take(Math.min(this.queue.length, this.o.batchSize));
+        // Behind (more than a batch waits): up to maxBatch rows in one write.
+        const batch = this.queue.take(Math.min(this.queue.length, this.maxBatch));
         this.arrivals.splice(0, batch.count);
         this.inFlight = batch.count;
         let kept = false;

@@ -75,6 +75,23 @@ describe('the spend writer under faults', () => {
     expect(w.state()).toEqual({ queued: 0, spooled: 0, writeFailures: 0, rejected: 0, lost: 0, healthy: true });
   });
 
+  it('takes up to maxBatchSize rows a write while more than a batch waits (a backlog), batchSize otherwise', async () => {
+    const db = heldWrites();
+    const w = writer({ write: db.write, spoolFile: join(await tempDir(), 'spool.jsonl'), maxBatchSize: 40 });
+    for (let i = 0; i < 10; i++) w.enqueue(row(`b${i}`));
+    await until(() => db.batches.length === 1);
+    // 55 rows arrive while the first write runs: the writer is behind.
+    for (let i = 10; i < 65; i++) w.enqueue(row(`b${i}`));
+    db.release();
+    await until(() => db.batches.length === 2);
+    db.release();
+    await until(() => db.batches.length === 3);
+    db.release();
+    await until(() => w.state().queued === 0);
+    expect(db.batches.map((b) => b.count)).toEqual([10, 40, 15]);
+    expect(db.batches.flatMap((b) => batchRows(b).map((r) => r.request_id))).toEqual(Array.from({ length: 65 }, (_, i) => `b${i}`));
+  });
+
   it('abandons a write that hangs to the spool after writeTimeoutMs, and closes without waiting for it', async () => {
     const spoolFile = join(await tempDir(), 'spool.jsonl');
     const never = new Promise<void>(() => {});
