@@ -153,6 +153,22 @@ describe('the console in Chromium', { timeout: 60_000 }, () => {
     await page.close();
   });
 
+  it('keeps what was typed into the create form while the page renders again (a search, a list reload)', async () => {
+    await h.admin('/key/generate', { key_alias: 'typing-other' });
+    const page = await freshPage();
+    await signIn(page, MASTER_KEY);
+    await page.click('a[href="#/keys"]');
+    await page.waitForSelector('tr[data-key=typing-other]');
+    await page.type('form input[name=key_alias]', 'half-typed');
+    await page.type('form input[name=max_budget]', '7');
+    // Every keystroke in the search box renders the page again; the list reloads for it.
+    await page.type('input[name=search]', 'typing-o');
+    await page.waitForFunction(() => document.querySelectorAll('tr[data-key]').length === 1, { timeout: 15_000 });
+    expect(await page.$eval('form input[name=key_alias]', (el) => (el as { value: string }).value)).toBe('half-typed');
+    expect(await page.$eval('form input[name=max_budget]', (el) => (el as { value: string }).value)).toBe('7');
+    await page.close();
+  });
+
   it('pages on through a log longer than the gateway counts ahead: 10,000+ requests', async () => {
     // 10,050 requests of a key of their own from 2021, written straight into the ledger.
     const token = 'c'.repeat(64);
@@ -172,8 +188,11 @@ describe('the console in Chromium', { timeout: 60_000 }, () => {
     await page.waitForSelector('tr[data-request]');
     await page.type('form input[name=api_key]', token);
     await page.click('form button[type=submit]');
-    await waitText(page, '[data-pager] span', 'page 1 of 200+ (10,000+ in all)');
+    // The whole log reads "page 1 of 200+" too (the bulk rows are in it): the filtered page is
+    // there once its first row is the key's newest.
+    await waitText(page, 'tr[data-request] td:nth-child(2)', 'bulk');
     expect(await page.$eval('tr[data-request]', (r) => r.getAttribute('data-request'))).toBe('bulk-10049');
+    await waitText(page, '[data-pager] span', 'page 1 of 200+ (10,000+ in all)');
     await page.click('[data-pager] button:last-child');
     // Counted from page 2 on, the rest fits: the total is exact.
     await waitText(page, '[data-pager] span', 'page 2 of 201 (10,050 in all)');

@@ -157,7 +157,9 @@ function keyFields(form) {
 }
 
 function KeyForm({ onSubmit, submitLabel, initial = {} }) {
-  const field = (name, label, type = 'text') => html`<label>${label}<input name=${name} type=${type} step="any" value=${initial[name] ?? ''} /></label>`;
+  // defaultValue, not value: a value prop is written back into the input on every render of the
+  // page (a keystroke in the search box, a list reload), wiping what was typed and not sent yet.
+  const field = (name, label, type = 'text') => html`<label>${label}<input name=${name} type=${type} step="any" defaultValue=${initial[name] ?? ''} /></label>`;
   return html`<form class="row" onSubmit=${(e) => { e.preventDefault(); onSubmit(keyFields(e.target), e.target); }}>
     ${field('key_alias', 'Alias')}${field('user_id', 'User')}${field('team_id', 'Team')}${field('models', 'Models (comma separated)')}
     ${field('max_budget', 'Budget USD', 'number')}${field('budget_duration', 'Budget period (30d)')}
@@ -180,7 +182,7 @@ function Keys() {
       act('/key/generate', fields, (r) => { form.reset(); setShown({ title: `New key ${r.key_alias ?? ''}`, key: r.key }); })} /></section>
     <${Err} error=${failure ?? error} />
     ${editing && html`<section><h2>Budget and limits of ${editing.key_alias ?? short(editing.token)}</h2>
-      <${KeyForm} initial=${{ ...editing, models: (editing.models ?? []).join(', ') }} submitLabel="Save"
+      <${KeyForm} key=${editing.token} initial=${{ ...editing, models: (editing.models ?? []).join(', ') }} submitLabel="Save"
         onSubmit=${(fields) => act('/key/update', { key: editing.token, ...fields }, () => setEditing(null))} /></section>`}
     <section><div class="row"><label>Search (alias, user or team starts with)
       <input name="search" value=${search} onInput=${(e) => { setSearch(e.target.value); setPage(1); }} /></label></div>
