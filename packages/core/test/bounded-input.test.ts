@@ -79,6 +79,33 @@ describe('bounded request bodies', () => {
     const [rec] = await t.waitForRecords(1);
     expect([rec!.endUser, rec!.tags, rec!.model]).toEqual(['eve', ['a'], 'claude-sonnet-4-5']);
   });
+
+  it.each([
+    ['with its length declared (read into one buffer as it arrives)', true],
+    ['chunked, no length declared', false],
+  ])('forwards a large body sent in many pieces byte for byte, %s', async (_how, declared) => {
+    const text = 'a 300 KB turn é ✓ '.repeat(18_000);
+    const body = Buffer.from(JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 1, messages: [{ role: 'user', content: text }] }));
+    const status = await new Promise<number>((resolve, reject) => {
+      const url = new URL(`${t.baseURL}/v1/messages`);
+      const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { ...JSON_HEADERS, ...(declared ? { 'content-length': body.length } : {}) } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+      });
+      req.on('error', reject);
+      // Pieces of 7,001 bytes, a turn of the event loop apart: many reads, cut inside characters.
+      const send = (at: number): void => {
+        if (at >= body.length) return void req.end();
+        req.write(body.subarray(at, at + 7001));
+        setImmediate(() => send(at + 7001));
+      };
+      send(0);
+    });
+    expect(status).toBe(200);
+    const received = upstream.requests[0]!.body;
+    expect(received.length).toBe(body.length);
+    expect(createHash('sha256').update(received).digest('hex')).toBe(createHash('sha256').update(body).digest('hex'));
+  });
 });
 
 describe('the gateway-wide cap on body bytes being read', () => {
