@@ -1,7 +1,7 @@
 import { isPostgres, sql, type Kysely } from '@tollgate/storage';
 import { settledOrAborted, type Logger } from '@tollgate/core';
 import { DAYS_AHEAD, dropPartitionsBefore, ensurePartitions } from './ledger-partitions.js';
-import { DAY_MS, dayOf, foldSpans, PER_KEY_ROLLUP, ROLLUPS } from './ledger-rollups.js';
+import { DAY_MS, dayOf, foldSpans, PER_KEY_ROLLUP, ROLLUPS, spanDays } from './ledger-rollups.js';
 import type { LedgerStore } from './ledger-store.js';
 
 export interface RetentionOptions {
@@ -120,7 +120,7 @@ export async function foldRollups(db: Kysely<any>, cutoffDay: number): Promise<n
     const [lo, hi] = isPostgres(tx) ? ['least', 'greatest'] : ['min', 'max'];
     for (const spec of ROLLUPS) {
       // Spans of days follow the daily rollup they sum (folded before them: see ROLLUPS).
-      if (spec.group[0]?.days !== undefined) {
+      if (spanDays(spec) > 1) {
         folded += await foldSpans(tx, spec, PER_KEY_ROLLUP, cutoffDay);
         continue;
       }

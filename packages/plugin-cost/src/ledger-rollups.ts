@@ -74,6 +74,8 @@ export const PER_KEY_ROLLUP: RollupSpec = {
 export const PER_KEY_WEEK_ROLLUP: RollupSpec = { ...PER_KEY_ROLLUP, table: 'tollgate_spend_weekly_keys', group: [{ ...DAY, days: 7 }, ...PER_KEY_ROLLUP.group.slice(1)] };
 /** The first day of the span of `days` days that holds `day`. */
 export const spanStart = (day: number, days: number): number => Math.floor(day / days) * days;
+/** Days per row of a rollup: 1 for the daily ones, 7 for PER_KEY_WEEK_ROLLUP. */
+export const spanDays = (spec: RollupSpec): number => spec.group[0]?.days ?? 1;
 /** One row per model a day: reports by model, and the unfiltered per-day series. */
 export const PER_MODEL_ROLLUP: RollupSpec = { table: 'tollgate_spend_daily_models', group: [DAY, { column: 'model', from: 'model' }], add: REPORT_SUMS, ...FIRST_LAST };
 /**
@@ -198,9 +200,8 @@ export function rebuildStatements(fromDay?: number, specs: readonly RollupSpec[]
     return sql`insert into ${sql.table(spec.table)} (${cols(spec)})
       select ${day}, ${dims}, ${sums(spec)} from tollgate_spend_logs l ${from} group by ${day}, ${dims} order by 1`;
   };
-  const spans = (spec: RollupSpec) => spec.group[0]?.days ?? 1;
-  const deletes = specs.map((spec) => (spans(spec) === 1 ? sql`delete from ${sql.table(spec.table)} ${dayCut}` : sql`delete from ${sql.table(spec.table)} where day >= ${spanStart(fromDay ?? 0, spans(spec))}`));
-  return [...deletes, ...specs.map((spec) => (spans(spec) === 1 ? fill(spec) : spanFill(spec, PER_KEY_ROLLUP, spanStart(fromDay ?? 0, spans(spec)))))];
+  const deletes = specs.map((spec) => (spanDays(spec) === 1 ? sql`delete from ${sql.table(spec.table)} ${dayCut}` : sql`delete from ${sql.table(spec.table)} where day >= ${spanStart(fromDay ?? 0, spanDays(spec))}`));
+  return [...deletes, ...specs.map((spec) => (spanDays(spec) === 1 ? fill(spec) : spanFill(spec, PER_KEY_ROLLUP, spanStart(fromDay ?? 0, spanDays(spec)))))];
 }
 
 /**
@@ -208,7 +209,7 @@ export function rebuildStatements(fromDay?: number, specs: readonly RollupSpec[]
  * rollup of the same groups, from the span starting `fromDay` on.
  */
 export function spanFill(spec: RollupSpec, daily: RollupSpec, fromDay: number, toDay?: number) {
-  const days = spec.group[0]!.days!;
+  const days = spanDays(spec);
   const keys = spec.group.slice(1).map((g) => sql.ref(g.column));
   const sums = spec.add.map((a) => sql`sum(${sql.ref(a.column)})`);
   const cols = [sql.ref('day'), ...keys, ...spec.add.map((a) => sql.ref(a.column)), sql.ref('first_time'), sql.ref('last_time')];
@@ -224,7 +225,7 @@ export function spanFill(spec: RollupSpec, daily: RollupSpec, fromDay: number, t
  * rollup). Returns the span rows that were there.
  */
 export async function foldSpans(tx: Kysely<any>, spec: RollupSpec, daily: RollupSpec, cutoffDay: number): Promise<number> {
-  const end = spanStart(cutoffDay, spec.group[0]!.days!) + spec.group[0]!.days!;
+  const end = spanStart(cutoffDay, spanDays(spec)) + spanDays(spec);
   const { rows } = await sql<{ n: number | string }>`select count(*) as n from ${sql.table(spec.table)} where day < ${end}`.execute(tx);
   await sql`delete from ${sql.table(spec.table)} where day < ${end}`.execute(tx);
   await spanFill(spec, daily, 0, end).execute(tx);
@@ -271,7 +272,7 @@ export async function rollupRepriced(tx: Kysely<any>, r: RepricedRow, delta: big
   for (const spec of ROLLUPS) {
     if (spec.each) continue;
     const budget = (BUDGET_ROLLUPS as readonly RollupSpec[]).includes(spec);
-    let q = tx.updateTable(spec.table).set(budget ? { ...set, ...exempt } : set).where('day', '=', spanStart(day, spec.group[0]?.days ?? 1));
+    let q = tx.updateTable(spec.table).set(budget ? { ...set, ...exempt } : set).where('day', '=', spanStart(day, spanDays(spec)));
     for (const g of spec.group.slice(1)) q = q.where(g.column, '=', r[g.from as keyof RepricedRow] ?? '');
     await q.execute();
   }

@@ -1,6 +1,6 @@
 import { isPostgres, sql, type Kysely } from '@tollgate/storage';
 import { joinSpendSum, spendPerValue, type LedgerStore } from './ledger-store.js';
-import { DAY_MS, END_USER_ROLLUP, KEY_ROLLUP, PER_KEY_ROLLUP, PER_KEY_WEEK_ROLLUP, PER_MODEL_ROLLUP, PER_TEAM_ROLLUP, PER_USER_ROLLUP, spanStart, TAG_ROLLUP } from './ledger-rollups.js';
+import { DAY_MS, END_USER_ROLLUP, KEY_ROLLUP, PER_KEY_ROLLUP, PER_KEY_WEEK_ROLLUP, PER_MODEL_ROLLUP, PER_TEAM_ROLLUP, PER_USER_ROLLUP, spanDays, spanStart, TAG_ROLLUP } from './ledger-rollups.js';
 import type { DaySpend, EndUserActivity, GroupBy, SpendGroup } from './spend-queries.js';
 
 type Db = LedgerStore['db'];
@@ -219,7 +219,7 @@ const REPORT_COLUMNS = ['key_alias', 'spend_micro', 'spend_rest', 'requests', 'p
  * from PER_KEY_ROLLUP (the range alone when it holds no whole span), as one table to group.
  */
 function inSpans(db: AnyDb, days: DayRange, column: string) {
-  const span = PER_KEY_WEEK_ROLLUP.group[0]!.days!;
+  const span = spanDays(PER_KEY_WEEK_ROLLUP);
   const first = days.fromDay === undefined ? undefined : spanStart(days.fromDay + span - 1, span);
   const end = days.toDay === undefined ? undefined : spanStart(days.toDay, span);
   if (first !== undefined && end !== undefined && first >= end) return inDays(db.selectFrom(PER_KEY_ROLLUP.table), days);

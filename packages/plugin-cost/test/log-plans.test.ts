@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sql, type Storage } from '@tollgate/storage';
+import { sql } from '@tollgate/storage';
 import { DRIVERS } from '@tollgate/storage/testing';
 import type { LogFilter } from '../src/spend-queries.js';
 import { openPlanLedger, planRow, type PlanLedger } from './plan-ledger.js';
@@ -14,14 +14,12 @@ const row = (i: number) =>
 
 describe.each(DRIVERS)('the request log\'s query plans on %s', (driver) => {
   let ledger: PlanLedger;
-  let storage: Storage;
 
   beforeAll(async () => {
     ledger = await openPlanLedger(driver, row);
-    storage = ledger.storage;
     // PostgreSQL analyzes tables by itself; the gateway never runs ANALYZE on SQLite, whose
     // plans must hold without statistics.
-    if (driver === 'postgres') for (const table of ['tollgate_spend_logs', 'tollgate_spend_tags']) await sql`analyze ${sql.table(table)}`.execute(storage.db);
+    if (driver === 'postgres') for (const table of ['tollgate_spend_logs', 'tollgate_spend_tags']) await sql`analyze ${sql.table(table)}`.execute(ledger.storage.db);
   }, 60_000);
   afterAll(async () => {
     await ledger?.close();
@@ -39,7 +37,7 @@ describe.each(DRIVERS)('the request log\'s query plans on %s', (driver) => {
   /** An index's name, or on PostgreSQL the names its partitions' indexes go by too. */
   async function indexNames(name: string): Promise<RegExp> {
     if (driver === 'sqlite') return new RegExp(`\\b${name}\\b`);
-    const { rows } = await sql<{ relname: string }>`select c.relname from pg_inherits i join pg_class c on c.oid = i.inhrelid where i.inhparent = to_regclass(${name})`.execute(storage.db);
+    const { rows } = await sql<{ relname: string }>`select c.relname from pg_inherits i join pg_class c on c.oid = i.inhrelid where i.inhparent = to_regclass(${name})`.execute(ledger.storage.db);
     expect(rows.length).toBeGreaterThan(0);
     return new RegExp(`\\b(${rows.map((r) => r.relname).join('|')})\\b`);
   }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sql, type Storage } from '@tollgate/storage';
+import { sql } from '@tollgate/storage';
 import { DRIVERS } from '@tollgate/storage/testing';
 import { DAY_MS } from '../src/ledger-rollups.js';
 import { SpendQueries } from '../src/spend-queries.js';
@@ -16,12 +16,10 @@ function row(i: number) {
 
 describe.each(DRIVERS)('the overview\'s report plans on %s', (driver) => {
   let ledger: PlanLedger;
-  let storage: Storage;
 
   beforeAll(async () => {
     ledger = await openPlanLedger(driver, row);
-    storage = ledger.storage;
-    if (driver === 'postgres') await sql`vacuum analyze tollgate_spend_daily_end_users`.execute(storage.db);
+    if (driver === 'postgres') await sql`vacuum analyze tollgate_spend_daily_end_users`.execute(ledger.storage.db);
   }, 60_000);
   afterAll(async () => {
     await ledger?.close();
@@ -48,7 +46,7 @@ describe.each(DRIVERS)('the overview\'s report plans on %s', (driver) => {
 
   it('picks the top end users by the spend the end-user index holds, then reads only theirs', async () => {
     const { groups, plan } = await topFive('end_user');
-    const fromRows = new SpendQueries(storage.db as never, { rows: 'all', rollups: false });
+    const fromRows = new SpendQueries(ledger.storage.db as never, { rows: 'all', rollups: false });
     expect(groups).toEqual((await fromRows.report('end_user', { from: T0 + 5 * DAY_MS })).slice(0, 5));
     if (driver === 'sqlite') {
       // Summed in end-user order from the index alone (the gateway runs SQLite without statistics).

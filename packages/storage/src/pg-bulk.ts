@@ -1,5 +1,5 @@
 import { CompiledQuery, type Kysely } from 'kysely';
-import { ident, rollupColumns, rollupConflictSql, type RollupSpec } from './rollup.mjs';
+import { DAY_MS, ident, rollupColumns, rollupConflictSql, type RollupSpec } from './rollup.mjs';
 
 /** Rows one statement takes: a bound on the arrays' size, far above the writer's batches. */
 const ROWS_PER_STATEMENT = 10_000;
@@ -38,24 +38,22 @@ export class PgBulk {
    * Inserts the rows whose `keep` is true and adds every row counted (each one not kept, and
    * each kept one really inserted: not skipped by `onConflictDoNothing`) into the rollups, in
    * one statement: the rows go in as column arrays once, and the database sums the groups
-   * (`rollupSql`). Gives back the first-column values of the rows inserted.
+   * (`rollupSql`).
    */
   async insertWithRollups(
     tx: Kysely<any>,
     o: { table: string; columns: readonly string[]; rows: readonly (readonly unknown[])[]; keep: readonly boolean[]; onConflictDoNothing?: readonly string[]; rollups: readonly RollupSpec[] },
-  ): Promise<Set<unknown>> {
-    const inserted = new Set<unknown>();
-    if (o.rows.length === 0) return inserted;
+  ): Promise<void> {
+    if (o.rows.length === 0) return;
     const types = await this.columnTypes(tx, o.table, o.columns);
+    // A rollup missing a column fails here, by name (cached: no query per batch).
     for (const spec of o.rollups) await this.columnTypes(tx, spec.table, rollupColumns(spec));
     const text = rollupStatement(o, types);
     for (let i = 0; i < o.rows.length; i += ROWS_PER_STATEMENT) {
       const rows = o.rows.slice(i, i + ROWS_PER_STATEMENT);
       const params = [...columnArrays(rows, o.columns.length), `{${o.keep.slice(i, i + ROWS_PER_STATEMENT).map((k) => (k ? 't' : 'f')).join(',')}}`];
-      const result = await tx.executeQuery<Record<string, unknown>>(CompiledQuery.raw(text, params));
-      for (const r of result.rows) inserted.add(r.id);
+      await tx.executeQuery(CompiledQuery.raw(text, params));
     }
-    return inserted;
   }
 
   /** Adds rollup rows (values in `rollupColumns(spec)` order, one per group) into their table. */
@@ -95,12 +93,10 @@ export class PgBulk {
   }
 }
 
-const DAY_MS = 86_400_000;
-
 /**
  * `with input as (unnest of the columns and a keep flag), ins as (insert the kept rows … returning
  * the first column), counted as (the rows to count), r0 as (insert into rollup 0 select the
- * groups' sums from counted … on conflict do update), … select the inserted ids`. Every
+ * groups' sums from counted … on conflict do update), … select count(*) from ins`. Every
  * data-modifying WITH runs to completion whether or not the last select reads it. Sums as
  * `rebuildStatements` makes them from rows (integer division and remainder), null grouping
  * values as ''; each rollup's groups go in group order, so concurrent writers lock rollup rows in
@@ -117,7 +113,7 @@ function rollupStatement(o: { table: string; columns: readonly string[]; onConfl
     `counted as materialized (select * from input where not "tg_keep" or ${id} in (select ${id} from ins))`,
     ...o.rollups.map((spec, i) => `r${i} as (${rollupSql(spec, 'counted')})`),
   ];
-  return `with ${parts.join(',\n')}\nselect ${id} as id from ins`;
+  return `with ${parts.join(',\n')}\nselect count(*) from ins`;
 }
 
 /** `insert into <rollup> select <groups>, <sums> from <source> group by … order by … on conflict … do update`. */

@@ -18,7 +18,8 @@
  * @typedef {readonly ({ column: string; atLeast: number } | { column: string; notNull: true })[] | 'none'} KeepWhen
  */
 
-const DAY_MS = 86_400_000;
+/** Milliseconds in a UTC day: `day` groups are epoch ms divided by it. */
+export const DAY_MS = 86_400_000;
 
 /**
  * Which rows of an insert are stored: all (no `keepWhen`), none, or those where any listed
