@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { GatewayError } from './errors.js';
 import { memberValue, scanJsonObject, withoutMember } from './json-scan.js';
 
@@ -95,5 +97,96 @@ describe('scanJsonObject', () => {
     expect(memberValue(Buffer.from(big), found.get('model')!)).toBe('m');
     expect(found.get('stream')!.valueEnd - found.get('stream')!.valueStart).toBe(4);
     expect(scan('{"model":"m"}')).toBeInstanceOf(Map);
+  });
+});
+
+/** The same scan by each skipper: its members (as [key, offsets]) or its refusal. */
+async function outcome(body: Buffer, skipper: 'js' | 'wasm' | 'auto', maxDepth = 32): Promise<unknown> {
+  try {
+    return [...(await scanJsonObject(body, { keys: KEYS, maxDepth, skipper })).entries()];
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+/** A random JSON value: nesting, brackets and quotes inside strings, escapes, runs of backslashes, long strings. */
+function randomValue(rand: () => number, depth: number): unknown {
+  const r = rand();
+  if (depth > 0 && r < 0.3) return Array.from({ length: Math.floor(rand() * 5) }, () => randomValue(rand, depth - 1));
+  if (depth > 0 && r < 0.6) return Object.fromEntries(Array.from({ length: Math.floor(rand() * 5) }, (_, i) => [randomString(rand, 12) + i, randomValue(rand, depth - 1)]));
+  if (r < 0.9) return randomString(rand, rand() < 0.2 ? 400 : 40);
+  return [1.5e3, true, null, -2][Math.floor(rand() * 4)];
+}
+
+function randomString(rand: () => number, max: number): string {
+  const pieces = ['a', 'bc', ' ', '"', '\\', '\\\\', '\\"', '[', ']', '{', '}', 'é', '\n', 'x'.repeat(40)];
+  let s = '';
+  for (let n = Math.floor(rand() * max); s.length < n; ) s += pieces[Math.floor(rand() * pieces.length)];
+  return s;
+}
+
+/** A seeded generator (mulberry32), so a failure names the case that shows it. */
+function seeded(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe('the WebAssembly skipper', () => {
+  it('gives what the JavaScript loop gives on random bodies, valid and broken', async () => {
+    const rand = seeded(18);
+    for (let n = 0; n < 300; n++) {
+      const doc = { messages: randomValue(rand, 6), model: 'm', tools: randomValue(rand, 8), stream: rand() < 0.5 };
+      let text = JSON.stringify(doc);
+      // Every third body is broken: cut short, a byte dropped, or a quote or bracket put in.
+      const at = Math.floor(rand() * text.length);
+      if (n % 3 === 1) text = text.slice(0, at);
+      if (n % 3 === 2) text = text.slice(0, at) + ['', '"', '[', '}', '\\'][n % 5] + text.slice(at + 1);
+      const body = Buffer.from(text);
+      const js = await outcome(body, 'js');
+      expect({ n, out: await outcome(body, 'wasm') }).toEqual({ n, out: js });
+      expect({ n, out: await outcome(body, 'auto') }).toEqual({ n, out: js });
+      if (n % 3 === 0) expect(js).not.toBeTypeOf('string');
+    }
+  });
+
+  it('carries a string, an escape and the nesting across slices and chunks', async () => {
+    // An escape whose backslash lands on each byte around where a chunk copied into the
+    // skipper's memory ends (4 KB, then 8 KB more, after the value's bracket) and where the
+    // scan's 128 KB slice ends, in a string nested three deep; and the same with the escape at
+    // the end of a run of backslashes.
+    const head = '{"model":"m","messages":[{"content":["';
+    const value = head.indexOf('[') + 1;
+    for (const [boundary, escape] of [4096 + value, 12288 + value, 128 * 1024].flatMap((b) => [[b, '\\"'], [b, '\\\\\\\\\\"']] as const)) {
+      for (let shift = -4; shift <= 4; shift++) {
+        const pad = 'p'.repeat(boundary + shift - head.length);
+        const text = `${head}${pad}${escape}[{tail"]}],"x":{"y":[1,2]},"stream":true}`;
+        const body = Buffer.from(text);
+        const js = await outcome(body, 'js');
+        expect(js).toEqual([
+          ['model', expect.anything()],
+          ['stream', expect.anything()],
+        ]);
+        expect(await outcome(body, 'wasm')).toEqual(js);
+        expect(await outcome(body, 'auto')).toEqual(js);
+      }
+    }
+  });
+
+  it('refuses nesting past the limit, and a string the body ends in, as the loop does', async () => {
+    const deep = Buffer.from(`{"x":${'['.repeat(40)}${'"s",'.repeat(200)}1${']'.repeat(40)}}`);
+    expect(await outcome(deep, 'wasm')).toBe('request body is nested deeper than 32 levels');
+    expect(await outcome(deep, 'js')).toBe('request body is nested deeper than 32 levels');
+    const open = Buffer.from(`{"x":["${'a'.repeat(1000)}`);
+    expect(await outcome(open, 'wasm')).toBe('a string in the JSON body is not terminated');
+    expect(await outcome(open, 'js')).toBe('a string in the JSON body is not terminated');
+  });
+
+  it('is assembled from json-skip.wat as committed (scripts/build-wasm.mjs --check)', () => {
+    const script = fileURLToPath(new URL('../scripts/build-wasm.mjs', import.meta.url));
+    expect(() => execFileSync(process.execPath, [script, '--check'], { stdio: 'pipe' })).not.toThrow();
   });
 });

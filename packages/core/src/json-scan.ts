@@ -1,5 +1,6 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { GatewayError } from './errors.js';
+import { skipInValue, type SkipState } from './json-skip.js';
 
 /** Where one top-level member of a JSON object sits in the bytes (offsets into the body). */
 export interface JsonMember {
@@ -22,7 +23,15 @@ export interface JsonScanOptions {
   keys: ReadonlySet<string>;
   /** Deepest nesting allowed (the top-level object is depth 1); deeper is a 400. */
   maxDepth: number;
+  /**
+   * What skips member values: `auto` (the default) the WebAssembly skipper for stretches of
+   * WASM_MIN_BYTES or more and a JavaScript loop for shorter ones; `js` and `wasm` force one (tests).
+   */
+  skipper?: 'auto' | 'js' | 'wasm';
 }
+
+/** Below this many bytes, copying them into WebAssembly memory costs more than it saves. */
+const WASM_MIN_BYTES = 512;
 
 /** Bytes scanned between two turns of the event loop. */
 const SLICE_BYTES = 128 * 1024;
@@ -93,8 +102,8 @@ class Scanner {
   private depth = 0;
   private readonly stack: Uint8Array;
   private readonly found = new Map<string, JsonMember>();
-  /** Open brackets inside the member value being skipped (0: not inside one). */
-  private nested = 0;
+  /** Open brackets inside the member value being skipped (depth 0: not inside one), and its string state. */
+  private readonly value: SkipState = { depth: 0, str: 0 };
   /** The top-level member being read. */
   private key: string | undefined;
   private keyStart = -1;
@@ -116,7 +125,7 @@ class Scanner {
     const b = this.b;
     let i = this.i;
     while (i < end) {
-      if (this.nested > 0) {
+      if (this.value.depth > 0) {
         i = this.skipNested(i, end);
         continue;
       }
@@ -137,7 +146,7 @@ class Scanner {
             this.valueStart = i;
             // A member's value: only its end and its depth matter (the upstream checks the rest).
             if (c === 0x7b || c === 0x5b) {
-              this.nested = 1;
+              this.value.depth = 1;
               i = this.skipNested(i + 1, end);
               break;
             }
@@ -191,7 +200,14 @@ class Scanner {
   private skipNested(from: number, end: number): number {
     const b = this.b;
     const max = this.options.maxDepth - 1;
-    let depth = this.nested;
+    const value = this.value;
+    const skipper = this.options.skipper ?? 'auto';
+    if (skipper === 'wasm' || (skipper === 'auto' && (end - from >= WASM_MIN_BYTES || value.str !== 0))) {
+      const i = skipInValue(b, from, end, value, max);
+      if (i === -1) throw invalid(`request body is nested deeper than ${this.options.maxDepth} levels`);
+      return value.depth === 0 ? this.valueDone(i) : i;
+    }
+    let depth = value.depth;
     let i = from;
     while (i < end) {
       const k = CLASS[b[i++]!]!;
@@ -202,16 +218,17 @@ class Scanner {
         if (++depth > max) throw invalid(`request body is nested deeper than ${this.options.maxDepth} levels`);
       } else {
         if (--depth === 0) {
-          this.nested = 0;
+          value.depth = 0;
           return this.valueDone(i);
         }
       }
     }
-    this.nested = depth;
+    value.depth = depth;
     return i;
   }
 
   finish(): Map<string, JsonMember> {
+    if (this.value.str !== 0) throw invalid('a string in the JSON body is not terminated');
     if (this.state !== S.Done) throw invalid('the JSON body ends before the object does');
     return this.found;
   }
