@@ -12,7 +12,8 @@
   ;; end. Returns the offset just past the bracket that closed the value ($depth 0), or end
   ;; ($depth and $str say where the scan stands), or -1 when the nesting went deeper than $max.
   ;;
-  ;; 32 bytes at a time: where they hold no backslash and cannot close the value or pass $max,
+  ;; 32 bytes at a time: where no backslash in them escapes a quote, and they cannot close the
+  ;; value or pass $max,
   ;; one pass of masks (the bytes inside strings are those after an odd number of quotes) counts
   ;; their brackets. Otherwise, 16 bytes are read quote, backslash and bracket one after another.
   (func (export "skip") (param $i i32) (param $end i32) (result i32)
@@ -31,18 +32,39 @@
     (block $out
       (loop $blocks
         (br_if $out (i32.ge_u (local.get $i) (local.get $end)))
+        ;; Inside a string, only a quote can change anything: 32 bytes without one are passed
+        ;; over whole (unless the last is a backslash, which may escape the next block's quote).
+        (if (local.get $s)
+          (then
+            (block $quoted
+              (loop $text
+                (br_if $quoted (i32.lt_u (i32.sub (local.get $end) (local.get $i)) (i32.const 32)))
+                (br_if $quoted
+                  (i32.or
+                    (v128.any_true (i8x16.eq (v128.load align=1 (local.get $i)) (i8x16.splat (i32.const 0x22))))
+                    (v128.any_true (i8x16.eq (v128.load offset=16 align=1 (local.get $i)) (i8x16.splat (i32.const 0x22))))))
+                (br_if $quoted (i32.eq (i32.load8_u offset=31 (local.get $i)) (i32.const 0x5c)))
+                (local.set $i (i32.add (local.get $i) (i32.const 32)))
+                (br $text)))))
+        (br_if $out (i32.ge_u (local.get $i) (local.get $end)))
         (block $slow
           (br_if $slow (i32.lt_u (i32.sub (local.get $end) (local.get $i)) (i32.const 32)))
           (local.set $v (v128.load align=1 (local.get $i)))
           (local.set $w (v128.load offset=16 align=1 (local.get $i)))
-          (br_if $slow
-            (i32.or
-              (i8x16.bitmask (i8x16.eq (local.get $v) (i8x16.splat (i32.const 0x5c))))
-              (i8x16.bitmask (i8x16.eq (local.get $w) (i8x16.splat (i32.const 0x5c))))))
           (local.set $mq
             (i32.or
               (i8x16.bitmask (i8x16.eq (local.get $v) (i8x16.splat (i32.const 0x22))))
               (i32.shl (i8x16.bitmask (i8x16.eq (local.get $w) (i8x16.splat (i32.const 0x22)))) (i32.const 16))))
+          (local.set $mb
+            (i32.or
+              (i8x16.bitmask (i8x16.eq (local.get $v) (i8x16.splat (i32.const 0x5c))))
+              (i32.shl (i8x16.bitmask (i8x16.eq (local.get $w) (i8x16.splat (i32.const 0x5c)))) (i32.const 16))))
+          ;; An escape changes nothing here unless it escapes a quote, or the next block's
+          ;; first byte (\n, \t, \\ before a letter: every quote stays a quote).
+          (br_if $slow
+            (i32.or
+              (i32.and (local.get $mq) (i32.shl (local.get $mb) (i32.const 1)))
+              (i32.and (local.get $mb) (i32.const 0x80000000))))
           ;; [ and { differ from ] and } only in bit 0x20.
           (local.set $v (v128.or (local.get $v) (i8x16.splat (i32.const 0x20))))
           (local.set $w (v128.or (local.get $w) (i8x16.splat (i32.const 0x20))))
