@@ -5,7 +5,8 @@
 // A/B needs dozens of bursts. It is a proxy for CPU time (cache misses and syscall time are
 // not in it): use it to find and check small wins, and the timed benches for the budgets.
 //
-//   node bench/instructions.mjs [--requests 2000] [--warmup 4000] [--concurrency 4] [--stream]
+//   node bench/instructions.mjs [--requests 2000] [--warmup 4000] [--concurrency 4] [--windows 5]
+//     [--stream | --size 87k|500k|2m | --body FILE] ['--node-flags=--single-threaded …']
 //     --target 'NAME[@PATH]=COMMAND' ...      ({port} and {upstream} substituted, as in ab.mjs)
 import { execFileSync, fork, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
+import { agentBody } from './lib/agent-body.mjs';
 import { CLIENT_HEADERS, requestBody } from './lib/fixtures.mjs';
 
 const { values: opts } = parseArgs({
@@ -23,7 +25,9 @@ const { values: opts } = parseArgs({
     warmup: { type: 'string', default: '4000' },
     concurrency: { type: 'string', default: '4' },
     stream: { type: 'boolean', default: false },
+    // A body from a file, or an agent-shaped one as sizes.mjs sends (87k, 500k, 2m; always a stream).
     body: { type: 'string' },
+    size: { type: 'string' },
     windows: { type: 'string', default: '5' },
     // V8 without helper threads: its compiler and GC then run on the main thread, in the count
     // in a repeatable way, instead of on threads whose share of a window varies.
@@ -36,7 +40,9 @@ if (opts.target.length === 0) {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'tollgate-instr-'));
-const body = opts.body ? readFileSync(opts.body) : requestBody({ stream: opts.stream });
+const AGENT = { '87k': 0, '500k': 500 * 1024, '2m': 2 * 1024 * 1024 };
+if (opts.size !== undefined && !(opts.size in AGENT)) throw new Error(`--size: one of ${Object.keys(AGENT).join(', ')}`);
+const body = opts.body ? readFileSync(opts.body) : opts.size ? agentBody(AGENT[opts.size]) : requestBody({ stream: opts.stream });
 const children = new Set();
 const stopAll = () => {
   for (const c of children) c.kill('SIGKILL');

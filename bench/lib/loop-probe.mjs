@@ -27,9 +27,17 @@ if (process.send) {
   let outer = '';
   let longest = [];
   let gcMax = 0;
+  // Callbacks over 1 ms ([start, end] in performance.now() ms) and the collections of the
+  // window: a callback's time net of the collections inside it is what its own code took.
+  let slow = [];
+  let pauses = [];
   const gc = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) gcMax = Math.max(gcMax, e.duration);
+    for (const e of list.getEntries()) {
+      gcMax = Math.max(gcMax, e.duration);
+      if (pauses.length < 100_000) pauses.push([e.startTime, e.startTime + e.duration]);
+    }
   });
+  const netOfGc = ([from, to]) => pauses.reduce((t, [a, b]) => t - Math.max(0, Math.min(to, b) - Math.max(from, a)), to - from);
   const hook = createHook({
     init(id, type) {
       types.set(id, type);
@@ -49,7 +57,11 @@ if (process.send) {
       if (depth > 0 && --depth === 0) {
         const ns = process.hrtime.bigint() - began || 1n;
         spans.record(ns);
-        if (ns > 1_000_000n) longest = [...longest, [Number(ns) / 1e6, outer]].sort((a, b) => b[0] - a[0]).slice(0, 5);
+        if (ns > 1_000_000n) {
+          longest = [...longest, [Number(ns) / 1e6, outer]].sort((a, b) => b[0] - a[0]).slice(0, 5);
+          const end = performance.now();
+          if (slow.length < 100_000) slow.push([end - Number(ns) / 1e6, end]);
+        }
       }
     },
   });
@@ -62,13 +74,15 @@ if (process.send) {
       else if (!m.callbacks && timing) (hook.disable(), gc.disconnect(), types.clear());
       longest = [];
       gcMax = 0;
+      slow = [];
+      pauses = [];
       timing = Boolean(m.callbacks);
       depth = 0;
       cpuAt = process.cpuUsage();
       process.send({ type: 'probe:reset:done' });
     } else if (m?.type === 'probe:read') {
       const cpu = process.cpuUsage(cpuAt);
-      const callbacks = timing ? { p99: ms(spans.percentile(99)), p999: ms(spans.percentile(99.9)), max: ms(spans.max), count: spans.count, longest: longest.map(([t, type]) => `${t.toFixed(1)} ms ${type}`), gcMaxMs: Math.round(gcMax * 1000) / 1000 } : undefined;
+      const callbacks = timing ? { p99: ms(spans.percentile(99)), p999: ms(spans.percentile(99.9)), max: ms(spans.max), count: spans.count, longest: longest.map(([t, type]) => `${t.toFixed(1)} ms ${type}`), gcMaxMs: Math.round(gcMax * 1000) / 1000, maxNetOfGcMs: Math.round(Math.max(0, ...slow.map(netOfGc)) * 1000) / 1000 } : undefined;
       process.send({ type: 'probe:read:done', loop: { p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), max: ms(h.max), mean: ms(h.mean) }, cpuUs: cpu.user + cpu.system, callbacks });
     }
   });

@@ -20,7 +20,7 @@ declare const WebAssembly: { Module: new (bytes: Uint8Array) => object; Instance
 const exports = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(JSON_SKIP_WASM, 'base64'))).exports as unknown as Exports;
 /**
  * Bytes copied in at a time: the first chunk small, since a value often closes long before
- * the end of the body; then doubling up to what the memory's 3 pages hold with the 32 bytes
+ * the end of the body; then doubling up to what the memory's 3 pages hold with the 16 bytes
  * read past a chunk's end.
  */
 const FIRST_CHUNK = 4 * 1024;

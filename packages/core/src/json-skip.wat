@@ -8,14 +8,14 @@
   (global $max (export "max") (mut i32) (i32.const 0))
 
   ;; Skips the JSON bytes [i, end) of memory inside a nested value: brackets outside strings are
-  ;; counted, strings (and their escapes) jumped over. Memory must hold 32 readable bytes past
+  ;; counted, strings (and their escapes) jumped over. Memory must hold 16 readable bytes past
   ;; end. Returns the offset just past the bracket that closed the value ($depth 0), or end
   ;; ($depth and $str say where the scan stands), or -1 when the nesting went deeper than $max.
   ;;
   ;; 32 bytes at a time: where no backslash in them escapes a quote, and they cannot close the
-  ;; value or pass $max,
-  ;; one pass of masks (the bytes inside strings are those after an odd number of quotes) counts
-  ;; their brackets. Otherwise, 16 bytes are read quote, backslash and bracket one after another.
+  ;; value or pass $max, one pass of masks (the bytes inside strings are those after an odd
+  ;; number of quotes) counts their brackets. Otherwise, 16 bytes are read quote, backslash and
+  ;; bracket one after another. Inside a string, blocks without a quote are passed over whole.
   (func (export "skip") (param $i i32) (param $end i32) (result i32)
     (local $d i32) (local $s i32)
     (local $v v128) (local $w v128)
