@@ -1,6 +1,6 @@
 // Instructions per request: each target runs under valgrind's callgrind, which counts every
-// instruction its threads execute (the writer thread too). After a warm-up, counting is switched
-// on for a fixed number of requests, then the count is read. On this VM wall time drifts by
+// instruction its threads execute (the writer thread too). After a warm-up, the count is zeroed,
+// a fixed number of requests run, and the count is dumped (--windows times; the median kept). On this VM wall time drifts by
 // ±15 % over seconds; an instruction count does not, so a change of 1 µs shows where a timed
 // A/B needs dozens of bursts. It is a proxy for CPU time (cache misses and syscall time are
 // not in it): use it to find and check small wins, and the timed benches for the budgets.
@@ -8,6 +8,7 @@
 //   node bench/instructions.mjs [--requests 2000] [--warmup 4000] [--concurrency 4] [--windows 5]
 //     [--stream | --size 87k|500k|2m | --body FILE] ['--node-flags=--single-threaded …']
 //     --target 'NAME[@PATH]=COMMAND' ...      ({port} and {upstream} substituted, as in ab.mjs)
+// KEEP=1 keeps the callgrind output (NAME.out.N per window) and prints where.
 import { execFileSync, fork, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -156,7 +157,7 @@ for (const spec of opts.target) {
 }
 mock.kill();
 const base = results[0];
-if (base) for (const r of results) console.log(`${r.name.padEnd(16)} ${(r.perRequest / 1000).toFixed(1).padStart(8)} k/req  ${(r.perRequest / base.perRequest).toFixed(3)}×  (+${((r.perRequest - base.perRequest) / 1000).toFixed(1)} k)`);
+if (base) for (const r of results) console.log(`${r.name.padEnd(16)} ${(r.perRequest / 1000).toFixed(1).padStart(8)} k/req  ${(r.perRequest / base.perRequest).toFixed(3)}×  (${r.perRequest >= base.perRequest ? '+' : ''}${((r.perRequest - base.perRequest) / 1000).toFixed(1)} k)`);
 if (process.env.KEEP) console.error('kept', dir); else rmSync(dir, { recursive: true, force: true });
 
 /** Leading NAME=value words become environment; the rest is the command's argv. */

@@ -28,7 +28,8 @@ if (process.send) {
   let longest = [];
   let gcMax = 0;
   // Callbacks over 1 ms ([start, end] in performance.now() ms) and the collections of the
-  // window: a callback's time net of the collections inside it is what its own code took.
+  // window: what is left of a callback's time net of the collections inside it is its code's
+  // own, or the machine's (the VM or the kernel taking core 0).
   let slow = [];
   let pauses = [];
   const gc = new PerformanceObserver((list) => {
