@@ -176,6 +176,20 @@ describe('the WebAssembly skipper', () => {
     }
   });
 
+  it('keeps each scan apart when large scans interleave (one WebAssembly instance, state per scan)', async () => {
+    // Bodies over 128 KB are scanned in slices with turns of the event loop between them, so
+    // these four take turns at the skipper, each paused inside a string or an escape.
+    const bodies = [0, 1, 2, 3].map((k) => {
+      const content = `${'\\"'.repeat(k + 1)}${'x'.repeat(150_000 + k * 7_919)}[{`;
+      return Buffer.from(JSON.stringify({ model: `m${k}`, messages: [{ content }], tools: [{ k }], stream: k % 2 === 0 }));
+    });
+    const alone = [];
+    for (const body of bodies) alone.push(await outcome(body, 'wasm'));
+    expect(await Promise.all(bodies.map((body) => outcome(body, 'wasm')))).toEqual(alone);
+    expect(alone).toEqual(await Promise.all(bodies.map((body) => outcome(body, 'js'))));
+    expect(alone.map((found) => (found as [string, unknown][]).map(([key]) => key))).toEqual(Array(4).fill(['model', 'stream']));
+  });
+
   it('refuses nesting past the limit, and a string the body ends in, as the loop does', async () => {
     const deep = Buffer.from(`{"x":${'['.repeat(40)}${'"s",'.repeat(200)}1${']'.repeat(40)}}`);
     expect(await outcome(deep, 'wasm')).toBe('request body is nested deeper than 32 levels');
