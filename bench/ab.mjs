@@ -18,7 +18,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { cpuSeconds, freePort, request, spawnNodePinned, stopChild, waitMessage, waitPort } from './lib/proc.mjs';
-import { GATEWAY_PATH, parseTargetFlag } from './lib/targets.mjs';
+import { GATEWAY_PATH, parseTargetFlag, takeEnvWords } from './lib/targets.mjs';
 
 const cpuMillis = (pid) => cpuSeconds(pid) * 1000;
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -61,12 +61,7 @@ const mockUrl = `http://127.0.0.1:${mockPort}`;
 async function start(name, cmd) {
   const port = await freePort();
   const argv = cmd.split(/\s+/).map((a) => a.replaceAll('{port}', String(port)).replaceAll('{upstream}', mockUrl));
-  // Leading NAME=value words set that target's environment.
-  const own = {};
-  while (/^[A-Z_][A-Z0-9_]*=/.test(argv[0])) {
-    const [k, ...v] = argv.shift().split('=');
-    own[k] = v.join('=');
-  }
+  const own = takeEnvWords(argv);
   if (argv[0] === 'node') argv[0] = process.execPath;
   const env = { ...process.env, ...own, ANTHROPIC_BASE_URL: mockUrl, ANTHROPIC_API_KEY: 'sk-ant-bench', TOLLGATE_MASTER_KEY: process.env.TOLLGATE_MASTER_KEY ?? 'sk-master-bench', LOG_LEVEL: process.env.LOG_LEVEL ?? 'info', TOLLGATE_DATA_DIR: join(dir, name), ...own };
   const child = spawn('taskset', ['-c', '0', ...argv], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'inherit'] });

@@ -11,13 +11,14 @@
 // KEEP=1 keeps the callgrind output (NAME.out.N per window) and prints where.
 import { execFileSync, fork, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { agentBody } from './lib/agent-body.mjs';
 import { CLIENT_HEADERS, requestBody } from './lib/fixtures.mjs';
+import { freePort, waitMessage, waitPort } from './lib/proc.mjs';
+import { parseTargetFlag, takeEnvWords } from './lib/targets.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -51,31 +52,10 @@ const stopAll = () => {
 process.on('exit', stopAll);
 process.on('SIGINT', () => process.exit(130));
 
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-
 const mock = fork(new URL('./lib/mock-upstream.mjs', import.meta.url), ['--port', '0'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
 children.add(mock);
-const mockPort = await new Promise((resolve) => mock.on('message', (m) => m.type === 'ready' && resolve(m.port)));
+const { port: mockPort } = await waitMessage(mock, (m) => m?.type === 'ready', 10_000, 'mock');
 const upstream = `http://127.0.0.1:${mockPort}`;
-
-async function waitForPort(port, child) {
-  for (let i = 0; i < 1200; i++) {
-    if (child.exitCode !== null) throw new Error(`target exited with ${child.exitCode}`);
-    const ok = await fetch(`http://127.0.0.1:${port}/`).then(
-      () => true,
-      () => false,
-    );
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error('target did not listen within 300 s');
-}
 
 async function load(pool, path, n) {
   let next = 0;
@@ -99,17 +79,12 @@ function totalIr(file) {
 }
 
 const results = [];
-for (const spec of opts.target) {
-  const eq = spec.indexOf('=');
-  const [name, path = '/anthropic/v1/messages'] = spec.slice(0, eq).split('@');
+for (const { name, path, cmd } of opts.target.map(parseTargetFlag)) {
   const port = await freePort();
-  const command = spec
-    .slice(eq + 1)
-    .replaceAll('{port}', String(port))
-    .replaceAll('{upstream}', upstream);
+  const argv = cmd.split(/\s+/).map((a) => a.replaceAll('{port}', String(port)).replaceAll('{upstream}', upstream));
+  const envWords = takeEnvWords(argv);
   const out = join(dir, `${name}.out`);
-  // The first word must be node: valgrind runs it, with the rest as its arguments.
-  const [envWords, argv] = splitCommand(command);
+  // valgrind runs the command; when it is node, V8's flags go first.
   if (argv[0] === 'node') argv.splice(1, 0, ...opts['node-flags'].split(/\s+/).filter(Boolean));
   const child = spawn(
     'valgrind',
@@ -131,7 +106,8 @@ for (const spec of opts.target) {
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
   try {
-    await waitForPort(port, child);
+    // Under valgrind, starting takes tens of seconds.
+    await waitPort(port, '127.0.0.1', 300_000, () => child.exitCode === null);
     const pool = new Pool(`http://127.0.0.1:${port}`, { connections: Number(opts.concurrency), pipelining: 1 });
     await load(pool, path, Number(opts.warmup));
     const n = Number(opts.requests);
@@ -159,14 +135,3 @@ mock.kill();
 const base = results[0];
 if (base) for (const r of results) console.log(`${r.name.padEnd(16)} ${(r.perRequest / 1000).toFixed(1).padStart(8)} k/req  ${(r.perRequest / base.perRequest).toFixed(3)}×  (${r.perRequest >= base.perRequest ? '+' : ''}${((r.perRequest - base.perRequest) / 1000).toFixed(1)} k)`);
 if (process.env.KEEP) console.error('kept', dir); else rmSync(dir, { recursive: true, force: true });
-
-/** Leading NAME=value words become environment; the rest is the command's argv. */
-function splitCommand(command) {
-  const words = command.trim().split(/\s+/);
-  const env = {};
-  while (words.length && /^[A-Z_][A-Z0-9_]*=/.test(words[0])) {
-    const w = words.shift();
-    env[w.slice(0, w.indexOf('='))] = w.slice(w.indexOf('=') + 1);
-  }
-  return [env, words];
-}

@@ -53,3 +53,16 @@ export function parseTargetFlag(spec) {
   const path = at === -1 ? GATEWAY_PATH : head.slice(at + 1);
   return { name, kind: 'process', path, cmd: spec.slice(eq + 1) };
 }
+
+/**
+ * A command's leading `NAME=value` words, taken off `argv` (in place) as that target's own
+ * environment.
+ */
+export function takeEnvWords(argv) {
+  const env = {};
+  while (argv.length > 0 && /^[A-Z_][A-Z0-9_]*=/.test(argv[0])) {
+    const [k, ...v] = argv.shift().split('=');
+    env[k] = v.join('=');
+  }
+  return env;
+}

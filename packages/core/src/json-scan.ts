@@ -204,7 +204,7 @@ class Scanner {
     const skipper = this.options.skipper ?? 'auto';
     if (skipper === 'wasm' || (skipper === 'auto' && (end - from >= WASM_MIN_BYTES || value.str !== 0))) {
       const i = skipInValue(b, from, end, value, max);
-      if (i === -1) throw invalid(`request body is nested deeper than ${this.options.maxDepth} levels`);
+      if (i === -1) throw tooDeep(this.options.maxDepth);
       return value.depth === 0 ? this.valueDone(i) : i;
     }
     let depth = value.depth;
@@ -215,7 +215,7 @@ class Scanner {
       if (k === QUOTE) {
         i = this.skipString(i - 1);
       } else if (k === OPEN) {
-        if (++depth > max) throw invalid(`request body is nested deeper than ${this.options.maxDepth} levels`);
+        if (++depth > max) throw tooDeep(this.options.maxDepth);
       } else {
         if (--depth === 0) {
           value.depth = 0;
@@ -234,7 +234,7 @@ class Scanner {
   }
 
   private open(i: number, kind: number): number {
-    if (this.depth === this.options.maxDepth) throw invalid(`request body is nested deeper than ${this.options.maxDepth} levels`);
+    if (this.depth === this.options.maxDepth) throw tooDeep(this.options.maxDepth);
     this.stack[++this.depth] = kind;
     this.state = kind === OBJECT ? S.KeyOrClose : S.ValueOrClose;
     return i + 1;
@@ -363,6 +363,10 @@ function isScalarByte(c: number): boolean {
 
 function unexpected(c: number, i: number): GatewayError {
   return invalid(`request body is not valid JSON: unexpected ${JSON.stringify(String.fromCharCode(c))} at byte ${i}`);
+}
+
+function tooDeep(maxDepth: number): GatewayError {
+  return invalid(`request body is nested deeper than ${maxDepth} levels`);
 }
 
 function invalid(message: string): GatewayError {
