@@ -37,6 +37,8 @@ const { values: opts } = parseArgs({
     keep: { type: 'boolean', default: false },
     'seed-only': { type: 'boolean', default: false },
     reuse: { type: 'string' },
+    // PostgreSQL: transactions a write is split over (ledger.writeConnections; default: its default).
+    'write-connections': { type: 'string' },
   },
 });
 const N = Number(opts.rows);
@@ -212,7 +214,10 @@ async function measure(storage, driver, out) {
     out.bytesPerMillionRequests = { rowsAndTags: Math.round(((logsBytes + tagsBytes) / N) * 1e6), rollups: Math.round((rollupBytes / N) * 1e6) };
     log(driver, 'rollup rows', counts, out.bytesPerRow);
 
-    const store = new LedgerStore(storage, { rows: 'all', rollups: true });
+    const ledgerDefaults = costConfigSchema.properties.ledger.properties;
+    const connections = Number(opts['write-connections'] ?? ledgerDefaults.writeConnections.default);
+    out.writeConnections = connections;
+    const store = new LedgerStore(storage, { rows: 'all', rollups: true }, connections);
     const queries = new SpendQueries(store.db, store.shape);
     const last30 = { from: (today - 29) * DAY_MS };
     out.queries = {};
@@ -251,7 +256,7 @@ async function measure(storage, driver, out) {
     };
     out.writerRowsPerSecond = await write(store, 0);
     log(driver, 'writer', out.writerRowsPerSecond, 'rows/s');
-    out.writerRowsOnlyRowsPerSecond = await write(new LedgerStore(storage, { rows: 'all', rollups: false }), W);
+    out.writerRowsOnlyRowsPerSecond = await write(new LedgerStore(storage, { rows: 'all', rollups: false }, connections), W);
     log(driver, 'writer, rows alone', out.writerRowsOnlyRowsPerSecond, 'rows/s');
     // Larger batches (ledger.batchSize takes up to 5000): what each write's fixed costs take.
     out.writerRowsPerSecond2000 = await write(store, 2 * W, 2000);
@@ -259,7 +264,6 @@ async function measure(storage, driver, out) {
     // Sustained, as the gateway writes when it is behind: W rows wait in a SpendWriter with the
     // ledger's default batchSize and maxBatchSize (500, 5000), which then writes up to
     // maxBatchSize rows a transaction until the backlog is gone (flush), with rollups.
-    const ledgerDefaults = costConfigSchema.properties.ledger.properties;
     const spoolDir = mkdtempSync(join(tmpdir(), 'tg-ledger-scale-spool-'));
     const writer = new SpendWriter({
       write: (b) => store.insert(b),
@@ -299,7 +303,7 @@ for (const r of results) {
   const made = r.seedMs === undefined ? `a database seeded earlier (--seed-only), migrations since then run in ${r.upgradeMs} ms` : `seeded in ${r.seedMs} ms; rollups built from the rows in ${r.rebuildRollupsMs} ms`;
   md.push(`## ${r.driver}`, '', `- ${made}: ${JSON.stringify(r.rollupRows)}`);
   md.push(`- bytes per row on disk (with indexes): ledger ${r.bytesPerRow.logs}, tags ${r.bytesPerRow.tags}; per million requests ${(r.bytesPerMillionRequests.rowsAndTags / 2 ** 20).toFixed(0)} MiB of rows and tags, ${(r.bytesPerMillionRequests.rollups / 2 ** 20).toFixed(1)} MiB of rollups (${(r.bytesPerRow.rollupsTotal / 2 ** 20).toFixed(1)} MiB in all, which grows with days × keys, not with requests)`);
-  md.push(`- writer, 500-row batches: ${r.writerRowsPerSecond} rows/s with rollups (the default), ${r.writerRowsOnlyRowsPerSecond} rows/s rows alone (ledger.rollups: false); ${r.writerRowsPerSecond2000} rows/s with rollups in 2000-row batches${r.writerBacklogRowsPerSecond === undefined ? '' : `; **${r.writerBacklogRowsPerSecond} rows/s with rollups from a backlog** (a SpendWriter with batchSize ${r.writerBacklogBatch.batchSize}, maxBatchSize ${r.writerBacklogBatch.maxBatchSize}, ${Number(opts['write-rows']).toLocaleString('en')} rows queued, then flushed)`}`, '', '| query | n | p50 ms | p95 ms | max ms |', '|:--|--:|--:|--:|--:|');
+  md.push(`- writer${r.driver === 'postgres' ? ` (each write split over up to ${r.writeConnections} transactions at once, ledger.writeConnections)` : ''}, 500-row batches: ${r.writerRowsPerSecond} rows/s with rollups (the default), ${r.writerRowsOnlyRowsPerSecond} rows/s rows alone (ledger.rollups: false); ${r.writerRowsPerSecond2000} rows/s with rollups in 2000-row batches${r.writerBacklogRowsPerSecond === undefined ? '' : `; **${r.writerBacklogRowsPerSecond} rows/s with rollups from a backlog** (a SpendWriter with batchSize ${r.writerBacklogBatch.batchSize}, maxBatchSize ${r.writerBacklogBatch.maxBatchSize}, ${Number(opts['write-rows']).toLocaleString('en')} rows queued, then flushed)`}`, '', '| query | n | p50 ms | p95 ms | max ms |', '|:--|--:|--:|--:|--:|');
   for (const [q, s] of Object.entries(r.queries)) md.push(`| ${q} | ${s.n} | ${s.p50} | ${s.p95} | ${s.max} |`);
   md.push('');
 }

@@ -52,6 +52,14 @@ export const costConfigSchema = {
           description:
             'Most rows per database write while the writer is behind (more than batchSize rows wait, or a spool is replayed): it catches up in fewer, larger transactions. Never below batchSize.',
         },
+        writeConnections: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 16,
+          default: 2,
+          description:
+            'PostgreSQL with rows: all: a write of 500 rows or more goes in as up to this many transactions at once, on as many connections, split by key (each key\'s rows in one of them), so the database works on it with as many cores. Takes connections from the storage pool (storage.poolSize). 1: one transaction per write. SQLite always writes one at a time.',
+        },
         maxRetryMs: { type: 'integer', minimum: 10, default: 30000, description: 'Longest pause between retries while the database fails.' },
         spoolFile: { type: 'string', description: 'Where rows wait on disk while the database is down. Default: spend-spool.jsonl in the storage plugin\'s dataDir.' },
         writeTimeoutMs: {
@@ -177,6 +185,7 @@ export interface CostConfig {
     flushIntervalMs: number;
     batchSize: number;
     maxBatchSize: number;
+    writeConnections: number;
     maxRetryMs: number;
     spoolFile?: string;
     writeTimeoutMs: number;

@@ -3,7 +3,7 @@ import { EncodedQueue } from './encoded-queue.js';
 import type { Billing } from '@tollgate/core';
 import { logIndexMigrations } from './log-indexes.js';
 import { moneyMigrations } from './money-migration.js';
-import { dayOf, keepWhen, rollupMigrations, ROLLUPS, type RowsMode } from './ledger-rollups.js';
+import { dayOf, keepWhen, rollupMigrations, WRITE_ORDER, type RowsMode } from './ledger-rollups.js';
 import { endUserMigrations } from './end-user-store.js';
 import { consoleRollupMigrations } from './console-rollups.js';
 import { RollupQueries } from './rollup-queries.js';
@@ -193,13 +193,25 @@ export interface LedgerShape {
   rollups: boolean;
 }
 
+/**
+ * Fewest rows a write gives each connection it is split over: below it, another transaction's
+ * own costs (its round trips, planning the insert) outweigh the work it takes off the others.
+ */
+export const MIN_ROWS_PER_CONNECTION = 250;
+
 /** The spend ledger in the shared storage. Inserts are idempotent per request_id. */
 export class LedgerStore {
   readonly db: Kysely<Tables>;
 
+  /**
+   * @param writeConnections PostgreSQL, `ledger.rows: all`: a write of at least
+   * 2 × MIN_ROWS_PER_CONNECTION rows goes in as up to this many transactions at once, split by
+   * key (see InsertSplit). 1: always one transaction.
+   */
   constructor(
     readonly storage: Storage,
     readonly shape: LedgerShape = { rows: 'all', rollups: true },
+    private readonly writeConnections = 1,
   ) {
     this.db = storage.db.withTables<Tables>() as unknown as Kysely<Tables>;
   }
@@ -214,10 +226,11 @@ export class LedgerStore {
     // PostgreSQL's partitioned tables are unique per (…, start_time): a replayed row has the same.
     const pg = this.storage.driver === 'postgres';
     const logs: BulkInsert = { table: 'tollgate_spend_logs', columns: LOG_COLUMNS, json: batch.logs, onConflictDoNothing: pg ? ['request_id', 'start_time'] : ['request_id'], keepWhen: keepWhen(rows) };
-    if (rollups) logs.rollups = ROLLUPS;
+    if (rollups) logs.rollups = WRITE_ORDER;
     const batches = [logs];
     if (batch.tags) batches.push({ table: 'tollgate_spend_tags', columns: TAG_COLUMNS, json: batch.tags, onConflictDoNothing: pg ? ['request_id', 'tag', 'start_time'] : ['request_id', 'tag'], parent: rows === 'all' ? undefined : 0 });
-    await this.storage.background.insert(batches);
+    const split = pg && this.writeConnections > 1 ? { by: 'api_key', parts: this.writeConnections, minRows: MIN_ROWS_PER_CONNECTION } : undefined;
+    await this.storage.background.insert(batches, { split });
   }
 
   /**

@@ -68,7 +68,7 @@ export const costPlugin = definePlugin<CostConfig>({
     const storage = api.resolve(STORAGE);
     const { rows, rollups } = api.config.ledger;
     if (rows !== 'all' && !rollups) throw new GatewayError('TG_ERR_CONFIG', `cost: ledger.rows: ${rows} needs ledger.rollups: true (otherwise no report could count the requests that get no row)`);
-    const store = new LedgerStore(storage, { rows, rollups });
+    const store = new LedgerStore(storage, { rows, rollups }, api.config.ledger.writeConnections);
     const writer = new SpendWriter({
       ...api.config.ledger,
       write: (rows) => store.insert(rows),

@@ -1,8 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { sql, type Storage } from '@tollgate/storage';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { splitInserts, sql, type Storage } from '@tollgate/storage';
 import { createTestDatabase, DRIVERS, type TestDatabase } from '@tollgate/storage/testing';
-import { ledgerBatch, LedgerStore, ledgerMigrations, LOG_COLUMNS, type LedgerShape } from '../src/ledger-store.js';
-import { DAY_MS, dayOf, END_USER_ROLLUP, KEY_ROLLUP, PER_KEY_WEEK_ROLLUP, rebuildRollups, rollupRepriced, spanStart, TAG_ROLLUP } from '../src/ledger-rollups.js';
+import { ledgerBatch, LedgerStore, ledgerMigrations, LOG_COLUMNS, MIN_ROWS_PER_CONNECTION, type LedgerShape } from '../src/ledger-store.js';
+import { DAY_MS, dayOf, END_USER_ROLLUP, KEY_ROLLUP, PER_KEY_WEEK_ROLLUP, rebuildRollups, rollupRepriced, ROLLUPS, spanStart, TAG_ROLLUP, WRITE_ORDER } from '../src/ledger-rollups.js';
 import { dayPartitions } from '../src/ledger-partitions.js';
 import { LedgerRetention } from '../src/ledger-retention.js';
 import { createLogger } from '@tollgate/core';
@@ -264,4 +264,84 @@ describe.each(DRIVERS)('rollups on %s', (driver) => {
       expect(kept.rows.map((r) => Number(r.day)), table).toEqual(days);
     }
   });
+});
+
+// PostgreSQL only: SQLite writes one transaction at a time.
+describe('split writes on postgres', () => {
+  let tdb: TestDatabase;
+  let storage: Storage;
+  beforeEach(async () => {
+    tdb = await createTestDatabase('postgres');
+    storage = await tdb.open();
+    await storage.migrate('cost', ledgerMigrations);
+  });
+  afterEach(async () => {
+    await storage?.close();
+    await tdb?.drop();
+  });
+
+  it('update every rollup, in an order that leaves the rollups many keys share for last', () => {
+    expect(new Set(WRITE_ORDER)).toEqual(new Set(ROLLUPS));
+    expect(WRITE_ORDER).toHaveLength(ROLLUPS.length);
+    const shared = WRITE_ORDER.findIndex((r) => !r.group.some((g) => g.column === 'api_key' || g.column === 'end_user'));
+    expect(WRITE_ORDER.slice(shared).every((r) => !r.group.some((g) => g.column === 'api_key'))).toBe(true);
+  });
+
+  it(
+    'a large write goes in as transactions that run at once, split by key, and one that failed is written again without counting the others twice',
+    async () => {
+      const store = new LedgerStore(storage, { rows: 'all', rollups: true }, 2);
+      // Two keys that the split puts apart.
+      const probe = (a: string, b: string) => splitInserts([{ table: 'l', columns: ['id', 'api_key'], rows: [['1', a], ['2', b]], onConflictDoNothing: ['id'] }], { by: 'api_key', parts: 2, minRows: 1 }).length === 2;
+      const names = ['ka', 'kb', 'kc', 'kd', 'ke', 'kf'];
+      const [held, free] = names.flatMap((a) => names.filter((b) => probe(a, b)).map((b) => [a, b]))[0]!;
+      // Each key's rows share no rollup row with the other key's (model, user, team, end user,
+      // tags): a rollup row both parts update is taken by one part at a time.
+      const rows = randomRows(2 * MIN_ROWS_PER_CONNECTION, 13, 3).map((r, i) => {
+        const h = i % 2 === 0;
+        return { ...r, api_key: h ? held! : free!, model: h ? 'claude-sonnet-4-6' : 'claude-haiku-4-5', user_id: h ? 'uh' : 'uf', team_id: h ? 'th' : 'tf', end_user: h ? 'eh' : 'ef', request_tags: [h ? 'h' : 'f'] };
+      });
+      // The held key's running total exists; a transaction of our own locks it.
+      await store.insert(ledgerBatch([{ ...rows[0]!, request_id: 'first' }]));
+      let release!: () => void;
+      const released = new Promise<void>((r) => (release = r));
+      let holder = 0;
+      const holding = storage.db.transaction().execute(async (tx) => {
+        holder = Number((await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(tx)).rows[0]!.pid);
+        await sql`select spend from tollgate_key_spend where api_key = ${held!} for update`.execute(tx);
+        await released;
+      });
+      await vi.waitFor(() => expect(holder).not.toBe(0));
+      const blocked = async () => (await sql<{ pid: number }>`select pid from pg_stat_activity where ${holder} = any(pg_blocking_pids(pid))`.execute(storage.db)).rows.map((r) => Number(r.pid));
+      const count = async (key: string) => Number((await sql<{ n: number }>`select count(*) as n from tollgate_spend_logs where api_key = ${key}`.execute(storage.db)).rows[0]!.n);
+      let settled = false;
+      const write = store.insert(ledgerBatch(rows)).finally(() => (settled = true));
+      write.catch(() => undefined);
+      // The free key's rows commit while the held key's transaction waits for the lock.
+      await vi.waitFor(async () => expect((await blocked()).length).toBe(1), { timeout: 10_000, interval: 20 });
+      await vi.waitFor(async () => expect(await count(free!)).toBe(rows.length / 2), { timeout: 10_000, interval: 20 });
+      expect(await count(held!)).toBe(1);
+      expect(settled).toBe(false);
+      // The waiting part fails: the write fails, though the other part stays committed.
+      await sql`select pg_cancel_backend(${(await blocked())[0]!})`.execute(storage.db);
+      await expect(write).rejects.toThrow(/cancel/);
+      release();
+      await holding;
+      // Written again (as the SpendWriter does from its spool): every row and every sum once.
+      await store.insert(ledgerBatch(rows));
+      expect([await count(held!), await count(free!)]).toEqual([rows.length / 2 + 1, rows.length / 2]);
+      const snapshot = async () => {
+        const out: Record<string, string[]> = {};
+        for (const t of ROLLUP_TABLES) out[t] = (await sql<Record<string, unknown>>`select * from ${sql.table(t)}`.execute(storage.db)).rows.map((r) => JSON.stringify(r)).sort();
+        out.key_spend = (await sql<Record<string, unknown>>`select api_key, spend::text as spend from tollgate_key_spend`.execute(storage.db)).rows.map((r) => JSON.stringify(r)).sort();
+        return out;
+      };
+      const written = await snapshot();
+      await rebuildRollups(storage.db);
+      expect(written).toEqual(await snapshot());
+      const fromRows = await sql<Record<string, unknown>>`select api_key, sum(spend)::text as spend from tollgate_spend_logs group by api_key`.execute(storage.db);
+      expect(written.key_spend).toEqual(fromRows.rows.map((r) => JSON.stringify(r)).sort());
+    },
+  );
+
 });

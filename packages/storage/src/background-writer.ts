@@ -40,12 +40,34 @@ export type BulkInsert = {
  */
 export const SQLITE_PRAGMAS = ['journal_mode = WAL', 'synchronous = NORMAL', 'cache_size = -2000'] as const;
 
+/**
+ * PostgreSQL: how a large write may be spread over several transactions that run at once, each
+ * on its own connection (the database then works on it with as many cores). The rows of the
+ * first insert are split by the value of column `by` (all rows of one value in one part, so two
+ * parts never update the same running-total or rollup rows of that value), and the rows of each
+ * later insert follow the row whose first column they share (a ledger row's tags). At most
+ * `parts` parts, of at least `minRows` rows each.
+ *
+ * Split only where writing a part again is harmless: every insert stores all its rows (no
+ * `keepWhen`, no `parent`) with `onConflictDoNothing`, so a part that committed before another
+ * part failed is skipped when the caller writes the whole batch again, and its rollups are not
+ * counted twice. Otherwise the write stays one transaction.
+ */
+export interface InsertSplit {
+  by: string;
+  parts: number;
+  minRows: number;
+}
+
 /** Runs batches of writes, each batch in one transaction, away from the request path. */
 export interface BackgroundWriter {
   /** Runs the queries in order, in one transaction. */
   write(queries: readonly CompiledQuery[]): Promise<void>;
-  /** Inserts every batch in order, in one transaction. */
-  insert(batches: readonly BulkInsert[]): Promise<void>;
+  /**
+   * Inserts every batch in order, in one transaction; on PostgreSQL, with `split`, possibly in
+   * several at once (see InsertSplit). Rejects when any of them failed.
+   */
+  insert(batches: readonly BulkInsert[], o?: { split?: InsertSplit }): Promise<void>;
   /** Waits for the write running at most `waitMs`, then stops. */
   close(waitMs: number): Promise<void>;
 }
@@ -134,31 +156,71 @@ export function inPlaceWriter(db: Kysely<any>): BackgroundWriter {
         for (const q of queries) await tx.executeQuery(q);
       });
     },
-    async insert(batches) {
-      await db.transaction().execute(async (tx) => {
-        const kept: (Set<unknown> | undefined)[] = [];
-        for (const b of batches) {
-          assertIdentifiers(b);
-          const keep = keeper(b.columns, b.keepWhen);
-          const parent = b.parent === undefined ? undefined : kept[b.parent];
-          const rows = rowsOf(b).filter((r) => parent === undefined || parent.has(r[0]));
-          const stored = rows.filter(keep);
-          kept.push(b.keepWhen === undefined ? undefined : new Set(stored.map((r) => r[0])));
-          if (pg && b.rollups) {
-            // The database sums the rollups from the same column arrays (see insertWithRollups).
-            await pg.insertWithRollups(tx, { ...b, rows, keep: rows.map(keep), rollups: b.rollups });
-            continue;
-          }
-          const inserted = pg ? await pg.insert(tx, { ...b, rows: stored, returning: b.rollups !== undefined }) : await insertRows(tx, b, stored);
-          if (!b.rollups) continue;
-          const set = rollupSet(b.rollups, b.columns);
-          for (const r of rows) if (!keep(r) || inserted.has(r[0])) set.add(r);
-          for (const { spec, rows: sums } of set.rows()) await (pg ? pg.upsertRollup(tx, spec, sums) : upsertRollup(tx, spec, sums));
-        }
-      });
+    async insert(batches, o) {
+      const parts = pg && o?.split ? splitInserts(batches, o.split) : [batches];
+      if (parts.length === 1) return insertAll(parts[0]!);
+      // Every part runs to its end: a failed one fails the write only once the others are done.
+      const results = await Promise.allSettled(parts.map(insertAll));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
     },
     async close() {},
   };
+
+  async function insertAll(batches: readonly BulkInsert[]): Promise<void> {
+    await db.transaction().execute(async (tx) => {
+      const kept: (Set<unknown> | undefined)[] = [];
+      for (const b of batches) {
+        assertIdentifiers(b);
+        const keep = keeper(b.columns, b.keepWhen);
+        const parent = b.parent === undefined ? undefined : kept[b.parent];
+        const rows = rowsOf(b).filter((r) => parent === undefined || parent.has(r[0]));
+        const stored = rows.filter(keep);
+        kept.push(b.keepWhen === undefined ? undefined : new Set(stored.map((r) => r[0])));
+        if (pg && b.rollups) {
+          // The database sums the rollups from the same column arrays (see insertWithRollups).
+          await pg.insertWithRollups(tx, { ...b, rows, keep: rows.map(keep), rollups: b.rollups });
+          continue;
+        }
+        const inserted = pg ? await pg.insert(tx, { ...b, rows: stored, returning: b.rollups !== undefined }) : await insertRows(tx, b, stored);
+        if (!b.rollups) continue;
+        const set = rollupSet(b.rollups, b.columns);
+        for (const r of rows) if (!keep(r) || inserted.has(r[0])) set.add(r);
+        for (const { spec, rows: sums } of set.rows()) await (pg ? pg.upsertRollup(tx, spec, sums) : upsertRollup(tx, spec, sums));
+      }
+    });
+  }
+}
+
+/**
+ * The inserts split into parts that can be written at once (see InsertSplit), or the inserts
+ * alone when they may not be split or are too small to.
+ */
+export function splitInserts(batches: readonly BulkInsert[], split: InsertSplit): (readonly BulkInsert[])[] {
+  const first = batches[0];
+  if (!first || batches.some((b) => b.keepWhen !== undefined || b.parent !== undefined || b.onConflictDoNothing === undefined)) return [batches];
+  const column = first.columns.indexOf(split.by);
+  if (column === -1) throw new Error(`table ${first.table} has no column ${split.by} to split a write by`);
+  const rows = batches.map(rowsOf);
+  const n = Math.min(split.parts, Math.floor(rows[0]!.length / split.minRows));
+  // Parsed once here: the parts are handed on as rows.
+  if (n < 2) return [batches.map((b, i) => ({ ...b, json: undefined, rows: rows[i]! }))];
+  const parts = batches.map(() => Array.from({ length: n }, (): (readonly unknown[])[] => []));
+  const partOf = new Map<unknown, number>();
+  for (const r of rows[0]!) {
+    const part = hashText(String(r[column] ?? '')) % n;
+    partOf.set(r[0], part);
+    parts[0]![part]!.push(r);
+  }
+  for (let i = 1; i < batches.length; i++) for (const r of rows[i]!) parts[i]![partOf.get(r[0]) ?? 0]!.push(r);
+  return Array.from({ length: n }, (_, p) => batches.map((b, i) => ({ ...b, json: undefined, rows: parts[i]![p]! }))).filter((part) => part[0]!.rows.length > 0);
+}
+
+/** FNV-1a of a string's UTF-16 code units: a stable part for each value. */
+function hashText(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h >>> 0;
 }
 
 /**

@@ -97,7 +97,8 @@ export class PgBulk {
  * `with input as (unnest of the columns and a keep flag), ins as (insert the kept rows … returning
  * the first column), counted as (the rows to count), r0 as (insert into rollup 0 select the
  * groups' sums from counted … on conflict do update), … select count(*) from ins`. Every
- * data-modifying WITH runs to completion whether or not the last select reads it. Sums as
+ * data-modifying WITH runs to completion whether or not the last select reads it, the rollups
+ * in the order of `o.rollups`. Sums as
  * `rebuildStatements` makes them from rows (integer division and remainder), null grouping
  * values as ''; each rollup's groups go in group order, so concurrent writers lock rollup rows in
  * one order (no deadlock).
@@ -111,7 +112,10 @@ function rollupStatement(o: { table: string; columns: readonly string[]; onConfl
     `input as (select * from unnest(${arrays}) as u(${[...cols, '"tg_keep"'].join(', ')}))`,
     `ins as (insert into ${ident(o.table)} (${cols.join(', ')}) select ${cols.join(', ')} from input where "tg_keep"${conflict} returning ${id})`,
     `counted as materialized (select * from input where not "tg_keep" or ${id} in (select ${id} from ins))`,
-    ...o.rollups.map((spec, i) => `r${i} as (${rollupSql(spec, 'counted')})`),
+    // PostgreSQL runs the data-modifying WITH statements nothing reads last-written first
+    // (nodeModifyTable.c adds each to es_auxmodifytables with lcons): written in reverse, the
+    // rollups are updated in the order given.
+    ...o.rollups.map((spec, i) => `r${i} as (${rollupSql(spec, 'counted')})`).reverse(),
   ];
   return `with ${parts.join(',\n')}\nselect count(*) from ins`;
 }
