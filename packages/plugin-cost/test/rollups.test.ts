@@ -72,6 +72,12 @@ describe.each(DRIVERS)('rollups on %s', (driver) => {
     for (let i = 0; i < rows.length; i += 97) await store.insert(ledgerBatch(rows.slice(i, i + 97)));
     // A replay of rows already written changes nothing.
     await store.insert(ledgerBatch(rows.slice(0, 150)));
+    // One large write, which PostgreSQL splits by key over transactions that run at once; the
+    // parts share users, teams, tags, models and end users (ledger.writeConnections).
+    const split = new LedgerStore(storage, store.shape, 3);
+    const more = randomRows(3 * MIN_ROWS_PER_CONNECTION, 8, 30);
+    if (driver === 'postgres') expect(splitInserts([{ table: 'l', columns: LOG_COLUMNS, json: ledgerBatch(more).logs, onConflictDoNothing: ['request_id'] }], { by: 'api_key', parts: 3, minRows: MIN_ROWS_PER_CONNECTION }).length).toBeGreaterThan(1);
+    await split.insert(ledgerBatch(more));
     const fromRows = new SpendQueries(store.db, { rows: 'all', rollups: false });
     const fromRollups = new SpendQueries(store.db, { rows: 'all', rollups: true });
     const rnd = prng(99);
