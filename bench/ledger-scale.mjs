@@ -262,7 +262,7 @@ async function measure(storage, driver, out) {
     out.writerRowsPerSecond2000 = await write(store, 2 * W, 2000);
     log(driver, 'writer, 2000-row batches', out.writerRowsPerSecond2000, 'rows/s');
     // Sustained, as the gateway writes when it is behind: W rows wait in a SpendWriter with the
-    // ledger's default batchSize and maxBatchSize (500, 5000), which then writes up to
+    // ledger's default batchSize and maxBatchSize (500, 2000), which then writes up to
     // maxBatchSize rows a transaction until the backlog is gone (flush), with rollups.
     const spoolDir = mkdtempSync(join(tmpdir(), 'tg-ledger-scale-spool-'));
     const writer = new SpendWriter({

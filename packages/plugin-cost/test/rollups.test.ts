@@ -312,12 +312,15 @@ describe('split writes on postgres', () => {
       let release!: () => void;
       const released = new Promise<void>((r) => (release = r));
       let holder = 0;
+      let locked!: () => void;
+      const isLocked = new Promise<void>((r) => (locked = r));
       const holding = storage.db.transaction().execute(async (tx) => {
-        holder = Number((await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(tx)).rows[0]!.pid);
         await sql`select spend from tollgate_key_spend where api_key = ${held!} for update`.execute(tx);
+        holder = Number((await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(tx)).rows[0]!.pid);
+        locked();
         await released;
       });
-      await vi.waitFor(() => expect(holder).not.toBe(0));
+      await isLocked;
       const blocked = async () => (await sql<{ pid: number }>`select pid from pg_stat_activity where ${holder} = any(pg_blocking_pids(pid))`.execute(storage.db)).rows.map((r) => Number(r.pid));
       const count = async (key: string) => Number((await sql<{ n: number }>`select count(*) as n from tollgate_spend_logs where api_key = ${key}`.execute(storage.db)).rows[0]!.n);
       let settled = false;

@@ -97,11 +97,10 @@ export class PgBulk {
  * `with input as (unnest of the columns and a keep flag), ins as (insert the kept rows … returning
  * the first column), counted as (the rows to count), r0 as (insert into rollup 0 select the
  * groups' sums from counted … on conflict do update), … select count(*) from ins`. Every
- * data-modifying WITH runs to completion whether or not the last select reads it, the rollups
- * in the order of `o.rollups`. Sums as
- * `rebuildStatements` makes them from rows (integer division and remainder), null grouping
- * values as ''; each rollup's groups go in group order, so concurrent writers lock rollup rows in
- * one order (no deadlock).
+ * data-modifying WITH runs to completion whether or not the last select reads it; the rollups
+ * are updated in the order of `o.rollups`. Sums as `rebuildStatements` makes them from rows
+ * (integer division and remainder), null grouping values as ''; each rollup's groups go in
+ * group order, so concurrent writers lock rollup rows in one order (no deadlock).
  */
 function rollupStatement(o: { table: string; columns: readonly string[]; onConflictDoNothing?: readonly string[]; rollups: readonly RollupSpec[] }, types: readonly string[]): string {
   const cols = o.columns.map(ident);
