@@ -37,4 +37,21 @@ export const budgetExemptMigrations: Record<string, Migration> = {
         end $$`.execute(db);
     },
   },
+  '017_key_spend_in_key_order': {
+    // The insert trigger locks each key's total in key order (GROUP BY alone hands them out in
+    // hash order): two writers whose rows share keys (replicas; above all with
+    // ledger.rollups: false, where no ordered rollup upsert comes first) then wait for one
+    // another instead of deadlocking, which cost a failed write, a spool and a replay.
+    async up(db: Kysely<any>) {
+      if (!isPostgres(db)) return;
+      await sql`
+        create or replace function tollgate_key_spend_insert() returns trigger language plpgsql as $$
+        begin
+          insert into tollgate_key_spend as k (api_key, spend)
+            select api_key, sum(spend::numeric) from inserted where api_key is not null and spend <> 0 and budget_exempt = 0 group by api_key order by api_key
+            on conflict (api_key) do update set spend = k.spend + excluded.spend;
+          return null;
+        end $$`.execute(db);
+    },
+  },
 };

@@ -286,6 +286,36 @@ describe('split writes on postgres', () => {
     await tdb?.drop();
   });
 
+  it('the key totals trigger locks keys in key order, so writers that share keys wait for one another instead of deadlocking', async () => {
+    // Rows alone: the trigger is the only place a write locks other writers' rows.
+    const store = new LedgerStore(storage, { rows: 'all', rollups: false });
+    const keys = Array.from({ length: 50 }, (_, i) => `k${String(i).padStart(2, '0')}`);
+    const rows = (tag: string) => randomRows(keys.length, 17).map((r, i) => ({ ...r, request_id: `${tag}-${i}`, api_key: keys[(i * 31) % keys.length]!, spend: 1000n, unpriced: false }));
+    await store.insert(ledgerBatch(rows('first')));
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let holder = 0;
+    let locked!: () => void;
+    const isLocked = new Promise<void>((r) => (locked = r));
+    const holding = storage.db.transaction().execute(async (tx) => {
+      await sql`select spend from tollgate_key_spend where api_key = 'k25' for update`.execute(tx);
+      holder = Number((await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(tx)).rows[0]!.pid);
+      locked();
+      await released;
+    });
+    await isLocked;
+    const write = store.insert(ledgerBatch(rows('second')));
+    write.catch(() => undefined);
+    await vi.waitFor(async () => expect((await sql`select pid from pg_stat_activity where ${holder} = any(pg_blocking_pids(pid))`.execute(storage.db)).rows).toHaveLength(1), { timeout: 10_000, interval: 20 });
+    // The keys the waiting write has not locked yet: exactly those after the one it waits for.
+    const free = await storage.db.transaction().execute(async (tx) => (await sql<{ api_key: string }>`select api_key from tollgate_key_spend for update skip locked`.execute(tx)).rows.map((r) => r.api_key).sort());
+    expect(free).toEqual(keys.slice(26));
+    release();
+    await holding;
+    await write;
+    expect(Number((await sql<{ n: string }>`select sum(spend) as n from tollgate_key_spend`.execute(storage.db)).rows[0]!.n)).toBe(2 * keys.length * 1000);
+  });
+
   it('update every rollup, in an order that leaves the rollups many keys share for last', () => {
     expect(new Set(WRITE_ORDER)).toEqual(new Set(ROLLUPS));
     expect(WRITE_ORDER).toHaveLength(ROLLUPS.length);
