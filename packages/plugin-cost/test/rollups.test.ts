@@ -286,32 +286,43 @@ describe('split writes on postgres', () => {
     await tdb?.drop();
   });
 
+  /**
+   * A transaction of our own that holds a lock on one key's running total until `release()`;
+   * resolves once the lock is held. `pid` is its backend, `done` its end.
+   */
+  async function holdKeyTotal(key: string) {
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let pid = 0;
+    let locked!: () => void;
+    const isLocked = new Promise<void>((r) => (locked = r));
+    const done = storage.db.transaction().execute(async (tx) => {
+      await sql`select spend from tollgate_key_spend where api_key = ${key} for update`.execute(tx);
+      pid = Number((await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(tx)).rows[0]!.pid);
+      locked();
+      await released;
+    });
+    await isLocked;
+    return { pid, release, done };
+  }
+  /** Backends that wait for a lock `pid` holds. */
+  const blockedBy = async (pid: number) => (await sql<{ pid: number }>`select pid from pg_stat_activity where ${pid} = any(pg_blocking_pids(pid))`.execute(storage.db)).rows.map((r) => Number(r.pid));
+
   it('the key totals trigger locks keys in key order, so writers that share keys wait for one another instead of deadlocking', async () => {
     // Rows alone: the trigger is the only place a write locks other writers' rows.
     const store = new LedgerStore(storage, { rows: 'all', rollups: false });
     const keys = Array.from({ length: 50 }, (_, i) => `k${String(i).padStart(2, '0')}`);
     const rows = (tag: string) => randomRows(keys.length, 17).map((r, i) => ({ ...r, request_id: `${tag}-${i}`, api_key: keys[(i * 31) % keys.length]!, spend: 1000n, unpriced: false }));
     await store.insert(ledgerBatch(rows('first')));
-    let release!: () => void;
-    const released = new Promise<void>((r) => (release = r));
-    let holder = 0;
-    let locked!: () => void;
-    const isLocked = new Promise<void>((r) => (locked = r));
-    const holding = storage.db.transaction().execute(async (tx) => {
-      await sql`select spend from tollgate_key_spend where api_key = 'k25' for update`.execute(tx);
-      holder = Number((await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(tx)).rows[0]!.pid);
-      locked();
-      await released;
-    });
-    await isLocked;
+    const holder = await holdKeyTotal('k25');
     const write = store.insert(ledgerBatch(rows('second')));
     write.catch(() => undefined);
-    await vi.waitFor(async () => expect((await sql`select pid from pg_stat_activity where ${holder} = any(pg_blocking_pids(pid))`.execute(storage.db)).rows).toHaveLength(1), { timeout: 10_000, interval: 20 });
+    await vi.waitFor(async () => expect(await blockedBy(holder.pid)).toHaveLength(1), { timeout: 10_000, interval: 20 });
     // The keys the waiting write has not locked yet: exactly those after the one it waits for.
     const free = await storage.db.transaction().execute(async (tx) => (await sql<{ api_key: string }>`select api_key from tollgate_key_spend for update skip locked`.execute(tx)).rows.map((r) => r.api_key).sort());
     expect(free).toEqual(keys.slice(26));
-    release();
-    await holding;
+    holder.release();
+    await holder.done;
     await write;
     expect(Number((await sql<{ n: string }>`select sum(spend) as n from tollgate_key_spend`.execute(storage.db)).rows[0]!.n)).toBe(2 * keys.length * 1000);
   });
@@ -339,19 +350,8 @@ describe('split writes on postgres', () => {
       });
       // The held key's running total exists; a transaction of our own locks it.
       await store.insert(ledgerBatch([{ ...rows[0]!, request_id: 'first' }]));
-      let release!: () => void;
-      const released = new Promise<void>((r) => (release = r));
-      let holder = 0;
-      let locked!: () => void;
-      const isLocked = new Promise<void>((r) => (locked = r));
-      const holding = storage.db.transaction().execute(async (tx) => {
-        await sql`select spend from tollgate_key_spend where api_key = ${held!} for update`.execute(tx);
-        holder = Number((await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(tx)).rows[0]!.pid);
-        locked();
-        await released;
-      });
-      await isLocked;
-      const blocked = async () => (await sql<{ pid: number }>`select pid from pg_stat_activity where ${holder} = any(pg_blocking_pids(pid))`.execute(storage.db)).rows.map((r) => Number(r.pid));
+      const holder = await holdKeyTotal(held!);
+      const blocked = () => blockedBy(holder.pid);
       const count = async (key: string) => Number((await sql<{ n: number }>`select count(*) as n from tollgate_spend_logs where api_key = ${key}`.execute(storage.db)).rows[0]!.n);
       let settled = false;
       const write = store.insert(ledgerBatch(rows)).finally(() => (settled = true));
@@ -364,8 +364,8 @@ describe('split writes on postgres', () => {
       // The waiting part fails: the write fails, though the other part stays committed.
       await sql`select pg_cancel_backend(${(await blocked())[0]!})`.execute(storage.db);
       await expect(write).rejects.toThrow(/cancel/);
-      release();
-      await holding;
+      holder.release();
+      await holder.done;
       // Written again (as the SpendWriter does from its spool): every row and every sum once.
       await store.insert(ledgerBatch(rows));
       expect([await count(held!), await count(free!)]).toEqual([rows.length / 2 + 1, rows.length / 2]);
