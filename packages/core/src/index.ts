@@ -33,4 +33,5 @@ export type { UpstreamAttempt } from './context.js';
 export { KEY_LIMITS, type KeyLimits, type KeyLimitsSnapshot } from './key-limits.js';
 export { resolveClientIdentity, DEFAULT_END_USER_FROM, END_USER_SOURCES, type ClientIdentity, type ClientInfo, type EndUserSource, type IdentityInput, type IdentityOptions } from './client-identity.js';
 export { REQUEST_ID_HEADER } from './request-id.js';
+export { hash32 } from './affinity.js';
 export { parseDuration, addDuration, nextBoundary, windowAt } from './durations.js';

@@ -84,16 +84,15 @@ export const PER_MODEL_ROLLUP: RollupSpec = { table: 'tollgate_spend_daily_model
  */
 export const PER_USER_ROLLUP: RollupSpec = { table: 'tollgate_spend_daily_users', group: [DAY, { column: 'user_id', from: 'user_id' }], add: REPORT_SUMS, ...FIRST_LAST };
 export const PER_TEAM_ROLLUP: RollupSpec = { table: 'tollgate_spend_daily_teams', group: [DAY, { column: 'team_id', from: 'team_id' }], add: REPORT_SUMS, ...FIRST_LAST };
-// PER_KEY_WEEK_ROLLUP after PER_KEY_ROLLUP: rebuilds fill it from that one.
-export const ROLLUPS = [KEY_ROLLUP, END_USER_ROLLUP, TAG_ROLLUP, PER_KEY_ROLLUP, PER_MODEL_ROLLUP, PER_USER_ROLLUP, PER_TEAM_ROLLUP, PER_KEY_WEEK_ROLLUP] as const;
 /**
- * The order the writer updates the rollups in, within a write's transaction: first those of
- * one key's rows, then those whose rows many keys share (users, teams, tags, models). When a
+ * Every rollup, in the order the writer updates them within a write's transaction: first those
+ * of one key's rows, then those whose rows many keys share (users, teams, tags, models). When a
  * write is split by key over transactions that run at once (`ledger.writeConnections`), a
  * transaction waits for another only at a rollup row both update, and holds such rows only for
- * the end of its work.
+ * the end of its work. PER_KEY_WEEK_ROLLUP after PER_KEY_ROLLUP: rebuilds and retention's fold
+ * fill it from that one.
  */
-export const WRITE_ORDER = [KEY_ROLLUP, PER_KEY_ROLLUP, PER_KEY_WEEK_ROLLUP, END_USER_ROLLUP, PER_USER_ROLLUP, PER_TEAM_ROLLUP, TAG_ROLLUP, PER_MODEL_ROLLUP] as const;
+export const ROLLUPS = [KEY_ROLLUP, PER_KEY_ROLLUP, PER_KEY_WEEK_ROLLUP, END_USER_ROLLUP, PER_USER_ROLLUP, PER_TEAM_ROLLUP, TAG_ROLLUP, PER_MODEL_ROLLUP] as const;
 /** The rollups of migration 008 (later ones are made, and filled, by their own migrations). */
 const FIRST_ROLLUPS = [KEY_ROLLUP, END_USER_ROLLUP, TAG_ROLLUP] as const;
 

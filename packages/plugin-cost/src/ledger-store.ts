@@ -3,7 +3,7 @@ import { EncodedQueue } from './encoded-queue.js';
 import type { Billing } from '@tollgate/core';
 import { logIndexMigrations } from './log-indexes.js';
 import { moneyMigrations } from './money-migration.js';
-import { dayOf, keepWhen, rollupMigrations, WRITE_ORDER, type RowsMode } from './ledger-rollups.js';
+import { dayOf, keepWhen, rollupMigrations, ROLLUPS, type RowsMode } from './ledger-rollups.js';
 import { endUserMigrations } from './end-user-store.js';
 import { consoleRollupMigrations } from './console-rollups.js';
 import { RollupQueries } from './rollup-queries.js';
@@ -226,7 +226,7 @@ export class LedgerStore {
     // PostgreSQL's partitioned tables are unique per (…, start_time): a replayed row has the same.
     const pg = this.storage.driver === 'postgres';
     const logs: BulkInsert = { table: 'tollgate_spend_logs', columns: LOG_COLUMNS, json: batch.logs, onConflictDoNothing: pg ? ['request_id', 'start_time'] : ['request_id'], keepWhen: keepWhen(rows) };
-    if (rollups) logs.rollups = WRITE_ORDER;
+    if (rollups) logs.rollups = ROLLUPS;
     const batches = [logs];
     if (batch.tags) batches.push({ table: 'tollgate_spend_tags', columns: TAG_COLUMNS, json: batch.tags, onConflictDoNothing: pg ? ['request_id', 'tag', 'start_time'] : ['request_id', 'tag'], parent: rows === 'all' ? undefined : 0 });
     const split = pg && this.writeConnections > 1 ? { by: 'api_key', parts: this.writeConnections, minRows: MIN_ROWS_PER_CONNECTION } : undefined;

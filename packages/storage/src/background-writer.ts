@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { hash32 } from '@tollgate/core';
 import { CompiledQuery, type Kysely } from 'kysely';
 import { keeper, rollupSet, rollupUpsertSql, type KeepWhen, type RollupSpec } from './rollup.mjs';
 import { isPostgres } from './migrate.js';
@@ -208,19 +209,12 @@ export function splitInserts(batches: readonly BulkInsert[], split: InsertSplit)
   const parts = batches.map(() => Array.from({ length: n }, (): (readonly unknown[])[] => []));
   const partOf = new Map<unknown, number>();
   for (const r of rows[0]!) {
-    const part = hashText(String(r[column] ?? '')) % n;
+    const part = hash32(String(r[column] ?? '')) % n;
     partOf.set(r[0], part);
     parts[0]![part]!.push(r);
   }
   for (let i = 1; i < batches.length; i++) for (const r of rows[i]!) parts[i]![partOf.get(r[0]) ?? 0]!.push(r);
   return Array.from({ length: n }, (_, p) => batches.map((b, i) => ({ ...b, json: undefined, rows: parts[i]![p]! }))).filter((part) => part[0]!.rows.length > 0);
-}
-
-/** FNV-1a of a string's UTF-16 code units: a stable part for each value. */
-function hashText(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  return h >>> 0;
 }
 
 /**
